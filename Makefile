@@ -1,0 +1,72 @@
+# Parley: the two set-up commands are `make dev` (run locally) and `make test` (every check).
+# Both create .venv and install what they need from a fresh clone.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+ENV ?= dev
+STACK ?= parley-$(ENV)
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev test lint typecheck validate iac unit integration e2e fuzz bench bench-full build deploy redrive-dlq clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Parley needs Python 3.11 or later")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP) ## Create .venv and install Parley with its dev tools
+
+dev: $(STAMP) ## Run the whole stack locally (HTTP :3000, WebSocket :3001)
+	$(BIN)/python -m parley_local $(ARGS)
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy (strict) on the package, handlers, local cloud and client
+	$(BIN)/mypy
+
+validate: $(STAMP) ## Lint the SAM template (sam validate --lint when the SAM CLI is installed, else cfn-lint)
+	@if command -v sam >/dev/null 2>&1; then sam validate --lint --template template.yaml; \
+	else $(BIN)/cfn-lint template.yaml; fi
+
+test: lint typecheck validate ## Everything CI runs: lint, types, template, all tests with coverage
+	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=85 -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: $(STAMP) ## Unit tests only
+	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
+
+integration: $(STAMP) ## Integration tests (moto) only
+	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
+
+e2e: $(STAMP) ## End-to-end tests against the local cloud only
+	$(BIN)/pytest tests/e2e -q $(PYTEST_ARGS)
+
+build: $(STAMP) ## sam build (installs the SAM CLI into .venv if it is missing)
+	@command -v sam >/dev/null 2>&1 || test -x $(BIN)/sam || $(BIN)/python -m pip install --quiet aws-sam-cli
+	PATH="$(CURDIR)/$(BIN):$$PATH" sam build
+
+deploy: build ## sam deploy --config-env $(ENV)   (make deploy ENV=staging)
+	PATH="$(CURDIR)/$(BIN):$$PATH" sam deploy --config-env $(ENV)
+
+redrive-dlq: ## Move the push DLQ's messages back to the push queue (make redrive-dlq ENV=prod)
+	@arn=$$(aws cloudformation describe-stacks --stack-name "$(STACK)" \
+		--query "Stacks[0].Outputs[?OutputKey=='PushDeadLetterQueueArn'].OutputValue" --output text) \
+		&& test -n "$$arn" && test "$$arn" != None \
+		|| { echo "no PushDeadLetterQueueArn output on stack $(STACK)" >&2; exit 1; }; \
+	echo "redriving $$arn"; \
+	aws sqs start-message-move-task --source-arn "$$arn" \
+	&& aws sqs list-message-move-tasks --source-arn "$$arn" --max-results 1
+
+clean: ## Remove build outputs and caches (keeps .venv)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -1,0 +1,367 @@
+"""Async client for Parley's HTTP API (accounts, groups, conversations, history)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._net import is_loopback_url, quote_segment
+from .errors import ErrorCode, ParleyConnectionError, ParleyError, ParleyTimeoutError
+from .tokens import jwt_claims, token_expires_within
+
+__all__ = ["HttpClient", "JsonObject", "TokensCallback"]
+
+log = logging.getLogger("parley_client.http")
+
+JsonObject = dict[str, Any]
+#: Called with the new token pair (the login/refresh response) after every login and
+#: refresh, and with ``None`` after logout, so an application can persist them.
+TokensCallback = Callable[["JsonObject | None"], None]
+
+_USER_AGENT = "parley-client/0.1 (python)"
+
+
+class HttpClient:
+    """Async client for the Parley HTTP API.
+
+    Calls run the blocking :mod:`urllib.request` in a worker thread, so they never
+    block the event loop. The client keeps the current token pair: :meth:`login` and
+    :meth:`refresh` store it, and authenticated calls send the access token. With
+    ``auto_refresh`` (the default) a call answered ``401`` is retried once after
+    refreshing the pair with the refresh token, and a token about to expire is
+    refreshed before use. Refreshes are serialized, so concurrent calls never spend
+    the same refresh token twice (which the server would treat as token theft).
+
+    Server errors raise :class:`~parley_client.ParleyError`; an unreachable server
+    raises :class:`~parley_client.ParleyConnectionError`; no answer within
+    ``timeout`` raises :class:`~parley_client.ParleyTimeoutError`.
+
+    Args:
+        base_url: the HTTP API root, e.g. ``http://127.0.0.1:3000`` or an API Gateway
+            stage URL (a path prefix is kept).
+        access_token: a token pair to start with (e.g. loaded from disk).
+        refresh_token: see ``access_token``.
+        timeout: seconds to wait for each HTTP response.
+        on_tokens: called after each login/refresh with the new pair, and with
+            ``None`` after logout.
+        auto_refresh: refresh and retry once on ``401``.
+        refresh_margin: refresh proactively when the access token expires within
+            this many seconds.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
+        timeout: float = 30.0,
+        on_tokens: TokensCallback | None = None,
+        auto_refresh: bool = True,
+        refresh_margin: float = 30.0,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.access_token = access_token
+        self.refresh_token = refresh_token
+        self.timeout = timeout
+        self.on_tokens = on_tokens
+        self.auto_refresh = auto_refresh
+        self.refresh_margin = refresh_margin
+        self._user_id: str | None = None
+        self._refresh_lock = asyncio.Lock()
+        handlers: list[urllib.request.BaseHandler] = []
+        if is_loopback_url(self.base_url):
+            handlers.append(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(*handlers)
+
+    # ------------------------------------------------------------------ tokens
+
+    @property
+    def user_id(self) -> str | None:
+        """The logged-in user (from the last login, else the access token's ``sub``)."""
+        if self._user_id is not None:
+            return self._user_id
+        if self.access_token:
+            sub = jwt_claims(self.access_token).get("sub")
+            return sub if isinstance(sub, str) else None
+        return None
+
+    def _store_tokens(self, tokens: JsonObject) -> None:
+        access = tokens.get("accessToken")
+        refresh = tokens.get("refreshToken")
+        if not isinstance(access, str) or not isinstance(refresh, str):
+            raise ParleyError(ErrorCode.INTERNAL, "token response without accessToken/refreshToken")
+        self.access_token = access
+        self.refresh_token = refresh
+        if self.on_tokens is not None:
+            self.on_tokens(tokens)
+
+    async def token_provider(self, force_refresh: bool = False) -> str:
+        """A :data:`~parley_client.TokenProvider` for :class:`~parley_client.ParleyClient`.
+
+        Returns the current access token, refreshing first when ``force_refresh`` is
+        true or the token is about to expire (and a refresh token is known).
+
+        Raises:
+            ParleyError: code 1003 when not logged in or the refresh was refused.
+        """
+        token = self.access_token
+        if token is None and self.refresh_token is None:
+            raise ParleyError(ErrorCode.UNAUTHENTICATED, "not logged in")
+        if self.refresh_token is not None and (
+            force_refresh or token is None or token_expires_within(token, self.refresh_margin)
+        ):
+            await self._refresh_unless_changed(token)
+        if self.access_token is None:
+            raise ParleyError(ErrorCode.UNAUTHENTICATED, "not logged in")
+        return self.access_token
+
+    async def _refresh_unless_changed(self, stale: str | None) -> None:
+        """Refresh, unless another task already replaced the ``stale`` access token."""
+        async with self._refresh_lock:
+            if self.access_token != stale and self.access_token is not None:
+                return
+            await self._do_refresh(None)
+
+    async def _do_refresh(self, refresh_token: str | None) -> JsonObject:
+        token = refresh_token or self.refresh_token
+        if not token:
+            raise ParleyError(ErrorCode.UNAUTHENTICATED, "no refresh token")
+        result = await self._call("POST", "/auth/refresh", {"refreshToken": token}, None)
+        tokens = _expect_object(result)
+        self._store_tokens(tokens)
+        return tokens
+
+    # ------------------------------------------------------------- transport
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: Mapping[str, Any] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        """Send one request and return the decoded JSON body (``None`` for an empty one).
+
+        ``path`` is appended to the base URL as is (quote path segments yourself);
+        ``query`` values that are ``None`` are left out. With ``auth`` the access token
+        is sent, and a ``401`` is retried once after a refresh (see the class doc).
+        """
+        if query:
+            pairs = {k: str(v) for k, v in query.items() if v is not None}
+            if pairs:
+                path = f"{path}?{urllib.parse.urlencode(pairs)}"
+        if not auth:
+            return await self._call(method, path, body, None)
+        token = self.access_token
+        if (
+            self.auto_refresh
+            and self.refresh_token is not None
+            and (token is None or token_expires_within(token, self.refresh_margin))
+        ):
+            await self._refresh_unless_changed(token)
+            token = self.access_token
+        try:
+            return await self._call(method, path, body, token)
+        except ParleyError as exc:
+            if exc.status != 401 or not self.auto_refresh or self.refresh_token is None:
+                raise
+        log.debug("%s %s answered 401; refreshing the token pair", method, path)
+        await self._refresh_unless_changed(token)
+        return await self._call(method, path, body, self.access_token)
+
+    async def _call(self, method: str, path: str, body: Any, token: str | None) -> Any:
+        return await asyncio.to_thread(self._call_blocking, method, path, body, token)
+
+    def _call_blocking(self, method: str, path: str, body: Any, token: str | None) -> Any:
+        url = self.base_url + path
+        headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        data: bytes | None = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+        try:
+            with self._opener.open(req, timeout=self.timeout) as resp:
+                status = resp.status
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                raw = exc.read()
+                raise _http_error(exc.code, raw, exc.headers.get("Retry-After")) from None
+        except TimeoutError as exc:
+            raise ParleyTimeoutError(
+                f"{method} {url}: no response within {self.timeout} s"
+            ) from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise ParleyTimeoutError(
+                    f"{method} {url}: no response within {self.timeout} s"
+                ) from exc
+            raise ParleyConnectionError(f"cannot reach {url}: {exc.reason}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise ParleyConnectionError(f"{method} {url} failed: {exc}") from exc
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ParleyError(
+                ErrorCode.INTERNAL, f"{method} {url}: response is not JSON", status
+            ) from None
+
+    # ---------------------------------------------------------------- routes
+
+    async def health(self) -> JsonObject:
+        """``GET /health`` → ``{"status": "ok"}`` once the stack can serve."""
+        return _expect_object(await self.request("GET", "/health", auth=False))
+
+    async def register(
+        self, user_id: str, password: str, display_name: str | None = None
+    ) -> JsonObject:
+        """Create an account → ``{"userId"}``. Taken: ``ParleyError`` 1008 (409)."""
+        body: JsonObject = {"userId": user_id, "password": password}
+        if display_name is not None:
+            body["displayName"] = display_name
+        return _expect_object(await self.request("POST", "/auth/register", body, auth=False))
+
+    async def login(self, user_id: str, password: str) -> JsonObject:
+        """Log in and keep the pair → ``{accessToken, refreshToken, tokenType, expiresIn}``.
+
+        Unknown user or wrong password: ``ParleyError`` 1003 (401); too many failed
+        attempts: 1005 (429) with ``retry_after_ms``.
+        """
+        body = {"userId": user_id, "password": password}
+        tokens = _expect_object(await self.request("POST", "/auth/login", body, auth=False))
+        self._user_id = user_id
+        self._store_tokens(tokens)
+        return tokens
+
+    async def refresh(self, refresh_token: str | None = None) -> JsonObject:
+        """Exchange the refresh token (default: the stored one) for a new pair, and keep it.
+
+        The used refresh token is spent; presenting it again revokes the whole login.
+        """
+        async with self._refresh_lock:
+            return await self._do_refresh(refresh_token)
+
+    async def logout(self, refresh_token: str | None = None) -> None:
+        """End the login (default: the stored one) and forget the stored pair."""
+        token = refresh_token or self.refresh_token
+        if not token:
+            raise ParleyError(ErrorCode.UNAUTHENTICATED, "no refresh token")
+        await self.request("POST", "/auth/logout", {"refreshToken": token}, auth=False)
+        if refresh_token is None or refresh_token == self.refresh_token:
+            self.access_token = None
+            self.refresh_token = None
+            self._user_id = None
+            if self.on_tokens is not None:
+                self.on_tokens(None)
+
+    async def me(self) -> JsonObject:
+        """``GET /me`` → ``{userId, displayName}``."""
+        return _expect_object(await self.request("GET", "/me"))
+
+    async def create_group(self, name: str, members: list[str]) -> JsonObject:
+        """Create a group (the caller is its owner) → ``{conversationId, name, members}``."""
+        body = {"name": name, "members": list(members)}
+        return _expect_object(await self.request("POST", "/groups", body))
+
+    async def get_group(self, conversation_id: str) -> JsonObject:
+        """``GET /groups/{id}`` → ``{conversationId, name, members: [{userId, role}]}``."""
+        return _expect_object(
+            await self.request("GET", f"/groups/{quote_segment(conversation_id)}")
+        )
+
+    async def add_members(self, conversation_id: str, user_ids: list[str]) -> JsonObject:
+        """Add members (owner or admin only); returns the server's body (``{}`` if empty)."""
+        path = f"/groups/{quote_segment(conversation_id)}/members"
+        return _object_or_empty(await self.request("POST", path, {"userIds": list(user_ids)}))
+
+    async def remove_member(self, conversation_id: str, user_id: str) -> None:
+        """Remove a member (owner/admin), or leave the group (``user_id`` = yourself)."""
+        path = f"/groups/{quote_segment(conversation_id)}/members/{quote_segment(user_id)}"
+        await self.request("DELETE", path)
+
+    async def set_role(self, conversation_id: str, user_id: str, role: str) -> JsonObject:
+        """Make a member ``"admin"`` or ``"member"`` (owner only)."""
+        path = f"/groups/{quote_segment(conversation_id)}/members/{quote_segment(user_id)}"
+        return _object_or_empty(await self.request("PATCH", path, {"role": role}))
+
+    async def conversations(self) -> list[JsonObject]:
+        """The caller's conversations.
+
+        Returns:
+            ``[{conversationId, type, name?, lastSeq, readSeq, unread}]``.
+        """
+        body = _expect_object(await self.request("GET", "/conversations"))
+        items = body.get("conversations")
+        if not isinstance(items, list):
+            raise ParleyError(ErrorCode.INTERNAL, "GET /conversations: no 'conversations' list")
+        return [c for c in items if isinstance(c, dict)]
+
+    async def history(
+        self, conversation_id: str, before_seq: int | None = None, limit: int = 50
+    ) -> JsonObject:
+        """One page of history → ``{messages: [...ascending seq], nextBeforeSeq}``.
+
+        The page holds the messages just below ``before_seq`` (the newest page when
+        ``None``); pass ``nextBeforeSeq`` as ``before_seq`` for the next older page,
+        until it is ``None``.
+        """
+        path = f"/conversations/{quote_segment(conversation_id)}/messages"
+        query = {"beforeSeq": before_seq, "limit": limit}
+        return _expect_object(await self.request("GET", path, query=query))
+
+    async def block(self, user_id: str) -> None:
+        """Block ``user_id``: no direct messages or calls from them."""
+        await self.request("POST", f"/users/{quote_segment(user_id)}/block")
+
+    async def unblock(self, user_id: str) -> None:
+        """Undo :meth:`block`."""
+        await self.request("DELETE", f"/users/{quote_segment(user_id)}/block")
+
+    async def ice_servers(self) -> JsonObject:
+        """``GET /rtc/ice-servers`` → ``{iceServers: [{urls, username?, credential?}], ttl}``."""
+        return _expect_object(await self.request("GET", "/rtc/ice-servers"))
+
+
+def _http_error(status: int, raw: bytes, retry_after_header: str | None) -> ParleyError:
+    body: Any = None
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "code" not in body:
+        text = raw.decode("utf-8", "replace").strip()[:200]
+        body = {"message": text or f"HTTP {status}"}
+    error = ParleyError.from_body(body, status)
+    if error.retry_after_ms is None and retry_after_header:
+        with contextlib.suppress(ValueError):
+            error.retry_after_ms = int(float(retry_after_header) * 1000)
+    return error
+
+
+def _expect_object(value: Any) -> JsonObject:
+    if not isinstance(value, dict):
+        raise ParleyError(ErrorCode.INTERNAL, f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _object_or_empty(value: Any) -> JsonObject:
+    return value if isinstance(value, dict) else {}

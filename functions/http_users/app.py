@@ -1,0 +1,38 @@
+"""`/me` and block lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parley import runtime
+from parley.observability import instrumented
+from parley.web import HttpRequest, http_response, serve_http
+
+
+def me(request: HttpRequest) -> dict[str, Any]:
+    user = runtime.auth_service().authenticate(request.bearer()).user_id
+    return http_response(200, runtime.auth_service().me(user))
+
+
+def block(request: HttpRequest) -> dict[str, Any]:
+    user = runtime.auth_service().authenticate(request.bearer()).user_id
+    runtime.user_service().block(user, request.path.get("userId", ""))
+    return http_response(204)
+
+
+def unblock(request: HttpRequest) -> dict[str, Any]:
+    user = runtime.auth_service().authenticate(request.bearer()).user_id
+    runtime.user_service().unblock(user, request.path.get("userId", ""))
+    return http_response(204)
+
+
+ROUTES = {
+    "GET /me": me,
+    "POST /users/{userId}/block": block,
+    "DELETE /users/{userId}/block": unblock,
+}
+
+
+@instrumented()
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return serve_http(event, ROUTES)

@@ -1,0 +1,34 @@
+"""`send`: store a message in order, exactly once per clientMsgId, push it, reply `ack`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parley import runtime
+from parley.config import settings
+from parley.errors import UnknownAction
+from parley.models import SendFrame, parse_frame
+from parley.observability import count, instrumented, logger
+from parley.web import WsRequest, guard_frame, serve_ws
+
+
+def send(request: WsRequest) -> dict[str, Any]:
+    frame = parse_frame(request.body)
+    if not isinstance(frame, SendFrame):
+        raise UnknownAction("this route takes the send action")
+    if settings().bodies_in_logs:
+        # Dev-only debugging (PARLEY_LOG_BODIES): the body joins this frame's log lines.
+        logger.append_keys(body=frame.body.model_dump())
+    ack = runtime.message_service().send(
+        request.user_id,
+        frame,
+        connection_id=request.connection_id,
+        correlation_id=request.request_id,
+    )
+    count("MessagesSent")
+    return ack
+
+
+@instrumented()
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return serve_ws(event, send, guard_frame)

@@ -1,0 +1,111 @@
+"""What the benchmarks read from `template.yaml`: functions, memory sizes, tables, fan-out knobs.
+
+A tiny YAML loader that keeps CloudFormation short tags as opaque values: the benchmarks
+only need literal properties, never resolved intrinsics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from parley_bench.capacity import TableSchema, schemas_from_template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+FUNCTIONS = ROOT / "functions"
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no stubs
+    pass
+
+
+def _tagged(loader: _Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {f"!{suffix}": value}
+
+
+_Loader.add_multi_constructor("!", _tagged)
+
+
+@cache
+def template(path: Path = TEMPLATE) -> dict[str, Any]:
+    data = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    assert isinstance(data, dict)
+    return data
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    directory: str  # functions/<directory>
+    memory_mb: int
+    timeout_s: int
+    uses_layer: bool
+
+
+@cache
+def functions(path: Path = TEMPLATE) -> dict[str, FunctionSpec]:
+    """Every `AWS::Serverless::Function`, keyed by its directory under `functions/`."""
+    data = template(path)
+    defaults = data.get("Globals", {}).get("Function", {})
+    out: dict[str, FunctionSpec] = {}
+    for logical, res in data.get("Resources", {}).items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = res.get("Properties", {})
+        code_uri = str(props.get("CodeUri", "")).rstrip("/")
+        directory = code_uri.split("/")[-1]
+        layers = props.get("Layers", defaults.get("Layers", []))
+        out[directory] = FunctionSpec(
+            logical_id=logical,
+            directory=directory,
+            memory_mb=int(props.get("MemorySize", defaults.get("MemorySize", 128))),
+            timeout_s=int(props.get("Timeout", defaults.get("Timeout", 3))),
+            uses_layer=bool(layers),
+        )
+    return out
+
+
+def memory_mb(function: str) -> int:
+    """The memory size (MB) the template gives `functions/<function>`."""
+    spec = functions().get(function)
+    return spec.memory_mb if spec else 128
+
+
+@cache
+def tables() -> dict[str, TableSchema]:
+    return schemas_from_template(template().get("Resources", {}))
+
+
+def parameter_default(name: str, fallback: int) -> int:
+    value = template().get("Parameters", {}).get(name, {}).get("Default", fallback)
+    return int(value)
+
+
+def fanout_max_concurrency() -> int:
+    """`ScalingConfig.MaximumConcurrency` of the fanout function's SQS event source."""
+    res = template().get("Resources", {}).get(functions()["fanout"].logical_id, {})
+    for event in res.get("Properties", {}).get("Events", {}).values():
+        if event.get("Type") == "SQS":
+            props = event.get("Properties", {})
+            return int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000))
+    return 1000
+
+
+def fanout_batch_size() -> int:
+    """`BatchSize` of the fanout function's SQS event source."""
+    res = template().get("Resources", {}).get(functions()["fanout"].logical_id, {})
+    for event in res.get("Properties", {}).get("Events", {}).values():
+        if event.get("Type") == "SQS":
+            return int(event.get("Properties", {}).get("BatchSize", 10))
+    return 10

@@ -1,0 +1,229 @@
+"""The local AWS endpoint: moto's server in a child process, and boto3 clients for it.
+
+moto keeps its state in module globals, so it runs in its own process (spawned, like the
+function workers): every `LocalCloud` gets an empty account, a restart starts empty, and
+moto's request handling does not compete with the gateways for the parent's GIL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import secrets
+import signal
+import string
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from parley_local._spawn import start_process
+from parley_local.template import TemplateError
+
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"  # noqa: S105 - moto's conventional dummy credential
+
+# AWS Secrets Manager's punctuation set for GetRandomPassword / GenerateSecretString.
+_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+def _moto_main(conn: Connection, host: str, services: tuple[str, ...], region: str) -> None:
+    """Child process: run moto's threaded server until told to stop or the parent goes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request access log
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
+    server.start()
+    # moto builds a backend on its first request (SSM's loads AWS's public parameters:
+    # most of a second). Build them now, while the parent loads its own SDK models, and
+    # before any request can race the creation.
+    from moto.backends import get_backend
+
+    for service in services:
+        with contextlib.suppress(Exception):
+            get_backend(service)  # type: ignore[call-overload]
+            get_backend(service)["123456789012"][region]  # type: ignore[call-overload]
+    conn.send(server.get_host_and_port()[1])
+    with contextlib.suppress(EOFError, OSError):
+        conn.recv()  # "stop", or EOFError when the parent dies
+    # The state is discarded anyway: no graceful shutdown of in-flight long polls.
+    os._exit(0)
+
+
+class MotoServer:
+    """moto in server mode, in a child process on `host` and a free port."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = 0
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self, services: tuple[str, ...] = (), region: str = "us-east-1") -> None:
+        """Start the process (moto warms the backends of `services`); see `wait_ready`."""
+        parent, child = multiprocessing.get_context("spawn").Pipe()
+        process = start_process(
+            _moto_main, (child, self.host, services, region), "parley-local-moto"
+        )
+        child.close()
+        self._process, self._conn = process, parent
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        parent = self._conn
+        if parent is None:
+            raise RuntimeError("moto server was not launched")
+        if not parent.poll(timeout):
+            self.stop()
+            raise RuntimeError(f"moto server did not start within {timeout:.0f} s")
+        try:
+            self.port = int(parent.recv())
+        except EOFError:
+            self.stop()
+            raise RuntimeError("moto server process exited during start-up") from None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.send("stop")
+        if process is not None:
+            process.join(timeout)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout)
+        if conn is not None:
+            conn.close()
+
+
+class AwsClients:
+    """Thread-safe factory of boto3 clients pointed at the local endpoint."""
+
+    def __init__(self, endpoint_url: str, region: str) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._session: Any = None
+
+    @staticmethod
+    def preload(services: tuple[str, ...]) -> None:
+        """Load boto3 and the services' models now (botocore caches them per process)."""
+        import boto3
+
+        session = boto3.session.Session(region_name="us-east-1")
+        for service in services:
+            with contextlib.suppress(Exception):
+                session.client(
+                    service,
+                    endpoint_url="http://127.0.0.1:1",
+                    aws_access_key_id=ACCESS_KEY,
+                    aws_secret_access_key=SECRET_KEY,
+                )
+
+    def client(self, service: str, *, max_attempts: int = 3) -> Any:
+        """A shared client (one per service and retry setting)."""
+        key = f"{service}/{max_attempts}"
+        with self._lock:
+            if key not in self._clients:
+                import boto3
+                from botocore.config import Config
+
+                if self._session is None:
+                    self._session = boto3.session.Session(
+                        aws_access_key_id=ACCESS_KEY,
+                        aws_secret_access_key=SECRET_KEY,
+                        region_name=self.region,
+                    )
+                self._clients[key] = self._session.client(
+                    service,
+                    endpoint_url=self.endpoint_url,
+                    config=Config(
+                        retries={"mode": "standard", "max_attempts": max_attempts},
+                        max_pool_connections=64,
+                        connect_timeout=5,
+                        read_timeout=30,
+                    ),
+                )
+            return self._clients[key]
+
+
+def generate_secret_string(spec: dict[str, Any], where: str) -> str:
+    """A value for `GenerateSecretString`, honouring its options like Secrets Manager."""
+    import json
+
+    length = int(spec.get("PasswordLength", 32))
+    if not 1 <= length <= 4096:
+        raise TemplateError(f"{where}.PasswordLength must be 1..4096, got {length}")
+    excluded = set(str(spec.get("ExcludeCharacters", "")))
+    classes: list[str] = []
+    if not _flag(spec, "ExcludeLowercase"):
+        classes.append(string.ascii_lowercase)
+    if not _flag(spec, "ExcludeUppercase"):
+        classes.append(string.ascii_uppercase)
+    if not _flag(spec, "ExcludeNumbers"):
+        classes.append(string.digits)
+    if not _flag(spec, "ExcludePunctuation"):
+        classes.append(_PUNCTUATION)
+    if _flag(spec, "IncludeSpace"):
+        classes.append(" ")
+    classes = ["".join(c for c in chars if c not in excluded) for chars in classes]
+    classes = [c for c in classes if c]
+    alphabet = "".join(classes)
+    if not alphabet:
+        raise TemplateError(f"{where}: the options exclude every character")
+    require_each = _flag(spec, "RequireEachIncludedType", default=True)
+    if require_each and length < len(classes):
+        raise TemplateError(f"{where}: PasswordLength too short to include each type")
+    while True:
+        value = "".join(secrets.choice(alphabet) for _ in range(length))
+        if not require_each or all(any(ch in cls for ch in value) for cls in classes):
+            break
+    template = spec.get("SecretStringTemplate")
+    key = spec.get("GenerateStringKey")
+    if template is None and key is None:
+        return value
+    if template is None or key is None:
+        raise TemplateError(
+            f"{where}: SecretStringTemplate and GenerateStringKey go together (one is missing)"
+        )
+    try:
+        document = json.loads(str(template))
+    except ValueError as exc:
+        raise TemplateError(f"{where}.SecretStringTemplate is not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise TemplateError(f"{where}.SecretStringTemplate must be a JSON object")
+    document[str(key)] = value
+    return json.dumps(document)
+
+
+def _flag(spec: dict[str, Any], name: str, default: bool = False) -> bool:
+    value = spec.get(name, default)
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return bool(value)
+
+
+# Variables of the parent's environment that functions do not inherit: anything that
+# could point them at real AWS, and application settings that on Lambda can only come
+# from the template (a developer's shell must not hide a variable missing there).
+_NOT_INHERITED = ("AWS_", "_X_AMZN", "LAMBDA_", "POWERTOOLS_", "PARLEY_")
+
+
+def scrubbed_environ() -> dict[str, str]:
+    """The parent's environment as the base of a function's (see `_NOT_INHERITED`)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(_NOT_INHERITED)}

@@ -1,0 +1,256 @@
+"""`python -m parley_local` / `parley-local`: run the template in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from parley_local.cloud import LocalCloud, PortInUseError
+from parley_local.template import TemplateError
+
+DEFAULT_HTTP_PORT = 3000
+DEFAULT_WS_PORT = 3001
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {port}")
+    return port
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value}")
+    return number
+
+
+def _workers(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("at least 1 worker")
+    return number
+
+
+def _env_port(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return _port(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"parley-local: {name}: {exc}") from None
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, str]:
+    """`K=V` pairs (also `ParameterKey=K,ParameterValue=V`, as `sam` accepts)."""
+    overrides: dict[str, str] = {}
+    for item in items:
+        if item.startswith("ParameterKey="):
+            key_part, _, value_part = item.partition(",ParameterValue=")
+            key, value = key_part[len("ParameterKey=") :], value_part
+        else:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"parameter override {item!r} is not KEY=VALUE")
+        if not key:
+            raise ValueError(f"parameter override {item!r} has no name")
+        overrides[key] = value
+    return overrides
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parley-local",
+        description="Run Parley's SAM template on this machine: HTTP API, WebSocket API, "
+        "Lambda functions, DynamoDB, SQS and Secrets Manager (moto). State is in memory.",
+    )
+    parser.add_argument(
+        "-t", "--template", default="template.yaml", help="SAM template (default ./template.yaml)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument(
+        "--http-port",
+        type=_port,
+        default=None,
+        help=f"HTTP API port (env PARLEY_HTTP_PORT, default {DEFAULT_HTTP_PORT}; 0 = any free)",
+    )
+    parser.add_argument(
+        "--ws-port",
+        type=_port,
+        default=None,
+        help=f"WebSocket API port (env PARLEY_WS_PORT, default {DEFAULT_WS_PORT}; 0 = any free)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=4,
+        help="max concurrent workers (warm sandboxes) per function (default 4)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_positive,
+        default=600.0,
+        help="WebSocket idle timeout in seconds (default 600, as API Gateway)",
+    )
+    parser.add_argument(
+        "--max-connection-age",
+        type=_positive,
+        default=7200.0,
+        help="WebSocket maximum connection age in seconds (default 7200, as API Gateway)",
+    )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="values for the template's Parameters",
+    )
+    parser.add_argument("--stack-name", default="parley-local", help="AWS::StackName")
+    parser.add_argument("--region", default="us-east-1", help="AWS::Region (default us-east-1)")
+    parser.add_argument("--json", action="store_true", help="raw JSON log lines")
+    parser.add_argument("--no-color", action="store_true", help="no colours in the log")
+    parser.add_argument(
+        "--no-reload", action="store_true", help="keep warm workers when code changes on disk"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug lines of the cloud")
+    return parser
+
+
+def banner(cloud: LocalCloud) -> str:
+    stack = cloud.stack
+    assert stack is not None
+    http, ws = cloud.http_url, cloud.ws_url
+    lines = [
+        "",
+        "Parley local cloud is running",
+        f"  template    {cloud.template_path}",
+        f"  HTTP API    {http}",
+    ]
+    for api in stack.http_apis:
+        if api.stage != "$default":
+            lines.append(
+                f"              {http}/{api.stage}   ({api.logical_id}, stage {api.stage})"
+            )
+    if stack.websocket_api is not None:
+        lines.append(f"  WebSocket   {ws}")
+        for stage in stack.websocket_api.stages:
+            lines.append(f"              {ws}/{stage}   (@connections at {http_like(ws)}/{stage})")
+    lines.append(f"  AWS (moto)  {cloud.aws_endpoint_url}")
+    lines.append(
+        f"  {len(stack.functions)} functions (up to {cloud.workers} workers each), "
+        f"{len(stack.tables)} tables, {len(stack.queues)} queues, {len(stack.secrets)} secrets, "
+        f"{len(stack.sqs_mappings)} SQS event sources; state is in memory"
+    )
+    lines += [
+        "",
+        "Try it:",
+        f"  curl {http}/health",
+        "  parley register alice",
+        "  parley login alice",
+        "  parley chat bob",
+        f"  aws --endpoint-url {cloud.aws_endpoint_url} dynamodb list-tables",
+        "",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def http_like(ws_url: str) -> str:
+    return "http://" + ws_url.removeprefix("ws://")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        overrides = parse_overrides(args.parameter_overrides)
+    except ValueError as exc:
+        parser.error(str(exc))
+    http_port = args.http_port
+    if http_port is None:
+        http_port = _env_port("PARLEY_HTTP_PORT", DEFAULT_HTTP_PORT)
+    ws_port = args.ws_port
+    if ws_port is None:
+        ws_port = _env_port("PARLEY_WS_PORT", DEFAULT_WS_PORT)
+
+    stop = threading.Event()
+    signals = {"count": 0}
+    cloud = LocalCloud(
+        args.template,
+        http_port=http_port,
+        ws_port=ws_port,
+        host=args.host,
+        workers=args.workers,
+        idle_timeout=args.idle_timeout,
+        max_connection_age=args.max_connection_age,
+        parameter_overrides=overrides,
+        stack_name=args.stack_name,
+        region=args.region,
+        json_logs=args.json,
+        color=False if args.no_color else None,
+        verbose=args.verbose,
+        reload=not args.no_reload,
+    )
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        signals["count"] += 1
+        if signals["count"] == 1:
+            stop.set()
+            return
+        # A second Ctrl-C: no more waiting for $disconnect calls.
+        cloud.kill()
+        os._exit(130)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            cloud.start()
+        except TemplateError as exc:
+            print(f"parley-local: template error: {exc}", file=sys.stderr)
+            return 2
+        except PortInUseError as exc:
+            print(
+                f"parley-local: {exc.strerror} (choose another with --http-port/--ws-port "
+                "or PARLEY_HTTP_PORT/PARLEY_WS_PORT)",
+                file=sys.stderr,
+            )
+            return 2
+        except FileNotFoundError as exc:
+            print(f"parley-local: {exc}", file=sys.stderr)
+            return 2
+        if stop.is_set():
+            return 130
+        if args.json:
+            cloud.sink.info(
+                "cloud",
+                "running",
+                http_url=cloud.http_url,
+                ws_url=cloud.ws_url,
+                aws_endpoint_url=cloud.aws_endpoint_url,
+            )
+        else:
+            cloud.sink.raw(banner(cloud))
+        stop.wait()
+        cloud.sink.info("cloud", "stopping (Ctrl-C again to force)")
+        return 0
+    finally:
+        cloud.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

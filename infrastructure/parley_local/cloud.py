@@ -1,0 +1,403 @@
+"""`LocalCloud`: the whole template running on one machine, started and stopped as a unit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO, TypeVar
+
+from aiohttp import web
+
+from parley_local.aws import AwsClients, MotoServer, scrubbed_environ
+from parley_local.lambda_runtime import (
+    FunctionRuntime,
+    InvocationResult,
+    code_fingerprint,
+    lambda_environment,
+)
+from parley_local.logs import LogSink
+from parley_local.sqs_poller import SqsPoller
+from parley_local.stack import ACCOUNT_ID, Stack, StackBuilder
+from parley_local.template import TemplateError, load_template
+
+_T = TypeVar("_T")
+
+
+_SERVICES = {
+    "AWS::DynamoDB::Table": "dynamodb",
+    "AWS::Serverless::SimpleTable": "dynamodb",
+    "AWS::SQS::Queue": "sqs",
+    "AWS::SecretsManager::Secret": "secretsmanager",
+    "AWS::SSM::Parameter": "ssm",
+}
+
+
+def _services(template: Any) -> tuple[str, ...]:
+    """The AWS services the template's local resources live in."""
+    found = {_SERVICES[r.type] for r in template.resources.values() if r.type in _SERVICES}
+    return tuple(sorted(found))
+
+
+class PortInUseError(OSError):
+    """The gateway could not listen on the asked port."""
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortInUseError(
+            exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class LocalCloud:
+    """Runs `template.yaml` locally: moto, the Lambda workers, the gateways and the pollers.
+
+    Use as a context manager, or call `start()` and `stop()`. Port 0 picks a free port;
+    the actual URLs are `http_url` and `ws_url` once started.
+    """
+
+    def __init__(
+        self,
+        template_path: str | os.PathLike[str] = "template.yaml",
+        *,
+        http_port: int = 0,
+        ws_port: int = 0,
+        host: str = "127.0.0.1",
+        workers: int = 4,
+        idle_timeout: float = 600.0,
+        max_connection_age: float = 7200.0,
+        parameter_overrides: Mapping[str, str] | None = None,
+        stack_name: str = "parley-local",
+        region: str = "us-east-1",
+        json_logs: bool = False,
+        log_stream: TextIO | None = None,
+        color: bool | None = None,
+        verbose: bool = False,
+        reload: bool = True,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        if idle_timeout <= 0 or max_connection_age <= 0:
+            raise ValueError("idle_timeout and max_connection_age must be positive")
+        self.template_path = Path(template_path).resolve()
+        self.host = host
+        self.http_port = http_port
+        self.ws_port = ws_port
+        self.workers = workers
+        self.idle_timeout = idle_timeout
+        self.max_connection_age = max_connection_age
+        self.parameter_overrides = dict(parameter_overrides or {})
+        self.stack_name = stack_name
+        self.region = region
+        self.reload = reload
+        self.sink = LogSink(
+            log_stream, json_logs=json_logs, color=color, level="DEBUG" if verbose else "INFO"
+        )
+        self.stack: Stack | None = None
+        self.functions: dict[str, FunctionRuntime] = {}
+        self.pollers: list[SqsPoller] = []
+        self.moto: MotoServer | None = None
+        self.clients: AwsClients | None = None
+        self.ws_gateway: Any = None
+        self.http_gateway: Any = None
+        self._sockets: list[socket.socket] = []
+        self._runners: list[web.AppRunner] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
+        self._watch_stop = threading.Event()
+        self._started = False
+        self._stopped = False
+        self._stop_lock = threading.Lock()
+
+    # ------------------------------------------------------------ URLs
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self._url_host}:{self.http_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self._url_host}:{self.ws_port}"
+
+    @property
+    def _url_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        if self.moto is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.moto.endpoint_url
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._stopped
+
+    # ------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalCloud:
+        """Stand everything up; raises (after cleaning up) if anything fails."""
+        if self._started:
+            raise RuntimeError("a LocalCloud starts once; make a new one")
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        template = load_template(self.template_path)
+        http_sock = _bind(self.host, self.http_port)
+        self._sockets.append(http_sock)
+        self.http_port = int(http_sock.getsockname()[1])
+        ws_sock = _bind(self.host, self.ws_port)
+        self._sockets.append(ws_sock)
+        self.ws_port = int(ws_sock.getsockname()[1])
+
+        # moto boots in its process while this one loads the SDK (two cores, both busy).
+        services = _services(template)
+        self.moto = MotoServer(self.host if ":" not in self.host else "127.0.0.1")
+        self.moto.launch(services, self.region)
+        AwsClients.preload(services)
+        self.moto.wait_ready()
+        self.clients = AwsClients(self.moto.endpoint_url, self.region)
+        builder = StackBuilder(
+            template,
+            self.clients,
+            ws_endpoint=self.ws_url,
+            http_endpoint=self.http_url,
+            parameter_overrides=self.parameter_overrides,
+            stack_name=self.stack_name,
+            region=self.region,
+            debug=lambda message: self.sink.debug("cloud", message),
+        )
+        stack = builder.build()
+        self.stack = stack
+        for warning in stack.warnings:
+            self.sink.warning("cloud", warning)
+
+        base_env = scrubbed_environ()
+        for logical_id, spec in stack.functions.items():
+            env = lambda_environment(
+                spec, region=self.region, endpoint_url=self.moto.endpoint_url, base=base_env
+            )
+            self.functions[logical_id] = FunctionRuntime(
+                spec, env, self.sink, max_workers=self.workers, project_root=template.base_dir
+            )
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="parley-local-gateways", daemon=True
+        )
+        self._thread.start()
+        self._run(self._start_servers(http_sock, ws_sock), timeout=30)
+
+        for mapping in stack.sqs_mappings:
+            poller = SqsPoller(
+                mapping,
+                self.functions[mapping.function],
+                self.clients,
+                self.sink,
+                region=self.region,
+            )
+            poller.start()
+            self.pollers.append(poller)
+        if self.reload:
+            self._start_watcher()
+        took = int((time.monotonic() - started) * 1000)
+        self.sink.debug("cloud", f"started in {took} ms")
+
+    async def _start_servers(self, http_sock: socket.socket, ws_sock: socket.socket) -> None:
+        from parley_local.http_gateway import HttpGateway
+        from parley_local.ws_gateway import WebSocketGateway
+
+        assert self.stack is not None
+        self.http_gateway = HttpGateway(
+            self.stack.http_apis,
+            self.functions,
+            self.sink,
+            account_id=ACCOUNT_ID,
+            port=self.http_port,
+        )
+        apps: list[tuple[web.Application, socket.socket]] = [(self.http_gateway.app(), http_sock)]
+        if self.stack.websocket_api is not None:
+            self.ws_gateway = WebSocketGateway(
+                self.stack.websocket_api,
+                self.functions,
+                self.sink,
+                region=self.region,
+                account_id=ACCOUNT_ID,
+                port=self.ws_port,
+                idle_timeout=self.idle_timeout,
+                max_connection_age=self.max_connection_age,
+            )
+            apps.append((self.ws_gateway.app(), ws_sock))
+        for app, sock in apps:
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+            await runner.setup()
+            self._runners.append(runner)
+            await web.SockSite(runner, sock).start()
+
+    def _run(self, coro: Coroutine[Any, Any, _T], timeout: float) -> _T:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def stop(self) -> None:
+        """Stop everything, run `$disconnect` for open sockets, leave no process behind."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        for poller in self.pollers:
+            poller.stop()
+        self._watch_stop.set()
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            try:
+                self._run(self._stop_servers(), timeout=30)
+            except Exception as exc:
+                self.sink.warning("cloud", f"gateway shutdown: {exc!r}")
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        if self._loop is not None and not self._loop.is_running():
+            self._loop.close()
+        for runtime in self.functions.values():
+            runtime.stop()
+        if self.moto is not None:
+            self.moto.stop()
+        for poller in self.pollers:
+            poller.join(3.0)  # their long polls end with moto
+        for sock in self._sockets:
+            sock.close()
+        if self._watcher is not None:
+            self._watcher.join(2.0)
+
+    async def _stop_servers(self) -> None:
+        if self.ws_gateway is not None:
+            await self.ws_gateway.shutdown()
+        for runner in self._runners:
+            await runner.cleanup()
+
+    def kill(self) -> None:
+        """Stop at once without `$disconnect` calls (a second Ctrl-C)."""
+        with self._stop_lock:
+            self._stopped = True
+        for poller in self.pollers:
+            poller.stop()
+        for runtime in self.functions.values():
+            runtime.stop()
+        if self.moto is not None:
+            self.moto.stop(timeout=1.0)
+
+    # ------------------------------------------------------------ code reload
+
+    def _start_watcher(self) -> None:
+        watched = {
+            name: [runtime.spec.code_dir, *runtime.spec.layer_dirs]
+            for name, runtime in self.functions.items()
+        }
+        self._watcher = threading.Thread(
+            target=self._watch, args=(watched,), name="parley-local-reload", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch(self, watched: dict[str, list[Path]]) -> None:
+        all_dirs = sorted({d for dirs in watched.values() for d in dirs})
+        prints = {d: code_fingerprint([d]) for d in all_dirs}
+        while not self._watch_stop.wait(1.0):
+            changed = set()
+            for directory in all_dirs:
+                now = code_fingerprint([directory])
+                if now != prints[directory]:
+                    prints[directory] = now
+                    changed.add(directory)
+            if not changed:
+                continue
+            affected = [n for n, dirs in watched.items() if changed.intersection(dirs)]
+            for name in affected:
+                self.functions[name].bump_generation()
+            self.sink.info(
+                "cloud",
+                f"code changed; fresh workers for {', '.join(sorted(affected))} on next call",
+            )
+
+    # ------------------------------------------------------------ helpers
+
+    def invoke(self, function: str, event: Any) -> InvocationResult:
+        """Invoke a function of the template directly (by logical id), like `sam local invoke`."""
+        runtime = self.functions.get(function)
+        if runtime is None:
+            known = ", ".join(sorted(self.functions))
+            raise KeyError(f"no function {function!r} (functions: {known})")
+        return runtime.invoke(event)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the local AWS endpoint (moto)."""
+        if self.clients is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.clients.client(service)
+
+    def ref(self, logical_id: str) -> Any:
+        """What `!Ref logical_id` resolved to (table name, queue URL, secret ARN, ...)."""
+        if self.stack is None or logical_id not in self.stack.refs:
+            raise KeyError(logical_id)
+        return self.stack.refs[logical_id]
+
+    def log_lines(self) -> list[str]:
+        """The last lines of the log, without colours."""
+        return self.sink.lines()
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
+        """The first log line containing `text`, waiting for it up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.sink.lines():
+                if text in line:
+                    return line
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no log line with {text!r} within {timeout} s")
+            time.sleep(0.05)
+
+    def child_pids(self, *, ever: bool = False) -> list[int]:
+        """Process ids of the live child processes (moto and the function workers);
+        with `ever`, of every worker started so far, retired ones included."""
+        pids = [
+            pid
+            for runtime in self.functions.values()
+            for pid in (runtime.spawned_pids if ever else runtime.worker_pids())
+        ]
+        if self.moto is not None and self.moto.pid is not None:
+            pids.append(self.moto.pid)
+        return pids
+
+
+__all__ = ["LocalCloud", "PortInUseError", "TemplateError"]

@@ -1,0 +1,372 @@
+"""Lambda emulation: per function, a pool of worker processes that behave like sandboxes.
+
+Each invocation takes a concurrency slot (at most `max_workers` per function run at once;
+more wait), a warm worker if one is idle, or spawns a new one (a *cold start*: a fresh
+`spawn` process that imports the handler module). The function's `Timeout` is enforced:
+a worker that overruns is killed and the invocation fails as on Lambda
+(`Task timed out after N seconds`). A worker that dies, or whose code changed on disk, is
+replaced. Handler errors come back as Lambda's error payload
+(`errorType`/`errorMessage`/`stackTrace`); the traceback is in the function's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from parley_local import ids
+from parley_local._spawn import start_process
+from parley_local._worker import WorkerConfig, worker_main
+from parley_local.logs import LogSink
+from parley_local.stack import FunctionSpec
+
+INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase of an on-demand sandbox
+
+
+@dataclass
+class InvocationResult:
+    """The outcome of one invocation, as the caller (gateway, poller) sees it."""
+
+    request_id: str
+    ok: bool
+    payload: Any = None
+    error: dict[str, Any] | None = None
+    duration_ms: float = 0.0
+    cold_start: bool = False
+    init_ms: float | None = None
+    timed_out: bool = False
+
+    @property
+    def error_type(self) -> str | None:
+        return None if self.error is None else str(self.error.get("errorType", ""))
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    ctrl: Connection
+    generation: int
+    log_thread: threading.Thread
+    invocations: int = 0
+    alive: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class FunctionRuntime:
+    """Runs one function's invocations in up to `max_workers` worker processes."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        environment: dict[str, str],
+        sink: LogSink,
+        *,
+        max_workers: int = 4,
+        project_root: Path | None = None,
+    ) -> None:
+        self.spec = spec
+        self.environment = environment
+        self.sink = sink
+        limit = max_workers
+        if spec.reserved_concurrency is not None and spec.reserved_concurrency > 0:
+            limit = min(limit, spec.reserved_concurrency)
+        self.max_workers = max(1, limit)
+        self.project_root = str(project_root or spec.code_dir)
+        self.generation = 0
+        self._ctx = multiprocessing.get_context("spawn")
+        self._slots = threading.BoundedSemaphore(self.max_workers)
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._all: set[_Worker] = set()
+        self._closed = False
+        self.executor = ThreadPoolExecutor(
+            max_workers=self.max_workers, thread_name_prefix=f"invoke-{spec.logical_id}"
+        )
+        self.cold_starts = 0
+        self.invocations = 0
+        self.spawned_pids: list[int] = []
+
+    # ------------------------------------------------------------ public
+
+    @property
+    def name(self) -> str:
+        return self.spec.logical_id
+
+    def worker_pids(self) -> list[int]:
+        with self._lock:
+            return [w.process.pid for w in self._all if w.process.pid is not None]
+
+    async def ainvoke(self, event: Any) -> InvocationResult:
+        """`invoke` from asyncio code, on this function's own threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.invoke, event)
+
+    def invoke(self, event: Any) -> InvocationResult:
+        """Invoke the function synchronously with `event` (blocks the calling thread)."""
+        request_id = ids.request_id()
+        try:
+            event_json = json.dumps(event)
+        except (TypeError, ValueError) as exc:
+            return self._failure(request_id, "InvalidRequestContentException", str(exc))
+        with self._slots:
+            if self._closed:
+                return self._failure(request_id, "ServiceException", "the local cloud is stopping")
+            self.invocations += 1
+            try:
+                return self._invoke_on_worker(request_id, event_json)
+            except Exception as exc:
+                self.sink.error("cloud", f"{self.name}: invocation machinery failed: {exc!r}")
+                return self._failure(request_id, "ServiceException", f"local cloud error: {exc!r}")
+
+    def bump_generation(self) -> None:
+        """Code changed on disk: idle workers are retired, busy ones after their call."""
+        with self._lock:
+            self.generation += 1
+            stale, self._idle = self._idle, []
+        for worker in stale:
+            self._retire(worker)
+
+    def stop(self) -> None:
+        """Kill every worker (idle or busy) and refuse further invocations."""
+        with self._lock:
+            self._closed = True
+            workers = list(self._all)
+            self._idle = []
+        for worker in workers:
+            self._retire(worker, graceful=False)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------ internals
+
+    def _failure(
+        self, request_id: str, error_type: str, message: str, **kwargs: Any
+    ) -> InvocationResult:
+        return InvocationResult(
+            request_id, False, error={"errorType": error_type, "errorMessage": message}, **kwargs
+        )
+
+    def _checkout(self) -> _Worker | None:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive and worker.generation == self.generation:
+                    return worker
+                self._retire_later(worker)
+        return None
+
+    def _retire_later(self, worker: _Worker) -> None:
+        threading.Thread(target=self._retire, args=(worker,), daemon=True).start()
+
+    def _checkin(self, worker: _Worker) -> None:
+        with self._lock:
+            if not self._closed and worker.alive and worker.generation == self.generation:
+                self._idle.append(worker)
+                return
+        self._retire(worker)
+
+    def _spawn(self) -> _Worker:
+        config = WorkerConfig(
+            function_name=self.spec.name,
+            handler=self.spec.handler,
+            code_dir=str(self.spec.code_dir),
+            environment=self.environment,
+            invoked_function_arn=self.spec.arn,
+            project_root=self.project_root,
+            layer_dirs=tuple(str(d) for d in self.spec.layer_dirs),
+        )
+        ctrl_parent, ctrl_child = self._ctx.Pipe(duplex=True)
+        logs_read, logs_write = self._ctx.Pipe(duplex=False)
+        process = start_process(
+            worker_main, (config, ctrl_child, logs_write), f"parley-local-{self.spec.logical_id}"
+        )
+        # Only the child holds these ends now: EOF on them means the child is gone.
+        ctrl_child.close()
+        logs_write.close()
+        log_thread = threading.Thread(
+            target=self._pump_logs,
+            args=(logs_read,),
+            name=f"logs-{self.spec.logical_id}-{process.pid}",
+            daemon=True,
+        )
+        log_thread.start()
+        worker = _Worker(process, ctrl_parent, self.generation, log_thread)
+        with self._lock:
+            self._all.add(worker)
+            if process.pid is not None:
+                self.spawned_pids.append(process.pid)
+            closed = self._closed
+        if closed:
+            self._retire(worker, graceful=False)
+        return worker
+
+    def _pump_logs(self, conn: Connection) -> None:
+        try:
+            while True:
+                stream, text = conn.recv()
+                self.sink.function_line(self.spec.logical_id, stream, text)
+        except (EOFError, OSError):
+            pass
+        finally:
+            conn.close()
+
+    def _retire(self, worker: _Worker, graceful: bool = True) -> None:
+        with self._lock:
+            self._all.discard(worker)
+        worker.alive = False
+        if graceful and worker.process.is_alive():
+            with contextlib.suppress(OSError):
+                worker.ctrl.send(("stop",))
+            worker.process.join(1.0)
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(5.0)
+        worker.ctrl.close()
+        worker.log_thread.join(1.0)
+
+    def _recv(self, worker: _Worker, timeout: float) -> tuple[Any, ...] | None:
+        """The next message from `worker`; None on timeout; ("exit",) if it died."""
+        try:
+            if not worker.ctrl.poll(timeout):
+                return None
+            message: tuple[Any, ...] = worker.ctrl.recv()
+        except (EOFError, OSError):
+            return ("exit",)
+        return message
+
+    def _invoke_on_worker(self, request_id: str, event_json: str) -> InvocationResult:
+        worker = self._checkout()
+        cold = worker is None
+        init_ms: float | None = None
+        if worker is None:
+            worker = self._spawn()
+            self.cold_starts += 1
+            message = self._recv(worker, max(INIT_TIMEOUT_S, self.spec.timeout_s))
+            if message is None or message[0] != "ready":
+                self._retire(worker, graceful=False)
+                return self._init_failure(request_id, message)
+            init_ms = float(message[1])
+        timeout = self.spec.timeout_s
+        start = time.monotonic()
+        deadline_ms = ids.now_ms() + int(timeout * 1000)
+        try:
+            worker.ctrl.send(("invoke", request_id, event_json, deadline_ms, _trace_header()))
+        except OSError:
+            self._retire(worker, graceful=False)
+            return self._failure(request_id, "Runtime.ExitError", "the worker process is gone")
+        message = self._recv(worker, timeout)
+        duration = (time.monotonic() - start) * 1000
+        common: dict[str, Any] = {
+            "duration_ms": duration,
+            "cold_start": cold,
+            "init_ms": init_ms,
+        }
+        if message is None:
+            self._retire(worker, graceful=False)
+            text = f"Task timed out after {timeout:.2f} seconds"
+            self.sink.function_line(
+                self.spec.logical_id, "stderr", f"{_iso_now()} {request_id} {text}"
+            )
+            return self._failure(request_id, "Sandbox.Timedout", text, timed_out=True, **common)
+        if message[0] == "exit":
+            self._retire(worker, graceful=False)
+            code = worker.process.exitcode
+            text = f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
+            if self._closed:
+                text = "the local cloud is stopping"
+            self.sink.function_line(self.spec.logical_id, "stderr", text)
+            return self._failure(request_id, "Runtime.ExitError", text, **common)
+        worker.invocations += 1
+        self._checkin(worker)
+        if message[0] == "result":
+            return InvocationResult(request_id, True, payload=json.loads(message[2]), **common)
+        error = dict(message[2]) if isinstance(message[2], dict) else {"errorMessage": "unknown"}
+        return InvocationResult(request_id, False, error=error, **common)
+
+    def _init_failure(self, request_id: str, message: tuple[Any, ...] | None) -> InvocationResult:
+        if message is None:
+            text = f"init phase did not finish within {INIT_TIMEOUT_S:.0f} s"
+            self.sink.function_line(self.spec.logical_id, "stderr", text)
+            return self._failure(request_id, "Sandbox.Timedout", text, cold_start=True)
+        if message[0] == "init_error":
+            return InvocationResult(request_id, False, error=dict(message[1]), cold_start=True)
+        text = "the worker process exited during init"
+        if self._closed:
+            text = "the local cloud is stopping"
+        return self._failure(request_id, "Runtime.ExitError", text, cold_start=True)
+
+
+def _trace_header() -> str:
+    root = ids.trace_id().removeprefix("Root=")
+    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0;Lineage=1:{os.urandom(4).hex()}:0"
+
+
+def _iso_now() -> str:
+    return ids.iso_time(ids.now_ms())
+
+
+def lambda_environment(
+    spec: FunctionSpec,
+    *,
+    region: str,
+    endpoint_url: str,
+    base: dict[str, str],
+) -> dict[str, str]:
+    """The full environment of a function's worker, as Lambda would set it (plus moto)."""
+    env = dict(base)
+    env.update(spec.environment)
+    version = "$LATEST"
+    day = time.strftime("%Y/%m/%d", time.gmtime())
+    python = spec.runtime  # e.g. python3.13
+    env.update(
+        {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": version,
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{day}/[{version}]{os.urandom(16).hex()}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{python}",
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "_HANDLER": spec.handler,
+            "TZ": ":UTC",
+            "PYTHONUNBUFFERED": "1",
+            # Never read the developer's ~/.aws: nothing local may reach real AWS.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
+    return env
+
+
+def code_fingerprint(directories: Iterable[Path]) -> tuple[tuple[str, int], ...]:
+    """(path, mtime_ns) of every Python file under `directories`, to notice code changes."""
+    seen: list[tuple[str, int]] = []
+    for directory in directories:
+        for root, dirs, files in os.walk(directory):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+            for name in files:
+                if name.endswith(".py"):
+                    path = os.path.join(root, name)
+                    try:
+                        seen.append((path, os.stat(path).st_mtime_ns))
+                    except OSError:
+                        continue
+    return tuple(sorted(seen))

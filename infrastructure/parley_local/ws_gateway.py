@@ -1,0 +1,443 @@
+"""The WebSocket API: upgrades, `$connect` authorizer, routes, limits and `@connections`.
+
+One aiohttp application serves, on one host:port (as API Gateway's domain does):
+
+* WebSocket upgrades on `/` and `/{stage}`: the `$connect` REQUEST authorizer runs first
+  (missing identity -> 401 without calling it), then the `$connect` route (non-2xx
+  rejects the handshake); the socket opens only after both, so `@connections` answers
+  410 for a connection still inside its own `$connect`;
+* frames: the route selection expression picks the route (`$default` otherwise), events
+  are API Gateway-shaped, two-way routes send the function's `body` back; a frame over
+  32 KB closes with 1009, a message over 128 KB too; idle and maximum-age limits apply;
+  `$disconnect` runs whenever a socket ends, from either side;
+* the management API, `POST|GET|DELETE /{stage}/@connections/{id}`, with API Gateway's
+  410 `GoneException` (header `x-amzn-ErrorType`) so boto3's client raises it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from parley_local import ids
+from parley_local.authorizer import decide, identity_present
+from parley_local.events import (
+    WsConnection,
+    method_arn,
+    ws_authorizer_event,
+    ws_connect_event,
+    ws_disconnect_event,
+    ws_message_event,
+)
+from parley_local.frames import MESSAGE_LIMIT, FrameSizeGuard, install_guard
+from parley_local.lambda_runtime import FunctionRuntime, InvocationResult
+from parley_local.logs import LogSink
+from parley_local.routing import select_route
+from parley_local.stack import WEBSOCKET_INTEGRATION_TIMEOUT_S, WebSocketApiSpec
+
+GOING_AWAY = 1001
+MESSAGE_TOO_BIG = 1009
+NORMAL = 1000
+
+
+@dataclass
+class _Live:
+    """A connection the gateway holds (open once `$connect` succeeded)."""
+
+    info: WsConnection
+    ws: web.WebSocketResponse
+    opened_mono: float
+    last_active_ms: int
+    last_active_mono: float
+    closing: bool = False
+    disconnect_code: int | None = None
+    disconnect_reason: str = ""
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+class WebSocketGateway:
+    """Serves one WebSocket API of the template."""
+
+    def __init__(
+        self,
+        spec: WebSocketApiSpec,
+        runtimes: dict[str, FunctionRuntime],
+        sink: LogSink,
+        *,
+        region: str,
+        account_id: str,
+        port: int,
+        idle_timeout: float = 600.0,
+        max_connection_age: float = 7200.0,
+        integration_timeout: float = WEBSOCKET_INTEGRATION_TIMEOUT_S,
+    ) -> None:
+        self.spec = spec
+        self.runtimes = runtimes
+        self.sink = sink
+        self.region = region
+        self.account_id = account_id
+        self.port = port
+        self.idle_timeout = idle_timeout
+        self.max_connection_age = max_connection_age
+        self.integration_timeout = integration_timeout
+        self.connections: dict[str, _Live] = {}
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+
+    # ------------------------------------------------------------ app
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MESSAGE_LIMIT * 2)
+        app.router.add_route("*", "/@connections/{connection_id}", self.manage)
+        app.router.add_route("*", "/{stage}/@connections/{connection_id}", self.manage)
+        app.router.add_route("GET", "/", self.handshake)
+        app.router.add_route("GET", "/{stage}", self.handshake)
+        app.router.add_route("*", "/{tail:.*}", self.not_found)
+        return app
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        return _json_response(404, {"message": "Not Found"})
+
+    # ------------------------------------------------------------ handshake
+
+    def _stage(self, request: web.Request) -> str | None:
+        stage = request.match_info.get("stage")
+        if stage is None:
+            return self.spec.stages[0]
+        return stage if stage in self.spec.stages else None
+
+    async def _invoke(self, function: str, event: dict[str, Any]) -> InvocationResult:
+        return await self.runtimes[function].ainvoke(event)
+
+    def _reject(self, status: int, why: str, conn_id: str) -> web.Response:
+        messages = {401: "Unauthorized", 403: "Forbidden", 500: "Internal server error"}
+        self.sink.info("ws", f"CONNECT {conn_id} rejected {status}: {why}")
+        return _json_response(status, {"message": messages.get(status, "Forbidden")})
+
+    async def handshake(self, request: web.Request) -> web.StreamResponse:
+        stage = self._stage(request)
+        if stage is None:
+            return _json_response(403, {"message": "Forbidden"})
+        # The guard below enforces the real limits; aiohttp's is only a backstop.
+        ws = web.WebSocketResponse(
+            max_msg_size=2 * MESSAGE_LIMIT, compress=False, autoping=True, timeout=5.0
+        )
+        if not ws.can_prepare(request).ok:
+            return _json_response(426, {"message": "Upgrade Required"})
+        if self._stopping:
+            return _json_response(503, {"message": "Service Unavailable"})
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            return await self._handshake(request, ws, stage)
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _handshake(
+        self, request: web.Request, ws: web.WebSocketResponse, stage: str
+    ) -> web.StreamResponse:
+        conn = WsConnection(
+            connection_id=ids.gateway_id(),
+            api_id=self.spec.id,
+            stage=stage,
+            domain_name=request.host,
+            source_ip=request.remote or "127.0.0.1",
+            user_agent=request.headers.get("User-Agent"),
+            connected_at=ids.now_ms(),
+            headers=list(request.headers.items()),
+            query=list(request.query.items()),
+            port=self.port,
+        )
+        guard = FrameSizeGuard()
+        live_ref: list[_Live] = []
+
+        def on_violation() -> None:
+            if live_ref:
+                self._close_soon(live_ref[0], MESSAGE_TOO_BIG, "Message too big")
+
+        if request.transport is not None:
+            install_guard(request.transport, guard, on_violation)
+
+        route = self.spec.routes.get("$connect")
+        started = time.monotonic()
+        if route is not None and route.authorizer is not None:
+            authorizer = route.authorizer
+            if not identity_present(authorizer.identity_sources, request.headers, request.query):
+                return self._reject(401, "identity source missing", conn.connection_id)
+            arn = method_arn(self.region, self.account_id, conn, "$connect")
+            auth_started = time.monotonic()
+            result = await self._invoke(authorizer.function, ws_authorizer_event(conn, arn))
+            latency = int((time.monotonic() - auth_started) * 1000)
+            decision = decide(result.ok, result.payload, result.error, arn)
+            if not decision.allowed:
+                if decision.status == 500:
+                    self.sink.error("ws", f"authorizer {authorizer.function}: {decision.reason}")
+                return self._reject(decision.status, decision.reason, conn.connection_id)
+            conn.authorizer = {
+                "principalId": decision.principal_id,
+                "integrationLatency": latency,
+                **decision.context,
+            }
+        if route is not None and route.function is not None:
+            result = await self._invoke(route.function, ws_connect_event(conn))
+            if not result.ok:
+                return self._reject(
+                    500, f"$connect failed: {result.error_type}", conn.connection_id
+                )
+            status = result.payload.get("statusCode") if isinstance(result.payload, dict) else None
+            if status is not None:
+                try:
+                    code = int(status)
+                except (TypeError, ValueError):
+                    return self._reject(500, f"$connect statusCode {status!r}", conn.connection_id)
+                if not 200 <= code < 300:
+                    return self._reject(code, f"$connect answered {code}", conn.connection_id)
+        if self._stopping:
+            return _json_response(503, {"message": "Service Unavailable"})
+        await ws.prepare(request)
+        now_mono = time.monotonic()
+        live = _Live(conn, ws, now_mono, ids.now_ms(), now_mono)
+        live_ref.append(live)
+        self.connections[conn.connection_id] = live
+        took = int((now_mono - started) * 1000)
+        who = f" principal={conn.authorizer['principalId']}" if conn.authorizer else ""
+        self.sink.info("ws", f"CONNECT {conn.connection_id} stage={stage}{who} ({took} ms)")
+        watchdog = asyncio.create_task(self._watchdog(live))
+        try:
+            await self._read_loop(live)
+        finally:
+            watchdog.cancel()
+            await self._finish(live)
+        return ws
+
+    async def _read_loop(self, live: _Live) -> None:
+        ws = live.ws
+        while True:
+            try:
+                msg = await ws.receive()
+            except (asyncio.CancelledError, RuntimeError):
+                raise
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                if live.closing:
+                    continue  # nothing is routed once the gateway is closing the socket
+                live.last_active_ms = ids.now_ms()
+                live.last_active_mono = time.monotonic()
+                data = msg.data
+                self._spawn(live, self._route(live, data))
+                continue
+            if msg.type == WSMsgType.CLOSE:
+                code = msg.data if isinstance(msg.data, int) and msg.data else 1005
+                if live.disconnect_code is None:
+                    live.disconnect_code = code
+                    live.disconnect_reason = msg.extra or (
+                        "Client-side close frame status not set" if code == 1005 else ""
+                    )
+                break
+            if msg.type == WSMsgType.ERROR:
+                if live.disconnect_code is None:
+                    live.disconnect_code = ws.close_code or 1006
+                    live.disconnect_reason = str(msg.data)
+                break
+            break  # CLOSING / CLOSED
+
+    def _spawn(self, live: _Live, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        live.tasks.add(task)
+        task.add_done_callback(live.tasks.discard)
+
+    # ------------------------------------------------------------ messages
+
+    def _error_frame(self, live: _Live, message: str, request_id: str) -> str:
+        return json.dumps(
+            {
+                "message": message,
+                "connectionId": live.info.connection_id,
+                "requestId": request_id,
+            }
+        )
+
+    async def _send(self, live: _Live, data: str | bytes) -> bool:
+        if live.closing or live.ws.closed:
+            return False
+        try:
+            if isinstance(data, bytes):
+                await live.ws.send_bytes(data)
+            else:
+                await live.ws.send_str(data)
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    async def _route(self, live: _Live, data: str | bytes) -> None:
+        conn_id = live.info.connection_id
+        route_key = select_route(self.spec.route_selection_expression, data, self.spec.routes)
+        route = self.spec.routes.get(route_key)
+        event = ws_message_event(live.info, route_key, data)
+        request_id = event["requestContext"]["requestId"]
+        if route is None or route.function is None:
+            self.sink.info("ws", f"MESSAGE {conn_id} no route for {route_key!r} -> Forbidden")
+            await self._send(live, self._error_frame(live, "Forbidden", request_id))
+            return
+        started = time.monotonic()
+        try:
+            result = await asyncio.wait_for(
+                self._invoke(route.function, event), self.integration_timeout
+            )
+        except TimeoutError:
+            self.sink.warning("ws", f"MESSAGE {conn_id} route={route_key} integration timed out")
+            await self._send(
+                live, self._error_frame(live, "Endpoint request timed out", request_id)
+            )
+            return
+        took = int((time.monotonic() - started) * 1000)
+        if not result.ok:
+            self.sink.info(
+                "ws",
+                f"MESSAGE {conn_id} route={route_key} -> {route.function} "
+                f"failed: {result.error_type} ({took} ms)",
+            )
+            await self._send(live, self._error_frame(live, "Internal server error", request_id))
+            return
+        self.sink.info("ws", f"MESSAGE {conn_id} route={route_key} -> {route.function} ({took} ms)")
+        if route.two_way and isinstance(result.payload, dict):
+            body = result.payload.get("body")
+            if body is not None and body != "":
+                await self._send(live, body if isinstance(body, str) else json.dumps(body))
+
+    # ------------------------------------------------------------ limits and closing
+
+    async def _watchdog(self, live: _Live) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            while not live.closing:
+                now = time.monotonic()
+                idle_at = live.last_active_mono + self.idle_timeout
+                age_at = live.opened_mono + self.max_connection_age
+                if now >= age_at:
+                    self.sink.info("ws", f"CLOSE {live.info.connection_id}: maximum age reached")
+                    await self.close(live, GOING_AWAY, "Going away")
+                    return
+                if now >= idle_at:
+                    self.sink.info("ws", f"CLOSE {live.info.connection_id}: idle timeout")
+                    await self.close(live, GOING_AWAY, "Going away")
+                    return
+                await asyncio.sleep(max(min(idle_at, age_at) - now, 0.01))
+
+    def _close_soon(self, live: _Live, code: int, reason: str) -> None:
+        if live.closing:
+            return
+        live.closing = True
+        live.disconnect_code = code
+        live.disconnect_reason = reason
+        asyncio.get_running_loop().create_task(self._do_close(live, code, reason))
+
+    async def close(self, live: _Live, code: int, reason: str) -> None:
+        """Close a live connection from the server side ($disconnect follows)."""
+        if live.closing:
+            return
+        live.closing = True
+        live.disconnect_code = code
+        live.disconnect_reason = reason
+        await self._do_close(live, code, reason)
+
+    async def _do_close(self, live: _Live, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await live.ws.close(code=code, message=reason.encode())
+
+    async def _finish(self, live: _Live) -> None:
+        """The socket ended: forget it and run `$disconnect` (best effort, like AWS)."""
+        conn_id = live.info.connection_id
+        live.closing = True
+        self.connections.pop(conn_id, None)
+        code = live.disconnect_code or live.ws.close_code or 1006
+        reason = live.disconnect_reason
+        self.sink.info("ws", f"DISCONNECT {conn_id} code={code}" + (f" {reason}" if reason else ""))
+        route = self.spec.routes.get("$disconnect")
+        if route is None or route.function is None:
+            return
+        event = ws_disconnect_event(live.info, code, reason)
+        result = await asyncio.shield(self._invoke(route.function, event))
+        if not result.ok:
+            self.sink.info("ws", f"$disconnect {conn_id} failed: {result.error_type}")
+
+    async def shutdown(self, timeout: float = 15.0) -> None:
+        """Close every socket (1001 Going away) and wait for their `$disconnect` calls."""
+        self._stopping = True
+        for live in list(self.connections.values()):
+            self._close_soon(live, GOING_AWAY, "Going away")
+        handlers = [t for t in self._handlers if not t.done()]
+        if handlers:
+            _, pending = await asyncio.wait(handlers, timeout=timeout)
+            for task in pending:
+                task.cancel()
+
+    # ------------------------------------------------------------ @connections
+
+    def _gone(self, conn_id: str) -> web.Response:
+        return _json_response(
+            410,
+            {"message": f"connection {conn_id} is gone"},
+            headers={"x-amzn-ErrorType": "GoneException", "x-amzn-RequestId": ids.request_id()},
+        )
+
+    async def manage(self, request: web.Request) -> web.Response:
+        stage = request.match_info.get("stage")
+        if stage is not None and stage not in self.spec.stages:
+            return _json_response(403, {"message": "Forbidden"})
+        conn_id = request.match_info["connection_id"]
+        method = request.method
+        live = self.connections.get(conn_id)
+        if method not in ("POST", "GET", "DELETE"):
+            return _json_response(405, {"message": "Method Not Allowed"})
+        if live is None or live.closing:
+            self.sink.info("ws", f"{method} @connections/{conn_id} -> 410 Gone")
+            return self._gone(conn_id)
+        headers = {"x-amzn-RequestId": ids.request_id()}
+        if method == "POST":
+            data = await request.read()
+            if len(data) > MESSAGE_LIMIT:
+                return _json_response(
+                    413,
+                    {"message": "Message too long"},
+                    headers={**headers, "x-amzn-ErrorType": "PayloadTooLargeException"},
+                )
+            try:
+                payload: str | bytes = data.decode("utf-8")
+            except UnicodeDecodeError:
+                payload = data
+            if not await self._send(live, payload):
+                return self._gone(conn_id)
+            self.sink.debug("ws", f"POST @connections/{conn_id} ({len(data)} bytes)")
+            return web.Response(status=200, headers=headers)
+        if method == "GET":
+            return _json_response(
+                200,
+                {
+                    "connectedAt": ids.iso_time(live.info.connected_at),
+                    "identity": {
+                        "sourceIp": live.info.source_ip,
+                        "userAgent": live.info.user_agent or "",
+                    },
+                    "lastActiveAt": ids.iso_time(live.last_active_ms),
+                },
+                headers=headers,
+            )
+        self.sink.info("ws", f"DELETE @connections/{conn_id}")
+        self._close_soon(live, NORMAL, "Connection deleted")
+        return web.Response(status=204, headers=headers)

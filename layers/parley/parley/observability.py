@@ -1,0 +1,73 @@
+"""Logger, Metrics and Tracer, configured once for every function.
+
+Logs are JSON with the request id as correlation id and `userId`/`connectionId` appended by
+the handlers; no token, password or message body is ever logged. Metrics go out as EMF in
+one namespace with a small, fixed set of dimensions.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+# Functions without metrics on some paths (the authorizer) would warn on every invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Parley")
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "parley"), utc=True)
+metrics = Metrics(namespace=NAMESPACE)
+
+
+def tracing_enabled() -> bool:
+    """Tracing is on unless POWERTOOLS_TRACE_DISABLED says otherwise (as Powertools reads it)."""
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() not in {"1", "true", "yes"}
+
+COUNT = MetricUnit.Count
+MILLISECONDS = MetricUnit.Milliseconds
+
+
+def count(name: str, value: float = 1) -> None:
+    """Add to a counter metric of this invocation."""
+    if value:
+        metrics.add_metric(name=name, unit=COUNT, value=value)
+
+
+def timing(name: str, milliseconds: float) -> None:
+    """Record a latency value (CloudWatch derives P50/P95/P99 from the values)."""
+    metrics.add_metric(name=name, unit=MILLISECONDS, value=milliseconds)
+
+
+def error_metric(code: int) -> None:
+    """Count a protocol error under the `Errors` metric with a `Code` dimension."""
+    with single_metric(
+        name="Errors", unit=COUNT, value=1, namespace=NAMESPACE, default_dimensions=_dims()
+    ) as metric:
+        metric.add_dimension(name="Code", value=str(code))
+
+
+def _dims() -> dict[str, Any]:
+    return {"service": os.environ.get("POWERTOOLS_SERVICE_NAME", "parley")}
+
+
+def instrumented(correlation_id_path: str | None = "requestContext.requestId") -> Any:
+    """The fixed decorator order for every handler: logger context, metrics flush, tracer."""
+
+    def wrap(handler: Any) -> Any:
+        traced = handler
+        if tracing_enabled():
+            # Powertools' Tracer imports the X-Ray SDK (~0.2 s) even when told to do nothing,
+            # so a function with tracing off never constructs one.
+            from aws_lambda_powertools import Tracer
+
+            traced = Tracer().capture_lambda_handler(handler, capture_response=False)
+        flushed = metrics.log_metrics(traced, capture_cold_start_metric=True)
+        return logger.inject_lambda_context(
+            flushed, correlation_id_path=correlation_id_path, clear_state=True
+        )
+
+    return wrap

@@ -1,0 +1,354 @@
+"""Conversations table (`conversationId`) and Members table (`conversationId` + `userId`,
+GSI `byUser` projecting role and joinedSeq).
+
+Membership changes are transactions that also append the `system` message, so the log and
+the member list can never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parley import ddb
+from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooLarge
+from parley.repositories.base import Repository, batch_get, error_code, query_all, translate
+from parley.repositories.messages import encode_message
+
+BY_USER = "byUser"
+
+
+class SeqTaken(Exception):
+    """The seq chosen for a system message was taken by a concurrent writer: retry."""
+
+
+class ConversationsRepository(Repository):
+    """Conversation metadata: type, name, member count."""
+
+    def get(self, conversation_id: str) -> dict[str, Any] | None:
+        """One conversation, or None."""
+        with translate():
+            page = self.client.get_item(
+                TableName=self.table, Key=ddb.key(conversationId=conversation_id)
+            )
+        item = page.get("Item")
+        return ddb.decode(item) if item else None
+
+    def get_many(self, conversation_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Several conversations by id (missing ones are absent from the result)."""
+        keys = [ddb.key(conversationId=c) for c in sorted(set(conversation_ids))]
+        rows = ddb.decode_all(batch_get(self.client, self.table, keys))
+        return {r["conversationId"]: r for r in rows}
+
+
+class MembersRepository(Repository):
+    """Who belongs to which conversation, with role, joinedSeq and readSeq."""
+
+    def get(self, conversation_id: str, user_id: str) -> dict[str, Any] | None:
+        """The membership row (strongly consistent: a just-added member can send at once)."""
+        with translate():
+            page = self.client.get_item(
+                TableName=self.table,
+                Key=ddb.key(conversationId=conversation_id, userId=user_id),
+                ConsistentRead=True,
+            )
+        item = page.get("Item")
+        return ddb.decode(item) if item else None
+
+    def page(
+        self, conversation_id: str, limit: int, start_after: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of members in userId order and the userId to continue after (or None)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "conversationId = :c",
+            "ExpressionAttributeValues": ddb.encode({":c": conversation_id}),
+            "ProjectionExpression": "userId, #r, joinedSeq",
+            "ExpressionAttributeNames": {"#r": "role"},
+            "Limit": limit,
+        }
+        if start_after is not None:
+            kwargs["ExclusiveStartKey"] = ddb.key(
+                conversationId=conversation_id, userId=start_after
+            )
+        with translate():
+            page = self.client.query(**kwargs)
+        rows = ddb.decode_all(page.get("Items", []))
+        last = page.get("LastEvaluatedKey")
+        return rows, (ddb.decode(last)["userId"] if last else None)
+
+    def all(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Every member (userId, role, joinedSeq) of a conversation."""
+        items = query_all(
+            self.client,
+            TableName=self.table,
+            KeyConditionExpression="conversationId = :c",
+            ExpressionAttributeValues=ddb.encode({":c": conversation_id}),
+            ProjectionExpression="userId, #r, joinedSeq",
+            ExpressionAttributeNames={"#r": "role"},
+        )
+        return ddb.decode_all(items)
+
+    def for_user(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's memberships (conversationId, role, joinedSeq) via the `byUser` index."""
+        items = query_all(
+            self.client,
+            TableName=self.table,
+            IndexName=BY_USER,
+            KeyConditionExpression="userId = :u",
+            ExpressionAttributeValues=ddb.encode({":u": user_id}),
+        )
+        return ddb.decode_all(items)
+
+    def read_seqs(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
+        """The user's readSeq in each conversation (base table: readSeq is not projected)."""
+        keys = [ddb.key(conversationId=c, userId=user_id) for c in sorted(set(conversation_ids))]
+        rows = ddb.decode_all(
+            batch_get(self.client, self.table, keys, ProjectionExpression="conversationId, readSeq")
+        )
+        return {r["conversationId"]: int(r.get("readSeq", 0)) for r in rows}
+
+    def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
+        """Move readSeq forward to `seq` (never back); False if it was already there or beyond."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with translate():
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=ddb.key(conversationId=conversation_id, userId=user_id),
+                    UpdateExpression="SET readSeq = :s",
+                    ConditionExpression="attribute_exists(userId) AND readSeq < :s",
+                    ExpressionAttributeValues=ddb.encode({":s": seq}),
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def set_blocked(self, conversation_id: str, user_id: str, blocked: bool) -> None:
+        """Mark a direct-conversation member as blocked from writing (no-op if absent)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with translate():
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=ddb.key(conversationId=conversation_id, userId=user_id),
+                    UpdateExpression="SET blocked = :b",
+                    ConditionExpression="attribute_exists(userId)",
+                    ExpressionAttributeValues=ddb.encode({":b": blocked}),
+                )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+
+def member_row(
+    conversation_id: str, user_id: str, role: str, joined_seq: int, now: int, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "conversationId": conversation_id,
+        "userId": user_id,
+        "role": role,
+        "joinedSeq": joined_seq,
+        "readSeq": joined_seq - 1,
+        "joinedAt": now,
+        **extra,
+    }
+
+
+class MembershipRepository:
+    """Transactions across Conversations, Members and Messages."""
+
+    def __init__(
+        self,
+        conversations_table: str,
+        members_table: str,
+        messages_table: str,
+        client: Any | None = None,
+    ) -> None:
+        self.conversations_table = conversations_table
+        self.members_table = members_table
+        self.messages_table = messages_table
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from parley import aws
+
+            self._client = aws.client("dynamodb")
+        return self._client
+
+    def create_dm(self, conversation: dict[str, Any], members: list[dict[str, Any]]) -> bool:
+        """Create a direct conversation and its member rows; False if it already existed."""
+        from botocore.exceptions import ClientError
+
+        items = [
+            {
+                "Put": {
+                    "TableName": self.conversations_table,
+                    "Item": ddb.encode(conversation),
+                    "ConditionExpression": "attribute_not_exists(conversationId)",
+                }
+            }
+        ] + [
+            {
+                "Put": {
+                    "TableName": self.members_table,
+                    "Item": ddb.encode(m),
+                    "ConditionExpression": "attribute_not_exists(userId)",
+                }
+            }
+            for m in members
+        ]
+        try:
+            with translate():
+                self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def create_group(
+        self,
+        conversation: dict[str, Any],
+        message: dict[str, Any],
+        members: list[dict[str, Any]],
+    ) -> None:
+        """Create a group with its first members and the `group_created` message (seq 1)."""
+        items = [
+            {
+                "Put": {
+                    "TableName": self.conversations_table,
+                    "Item": ddb.encode(conversation),
+                    "ConditionExpression": "attribute_not_exists(conversationId)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.messages_table,
+                    "Item": encode_message(message),
+                    "ConditionExpression": "attribute_not_exists(seq)",
+                }
+            },
+        ] + [{"Put": {"TableName": self.members_table, "Item": ddb.encode(m)}} for m in members]
+        with translate():
+            self.client.transact_write_items(TransactItems=items)
+
+    def change(
+        self,
+        conversation_id: str,
+        message: dict[str, Any],
+        *,
+        add: list[dict[str, Any]] | None = None,
+        remove: list[str] | None = None,
+        set_role: tuple[str, str] | None = None,
+        demote: str | None = None,
+        max_members: int,
+    ) -> None:
+        """Apply one membership change together with its system message.
+
+        Raises :class:`SeqTaken` when the message's seq was taken (the caller re-reads and
+        retries), :class:`Conflict` when an added user is already a member,
+        :class:`PayloadTooLarge` when the group would exceed `max_members`, and
+        :class:`Forbidden`/:class:`ConversationNotFound` when the target vanished meanwhile.
+        """
+        from botocore.exceptions import ClientError
+
+        add = add or []
+        remove = remove or []
+        delta = len(add) - len(remove)
+        conv_update: dict[str, Any] = {
+            "TableName": self.conversations_table,
+            "Key": ddb.key(conversationId=conversation_id),
+            "UpdateExpression": "ADD memberCount :d",
+            "ConditionExpression": "attribute_exists(conversationId)",
+            "ExpressionAttributeValues": ddb.encode({":d": delta}),
+        }
+        if delta > 0:
+            conv_update["ConditionExpression"] += " AND memberCount <= :room"
+            conv_update["ExpressionAttributeValues"].update(
+                ddb.encode({":room": max_members - delta})
+            )
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.messages_table,
+                    "Item": encode_message(message),
+                    "ConditionExpression": "attribute_not_exists(seq)",
+                }
+            },
+            {"Update": conv_update},
+        ]
+        for row in add:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.members_table,
+                        "Item": ddb.encode(row),
+                        "ConditionExpression": "attribute_not_exists(userId)",
+                    }
+                }
+            )
+        for user_id in remove:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.members_table,
+                        "Key": ddb.key(conversationId=conversation_id, userId=user_id),
+                        "ConditionExpression": "attribute_exists(userId)",
+                    }
+                }
+            )
+        if set_role is not None:
+            user_id, role = set_role
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.members_table,
+                        "Key": ddb.key(conversationId=conversation_id, userId=user_id),
+                        "UpdateExpression": "SET #r = :r",
+                        "ConditionExpression": "attribute_exists(userId)",
+                        "ExpressionAttributeNames": {"#r": "role"},
+                        "ExpressionAttributeValues": ddb.encode({":r": role}),
+                    }
+                }
+            )
+        if demote is not None:
+            # Handing ownership over: the previous owner becomes an admin in the same write.
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.members_table,
+                        "Key": ddb.key(conversationId=conversation_id, userId=demote),
+                        "UpdateExpression": "SET #r = :admin",
+                        "ConditionExpression": "#r = :owner",
+                        "ExpressionAttributeNames": {"#r": "role"},
+                        "ExpressionAttributeValues": ddb.encode(
+                            {":admin": "admin", ":owner": "owner"}
+                        ),
+                    }
+                }
+            )
+        try:
+            with translate():
+                self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            failed = [i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"]
+            if not failed:
+                raise
+            if 0 in failed:
+                raise SeqTaken() from None
+            if 1 in failed:
+                if delta > 0:
+                    raise PayloadTooLarge(f"a group has at most {max_members} members") from None
+                raise ConversationNotFound() from None
+            if add and any(2 <= i < 2 + len(add) for i in failed):
+                raise Conflict("already a member") from None
+            raise Forbidden("not a member") from None

@@ -1,0 +1,155 @@
+"""Messages table: `conversationId` + `seq` (N); LSI `byClientMsgId` on `dedupeKey`.
+
+The LSI shares the table's partition and so supports strongly consistent reads: that is
+what lets a single conditional PutItem be both ordered and idempotent (see
+docs/architecture.md, "The send write").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from parley import ddb
+from parley.models import compact_json
+from parley.repositories.base import Repository, error_code, parallel_map, query_all, translate
+
+BY_CLIENT_MSG_ID = "byClientMsgId"
+
+
+def dedupe_key(sender_id: str, client_msg_id: str) -> str:
+    return f"{sender_id}#{client_msg_id}"
+
+
+def encode_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as a DynamoDB item (body kept as compact JSON text)."""
+    item = {
+        "conversationId": message["conversationId"],
+        "seq": message["seq"],
+        "messageId": message["messageId"],
+        "senderId": message["senderId"],
+        "clientMsgId": message["clientMsgId"],
+        "dedupeKey": dedupe_key(message["senderId"], message["clientMsgId"]),
+        "body": compact_json(message["body"]),
+        "ts": message["ts"],
+    }
+    return ddb.encode(item)
+
+
+def decode_message(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored item as the protocol's `message` fields."""
+    raw = ddb.decode(item)
+    return {
+        "conversationId": raw["conversationId"],
+        "seq": raw["seq"],
+        "messageId": raw["messageId"],
+        "senderId": raw["senderId"],
+        "clientMsgId": raw["clientMsgId"],
+        "body": json.loads(raw["body"]),
+        "ts": raw["ts"],
+    }
+
+
+class MessagesRepository(Repository):
+    """Append-only per-conversation logs."""
+
+    def last_seq(self, conversation_id: str) -> int:
+        """The highest stored seq (0 for none), read with strong consistency."""
+        with translate():
+            page = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="conversationId = :c",
+                ExpressionAttributeValues=ddb.encode({":c": conversation_id}),
+                ProjectionExpression="seq",
+                ScanIndexForward=False,
+                Limit=1,
+                ConsistentRead=True,
+            )
+        items = page.get("Items", [])
+        return int(items[0]["seq"]["N"]) if items else 0
+
+    def last_seqs(self, conversation_ids: list[str]) -> dict[str, int]:
+        """`last_seq` of several conversations, in parallel."""
+        found = parallel_map(self.last_seq, conversation_ids)
+        return dict(zip(conversation_ids, found, strict=True))
+
+    def find_by_client_id(
+        self, conversation_id: str, sender_id: str, client_msg_id: str
+    ) -> dict[str, Any] | None:
+        """The message a sender already stored under `client_msg_id` (strongly consistent)."""
+        with translate():
+            page = self.client.query(
+                TableName=self.table,
+                IndexName=BY_CLIENT_MSG_ID,
+                KeyConditionExpression="conversationId = :c AND dedupeKey = :d",
+                ExpressionAttributeValues=ddb.encode(
+                    {":c": conversation_id, ":d": dedupe_key(sender_id, client_msg_id)}
+                ),
+                ConsistentRead=True,
+                Limit=1,
+            )
+        items = page.get("Items", [])
+        # The index projects ALL: the full first copy, so a retried send re-pushes a whole
+        # `message` (senderId and body included), not just the ack fields.
+        return decode_message(items[0]) if items else None
+
+    def put_if_absent(self, message: dict[str, Any]) -> bool:
+        """Store `message` at its seq unless that seq is taken; False when it was taken."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with translate():
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=encode_message(message),
+                    ConditionExpression="attribute_not_exists(seq)",
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def after(
+        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` messages with seq > `after_seq`, ascending."""
+        with translate():
+            page = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="conversationId = :c AND seq > :s",
+                ExpressionAttributeValues=ddb.encode({":c": conversation_id, ":s": after_seq}),
+                ScanIndexForward=True,
+                Limit=limit,
+                ConsistentRead=consistent,
+            )
+        return [decode_message(i) for i in page.get("Items", [])]
+
+    def before(
+        self, conversation_id: str, before_seq: int, min_seq: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` messages with `min_seq` <= seq < `before_seq`, ascending."""
+        if before_seq <= min_seq:
+            return []
+        with translate():
+            page = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="conversationId = :c AND seq BETWEEN :lo AND :hi",
+                ExpressionAttributeValues=ddb.encode(
+                    {":c": conversation_id, ":lo": min_seq, ":hi": before_seq - 1}
+                ),
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        return [decode_message(i) for i in reversed(page.get("Items", []))]
+
+    def count_all(self, conversation_id: str) -> int:
+        """How many messages a conversation holds (tests and tools; pages through a Query)."""
+        items = query_all(
+            self.client,
+            TableName=self.table,
+            KeyConditionExpression="conversationId = :c",
+            ExpressionAttributeValues=ddb.encode({":c": conversation_id}),
+            ProjectionExpression="seq",
+        )
+        return sum(1 for _ in items)

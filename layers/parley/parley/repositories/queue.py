@@ -1,0 +1,43 @@
+"""The push queue: fan-out work items for the fanout function."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from parley import aws
+from parley.errors import Unavailable
+from parley.repositories.base import translate
+
+
+class PushQueue:
+    """Sends JSON work items in batches of 10 (SQS's limit), retrying partial failures."""
+
+    def __init__(self, queue_url: str, client: Any | None = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("sqs")
+        return self._client
+
+    def send_all(self, items: list[dict[str, Any]]) -> None:
+        """Enqueue every item; raises :class:`Unavailable` if some could not be sent."""
+        for start in range(0, len(items), 10):
+            entries = [
+                {"Id": str(i), "MessageBody": json.dumps(item, separators=(",", ":"))}
+                for i, item in enumerate(items[start : start + 10])
+            ]
+            for _ in range(5):
+                with translate():
+                    result = self.client.send_message_batch(
+                        QueueUrl=self.queue_url, Entries=entries
+                    )
+                failed = {f["Id"] for f in result.get("Failed", [])}
+                entries = [e for e in entries if e["Id"] in failed]
+                if not entries:
+                    break
+            else:
+                raise Unavailable("push queue unavailable")

@@ -1,0 +1,82 @@
+"""Sessions (logins) table: `sessionId` -> user, current refresh generation, revoked flag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parley import ddb
+from parley.repositories.base import Repository, error_code, translate
+
+
+class SessionsRepository(Repository):
+    """One item per login; refresh tokens are `sessionId.generation.mac` and are not stored."""
+
+    def create(self, session_id: str, user_id: str, now: int, expires_at: int) -> None:
+        """Start a login at generation 1."""
+        item = {
+            "sessionId": session_id,
+            "userId": user_id,
+            "gen": 1,
+            "revoked": False,
+            "createdAt": now,
+            "expiresAt": expires_at,
+        }
+        with translate():
+            self.client.put_item(
+                TableName=self.table,
+                Item=ddb.encode(item),
+                ConditionExpression="attribute_not_exists(sessionId)",
+            )
+
+    def get(self, session_id: str) -> dict[str, Any] | None:
+        """The session, or None."""
+        with translate():
+            page = self.client.get_item(
+                TableName=self.table, Key=ddb.key(sessionId=session_id), ConsistentRead=True
+            )
+        item = page.get("Item")
+        return ddb.decode(item) if item else None
+
+    def rotate(self, session_id: str, generation: int, now: int, expires_at: int) -> bool:
+        """Advance the generation from `generation`; False when it was not current (reuse)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with translate():
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=ddb.key(sessionId=session_id),
+                    UpdateExpression="SET gen = :next, refreshedAt = :now, expiresAt = :exp",
+                    ConditionExpression="gen = :gen AND revoked = :false AND expiresAt > :now",
+                    ExpressionAttributeValues=ddb.encode(
+                        {
+                            ":gen": generation,
+                            ":next": generation + 1,
+                            ":now": now,
+                            ":exp": expires_at,
+                            ":false": False,
+                        }
+                    ),
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def revoke(self, session_id: str, now: int) -> None:
+        """End the login: its refresh and access tokens are refused from now on."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with translate():
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=ddb.key(sessionId=session_id),
+                    UpdateExpression="SET revoked = :true, revokedAt = :now",
+                    ConditionExpression="attribute_exists(sessionId)",
+                    ExpressionAttributeValues=ddb.encode({":true": True, ":now": now}),
+                )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise

@@ -1,0 +1,348 @@
+"""Composition root: builds repositories and services from the settings, once per container.
+
+Handlers ask for the service they need; everything is created on first use so a function
+pays only for what its path touches. Tests build services directly with fakes instead.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+from parley.clock import SYSTEM_CLOCK
+from parley.config import settings
+
+if TYPE_CHECKING:
+    from parley.repositories.connections import ConnectionsRepository
+    from parley.repositories.conversations import (
+        ConversationsRepository,
+        MembershipRepository,
+        MembersRepository,
+    )
+    from parley.repositories.gateway import ConnectionGateway
+    from parley.repositories.limits import LimitsRepository
+    from parley.repositories.messages import MessagesRepository
+    from parley.repositories.queue import PushQueue
+    from parley.repositories.sessions import SessionsRepository
+    from parley.repositories.users import UsersRepository
+    from parley.services.auth import AuthService
+    from parley.services.connections import ConnectionService
+    from parley.services.conversations import ConversationService
+    from parley.services.groups import GroupService
+    from parley.services.guard import WsGuard
+    from parley.services.limits import RateLimiter
+    from parley.services.live import LiveService
+    from parley.services.messages import MessageService
+    from parley.services.push import PushService
+    from parley.services.rtc import RtcService
+    from parley.services.users import UserService
+    from parley.tokens import ExternalVerifier, Keys
+
+
+def _need(name: str) -> str:
+    value = getattr(settings().require(name), name)
+    assert isinstance(value, str)
+    return value
+
+
+@cache
+def users() -> UsersRepository:
+    from parley.repositories.users import UsersRepository
+
+    return UsersRepository(_need("users_table"))
+
+
+@cache
+def sessions() -> SessionsRepository:
+    from parley.repositories.sessions import SessionsRepository
+
+    return SessionsRepository(_need("sessions_table"))
+
+
+@cache
+def connections() -> ConnectionsRepository:
+    from parley.repositories.connections import ConnectionsRepository
+
+    return ConnectionsRepository(_need("connections_table"))
+
+
+@cache
+def conversations() -> ConversationsRepository:
+    from parley.repositories.conversations import ConversationsRepository
+
+    return ConversationsRepository(_need("conversations_table"))
+
+
+@cache
+def members() -> MembersRepository:
+    from parley.repositories.conversations import MembersRepository
+
+    return MembersRepository(_need("members_table"))
+
+
+@cache
+def messages() -> MessagesRepository:
+    from parley.repositories.messages import MessagesRepository
+
+    return MessagesRepository(_need("messages_table"))
+
+
+@cache
+def membership() -> MembershipRepository:
+    from parley.repositories.conversations import MembershipRepository
+
+    return MembershipRepository(
+        _need("conversations_table"), _need("members_table"), _need("messages_table")
+    )
+
+
+@cache
+def limits() -> LimitsRepository:
+    from parley.repositories.limits import LimitsRepository
+
+    return LimitsRepository(_need("limits_table"))
+
+
+@cache
+def limiter() -> RateLimiter | None:
+    """The rate limiter, or None where no limits table is configured."""
+    from parley.services.limits import RateLimiter
+
+    cfg = settings()
+    if not cfg.limits_table:
+        return None
+    return RateLimiter(
+        limits=limits(),
+        clock=SYSTEM_CLOCK,
+        frames_per_second=cfg.frames_per_second,
+        frame_burst=cfg.frame_burst,
+        sends_per_minute=cfg.sends_per_minute,
+        failed_logins=cfg.failed_logins_per_window,
+        connects_per_minute=cfg.connects_per_minute,
+        window_seconds=cfg.rate_window_seconds,
+    )
+
+
+@cache
+def gateway() -> ConnectionGateway:
+    from parley.aws import management_endpoint
+    from parley.repositories.gateway import ConnectionGateway
+
+    return ConnectionGateway(management_endpoint(_need("ws_api_endpoint"), _need("ws_stage")))
+
+
+@cache
+def push_queue() -> PushQueue:
+    from parley.repositories.queue import PushQueue
+
+    return PushQueue(_need("push_queue_url"))
+
+
+def signing_keys() -> Keys:
+    """Keys from the stack's signing secret (Powertools Parameters caches it for max_age)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    cfg = settings()
+    secret = parameters.get_secret(_need("signing_secret_arn"), max_age=cfg.secret_max_age)
+    return _keys_for(str(secret))
+
+
+@cache
+def _keys_for(secret: str) -> Keys:
+    from parley.tokens import Keys
+
+    return Keys.from_secret(secret)
+
+
+@cache
+def external_verifier() -> ExternalVerifier | None:
+    """The verifier of the configured OpenID Connect issuer (its JWKS cache lives as long as
+    the container), or None when no external issuer is configured."""
+    from parley.tokens import ExternalVerifier
+
+    cfg = settings()
+    if not cfg.oidc_issuer:
+        return None
+    return ExternalVerifier(
+        issuer=cfg.oidc_issuer,
+        audience=cfg.oidc_audience,
+        algorithms=cfg.oidc_algorithm_list(),
+        user_claim=cfg.oidc_user_claim,
+        jwks_url=cfg.oidc_jwks_url,
+    )
+
+
+@cache
+def push_service() -> PushService:
+    from parley.observability import count, timing
+    from parley.services.push import PushService
+
+    cfg = settings()
+    return PushService(
+        connections=connections(),
+        members=members(),
+        gateway=gateway(),
+        queue=push_queue() if cfg.push_queue_url else None,
+        clock=SYSTEM_CLOCK,
+        inline_max=cfg.inline_fanout_max,
+        batch_users=cfg.fanout_batch_users,
+        threads=cfg.fanout_threads,
+        metric=count,
+        timing=timing,
+    )
+
+
+@cache
+def auth_service() -> AuthService:
+    from parley.services.auth import AuthService
+
+    cfg = settings()
+
+    def close_login(user_id: str, session_id: str) -> None:
+        if cfg.connections_table and cfg.ws_api_endpoint and cfg.ws_stage:
+            connection_service().close_session(user_id, session_id)
+
+    return AuthService(
+        users=users(),
+        sessions=sessions(),
+        keys=signing_keys,
+        clock=SYSTEM_CLOCK,
+        issuer=cfg.jwt_issuer,
+        audience=cfg.jwt_audience,
+        access_ttl=cfg.access_token_ttl,
+        refresh_ttl=cfg.refresh_token_ttl,
+        on_logout=close_login,
+        limiter=limiter(),
+        external=external_verifier(),
+    )
+
+
+@cache
+def connection_service() -> ConnectionService:
+    from parley.services.connections import ConnectionService
+
+    cfg = settings()
+    return ConnectionService(
+        connections=connections(),
+        users=users(),
+        gateway=gateway() if cfg.ws_api_endpoint and cfg.ws_stage else None,
+        clock=SYSTEM_CLOCK,
+        ttl_seconds=cfg.connection_ttl,
+    )
+
+
+@cache
+def message_service() -> MessageService:
+    from parley.observability import logger
+    from parley.services.messages import MessageService
+
+    return MessageService(
+        messages=messages(),
+        members=members(),
+        conversations=conversations(),
+        membership=membership(),
+        users=users(),
+        push=push_service(),
+        clock=SYSTEM_CLOCK,
+        on_push_error=logger.warning,
+        limiter=limiter(),
+    )
+
+
+@cache
+def conversation_service() -> ConversationService:
+    from parley.services.conversations import ConversationService
+
+    return ConversationService(
+        messages=messages(), members=members(), conversations=conversations()
+    )
+
+
+@cache
+def group_service() -> GroupService:
+    from parley.services.groups import GroupService
+
+    cfg = settings()
+    return GroupService(
+        conversations=conversations(),
+        members=members(),
+        membership=membership(),
+        messages=messages(),
+        users=users(),
+        push=push_service() if cfg.ws_api_endpoint and cfg.ws_stage else None,
+        clock=SYSTEM_CLOCK,
+        max_members=cfg.max_group_size,
+    )
+
+
+@cache
+def live_service() -> LiveService:
+    from parley.services.live import LiveService
+
+    return LiveService(
+        conversations=conversation_service(),
+        members=members(),
+        messages=messages(),
+        connections=connections(),
+        users=users(),
+        push=push_service(),
+        clock=SYSTEM_CLOCK,
+        relay_max=settings().inline_fanout_max,
+    )
+
+
+@cache
+def rtc_service() -> RtcService:
+    from parley.services.rtc import RtcService, split_urls
+
+    cfg = settings()
+
+    def turn_secret() -> str:
+        from aws_lambda_powertools.utilities import parameters
+
+        arn = _need("turn_secret_arn")
+        return str(parameters.get_secret(arn, max_age=cfg.secret_max_age))
+
+    return RtcService(
+        stun_urls=split_urls(cfg.stun_urls),
+        turn_urls=split_urls(cfg.turn_urls),
+        ttl=cfg.turn_ttl,
+        turn_secret=turn_secret,
+        clock=SYSTEM_CLOCK,
+    )
+
+
+@cache
+def user_service() -> UserService:
+    from parley.services.users import UserService
+
+    return UserService(users=users(), members=members(), clock=SYSTEM_CLOCK)
+
+
+@cache
+def ws_guard() -> WsGuard:
+    from parley.services.guard import WsGuard
+
+    cfg = settings()
+    return WsGuard(
+        connections=connections(),
+        gateway=gateway() if cfg.ws_api_endpoint and cfg.ws_stage else None,
+        auth=auth_service(),
+        limiter=limiter(),
+        clock=SYSTEM_CLOCK,
+    )
+
+
+def reset() -> None:
+    """Forget every cached object (tests change the environment between cases)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from parley import aws, config
+
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    config.settings.cache_clear()
+    aws.client.cache_clear()
+    for value in list(globals().values()):
+        clear = getattr(value, "cache_clear", None)
+        if callable(clear):
+            clear()

@@ -1,0 +1,1 @@
+"""Business layer: every rule of Parley, with repositories passed in."""

@@ -1,0 +1,157 @@
+"""Reading: conversation list, history pages and `sync` with per-conversation cursors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from parley import ids
+from parley.errors import ConversationNotFound, Forbidden
+from parley.repositories.base import gather, parallel_map
+from parley.repositories.conversations import ConversationsRepository, MembersRepository
+from parley.repositories.messages import MessagesRepository
+
+# API Gateway allows 128 KB per WebSocket message; the protocol promises replies under 96 KB.
+SYNC_REPLY_BUDGET = 96 * 1024 - 1
+MAX_SEQ = 2**53
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+class ConversationService:
+    """Membership-checked reads of conversations and their messages."""
+
+    def __init__(
+        self,
+        *,
+        messages: MessagesRepository,
+        members: MembersRepository,
+        conversations: ConversationsRepository,
+    ) -> None:
+        self.messages = messages
+        self.members = members
+        self.conversations = conversations
+
+    def require_member(self, user_id: str, conversation_id: str) -> dict[str, Any]:
+        """The caller's membership row; 2002 for an unknown conversation, 1004 for outsiders."""
+        ids.check_conversation_id(conversation_id)
+        member = self.members.get(conversation_id, user_id)
+        if member is not None:
+            return member
+        if self.conversations.get(conversation_id) is None:
+            raise ConversationNotFound()
+        raise Forbidden("not a member of this conversation")
+
+    def list(self, user_id: str) -> dict[str, Any]:
+        """`GET /conversations`: every conversation of the user with lastSeq, readSeq, unread."""
+        memberships = self.members.for_user(user_id)
+        conversation_ids = [m["conversationId"] for m in memberships]
+        if not conversation_ids:
+            return {"conversations": []}
+        meta, last, read = gather(
+            lambda: self.conversations.get_many(conversation_ids),
+            lambda: self.messages.last_seqs(conversation_ids),
+            lambda: self.members.read_seqs(user_id, conversation_ids),
+        )
+        out = []
+        for membership in memberships:
+            cid = membership["conversationId"]
+            info = meta.get(cid, {})
+            last_seq = int(last.get(cid, 0))
+            read_seq = min(int(read.get(cid, 0)), last_seq)
+            entry: dict[str, Any] = {
+                "conversationId": cid,
+                "type": info.get("type", ids.conversation_type(cid)),
+            }
+            if info.get("name"):
+                entry["name"] = info["name"]
+            entry.update(lastSeq=last_seq, readSeq=read_seq, unread=max(0, last_seq - read_seq))
+            out.append(entry)
+        return {"conversations": out}
+
+    def history(
+        self, user_id: str, conversation_id: str, before_seq: int | None, limit: int
+    ) -> dict[str, Any]:
+        """A page of messages just below `before_seq`, ascending, from the member's join on."""
+        member = self.require_member(user_id, conversation_id)
+        first_visible = int(member.get("joinedSeq", 1))
+        upper = MAX_SEQ if before_seq is None else before_seq
+        page = self.messages.before(conversation_id, upper, first_visible, limit)
+        lowest = page[0]["seq"] if page else None
+        next_before = lowest if lowest is not None and lowest > first_visible else None
+        return {"messages": page, "nextBeforeSeq": next_before}
+
+    def sync(
+        self,
+        user_id: str,
+        cursors: dict[str, int],
+        limit: int,
+        request_id: str | None = None,
+        budget: int = SYNC_REPLY_BUDGET,
+    ) -> dict[str, Any]:
+        """Messages above each cursor, for every conversation of the user with something new.
+
+        One reply stays under `budget` bytes; `complete` is false when any conversation has
+        more or was left out for size, and the client then syncs again from its new cursors.
+        """
+        memberships = self.members.for_user(user_id)
+        starts = {
+            m["conversationId"]: max(
+                int(cursors.get(m["conversationId"], 0)), int(m.get("joinedSeq", 1)) - 1
+            )
+            for m in memberships
+        }
+        conversation_ids = sorted(starts)
+        pages = parallel_map(
+            lambda cid: self.messages.after(cid, starts[cid], limit + 1), conversation_ids
+        )
+        fresh = {cid: page for cid, page in zip(conversation_ids, pages, strict=True) if page}
+        has_more = {cid: len(page) > limit for cid, page in fresh.items()}
+        for cid in fresh:
+            fresh[cid] = fresh[cid][:limit]
+        more_ids = [cid for cid, more in has_more.items() if more]
+        last_seqs = self.messages.last_seqs(more_ids) if more_ids else {}
+        read = self.members.read_seqs(user_id, list(fresh)) if fresh else {}
+
+        reply: dict[str, Any] = {"type": "sync"}
+        if request_id is not None:
+            reply["id"] = request_id
+        reply["conversations"] = []
+        reply["complete"] = False  # sized with the longer literal
+        used = _size(reply)
+        complete = True
+        # Oldest cursors first, so a long backlog cannot starve the others across rounds.
+        for cid in sorted(fresh, key=lambda c: (starts[c], c)):
+            page = fresh[cid]
+            last_seq = int(last_seqs.get(cid, page[-1]["seq"]))
+            entry: dict[str, Any] = {
+                "conversationId": cid,
+                "type": ids.conversation_type(cid),
+                "lastSeq": last_seq,
+                "readSeq": min(int(read.get(cid, 0)), last_seq),
+                "messages": [],
+                "hasMore": has_more[cid],
+            }
+            entry_size = _size(entry) + 1  # the comma between conversations
+            if used + entry_size >= budget:
+                complete = False
+                continue
+            used += entry_size
+            for message in page:
+                message_size = _size(message) + 1
+                if used + message_size >= budget:
+                    entry["hasMore"] = True
+                    break
+                entry["messages"].append(message)
+                used += message_size
+            if not entry["messages"]:
+                used -= entry_size
+                complete = False
+                continue
+            if entry["hasMore"]:
+                complete = False
+            reply["conversations"].append(entry)
+        reply["complete"] = complete
+        return reply

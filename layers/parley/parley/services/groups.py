@@ -1,0 +1,260 @@
+"""Groups: creation and membership changes, each recorded as a `system` message."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from typing import Any
+
+from parley import ids, roles
+from parley.clock import Clock
+from parley.errors import (
+    ConversationNotFound,
+    Forbidden,
+    MessageSendFailed,
+    PayloadTooLarge,
+    UserNotFound,
+)
+from parley.repositories.conversations import (
+    ConversationsRepository,
+    MembershipRepository,
+    MembersRepository,
+    SeqTaken,
+    member_row,
+)
+from parley.repositories.messages import MessagesRepository
+from parley.services.push import PushService
+
+# A transaction holds at most 100 items: the message, the counter and up to 90 members.
+CHUNK = 90
+
+
+class GroupService:
+    """Group rules; every change is one transaction with its system message."""
+
+    def __init__(
+        self,
+        *,
+        conversations: ConversationsRepository,
+        members: MembersRepository,
+        membership: MembershipRepository,
+        messages: MessagesRepository,
+        users: Any,
+        push: PushService | None,
+        clock: Clock,
+        max_members: int,
+    ) -> None:
+        self.conversations = conversations
+        self.members = members
+        self.membership = membership
+        self.messages = messages
+        self.users = users
+        self.push = push
+        self.clock = clock
+        self.max_members = max_members
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def get(self, user_id: str, conversation_id: str) -> dict[str, Any]:
+        """`GET /groups/{id}`: name and members; 2002 unknown, 1004 for non-members."""
+        group = self._group(conversation_id)
+        if self.members.get(conversation_id, user_id) is None:
+            raise Forbidden("not a member of this group")
+        return self._shape(group, self.members.all(conversation_id))
+
+    # ---- changes ------------------------------------------------------------------------
+
+    def create(self, owner: str, name: str, member_ids: list[str]) -> dict[str, Any]:
+        """Create a group owned by `owner` with `member_ids`; `group_created` is seq 1."""
+        others = sorted(set(member_ids) - {owner})
+        if len(others) + 1 > self.max_members:
+            raise PayloadTooLarge(f"a group has at most {self.max_members} members")
+        self._require_users(others)
+        now = self.clock.now_ms()
+        conversation_id = ids.new_group_id(now)
+        first, rest = others[: CHUNK - 1], others[CHUNK - 1 :]
+        # The owner wrote `group_created` (seq 1): a sender's readSeq covers its own message.
+        rows = [member_row(conversation_id, owner, roles.OWNER, 1, now, readSeq=1)] + [
+            member_row(conversation_id, u, roles.MEMBER, 1, now) for u in first
+        ]
+        message = self._system_message(
+            conversation_id, 1, owner, now, event="group_created", userIds=[owner, *first]
+        )
+        conversation = {
+            "conversationId": conversation_id,
+            "type": "group",
+            "name": name,
+            "createdAt": now,
+            "createdBy": owner,
+            "memberCount": len(rows),
+        }
+        self.membership.create_group(conversation, message, rows)
+        self._publish(message)
+        for start in range(0, len(rest), CHUNK):
+            self._add_chunk(conversation_id, owner, rest[start : start + CHUNK])
+        return self._shape(
+            conversation,
+            [{"userId": owner, "role": roles.OWNER}]
+            + [{"userId": u, "role": roles.MEMBER} for u in others],
+        )
+
+    def add_members(self, actor: str, conversation_id: str, user_ids: list[str]) -> dict[str, Any]:
+        """Owners and admins add users; existing members are skipped; 1002 for unknown users."""
+        group = self._group(conversation_id)
+        actor_row = self._member(conversation_id, actor)
+        if not roles.can_add(actor_row["role"]):
+            raise Forbidden("only the owner or an admin can add members")
+        wanted = sorted(set(user_ids))
+        self._require_users(wanted)
+        current = {m["userId"] for m in self.members.all(conversation_id)}
+        new = [u for u in wanted if u not in current]
+        if len(current) + len(new) > self.max_members:
+            raise PayloadTooLarge(f"a group has at most {self.max_members} members")
+        for start in range(0, len(new), CHUNK):
+            self._add_chunk(conversation_id, actor, new[start : start + CHUNK])
+        return self._shape(group, self.members.all(conversation_id))
+
+    def remove_member(self, actor: str, conversation_id: str, target: str) -> None:
+        """Remove `target` (owner/admin over lower ranks) or leave (actor == target)."""
+        ids.check_user_id(target)
+        self._group(conversation_id)
+        actor_row = self._member(conversation_id, actor)
+        target_row = actor_row if target == actor else self.members.get(conversation_id, target)
+        if target_row is None:
+            raise UserNotFound("not a member of this group")
+        if not roles.can_remove(actor, actor_row["role"], target, target_row["role"]):
+            if actor == target:
+                raise Forbidden("the owner must hand over ownership before leaving")
+            raise Forbidden("role too low to remove this member")
+        event = "member_left" if actor == target else "member_removed"
+        message = self._change(conversation_id, actor, event, [target], remove=[target])
+        self._publish(message, extra_users=[target])
+
+    def set_role(self, actor: str, conversation_id: str, target: str, role: str) -> dict[str, Any]:
+        """The owner makes a member an admin or an admin a member, or hands ownership over
+        (`owner`: the target becomes owner and the caller an admin, in one transaction)."""
+        ids.check_user_id(target)
+        self._group(conversation_id)
+        actor_row = self._member(conversation_id, actor)
+        target_row = self.members.get(conversation_id, target)
+        if target_row is None:
+            raise UserNotFound("not a member of this group")
+        if not roles.can_set_role(actor_row["role"], target_row["role"], role):
+            raise Forbidden("only the owner can change roles")
+        if target_row["role"] != role:
+            message = self._change(
+                conversation_id,
+                actor,
+                "role_changed",
+                [target],
+                set_role=(target, role),
+                role=role,
+                demote=actor if role == roles.OWNER else None,
+            )
+            self._publish(message)
+        return {"conversationId": conversation_id, "userId": target, "role": role}
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _add_chunk(self, conversation_id: str, actor: str, chunk: list[str]) -> None:
+        now = self.clock.now_ms()
+
+        def rows(seq: int) -> list[dict[str, Any]]:
+            return [member_row(conversation_id, u, roles.MEMBER, seq, now) for u in chunk]
+
+        message = self._change(conversation_id, actor, "members_added", chunk, add_rows=rows)
+        self._publish(message)
+
+    def _change(
+        self,
+        conversation_id: str,
+        actor: str,
+        event: str,
+        user_ids: list[str],
+        *,
+        add_rows: Any = None,
+        remove: list[str] | None = None,
+        set_role: tuple[str, str] | None = None,
+        role: str | None = None,
+        demote: str | None = None,
+    ) -> dict[str, Any]:
+        """Write the membership change and its system message at the next seq, retrying races."""
+        for attempt in range(25):
+            seq = self.messages.last_seq(conversation_id) + 1
+            now = self.clock.now_ms()
+            extra: dict[str, Any] = {"userIds": user_ids}
+            if role is not None:
+                extra["role"] = role
+            message = self._system_message(conversation_id, seq, actor, now, event=event, **extra)
+            try:
+                self.membership.change(
+                    conversation_id,
+                    message,
+                    add=add_rows(seq) if add_rows else None,
+                    remove=remove,
+                    set_role=set_role,
+                    demote=demote,
+                    max_members=self.max_members,
+                )
+            except SeqTaken:
+                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                continue
+            if event != "member_left":
+                # Storing message n sets its sender's readSeq to n (protocol 5.3.6).
+                self.members.advance_read(conversation_id, actor, seq)
+            return message
+        raise MessageSendFailed("group busy; retry")
+
+    def _system_message(
+        self, conversation_id: str, seq: int, actor: str, now: int, **body: Any
+    ) -> dict[str, Any]:
+        message_id = ids.new_ulid(now)
+        return {
+            "conversationId": conversation_id,
+            "seq": seq,
+            "messageId": message_id,
+            "senderId": actor,
+            "clientMsgId": f"sys-{message_id}",
+            "body": {"type": "system", "event": body.pop("event"), "by": actor, **body},
+            "ts": now,
+        }
+
+    def _publish(self, message: dict[str, Any], extra_users: list[str] | None = None) -> None:
+        if self.push is None:
+            return
+        # Stored already: a failed push only delays delivery until the members' next sync.
+        with contextlib.suppress(Exception):
+            self.push.publish(message, extra_users=extra_users)
+
+    def _group(self, conversation_id: str) -> dict[str, Any]:
+        if not isinstance(conversation_id, str) or not conversation_id.startswith(ids.GROUP_PREFIX):
+            raise ConversationNotFound()
+        ids.check_conversation_id(conversation_id)
+        group = self.conversations.get(conversation_id)
+        if group is None:
+            raise ConversationNotFound()
+        return group
+
+    def _member(self, conversation_id: str, user_id: str) -> dict[str, Any]:
+        row = self.members.get(conversation_id, user_id)
+        if row is None:
+            raise Forbidden("not a member of this group")
+        return row
+
+    def _require_users(self, user_ids: list[str]) -> None:
+        if not user_ids:
+            return
+        for u in user_ids:
+            ids.check_user_id(u, "members")
+        missing = sorted(set(user_ids) - self.users.existing(user_ids))
+        if missing:
+            raise UserNotFound(f"unknown users: {', '.join(missing[:10])}")
+
+    @staticmethod
+    def _shape(group: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "conversationId": group["conversationId"],
+            "name": group.get("name", ""),
+            "members": [{"userId": r["userId"], "role": r["role"]} for r in rows],
+        }

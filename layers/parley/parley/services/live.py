@@ -1,0 +1,145 @@
+"""Live, never-stored features: read receipts, typing, presence and call signaling.
+
+Storm rules (documented in docs/protocol.md): receipts and typing are relayed to other
+members only in conversations of at most `relay_max` members; in larger groups a receipt
+goes to the reader's own other devices and typing is not relayed. Presence is pulled
+(`presence` action), never pushed, so a status change costs nothing to fan out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parley import ids
+from parley.clock import Clock
+from parley.errors import Forbidden, UserNotFound
+from parley.models import SignalFrame
+from parley.repositories.connections import ConnectionsRepository
+from parley.repositories.conversations import MembersRepository
+from parley.repositories.messages import MessagesRepository
+from parley.repositories.users import UsersRepository
+from parley.services.conversations import ConversationService
+from parley.services.push import PushService
+
+
+class LiveService:
+    """Receipts, typing, presence and signaling over live connections."""
+
+    def __init__(
+        self,
+        *,
+        conversations: ConversationService,
+        members: MembersRepository,
+        messages: MessagesRepository,
+        connections: ConnectionsRepository,
+        users: UsersRepository,
+        push: PushService,
+        clock: Clock,
+        relay_max: int = 50,
+    ) -> None:
+        self.conversations = conversations
+        self.members = members
+        self.messages = messages
+        self.connections = connections
+        self.users = users
+        self.push = push
+        self.clock = clock
+        self.relay_max = relay_max
+
+    def _others(self, conversation_id: str, user_id: str) -> list[str] | None:
+        """The other members to relay to, or None when the conversation is too large."""
+        if ids.conversation_type(conversation_id) == "dm":
+            return [u for u in set(ids.dm_members(conversation_id)) if u != user_id]
+        rows, more = self.members.page(conversation_id, self.relay_max + 1)
+        if more or len(rows) > self.relay_max:
+            return None
+        return [r["userId"] for r in rows if r["userId"] != user_id]
+
+    def read(self, user_id: str, conversation_id: str, seq: int, connection_id: str) -> int:
+        """Move readSeq forward (never past lastSeq) and tell the others; the new readSeq."""
+        self.conversations.require_member(user_id, conversation_id)
+        target = min(seq, self.messages.last_seq(conversation_id))
+        if target <= 0 or not self.members.advance_read(conversation_id, user_id, target):
+            current = self.members.read_seqs(user_id, [conversation_id]).get(conversation_id, 0)
+            return max(current, 0)
+        frame = {
+            "type": "receipt",
+            "conversationId": conversation_id,
+            "userId": user_id,
+            "readSeq": target,
+        }
+        others = self._others(conversation_id, user_id) or []
+        self.push.send_frame_to_users([user_id, *others], frame, exclude_connection=connection_id)
+        return target
+
+    def typing(self, user_id: str, conversation_id: str, state: str, connection_id: str) -> None:
+        """Relay a typing indicator to the other members' live connections."""
+        member = self.conversations.require_member(user_id, conversation_id)
+        if member.get("blocked"):
+            raise Forbidden("not allowed to write to this conversation")
+        others = self._others(conversation_id, user_id)
+        if not others:
+            return
+        frame = {
+            "type": "typing",
+            "conversationId": conversation_id,
+            "userId": user_id,
+            "state": state,
+        }
+        self.push.send_frame_to_users(others, frame, exclude_connection=connection_id)
+
+    def presence(self, user_ids: list[str]) -> list[dict[str, Any]]:
+        """`online` (a live connection exists) and `lastSeen` (ms, or null) per user."""
+        wanted = list(dict.fromkeys(user_ids))
+        live = self.connections.by_users(wanted, self.clock.now_ms() // 1000)
+        profiles = self.users.profiles(wanted)
+        out = []
+        for user in wanted:
+            online = bool(live.get(user))
+            last_seen = profiles.get(user, {}).get("lastSeen")
+            out.append(
+                {
+                    "userId": user,
+                    "online": online,
+                    "lastSeen": self.clock.now_ms() if online else last_seen,
+                }
+            )
+        return out
+
+    def signal(self, user_id: str, frame: SignalFrame, connection_id: str) -> int:
+        """Relay call signaling to the callee's connections; how many received it."""
+        callee = frame.to
+        if callee != user_id:
+            if not self.users.existing([callee]):
+                raise UserNotFound(f"user {callee!r} does not exist")
+            if self.users.is_blocked(callee, user_id):
+                raise Forbidden("not allowed to call this user")
+        now_s = self.clock.now_ms() // 1000
+        targets = [
+            c["connectionId"]
+            for c in self.connections.by_user(callee, now_s)
+            if c["connectionId"] != connection_id
+        ]
+        if frame.toConnection is not None:
+            if frame.toConnection not in targets:
+                raise UserNotFound("that connection of the user is not online")
+            targets = [frame.toConnection]
+        out = {
+            "type": "signal",
+            "from": user_id,
+            "fromConnection": connection_id,
+            "callId": frame.callId,
+            "kind": frame.kind,
+            "payload": frame.payload,
+        }
+        report = self.push.send_frame_to_connections(targets, out)
+        if frame.kind == "accept":
+            # The callee's other devices stop ringing: the call was answered elsewhere.
+            mine = [
+                c["connectionId"]
+                for c in self.connections.by_user(user_id, now_s)
+                if c["connectionId"] != connection_id
+            ]
+            notice = {**out, "payload": {"answeredElsewhere": True}}
+            self.push.send_frame_to_connections(mine, notice)
+        return report.delivered

@@ -1,0 +1,201 @@
+"""Sending: durable, gap-free, strictly visible and idempotent, in one conditional write.
+
+The write (see docs/architecture.md, "The send write"):
+1. read the conversation's highest seq `n` (strongly consistent Query, Limit 1);
+2. look the (sender, clientMsgId) pair up on the `byClientMsgId` LSI (strongly
+   consistent): found -> return the first ack;
+3. PutItem seq `n+1` on condition `attribute_not_exists(seq)`; taken -> back to 1.
+
+Message `n+1` is only ever written by a writer that saw `n` stored, so every seq below a
+visible one is visible too (no gap can be observed), and because step 2 happens after the
+read in step 1, a concurrent duplicate either sees the first copy or loses the race for
+the seq it read (see the proof in the architecture doc).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from parley import ids
+from parley.clock import Clock
+from parley.errors import (
+    ConversationNotFound,
+    Forbidden,
+    MessageSendFailed,
+    UserNotFound,
+)
+from parley.models import SendFrame
+from parley.repositories.base import gather
+from parley.repositories.conversations import (
+    ConversationsRepository,
+    MembershipRepository,
+    MembersRepository,
+    member_row,
+)
+from parley.repositories.messages import MessagesRepository
+from parley.repositories.users import UsersRepository
+from parley.roles import MEMBER
+from parley.services.limits import RateLimiter
+from parley.services.push import PushService
+
+MAX_ATTEMPTS = 25
+Logger = Callable[..., None]
+
+
+def ack_of(message: dict[str, Any], request_id: str | None) -> dict[str, Any]:
+    ack: dict[str, Any] = {"type": "ack"}
+    if request_id is not None:
+        ack["id"] = request_id
+    ack.update(
+        conversationId=message["conversationId"],
+        seq=message["seq"],
+        messageId=message["messageId"],
+        clientMsgId=message["clientMsgId"],
+        ts=message["ts"],
+    )
+    return ack
+
+
+class MessageService:
+    """Stores messages in order and hands them to the push service."""
+
+    def __init__(
+        self,
+        *,
+        messages: MessagesRepository,
+        members: MembersRepository,
+        conversations: ConversationsRepository,
+        membership: MembershipRepository,
+        users: UsersRepository,
+        push: PushService,
+        clock: Clock,
+        on_push_error: Logger | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.messages = messages
+        self.members = members
+        self.conversations = conversations
+        self.membership = membership
+        self.users = users
+        self.push = push
+        self.clock = clock
+        self.on_push_error = on_push_error
+        self.limiter = limiter
+
+    def send(
+        self,
+        sender: str,
+        frame: SendFrame,
+        *,
+        connection_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a message (or find the first copy of a retried one) and push it; the ack."""
+        if self.limiter is not None:
+            self.limiter.send(sender)
+        if frame.to is not None:
+            conversation_id = ids.dm_id(sender, frame.to)
+        else:
+            conversation_id = ids.check_conversation_id(frame.conversationId)
+        member, last_seq = gather(
+            lambda: self.members.get(conversation_id, sender),
+            lambda: self.messages.last_seq(conversation_id),
+        )
+        if member is None:
+            member = self._join_direct_or_refuse(sender, conversation_id, via_to=frame.to)
+        if member.get("blocked"):
+            raise Forbidden("not allowed to write to this conversation")
+        message = self.append(
+            conversation_id, sender, frame.clientMsgId, frame.body.model_dump(), last_seq
+        )
+        self.members.advance_read(conversation_id, sender, message["seq"])
+        try:
+            self.push.publish(
+                message, exclude_connection=connection_id, correlation_id=correlation_id
+            )
+        except Exception as exc:
+            if self.on_push_error is not None:
+                self.on_push_error("push failed after store", exc_info=exc)
+        return ack_of(message, frame.id)
+
+    def append(
+        self,
+        conversation_id: str,
+        sender: str,
+        client_msg_id: str,
+        body: dict[str, Any],
+        last_seq: int | None = None,
+    ) -> dict[str, Any]:
+        """The ordered, idempotent append; returns the stored (or first stored) message."""
+        for attempt in range(MAX_ATTEMPTS):
+            if last_seq is None:
+                last_seq = self.messages.last_seq(conversation_id)
+            existing = self.messages.find_by_client_id(conversation_id, sender, client_msg_id)
+            if existing is not None:
+                return existing
+            now = self.clock.now_ms()
+            message = {
+                "conversationId": conversation_id,
+                "seq": last_seq + 1,
+                "messageId": ids.new_ulid(now),
+                "senderId": sender,
+                "clientMsgId": client_msg_id,
+                "body": body,
+                "ts": now,
+            }
+            if self.messages.put_if_absent(message):
+                return message
+            last_seq = None
+            # Another writer took the seq: back off a little so a hot conversation converges.
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+        raise MessageSendFailed("conversation busy; retry with the same clientMsgId")
+
+    def _join_direct_or_refuse(
+        self, sender: str, conversation_id: str, via_to: str | None
+    ) -> dict[str, Any]:
+        """Create a direct conversation on first use; otherwise explain why sender can't write."""
+        if ids.conversation_type(conversation_id) == "group":
+            if self.conversations.get(conversation_id) is None:
+                raise ConversationNotFound()
+            raise Forbidden("not a member of this conversation")
+        a, b = ids.dm_members(conversation_id)
+        if sender not in (a, b):
+            raise Forbidden("not a member of this conversation")
+        other = b if sender == a else a
+        if other != sender and not self.users.existing([other]):
+            if via_to is not None:
+                raise UserNotFound(f"user {other!r} does not exist")
+            raise ConversationNotFound()
+        blocked_by_other, blocks_other = (
+            gather(
+                lambda: self.users.is_blocked(other, sender),
+                lambda: self.users.is_blocked(sender, other),
+            )
+            if other != sender
+            else (False, False)
+        )
+        if blocked_by_other:
+            raise Forbidden("not allowed to write to this conversation")
+        now = self.clock.now_ms()
+        rows = [member_row(conversation_id, u, MEMBER, 1, now) for u in sorted({a, b})]
+        for row in rows:
+            if blocks_other and row["userId"] == other:
+                # A blocker may open the conversation, but the user they blocked still cannot
+                # write in it: flag that row the way `block` flags an existing one.
+                row["blocked"] = True
+        conversation = {
+            "conversationId": conversation_id,
+            "type": "dm",
+            "createdAt": now,
+            "createdBy": sender,
+            "memberCount": len(rows),
+        }
+        self.membership.create_dm(conversation, rows)
+        # Created now or by a concurrent first send: either way the row exists.
+        member = self.members.get(conversation_id, sender)
+        if member is None:  # pragma: no cover - only if DynamoDB lost a committed write
+            raise MessageSendFailed()
+        return member

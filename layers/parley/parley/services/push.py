@@ -1,0 +1,274 @@
+"""Push fan-out: deliver a stored message to every live connection of every member.
+
+Few recipients are posted inline from `send` (lowest latency); a large group goes to the
+push queue as one work item that the fanout function splits into bounded batches, each
+handled by its own invocation with a bounded thread pool. A 410 deletes exactly the
+connection that answered it; other failures are retried through the queue and end in the
+DLQ. A failed push never fails or undoes the send: the message is stored and `sync` has it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from parley import ids
+from parley.clock import Clock
+from parley.repositories.connections import ConnectionsRepository
+from parley.repositories.conversations import MembersRepository
+from parley.repositories.gateway import ConnectionGateway, PostResult
+from parley.repositories.queue import PushQueue
+
+MetricSink = Callable[[str, float], None]
+TimingSink = Callable[[str, float], None]
+
+
+def _no_metrics(name: str, value: float) -> None:
+    return None
+
+
+def _no_timing(name: str, milliseconds: float) -> None:
+    return None
+
+
+def message_ts(frame: dict[str, Any]) -> int | None:
+    """When the message in a `message` frame was stored (its `ts`, epoch ms); else None."""
+    if frame.get("type") != "message":
+        return None
+    try:
+        return int(frame["ts"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def frame_bytes(frame: dict[str, Any]) -> bytes:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery round did, for metrics and retries."""
+
+    delivered: int = 0
+    gone: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    throttled: list[str] = field(default_factory=list)
+
+    def merge(self, other: DeliveryReport) -> None:
+        self.delivered += other.delivered
+        self.gone += other.gone
+        self.failed += other.failed
+        self.throttled += other.throttled
+
+
+class PushService:
+    """Finds recipients' live connections and posts frames to them."""
+
+    def __init__(
+        self,
+        *,
+        connections: ConnectionsRepository,
+        members: MembersRepository,
+        gateway: ConnectionGateway,
+        queue: PushQueue | None,
+        clock: Clock,
+        inline_max: int = 50,
+        batch_users: int = 100,
+        threads: int = 16,
+        metric: MetricSink = _no_metrics,
+        timing: TimingSink = _no_timing,
+    ) -> None:
+        self.connections = connections
+        self.members = members
+        self.gateway = gateway
+        self.queue = queue
+        self.clock = clock
+        self.inline_max = inline_max
+        self.batch_users = batch_users
+        self.threads = threads
+        self.metric = metric
+        self.timing = timing
+        self._pool: ThreadPoolExecutor | None = None
+
+    # ---- entry points -------------------------------------------------------------------
+
+    def publish(
+        self,
+        message: dict[str, Any],
+        *,
+        exclude_connection: str | None = None,
+        extra_users: list[str] | None = None,
+        correlation_id: str | None = None,
+    ) -> DeliveryReport:
+        """Push a stored message to its conversation's members (inline or via the queue)."""
+        conversation_id = message["conversationId"]
+        if ids.conversation_type(conversation_id) == "dm":
+            users: list[str] | None = sorted(set(ids.dm_members(conversation_id)))
+        else:
+            rows, more = self.members.page(conversation_id, self.inline_max + 1)
+            users = None if more or len(rows) > self.inline_max else [r["userId"] for r in rows]
+        frame = {"type": "message", **message}
+        if users is None:
+            # Large group: one work item; the fanout function pages the member list.
+            self._enqueue(
+                [
+                    {
+                        "kind": "conversation",
+                        "conversationId": conversation_id,
+                        "frame": frame,
+                        "exclude": exclude_connection,
+                        "extraUsers": extra_users or [],
+                        "correlationId": correlation_id,
+                    }
+                ]
+            )
+            return DeliveryReport()
+        users = sorted(set(users) | set(extra_users or []))
+        report = self.deliver_to_users(users, frame, exclude_connection)
+        self.retry_later(report, frame, correlation_id)
+        return report
+
+    def send_frame_to_users(
+        self, user_ids: list[str], frame: dict[str, Any], exclude_connection: str | None = None
+    ) -> DeliveryReport:
+        """Best-effort ephemeral frame (typing, receipt, signal): no retries, 410s cleaned."""
+        return self.deliver_to_users(user_ids, frame, exclude_connection)
+
+    def send_frame_to_connections(
+        self, connection_ids: list[str], frame: dict[str, Any]
+    ) -> DeliveryReport:
+        """Post one frame to the given connections."""
+        return self._post_all(connection_ids, frame_bytes(frame), message_ts(frame))
+
+    # ---- fanout function ----------------------------------------------------------------
+
+    def expand_conversation(self, item: dict[str, Any]) -> None:
+        """Split a large group's work item into per-batch `users` items."""
+        frame = item["frame"]
+        seq = int(frame["seq"])
+        batch: list[str] = []
+        work: list[dict[str, Any]] = []
+        start_after: str | None = None
+        while True:
+            rows, start_after = self.members.page(item["conversationId"], 1000, start_after)
+            # Members who joined after this message must not receive it.
+            batch.extend(r["userId"] for r in rows if int(r.get("joinedSeq", 0)) <= seq)
+            while len(batch) >= self.batch_users:
+                work.append(self._users_item(batch[: self.batch_users], item))
+                batch = batch[self.batch_users :]
+            if start_after is None:
+                break
+        batch.extend(u for u in item.get("extraUsers", []) if u not in batch)
+        if batch:
+            work.append(self._users_item(batch, item))
+        self._enqueue(work)
+
+    def deliver_users_item(self, item: dict[str, Any]) -> DeliveryReport:
+        """Deliver a `users` work item; failed posts go back to the queue as `connections`."""
+        report = self.deliver_to_users(item["userIds"], item["frame"], item.get("exclude"))
+        self.retry_later(report, item["frame"], item.get("correlationId"))
+        return report
+
+    def deliver_connections_item(self, item: dict[str, Any]) -> DeliveryReport:
+        """Retry posts to specific connections; the caller fails the record on any failure."""
+        frame = item["frame"]
+        return self._post_all(item["connectionIds"], frame_bytes(frame), message_ts(frame))
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def deliver_to_users(
+        self, user_ids: list[str], frame: dict[str, Any], exclude_connection: str | None
+    ) -> DeliveryReport:
+        """Post `frame` to every live connection of `user_ids` except `exclude_connection`."""
+        now_s = self.clock.now_ms() // 1000
+        found = self.connections.by_users(user_ids, now_s)
+        targets = [
+            c["connectionId"]
+            for conns in found.values()
+            for c in conns
+            if c["connectionId"] != exclude_connection
+        ]
+        return self._post_all(targets, frame_bytes(frame), message_ts(frame))
+
+    def _post_all(
+        self, connection_ids: list[str], data: bytes, stored_at: int | None = None
+    ) -> DeliveryReport:
+        """Post `data` to each connection; with `stored_at` (a message's `ts`), record each
+        successful post's `DeliveryLatency` (ms from store to post: P50/P95/P99)."""
+        report = DeliveryReport()
+        if not connection_ids:
+            return report
+
+        def post(connection_id: str) -> tuple[PostResult, int]:
+            result = self.gateway.post(connection_id, data)
+            return result, self.clock.now_ms() if stored_at is not None else 0
+
+        if len(connection_ids) == 1:
+            outcomes = [post(connection_ids[0])]
+        else:
+            outcomes = list(self._executor().map(post, connection_ids))
+        for connection_id, (result, posted_at) in zip(connection_ids, outcomes, strict=True):
+            if result is PostResult.DELIVERED:
+                report.delivered += 1
+                if stored_at is not None:
+                    self.timing("DeliveryLatency", max(0, posted_at - stored_at))
+            elif result is PostResult.GONE:
+                report.gone.append(connection_id)
+            elif result is PostResult.THROTTLED:
+                report.throttled.append(connection_id)
+            else:
+                report.failed.append(connection_id)
+        for connection_id in report.gone:
+            self.connections.delete(connection_id)
+        self.metric("PushesDelivered", report.delivered)
+        if report.gone:
+            self.metric("PushesGone", len(report.gone))
+        if report.failed:
+            self.metric("PushesFailed", len(report.failed))
+        if report.throttled:
+            self.metric("PushesThrottled", len(report.throttled))
+        return report
+
+    def retry_later(
+        self, report: DeliveryReport, frame: dict[str, Any], correlation_id: str | None
+    ) -> None:
+        retry = report.failed + report.throttled
+        if not retry or self.queue is None:
+            return
+        items = [
+            {
+                "kind": "connections",
+                "connectionIds": retry[i : i + 50],
+                "frame": frame,
+                "correlationId": correlation_id,
+            }
+            for i in range(0, len(retry), 50)
+        ]
+        try:
+            self._enqueue(items)
+        except Exception:
+            self.metric("PushRetryEnqueueFailed", len(retry))
+
+    def _users_item(self, users: list[str], item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "kind": "users",
+            "userIds": list(users),
+            "frame": item["frame"],
+            "exclude": item.get("exclude"),
+            "correlationId": item.get("correlationId"),
+        }
+
+    def _enqueue(self, items: list[dict[str, Any]]) -> None:
+        if not items:
+            return
+        if self.queue is None:
+            raise RuntimeError("push queue not configured")
+        self.queue.send_all(items)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="parley-push")
+        return self._pool

@@ -1,0 +1,56 @@
+"""ICE servers for calls: STUN URLs and TURN credentials in the time-limited HMAC scheme
+that coturn and other TURN servers accept (`use-auth-secret` / `static-auth-secret`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+from parley.clock import Clock
+
+
+def turn_credentials(secret: str, user_id: str, now_s: int, ttl: int) -> tuple[str, str]:
+    """`username = "<expiry>:<userId>"`, `credential = base64(HMAC-SHA1(secret, username))`."""
+    username = f"{now_s + ttl}:{user_id}"
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return username, base64.b64encode(digest).decode()
+
+
+def split_urls(value: str) -> list[str]:
+    return [u.strip() for u in value.split(",") if u.strip()]
+
+
+class RtcService:
+    """Hands out ICE server lists; TURN credentials expire after `ttl` seconds."""
+
+    def __init__(
+        self,
+        *,
+        stun_urls: list[str],
+        turn_urls: list[str],
+        ttl: int,
+        turn_secret: Callable[[], str],
+        clock: Clock,
+    ) -> None:
+        self.stun_urls = stun_urls
+        self.turn_urls = turn_urls
+        self.ttl = ttl
+        self.turn_secret = turn_secret
+        self.clock = clock
+
+    def ice_servers(self, user_id: str) -> dict[str, Any]:
+        """`{iceServers: [{urls, username?, credential?}], ttl}` for `user_id`."""
+        servers: list[dict[str, Any]] = []
+        if self.stun_urls:
+            servers.append({"urls": list(self.stun_urls)})
+        if self.turn_urls:
+            username, credential = turn_credentials(
+                self.turn_secret(), user_id, self.clock.now_ms() // 1000, self.ttl
+            )
+            servers.append(
+                {"urls": list(self.turn_urls), "username": username, "credential": credential}
+            )
+        return {"iceServers": servers, "ttl": self.ttl}

@@ -1,0 +1,242 @@
+"""Access-layer helpers shared by the handlers: request views, replies, error mapping.
+
+Handlers stay thin: they build a request view, call one service function and return what
+these helpers make of the result or the error. Every failure leaves with a protocol code.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from parley.errors import InvalidParam, ParleyError, Unauthenticated, internal_error
+from parley.models import parse_json_object, request_id_of
+from parley.observability import count, error_metric, logger
+
+MAX_HTTP_BODY = 64 * 1024
+OK = 0  # the `code` of a successful request or frame in log lines (errors carry theirs)
+JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# ---- HTTP (payload format 2.0) -----------------------------------------------------------
+
+
+@dataclass
+class HttpRequest:
+    """What a handler needs from an HTTP API event."""
+
+    route: str
+    path: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    raw_body: str | None
+    request_id: str
+    source_ip: str | None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> HttpRequest:
+        ctx = event.get("requestContext") or {}
+        body = event.get("body")
+        if body is not None and event.get("isBase64Encoded"):
+            import base64
+
+            try:
+                body = base64.b64decode(body).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise InvalidParam("body must be UTF-8 JSON") from None
+        return cls(
+            route=str(event.get("routeKey", "")),
+            path=dict(event.get("pathParameters") or {}),
+            query=dict(event.get("queryStringParameters") or {}),
+            headers={k.lower(): v for k, v in (event.get("headers") or {}).items()},
+            raw_body=body,
+            request_id=str(ctx.get("requestId", "")),
+            source_ip=(ctx.get("http") or {}).get("sourceIp"),
+        )
+
+    def json(self) -> dict[str, Any]:
+        """The body as a JSON object (1001 if it is not one, 1006 if over 64 KB)."""
+        return parse_json_object(self.raw_body, limit=MAX_HTTP_BODY)
+
+    def bearer(self) -> str:
+        """The token of `Authorization: Bearer ...` (1003 when absent or malformed)."""
+        value = self.headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("missing bearer token")
+        return token.strip()
+
+    def int_query(self, name: str, default: int | None, low: int, high: int) -> int | None:
+        """An integer query parameter within [low, high] (1001 otherwise)."""
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return default
+        # ASCII only: str.isdigit() also accepts "²" and other digits int() rejects.
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 16:
+            raise InvalidParam(f"{name} must be an integer")
+        value = int(raw)
+        if not low <= value <= high:
+            raise InvalidParam(f"{name} must be between {low} and {high}")
+        return value
+
+
+def http_response(
+    status: int, body: Any = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "statusCode": status,
+        "headers": {**JSON_HEADERS, **(headers or {})},
+    }
+    if body is not None:
+        response["body"] = dumps(body)
+    return response
+
+
+def http_error(err: ParleyError) -> dict[str, Any]:
+    headers = {}
+    if err.retry_after_ms is not None:
+        headers["retry-after"] = str(max(1, -(-err.retry_after_ms // 1000)))
+    return http_response(err.http_status, err.payload(), headers)
+
+
+HttpRoute = Callable[[HttpRequest], dict[str, Any]]
+
+
+def serve_http(event: dict[str, Any], routes: Mapping[str, HttpRoute]) -> dict[str, Any]:
+    """Dispatch an HTTP API event by its route key and map every outcome to a response."""
+    started = time.perf_counter()
+    request_id = str((event.get("requestContext") or {}).get("requestId", ""))
+    try:
+        count("Requests")
+        request = HttpRequest.from_event(event)
+        route = routes.get(request.route)
+        if route is None:
+            return http_response(404, {"code": 2002, "message": "no such route"})
+        logger.append_keys(route=request.route)
+        response = route(request)
+        logger.info(
+            "request done",
+            extra={"code": OK, "status": response["statusCode"], "latencyMs": _ms(started)},
+        )
+        return response
+    except ParleyError as err:
+        error_metric(err.code)
+        logger.info(
+            "request refused",
+            extra={"code": int(err.code), "status": err.http_status, "latencyMs": _ms(started)},
+        )
+        return http_error(err)
+    except Exception:
+        logger.exception("request failed", extra={"code": 3001, "latencyMs": _ms(started)})
+        error_metric(3001)
+        return http_error(internal_error(request_id))
+
+
+# ---- WebSocket ---------------------------------------------------------------------------
+
+
+@dataclass
+class WsRequest:
+    """What a handler needs from an API Gateway WebSocket event."""
+
+    route: str
+    connection_id: str
+    request_id: str
+    body: str | None
+    user_id: str
+    session_id: str
+    token_expires_at: int
+    source_ip: str | None
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> WsRequest:
+        ctx = event.get("requestContext") or {}
+        auth = ctx.get("authorizer") or {}
+        body = event.get("body")
+        if body is not None and event.get("isBase64Encoded"):
+            import base64
+
+            body = base64.b64decode(body).decode(errors="replace")
+        return cls(
+            route=str(ctx.get("routeKey", "")),
+            connection_id=str(ctx.get("connectionId", "")),
+            request_id=str(ctx.get("requestId", "")),
+            body=body,
+            user_id=str(auth.get("userId") or auth.get("principalId") or ""),
+            session_id=str(auth.get("sessionId", "")),
+            token_expires_at=int(auth.get("tokenExp") or 0),
+            source_ip=(ctx.get("identity") or {}).get("sourceIp"),
+        )
+
+
+def ws_reply(frame: dict[str, Any] | None) -> dict[str, Any]:
+    """A route response: API Gateway sends `body` to the client when the route is two-way."""
+    if frame is None:
+        return {"statusCode": 200}
+    return {"statusCode": 200, "body": dumps(frame)}
+
+
+def ws_error(err: ParleyError, request_id: str | None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error"}
+    if request_id is not None:
+        frame["id"] = request_id
+    frame.update(err.payload())
+    return ws_reply(frame)
+
+
+WsAction = Callable[[WsRequest], dict[str, Any] | None]
+WsGuardCheck = Callable[[WsRequest], None]
+
+
+def serve_ws(
+    event: dict[str, Any], action: WsAction, guard: WsGuardCheck | None = None
+) -> dict[str, Any]:
+    """Run one WebSocket action after the guard (token lifetime, frame rate); any failure
+    becomes an `error` frame with a code."""
+    started = time.perf_counter()
+    request = WsRequest.from_event(event)
+    logger.append_keys(userId=request.user_id or None, connectionId=request.connection_id)
+    frame_id = request_id_of(request.body)
+    count("Requests")
+    try:
+        if guard is not None:
+            guard(request)
+        reply = action(request)
+        logger.info(
+            "frame done", extra={"route": request.route, "code": OK, "latencyMs": _ms(started)}
+        )
+        return ws_reply(reply)
+    except ParleyError as err:
+        error_metric(err.code)
+        logger.info(
+            "frame refused",
+            extra={"route": request.route, "code": int(err.code), "latencyMs": _ms(started)},
+        )
+        return ws_error(err, frame_id)
+    except Exception:
+        logger.exception(
+            "frame failed",
+            extra={"route": request.route, "code": 3001, "latencyMs": _ms(started)},
+        )
+        error_metric(3001)
+        return ws_error(internal_error(request.request_id), frame_id)
+
+
+def guard_frame(request: WsRequest) -> None:
+    """The standard guard: the shared WsGuard checks of `parley.runtime`."""
+    from parley import runtime
+
+    runtime.ws_guard().check(request.connection_id, request.token_expires_at)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,718 @@
+"""Attacks on Parley's access control, each against the real handlers on moto.
+
+Every forged or stale token is refused both when opening a socket (the `$connect` authorizer
+raises `Unauthorized`, API Gateway's 401) and on HTTP (`401` code 1003). Every attack starts
+from something that works (a baseline token or action that is accepted) and changes one
+thing, so each test fails if the control it names were removed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from parley import runtime, tokens
+
+from tests.fakes.repos import FixedClock
+from tests.integration.conftest import PASSWORD, Harness
+from tests.support.security import (
+    assert_accepted,
+    assert_refused,
+    authorize,
+    b64url_json,
+    claims_of,
+    connect,
+    connect_with,
+    frame,
+    hs256,
+    http_raw,
+    rebuild_runtime,
+    stack_keys,
+    unb64url_json,
+    unsigned,
+    window_aligned_clock,
+)
+
+ISSUER, AUDIENCE = "parley", "parley-clients"
+
+
+# ---- forged and stale tokens ----------------------------------------------------------------
+
+
+def _baseline(app: Harness, user: str = "alice") -> tuple[dict[str, Any], tokens.Keys]:
+    """The claims of a real login of `user` (its session exists) and the stack's real keys."""
+    app.user(user)
+    return claims_of(app.tokens[user]["accessToken"]), stack_keys(app)
+
+
+def _rsa_public_pem() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _with(claims: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    out = {**claims, **changes}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _tampered(token: str, **changes: Any) -> str:
+    """The same header and signature over a changed payload."""
+    head, body, signature = token.split(".")
+    return f"{head}.{b64url_json({**unb64url_json(body), **changes})}.{signature}"
+
+
+Forge = Callable[[dict[str, Any], tokens.Keys, str], str]
+NOW = int(time.time())
+
+ATTACKS: dict[str, Forge] = {
+    # The verifier pins HS256: an unsigned token is not a token.
+    "alg_none": lambda c, k, real: unsigned(c),
+    # Algorithm confusion: HS256 "signed" with a public key PEM as the HMAC secret.
+    "hs256_with_rsa_public_key": lambda c, k, real: hs256(c, _rsa_public_pem()),
+    # Lifetime: exp in the past (beyond the 5 s leeway) and nbf in the future.
+    "expired": lambda c, k, real: hs256(
+        _with(c, iat=NOW - 3600, nbf=NOW - 3600, exp=NOW - 60), k.jwt
+    ),
+    "not_yet_valid": lambda c, k, real: hs256(_with(c, nbf=NOW + 600), k.jwt),
+    # Issuer and audience are checked, even with Parley's own key.
+    "wrong_issuer": lambda c, k, real: hs256(_with(c, iss="someone-else"), k.jwt),
+    "wrong_audience": lambda c, k, real: hs256(_with(c, aud="other-clients"), k.jwt),
+    # Payload changed after signing: another user with alice's signature.
+    "tampered_sub": lambda c, k, real: _tampered(real, sub="bob"),
+    # Required claims: no subject, even when correctly signed.
+    "missing_sub": lambda c, k, real: hs256(_with(c, sub=None), k.jwt),
+    # A `kid` Parley never issued, signed with the attacker's own key (HMAC and RSA).
+    "unknown_kid_hmac": lambda c, k, real: hs256(c, b"attacker-secret", {"kid": "attacker"}),
+    "unknown_kid_rsa": lambda c, k, real: jwt.encode(
+        c,
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        algorithm="RS256",
+        headers={"kid": "attacker"},
+    ),
+    # Parley's refresh-token key is not its JWT key (keys are derived per purpose).
+    "signed_with_refresh_key": lambda c, k, real: hs256(c, k.refresh),
+}
+
+
+def test_a_token_forged_with_the_real_key_and_right_claims_is_accepted(app: Harness) -> None:
+    # The baseline every attack below changes one thing of: if this were refused, the
+    # refusals below would prove nothing.
+    claims, keys = _baseline(app)
+    assert_accepted(app, hs256(claims, keys.jwt), "alice")
+    assert_accepted(app, app.tokens["alice"]["accessToken"], "alice")
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_forged_token_is_refused_at_connect_and_on_http(app: Harness, attack: str) -> None:
+    app.user("bob")
+    claims, keys = _baseline(app)
+    token = ATTACKS[attack](claims, keys, app.tokens["alice"]["accessToken"])
+    assert_refused(app, token)
+
+
+@pytest.mark.parametrize("value", ["", "not-a-jwt", "a.b.c", "Bearer x", "x" * 5000])
+def test_malformed_tokens_are_refused(app: Harness, value: str) -> None:
+    assert_refused(app, value)
+
+
+def test_missing_token_is_refused(app: Harness) -> None:
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorize(None)
+    status, body = app.http("http_users", "GET", "/me")
+    assert (status, body["code"]) == (401, 1003)
+
+
+def test_access_token_of_a_logged_out_login_is_refused(app: Harness) -> None:
+    app.user("alice")
+    pair = app.tokens["alice"]
+    assert_accepted(app, pair["accessToken"], "alice")
+    status, _ = app.http(
+        "http_auth", "POST", "/auth/logout", body={"refreshToken": pair["refreshToken"]}
+    )
+    assert status == 204
+    # Still unexpired and correctly signed: only the revocation check refuses it.
+    assert_refused(app, pair["accessToken"])
+    status, body = app.http(
+        "http_auth", "POST", "/auth/refresh", body={"refreshToken": pair["refreshToken"]}
+    )
+    assert (status, body["code"]) == (401, 1003)
+
+
+def test_reusing_a_spent_refresh_token_revokes_the_whole_login(app: Harness) -> None:
+    app.user("alice")
+    first = app.tokens["alice"]
+    status, second = app.http(
+        "http_auth", "POST", "/auth/refresh", body={"refreshToken": first["refreshToken"]}
+    )
+    assert status == 200
+    assert_accepted(app, second["accessToken"], "alice")
+    # The spent token comes back (stolen copy or replay): 401, and the login ends.
+    status, body = app.http(
+        "http_auth", "POST", "/auth/refresh", body={"refreshToken": first["refreshToken"]}
+    )
+    assert (status, body["code"]) == (401, 1003)
+    assert_refused(app, second["accessToken"])
+    assert_refused(app, first["accessToken"])
+    status, body = app.http(
+        "http_auth", "POST", "/auth/refresh", body={"refreshToken": second["refreshToken"]}
+    )
+    assert (status, body["code"]) == (401, 1003)
+    # Another login of the same user is not affected.
+    assert_accepted(app, app.login("alice")["accessToken"], "alice")
+
+
+def test_a_forged_refresh_token_is_refused(app: Harness) -> None:
+    app.user("alice")
+    session, generation, _ = app.tokens["alice"]["refreshToken"].split(".")
+    forged = f"{session}.{int(generation) + 1}.{'A' * 43}"
+    status, body = app.http("http_auth", "POST", "/auth/refresh", body={"refreshToken": forged})
+    assert (status, body["code"]) == (401, 1003)
+
+
+# ---- authorization: members only ------------------------------------------------------------
+
+
+@pytest.fixture
+def trio(app: Harness) -> dict[str, Any]:
+    """alice and bob share a group and a direct conversation; carol is in neither."""
+    for user in ("alice", "bob", "carol"):
+        app.user(user)
+        app.connect(user, f"{user[0]}1")
+    status, group = app.http(
+        "http_groups",
+        "POST",
+        "/groups",
+        token=app.tokens["alice"]["accessToken"],
+        body={"name": "ab", "members": ["bob"]},
+    )
+    assert status == 201
+    ack = app.send("alice", "a1", to="bob", client_id="dm-1")
+    assert ack["type"] == "ack"
+    ack = app.send("alice", "a1", conversationId=group["conversationId"], client_id="g-1")
+    assert ack["type"] == "ack"
+    return {"group": group["conversationId"], "dm": "dm:alice:bob"}
+
+
+def _code(reply: dict[str, Any] | None) -> int:
+    assert reply is not None and reply["type"] == "error", reply
+    return int(reply["code"])
+
+
+def _last_seqs(*conversations: str) -> list[int]:
+    return [runtime.messages().last_seq(c) for c in conversations]
+
+
+def test_non_member_cannot_send_read_type_or_see_history(
+    app: Harness, trio: dict[str, Any]
+) -> None:
+    group, dm = trio["group"], trio["dm"]
+    before = _last_seqs(group, dm)
+    carol = app.tokens["carol"]["accessToken"]
+    for n, conversation in enumerate((group, dm)):
+        # The member (baseline) may; the outsider may not.
+        ack = app.send("bob", "b1", conversationId=conversation, client_id=f"ok-{n}")
+        assert ack["type"] == "ack"
+        before = _last_seqs(group, dm)
+        reply = app.send("carol", "c1", conversationId=conversation, client_id="intrude")
+        assert _code(reply) == 1004
+        read = {"action": "read", "id": "r", "conversationId": conversation, "seq": 1}
+        assert _code(app.frame("read", read, user="carol", connection="c1")) == 1004
+        typing = {"action": "typing", "conversationId": conversation, "state": "start"}
+        assert _code(app.frame("typing", typing, user="carol", connection="c1")) == 1004
+        status, body = app.http(
+            "http_conversations",
+            "GET",
+            "/conversations/{id}/messages",
+            token=carol,
+            path={"id": conversation},
+        )
+        assert (status, body["code"]) == (403, 1004)
+    assert _last_seqs(group, dm) == before
+    # No typing indicator reached the members.
+    assert app.gateway.frames("a1", "typing") == [] and app.gateway.frames("b1", "typing") == []
+
+
+def test_unknown_group_is_2002_not_1004(app: Harness, trio: dict[str, Any]) -> None:
+    unknown = "grp:01HZZZZZZZZZZZZZZZZZZZZZZZ"
+    reply = app.send("carol", "c1", conversationId=unknown, client_id="x")
+    assert _code(reply) == 2002
+    status, body = app.http(
+        "http_groups",
+        "GET",
+        "/groups/{id}",
+        token=app.tokens["carol"]["accessToken"],
+        path={"id": unknown},
+    )
+    assert (status, body["code"]) == (404, 2002)
+
+
+def test_non_member_cannot_view_a_group(app: Harness, trio: dict[str, Any]) -> None:
+    path = {"id": trio["group"]}
+    status, _ = app.http(
+        "http_groups", "GET", "/groups/{id}", token=app.tokens["bob"]["accessToken"], path=path
+    )
+    assert status == 200
+    status, body = app.http(
+        "http_groups", "GET", "/groups/{id}", token=app.tokens["carol"]["accessToken"], path=path
+    )
+    assert (status, body["code"]) == (403, 1004)
+
+
+def test_sync_ignores_cursors_for_foreign_conversations(app: Harness, trio: dict[str, Any]) -> None:
+    cursors = {trio["group"]: 0, trio["dm"]: 0}
+    # bob (member) gets both with these cursors; carol gets nothing of either.
+    mine = {c["conversationId"] for c in app.sync("bob", "b1", cursors)["conversations"]}
+    assert mine == set(cursors)
+    reply = app.sync("carol", "c1", cursors)
+    assert reply["type"] == "sync" and reply["conversations"] == [] and reply["complete"]
+    status, body = app.http(
+        "http_conversations", "GET", "/conversations", token=app.tokens["carol"]["accessToken"]
+    )
+    assert status == 200 and body["conversations"] == []
+
+
+def test_a_third_user_cannot_write_into_someone_elses_direct_conversation(
+    app: Harness, trio: dict[str, Any]
+) -> None:
+    # A dm id names its two members; naming it does not make carol one.
+    before = _last_seqs(trio["dm"])
+    assert _code(app.send("carol", "c1", conversationId="dm:alice:bob", client_id="x")) == 1004
+    assert _last_seqs(trio["dm"]) == before
+
+
+# ---- authorization: group roles ---------------------------------------------------------------
+
+
+@pytest.fixture
+def roles_group(app: Harness) -> str:
+    """alice owns a group where bob is an admin and carol a member."""
+    for user in ("alice", "bob", "carol", "dave"):
+        app.user(user)
+    owner = app.tokens["alice"]["accessToken"]
+    status, group = app.http(
+        "http_groups",
+        "POST",
+        "/groups",
+        token=owner,
+        body={"name": "g", "members": ["bob", "carol"]},
+    )
+    assert status == 201
+    gid = str(group["conversationId"])
+    status, _ = app.http(
+        "http_groups",
+        "PATCH",
+        "/groups/{id}/members/{userId}",
+        token=owner,
+        path={"id": gid, "userId": "bob"},
+        body={"role": "admin"},
+    )
+    assert status == 200
+    return gid
+
+
+def _roles(app: Harness, gid: str) -> dict[str, str]:
+    status, body = app.http(
+        "http_groups",
+        "GET",
+        "/groups/{id}",
+        token=app.tokens["alice"]["accessToken"],
+        path={"id": gid},
+    )
+    assert status == 200
+    return {m["userId"]: m["role"] for m in body["members"]}
+
+
+@pytest.mark.parametrize(
+    ("actor", "method", "target", "body"),
+    [
+        ("bob", "PATCH", "bob", {"role": "owner"}),  # admin makes itself owner
+        ("bob", "PATCH", "carol", {"role": "admin"}),  # admin promotes (owner only)
+        ("bob", "PATCH", "alice", {"role": "member"}),  # admin demotes the owner
+        ("carol", "PATCH", "carol", {"role": "admin"}),  # member promotes itself
+        ("carol", "PATCH", "bob", {"role": "member"}),  # member demotes an admin
+        ("bob", "DELETE", "alice", None),  # admin removes the owner
+        ("carol", "DELETE", "bob", None),  # member removes an admin
+    ],
+)
+def test_role_escalation_is_forbidden(
+    app: Harness,
+    roles_group: str,
+    actor: str,
+    method: str,
+    target: str,
+    body: dict[str, str] | None,
+) -> None:
+    before = _roles(app, roles_group)
+    last = _last_seqs(roles_group)
+    status, reply = app.http(
+        "http_groups",
+        method,
+        "/groups/{id}/members/{userId}",
+        token=app.tokens[actor]["accessToken"],
+        path={"id": roles_group, "userId": target},
+        body=body,
+    )
+    assert (status, reply["code"]) == (403, 1004), reply
+    assert _roles(app, roles_group) == before
+    assert _last_seqs(roles_group) == last  # no role_changed / member_removed was written
+
+
+def test_members_cannot_add_but_admins_can(app: Harness, roles_group: str) -> None:
+    def add(actor: str) -> tuple[int, Any]:
+        return app.http(
+            "http_groups",
+            "POST",
+            "/groups/{id}/members",
+            token=app.tokens[actor]["accessToken"],
+            path={"id": roles_group},
+            body={"userIds": ["dave"]},
+        )
+
+    status, body = add("carol")
+    assert (status, body["code"]) == (403, 1004)
+    assert "dave" not in _roles(app, roles_group)
+    status, _ = add("bob")
+    assert status == 200 and _roles(app, roles_group)["dave"] == "member"
+
+
+def test_the_owner_may_do_what_others_may_not(app: Harness, roles_group: str) -> None:
+    # Baseline for the escalation cases: the same changes by the owner succeed.
+    owner = app.tokens["alice"]["accessToken"]
+    status, _ = app.http(
+        "http_groups",
+        "PATCH",
+        "/groups/{id}/members/{userId}",
+        token=owner,
+        path={"id": roles_group, "userId": "carol"},
+        body={"role": "admin"},
+    )
+    assert status == 200
+    status, _ = app.http(
+        "http_groups",
+        "DELETE",
+        "/groups/{id}/members/{userId}",
+        token=owner,
+        path={"id": roles_group, "userId": "bob"},
+    )
+    assert status == 204
+    assert _roles(app, roles_group) == {"alice": "owner", "carol": "admin"}
+
+
+# ---- block lists ------------------------------------------------------------------------------
+
+
+def _block(app: Harness, blocker: str, blocked: str, method: str = "POST") -> None:
+    status, _ = app.http(
+        "http_users",
+        method,
+        "/users/{userId}/block",
+        token=app.tokens[blocker]["accessToken"],
+        path={"userId": blocked},
+    )
+    assert status == 204
+
+
+def _signal(app: Harness, caller: str, callee: str) -> dict[str, Any] | None:
+    body = {"action": "signal", "id": "s", "to": callee, "callId": "call-1", "kind": "invite"}
+    return app.frame("signal", body, user=caller, connection=f"{caller[0]}1")
+
+
+def test_blocked_user_cannot_write_type_or_call_until_unblocked(app: Harness) -> None:
+    for user in ("alice", "bob"):
+        app.user(user)
+        app.connect(user, f"{user[0]}1")
+    dm = "dm:alice:bob"
+    assert app.send("bob", "b1", to="alice", client_id="before")["seq"] == 1
+    _block(app, "alice", "bob")
+
+    for target in ({"to": "alice"}, {"conversationId": dm}):
+        assert _code(app.send("bob", "b1", client_id="blocked", **target)) == 1004
+    typing = {"action": "typing", "conversationId": dm, "state": "start"}
+    assert _code(app.frame("typing", typing, user="bob", connection="b1")) == 1004
+    assert _code(_signal(app, "bob", "alice")) == 1004
+    assert _last_seqs(dm) == [1]
+    assert [f["type"] for f in app.gateway.frames("a1")] == ["message"]  # only "before"
+
+    _block(app, "alice", "bob", method="DELETE")
+    assert app.send("bob", "b1", to="alice", client_id="after")["seq"] == 2
+    assert app.frame("typing", typing, user="bob", connection="b1") is None
+    reply = _signal(app, "bob", "alice")
+    assert reply is not None and reply["type"] == "ok" and reply["delivered"] == 1
+
+
+def test_blocked_user_cannot_open_a_direct_conversation(app: Harness) -> None:
+    for user in ("alice", "bob", "carol"):
+        app.user(user)
+        app.connect(user, f"{user[0]}1")
+    _block(app, "carol", "bob")
+    assert _code(app.send("bob", "b1", to="carol", client_id="hello")) == 1004
+    assert runtime.conversations().get("dm:bob:carol") is None
+    assert _last_seqs("dm:bob:carol") == [0]
+    # Someone carol did not block still can.
+    assert app.send("alice", "a1", to="carol", client_id="hello")["type"] == "ack"
+
+
+def test_blocked_user_stays_blocked_when_the_blocker_opens_the_conversation(
+    app: Harness,
+) -> None:
+    for user in ("bob", "carol"):
+        app.user(user)
+        app.connect(user, f"{user[0]}1")
+    _block(app, "carol", "bob")
+    assert app.send("carol", "c1", to="bob", client_id="hi")["seq"] == 1
+    assert _code(app.send("bob", "b1", to="carol", client_id="reply")) == 1004
+    assert _code(app.send("bob", "b1", conversationId="dm:bob:carol", client_id="re")) == 1004
+    assert _last_seqs("dm:bob:carol") == [1]
+    _block(app, "carol", "bob", method="DELETE")
+    assert app.send("bob", "b1", to="carol", client_id="reply")["seq"] == 2
+
+
+def test_block_answers_do_not_reveal_more_than_1004(app: Harness) -> None:
+    for user in ("alice", "bob"):
+        app.user(user)
+        app.connect(user, f"{user[0]}1")
+    _block(app, "alice", "bob")
+    reply = app.send("bob", "b1", to="alice", client_id="x")
+    assert reply["code"] == 1004 and "block" not in reply["message"].lower()
+
+
+# ---- rate limits ------------------------------------------------------------------------------
+
+SMALL_LIMITS = {
+    "PARLEY_FRAMES_PER_SECOND": "2",
+    "PARLEY_FRAME_BURST": "3",
+    "PARLEY_SENDS_PER_MINUTE": "3",
+    "PARLEY_FAILED_LOGINS_PER_WINDOW": "3",
+    "PARLEY_CONNECTS_PER_MINUTE": "2",
+}
+
+
+@pytest.fixture
+def clock(app: Harness, monkeypatch: pytest.MonkeyPatch) -> FixedClock:
+    """The runtime on a clock at the start of a window (fixed windows never straddled)."""
+    fixed = window_aligned_clock()
+    rebuild_runtime(monkeypatch, app, fixed)
+    return fixed
+
+
+@pytest.fixture
+def limited(app: Harness, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> FixedClock:
+    """Small limits (protocol section 7 parameters), the runtime rebuilt to read them."""
+    for name, value in SMALL_LIMITS.items():
+        monkeypatch.setenv(name, value)
+    rebuild_runtime(monkeypatch, app, clock)
+    return clock
+
+
+def _ping(connection: str, user: str = "alice") -> dict[str, Any] | None:
+    return frame("ping", {"action": "ping", "id": "p"}, user=user, connection=connection)
+
+
+def test_frames_over_the_burst_get_1005_and_the_socket_stays_open(
+    app: Harness, limited: FixedClock
+) -> None:
+    app.user("alice")
+    app.connect("alice", "a1")
+    assert [_ping("a1") for _ in range(3)] == [{"type": "pong", "id": "p"}] * 3
+    reply = _ping("a1")
+    assert reply is not None and reply["code"] == 1005 and reply["id"] == "p"
+    assert 0 < reply["retryAfterMs"] <= 1500
+    assert "a1" not in app.gateway.closed
+    # Another connection has its own budget.
+    app.connect("alice", "a2")
+    assert _ping("a2") == {"type": "pong", "id": "p"}
+    # Once the window passes, the same socket works again.
+    limited.advance(reply["retryAfterMs"])
+    assert _ping("a1") == {"type": "pong", "id": "p"}
+
+
+def test_the_send_limit_is_per_user_across_connections(app: Harness, limited: FixedClock) -> None:
+    for user in ("alice", "bob"):
+        app.user(user)
+    app.connect("alice", "a1")
+    app.connect("alice", "a2")
+    acks = [
+        app.send("alice", "a1", to="bob", client_id="m1"),
+        app.send("alice", "a1", to="bob", client_id="m2"),
+        app.send("alice", "a2", to="bob", client_id="m3"),
+    ]
+    assert [a["seq"] for a in acks] == [1, 2, 3]
+    # a2 has sent one frame so far: only the per-user send limit can refuse this one.
+    reply = app.send("alice", "a2", to="bob", client_id="m4")
+    assert reply["code"] == 1005 and reply["retryAfterMs"] > 0
+    assert _last_seqs("dm:alice:bob") == [3]
+    # Limits are per user: bob still sends (from another address: connects are limited too).
+    connect_with(app, app.tokens["bob"]["accessToken"], "b1", source_ip="198.51.100.20")
+    assert app.send("bob", "b1", to="alice", client_id="b1")["seq"] == 4
+
+
+def test_failed_logins_lock_out_the_source_address_not_others(
+    app: Harness, limited: FixedClock
+) -> None:
+    app.register("alice")
+    attacker, other = "198.51.100.7", "198.51.100.8"
+
+    def login(password: str, ip: str) -> tuple[int, dict[str, str], Any]:
+        body = {"userId": "alice", "password": password}
+        return http_raw("http_auth", "POST", "/auth/login", body=body, source_ip=ip)
+
+    for _ in range(3):
+        status, _, body = login("wrong password", attacker)
+        assert (status, body["code"]) == (401, 1003)
+    status, headers, body = login(PASSWORD, attacker)
+    assert (status, body["code"]) == (429, 1005)
+    assert 0 < body["retryAfterMs"] <= 60_000
+    assert int(headers["retry-after"]) == -(-body["retryAfterMs"] // 1000)
+    status, _, body = login(PASSWORD, other)
+    assert status == 200 and body["accessToken"]
+    # The window passes: the address may try again.
+    limited.advance(60_000)
+    status, _, _ = login(PASSWORD, attacker)
+    assert status == 200
+
+
+def test_connects_per_address_are_limited(app: Harness, limited: FixedClock) -> None:
+    app.user("alice")
+    ctx = authorize(app.tokens["alice"]["accessToken"])["context"]
+
+    def open_socket(connection: str, ip: str) -> int:
+        response = connect(
+            int(ctx["tokenExp"]),
+            user="alice",
+            connection=connection,
+            session=ctx["sessionId"],
+            source_ip=ip,
+        )
+        return int(response["statusCode"])
+
+    assert [open_socket(f"c{i}", "198.51.100.7") for i in range(2)] == [200, 200]
+    assert open_socket("c2", "198.51.100.7") == 429
+    assert runtime.connections().get("c2") is None
+    assert open_socket("c3", "198.51.100.8") == 200
+
+
+# ---- token lifetime on open sockets -----------------------------------------------------------
+
+
+def test_a_frame_after_the_token_expired_gets_1003_and_the_socket_is_closed(
+    app: Harness, clock: FixedClock
+) -> None:
+    app.user("alice")
+    now_s = clock.now_ms() // 1000
+    ctx = authorize(app.tokens["alice"]["accessToken"])["context"]
+    for connection, exp in (("fresh", now_s + 600), ("stale", now_s - 1)):
+        response = connect(exp, user="alice", connection=connection, session=ctx["sessionId"])
+        assert response["statusCode"] == 200
+    assert frame(
+        "ping", {"action": "ping"}, user="alice", connection="fresh", token_exp=now_s + 600
+    ) == {"type": "pong"}
+    reply = frame(
+        "ping", {"action": "ping", "id": "p"}, user="alice", connection="stale", token_exp=now_s - 1
+    )
+    assert reply is not None and (reply["type"], reply["code"]) == ("error", 1003)
+    assert app.gateway.closed == ["stale"]
+    assert [f["code"] for f in app.gateway.frames("stale", "error")] == [1003]
+
+
+def test_renewing_with_auth_keeps_the_socket_alive_past_the_first_token(
+    app: Harness, clock: FixedClock
+) -> None:
+    app.user("alice")
+    first = app.tokens["alice"]["accessToken"]
+    ctx = authorize(first)["context"]
+    exp = clock.now_ms() // 1000 + 60
+    for connection in ("renewed", "not-renewed"):
+        assert (
+            connect(exp, user="alice", connection=connection, session=ctx["sessionId"])[
+                "statusCode"
+            ]
+            == 200
+        )
+    fresh = app.login("alice")["accessToken"]  # another login of alice, valid for 15 minutes
+    reply = frame(
+        "auth",
+        {"action": "auth", "id": "a", "token": fresh},
+        user="alice",
+        connection="renewed",
+        token_exp=exp,
+    )
+    assert reply is not None and reply["type"] == "ok" and reply["expiresAt"] > exp
+    clock.advance(120_000)  # the socket's first token has now expired
+    ping = {"action": "ping", "id": "p"}
+    assert frame("ping", ping, user="alice", connection="renewed", token_exp=exp) == {
+        "type": "pong",
+        "id": "p",
+    }
+    reply = frame("ping", ping, user="alice", connection="not-renewed", token_exp=exp)
+    assert reply is not None and reply["code"] == 1003
+    assert app.gateway.closed == ["not-renewed"]
+
+
+@pytest.mark.parametrize("whose", ["another_user", "garbage", "revoked"])
+def test_auth_with_a_token_that_is_not_the_users_own_valid_one_is_refused(
+    app: Harness, clock: FixedClock, whose: str
+) -> None:
+    app.user("alice")
+    app.user("bob")
+    token = {
+        "another_user": app.tokens["bob"]["accessToken"],
+        "garbage": "not-a-token",
+        "revoked": app.tokens["alice"]["accessToken"],
+    }[whose]
+    if whose == "revoked":
+        status, _ = app.http(
+            "http_auth",
+            "POST",
+            "/auth/logout",
+            body={"refreshToken": app.tokens["alice"]["refreshToken"]},
+        )
+        assert status == 204
+    ctx = authorize(app.login("alice")["accessToken"])["context"]
+    exp = clock.now_ms() // 1000 + 60
+    connect(exp, user="alice", connection="a1", session=ctx["sessionId"])
+    reply = frame(
+        "auth",
+        {"action": "auth", "id": "a", "token": token},
+        user="alice",
+        connection="a1",
+        token_exp=exp,
+    )
+    assert reply is not None and (reply["code"], reply["id"]) == (1003, "a")
+    # Nothing was renewed: past the first token the socket is closed.
+    clock.advance(120_000)
+    reply = frame("ping", {"action": "ping"}, user="alice", connection="a1", token_exp=exp)
+    assert reply is not None and reply["code"] == 1003
+    assert app.gateway.closed == ["a1"]
+
+
+def test_logout_closes_that_logins_sockets_only(app: Harness) -> None:
+    app.user("alice")
+    first = app.tokens["alice"]
+    second = app.login("alice")
+    connect_with(app, first["accessToken"], "first-login")
+    connect_with(app, second["accessToken"], "second-login")
+    status, _ = app.http(
+        "http_auth", "POST", "/auth/logout", body={"refreshToken": first["refreshToken"]}
+    )
+    assert status == 204
+    assert app.gateway.closed == ["first-login"]
+    assert_refused(app, first["accessToken"])
+    assert_accepted(app, second["accessToken"], "alice")
+
+
+def test_refresh_token_reuse_closes_that_logins_sockets(app: Harness) -> None:
+    app.user("alice")
+    pair = app.tokens["alice"]
+    connect_with(app, pair["accessToken"], "a1")
+    body = {"refreshToken": pair["refreshToken"]}
+    assert app.http("http_auth", "POST", "/auth/refresh", body=body)[0] == 200
+    assert app.gateway.closed == []
+    assert app.http("http_auth", "POST", "/auth/refresh", body=body)[0] == 401
+    assert app.gateway.closed == ["a1"]

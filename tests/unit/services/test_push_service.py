@@ -1,0 +1,343 @@
+"""PushService with the fakes: inline vs queued fan-out, batches, 410s and retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from parley.repositories.gateway import PostResult
+
+from tests.fakes.gateway import FakeGateway
+from tests.unit.services.conftest import World, build_world
+
+GROUP = "grp:01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
+def message(cid: str = GROUP, seq: int = 1, sender: str = "alice") -> dict[str, Any]:
+    return {
+        "conversationId": cid,
+        "seq": seq,
+        "messageId": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "senderId": sender,
+        "clientMsgId": "c",
+        "body": {"type": "text", "text": "hi"},
+        "ts": 1,
+    }
+
+
+def group_of(world: World, count: int, *, joined: int = 1) -> list[str]:
+    names = [f"u{i:04d}" for i in range(count)]
+    for name in names:
+        world.repos.add_member(GROUP, name, joined_seq=joined)
+    return names
+
+
+class ThrottlingGateway(FakeGateway):
+    """Answers THROTTLED for ids in `throttled`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.throttled: set[str] = set()
+
+    def post(self, connection_id: str, data: bytes) -> PostResult:
+        if connection_id in self.throttled:
+            return PostResult.THROTTLED
+        return super().post(connection_id, data)
+
+
+# ---- inline ------------------------------------------------------------------------------
+
+
+def test_dm_is_pushed_inline_to_both_members(world: World) -> None:
+    # GIVEN alice and bob online in their dm
+    # WHEN a message is published excluding the sending connection
+    # THEN bob's and alice's other connection get it; nothing is queued
+    for conn, user in [("a1", "alice"), ("a2", "alice"), ("b1", "bob"), ("c1", "carol")]:
+        world.repos.connections.add(conn, user)
+    report = world.push.publish(message("dm:alice:bob"), exclude_connection="a1")
+    assert report.delivered == 2
+    assert world.gateway.frames("a1") == []
+    assert (
+        world.gateway.frames("a2")
+        == world.gateway.frames("b1")
+        == [{"type": "message", **message("dm:alice:bob")}]
+    )
+    assert world.gateway.frames("c1") == []
+    assert world.repos.queue.items == []
+
+
+def test_small_group_is_pushed_inline(world: World) -> None:
+    # GIVEN a group of exactly inline_max (50) members, each online once
+    # WHEN a message is published
+    # THEN all 50 connections get it inline and nothing is queued
+    names = group_of(world, 50)
+    for name in names:
+        world.repos.connections.add(f"conn-{name}", name)
+    report = world.push.publish(message())
+    assert report.delivered == 50
+    assert world.repos.queue.items == []
+
+
+def test_group_over_inline_max_is_queued_as_one_item(world: World) -> None:
+    # GIVEN a group of 51 members (one over inline_max)
+    # WHEN a message is published
+    # THEN nothing is posted inline and one `conversation` item is queued
+    names = group_of(world, 51)
+    world.repos.connections.add("conn-0", names[0])
+    report = world.push.publish(
+        message(), exclude_connection="x", extra_users=["gone-user"], correlation_id="req-1"
+    )
+    assert report.delivered == 0
+    assert world.gateway.posts == {}
+    assert world.repos.queue.items == [
+        {
+            "kind": "conversation",
+            "conversationId": GROUP,
+            "frame": {"type": "message", **message()},
+            "exclude": "x",
+            "extraUsers": ["gone-user"],
+            "correlationId": "req-1",
+        }
+    ]
+
+
+def test_inline_limit_is_configurable() -> None:
+    # GIVEN inline_max 0
+    # WHEN a group message is published
+    # THEN it is queued even for a tiny group, while a dm stays inline
+    world = build_world(inline_max=0)
+    world.repos.add_member(GROUP, "alice")
+    world.repos.connections.add("conn-a", "alice")
+    world.push.publish(message())
+    assert [i["kind"] for i in world.repos.queue.items] == ["conversation"]
+    world.push.publish(message("dm:alice:bob"))
+    assert len(world.gateway.frames("conn-a")) == 1
+
+
+def test_extra_users_get_an_inline_push(world: World) -> None:
+    # GIVEN carol, just removed from a small group, online
+    # WHEN the removal message is published with her as an extra user
+    # THEN she receives it
+    group_of(world, 3)
+    world.repos.connections.add("conn-c", "carol")
+    world.push.publish(message(), extra_users=["carol"])
+    assert len(world.gateway.frames("conn-c")) == 1
+
+
+def test_expired_connections_are_not_posted(world: World) -> None:
+    # GIVEN bob's connection whose TTL has passed (not yet swept)
+    # WHEN a dm message is published
+    # THEN it is not posted to
+    now_s = world.clock.now_ms() // 1000
+    world.repos.connections.add("old", "bob", ttl=now_s - 1)
+    world.repos.connections.add("new", "bob", ttl=now_s + 100)
+    world.push.publish(message("dm:alice:bob"))
+    assert world.gateway.frames("old") == []
+    assert len(world.gateway.frames("new")) == 1
+
+
+# ---- 410 and failures --------------------------------------------------------------------
+
+
+def test_gone_deletes_exactly_that_connection(world: World) -> None:
+    # GIVEN bob with a dead connection (410) and a live one, alice's sending connection
+    # WHEN a message is published
+    # THEN only the dead record is deleted; the live one, the sender's and others stay
+    for conn, user in [("a1", "alice"), ("b-dead", "bob"), ("b-live", "bob")]:
+        world.repos.connections.add(conn, user)
+    world.gateway.gone.add("b-dead")
+    report = world.push.publish(message("dm:alice:bob"), exclude_connection="a1")
+    assert report.gone == ["b-dead"]
+    assert world.repos.connections.get("b-dead") is None
+    assert world.repos.connections.get("b-live") is not None
+    assert world.repos.connections.get("a1") is not None
+    assert world.repos.connections.times("delete") == 1
+    assert ("PushesGone", 1) in world.metrics
+    assert world.repos.queue.items == []
+
+
+def test_failed_and_throttled_posts_become_connection_retry_items() -> None:
+    # GIVEN one failing and one throttled connection
+    # WHEN a message is published
+    # THEN both go to the queue as one `connections` item carrying the frame; nothing deleted
+    world = build_world()
+    gateway = ThrottlingGateway()
+    world.push.gateway = gateway  # type: ignore[assignment]
+    for conn in ("b-fail", "b-slow", "b-ok"):
+        world.repos.connections.add(conn, "bob")
+    gateway.failing.add("b-fail")
+    gateway.throttled.add("b-slow")
+    report = world.push.publish(message("dm:alice:bob"), correlation_id="req-7")
+    assert (report.failed, report.throttled, report.delivered) == (["b-fail"], ["b-slow"], 1)
+    assert world.repos.queue.items == [
+        {
+            "kind": "connections",
+            "connectionIds": ["b-fail", "b-slow"],
+            "frame": {"type": "message", **message("dm:alice:bob")},
+            "correlationId": "req-7",
+        }
+    ]
+    assert world.repos.connections.get("b-fail") is not None
+    assert ("PushesFailed", 1) in world.metrics
+    assert ("PushesThrottled", 1) in world.metrics
+
+
+def test_retry_items_hold_at_most_50_connections(world: World) -> None:
+    # GIVEN 120 failing connections
+    # WHEN a message is pushed to them
+    # THEN the retries are split into items of 50, 50 and 20
+    for i in range(120):
+        world.repos.connections.add(f"c{i:03d}", "bob")
+        world.gateway.failing.add(f"c{i:03d}")
+    world.push.publish(message("dm:alice:bob"))
+    assert [len(i["connectionIds"]) for i in world.repos.queue.of_kind("connections")] == [
+        50,
+        50,
+        20,
+    ]
+
+
+def test_retry_enqueue_failure_does_not_raise(world: World) -> None:
+    # GIVEN a failing connection and the queue down
+    # WHEN a message is published
+    # THEN publish returns normally and the lost retry is counted
+    world.repos.connections.add("b1", "bob")
+    world.gateway.failing.add("b1")
+    world.repos.queue.fail = True
+    report = world.push.publish(message("dm:alice:bob"))
+    assert report.failed == ["b1"]
+    assert ("PushRetryEnqueueFailed", 1) in world.metrics
+
+
+def test_no_queue_means_no_retry(world: World) -> None:
+    # GIVEN a push service without a queue
+    # WHEN a post fails
+    # THEN publish returns normally
+    world.push.queue = None
+    world.repos.connections.add("b1", "bob")
+    world.gateway.failing.add("b1")
+    assert world.push.publish(message("dm:alice:bob")).failed == ["b1"]
+
+
+# ---- fanout function: expand and deliver -------------------------------------------------
+
+
+def conversation_item(seq: int = 5, extra: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "kind": "conversation",
+        "conversationId": GROUP,
+        "frame": {"type": "message", **message(seq=seq)},
+        "exclude": "sender-conn",
+        "extraUsers": extra or [],
+        "correlationId": "req-9",
+    }
+
+
+def test_expand_splits_members_into_batches_of_batch_users() -> None:
+    # GIVEN 2,345 members (more than one 1,000-row page) and batch_users 100
+    # WHEN the work item is expanded
+    # THEN 24 `users` items are queued (23 x 100 + 45), covering every member once, each
+    # carrying the frame, the excluded connection and the correlation id
+    world = build_world(batch_users=100)
+    names = group_of(world, 2345)
+    world.push.expand_conversation(conversation_item())
+    items = world.repos.queue.of_kind("users")
+    assert [len(i["userIds"]) for i in items] == [100] * 23 + [45]
+    assert sorted(u for i in items for u in i["userIds"]) == names
+    assert all(i["exclude"] == "sender-conn" for i in items)
+    assert all(i["correlationId"] == "req-9" for i in items)
+    assert all(i["frame"]["seq"] == 5 for i in items)
+    assert world.repos.members.times("page") == 3
+
+
+def test_expand_with_an_exact_multiple_has_no_empty_item() -> None:
+    # GIVEN 200 members and batch_users 100
+    # WHEN expanded
+    # THEN exactly two full items are queued
+    world = build_world(batch_users=100)
+    group_of(world, 200)
+    world.push.expand_conversation(conversation_item())
+    assert [len(i["userIds"]) for i in world.repos.queue.of_kind("users")] == [100, 100]
+
+
+def test_expand_skips_members_who_joined_after_the_message() -> None:
+    # GIVEN members who joined at seq 5 and at seq 6
+    # WHEN a seq-5 message is expanded
+    # THEN only those with joinedSeq <= 5 are included
+    world = build_world(batch_users=10)
+    early = group_of(world, 3, joined=5)
+    for name in ("late1", "late2"):
+        world.repos.add_member(GROUP, name, joined_seq=6)
+    world.push.expand_conversation(conversation_item(seq=5))
+    included = [u for i in world.repos.queue.of_kind("users") for u in i["userIds"]]
+    assert included == early
+
+
+def test_expand_adds_extra_users_once() -> None:
+    # GIVEN a removed user passed as an extra, and an extra who is also a member
+    # WHEN expanded
+    # THEN the removed user is included and nobody twice
+    world = build_world(batch_users=10)
+    names = group_of(world, 3)
+    world.push.expand_conversation(conversation_item(extra=["removed", names[0]]))
+    included = [u for i in world.repos.queue.of_kind("users") for u in i["userIds"]]
+    assert sorted(included) == sorted([*names, "removed"])
+
+
+def test_deliver_users_item_posts_and_retries_failures(world: World) -> None:
+    # GIVEN a `users` item for bob and carol; bob's connection fails, carol's is the sender's
+    # WHEN it is delivered
+    # THEN carol's excluded connection is skipped, bob's failure is queued for retry
+    world.repos.connections.add("b1", "bob")
+    world.repos.connections.add("sender-conn", "carol")
+    world.repos.connections.add("c2", "carol")
+    world.gateway.failing.add("b1")
+    item = {
+        "kind": "users",
+        "userIds": ["bob", "carol"],
+        "frame": {"type": "message", **message()},
+        "exclude": "sender-conn",
+        "correlationId": "req-3",
+    }
+    report = world.push.deliver_users_item(item)
+    assert report.delivered == 1
+    assert world.gateway.frames("sender-conn") == []
+    [retry] = world.repos.queue.of_kind("connections")
+    assert retry["connectionIds"] == ["b1"]
+    assert retry["correlationId"] == "req-3"
+
+
+def test_deliver_connections_item_reports_but_does_not_requeue(world: World) -> None:
+    # GIVEN a `connections` retry item with one ok and one failing connection
+    # WHEN it is delivered
+    # THEN the report names the failure (the caller fails the record) and nothing is queued
+    world.gateway.failing.add("bad")
+    frame = {"type": "message", **message()}
+    report = world.push.deliver_connections_item(
+        {"kind": "connections", "connectionIds": ["ok", "bad"], "frame": frame}
+    )
+    assert (report.delivered, report.failed) == (1, ["bad"])
+    assert world.gateway.frames("ok") == [frame]
+    assert world.repos.queue.items == []
+
+
+def test_ephemeral_frames_are_not_retried(world: World) -> None:
+    # GIVEN a failing connection
+    # WHEN a typing frame is sent to its user
+    # THEN nothing is queued
+    world.repos.connections.add("b1", "bob")
+    world.gateway.failing.add("b1")
+    report = world.push.send_frame_to_users(["bob"], {"type": "typing"})
+    assert report.failed == ["b1"]
+    assert world.repos.queue.items == []
+
+
+@pytest.mark.parametrize("count", [0, 1, 7])
+def test_post_to_connections_counts_deliveries(world: World, count: int) -> None:
+    # GIVEN some connections
+    # WHEN a frame is posted to them
+    # THEN each gets it once and the delivered metric says so
+    ids = [f"k{i}" for i in range(count)]
+    report = world.push.send_frame_to_connections(ids, {"type": "pong"})
+    assert report.delivered == count
+    assert all(world.gateway.frames(c) == [{"type": "pong"}] for c in ids)
