@@ -52,6 +52,12 @@ integration: $(STAMP) ## Integration tests (moto) only
 e2e: $(STAMP) ## End-to-end tests against the local cloud only
 	$(BIN)/pytest tests/e2e -q $(PYTEST_ARGS)
 
+bench: $(STAMP) ## Every benchmark in quick mode (< 10 min); writes docs/benchmarks.md and docs/bench/*.png
+	$(BIN)/python -m parley_bench --quick $(ARGS)
+
+bench-full: $(STAMP) ## The long benchmark runs (same outputs as bench)
+	$(BIN)/python -m parley_bench --full $(ARGS)
+
 build: $(STAMP) ## sam build (installs the SAM CLI into .venv if it is missing)
 	@command -v sam >/dev/null 2>&1 || test -x $(BIN)/sam || $(BIN)/python -m pip install --quiet aws-sam-cli
 	PATH="$(CURDIR)/$(BIN):$$PATH" sam build

@@ -9,7 +9,7 @@ from parley.config import settings
 from parley.errors import UnknownAction
 from parley.models import SendFrame, parse_frame
 from parley.observability import count, instrumented, logger
-from parley.web import WsRequest, guard_frame, serve_ws
+from parley.web import WsRequest, guard_send, serve_ws
 
 
 def send(request: WsRequest) -> dict[str, Any]:
@@ -31,4 +31,4 @@ def send(request: WsRequest) -> dict[str, Any]:
 
 @instrumented()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return serve_ws(event, send, guard_frame)
+    return serve_ws(event, send, guard_send)

@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parley_bench.template import FUNCTIONS, ROOT
+from parley_bench.template import FUNCTIONS, ROOT, template
 
 LAYER = ROOT / "layers" / "parley"
 
@@ -72,11 +72,11 @@ LAMBDA_ENV = {
     "PARLEY_STUN_URLS": "stun:stun.l.google.com:19302",
 }
 
-# Runs inside the fresh interpreter. argv: mode, code dir, layer dir, clients (comma list).
+# Runs inside the fresh interpreter. argv: mode, code dir, layer dir, site dir, clients.
 _CHILD = r"""
 import sys, time, json
-mode, code, layer, clients = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-sys.path[:0] = [p for p in (code, layer) if p]
+mode, code, layer, site, clients = sys.argv[1:6]
+sys.path[:0] = [p for p in (code, layer, site) if p]
 t0 = time.perf_counter()
 if mode == "app":
     import app
@@ -84,15 +84,16 @@ else:
     import boto3
 t1 = time.perf_counter()
 names = [c for c in clients.split(",") if c]
+url = {"apigatewaymanagementapi": "https://example.invalid"}
 if mode == "app":
     if names:
         from parley import aws
         for name in names:
-            aws.client(name, "https://example.invalid" if name == "apigatewaymanagementapi" else None)
+            aws.client(name, url.get(name))
 else:
     session = boto3.session.Session()
     for name in names:
-        session.client(name, endpoint_url="https://example.invalid" if name == "apigatewaymanagementapi" else None)
+        session.client(name, endpoint_url=url.get(name))
 t2 = time.perf_counter()
 print(json.dumps({"import": (t1 - t0) * 1000, "ready": (t2 - t0) * 1000,
                   "modules": len(sys.modules)}))
@@ -135,20 +136,42 @@ class ColdStart:
         return self.ready_median / self.boto3_ready_median
 
 
+def template_env() -> dict[str, str]:
+    """The literal variables of the template's `Globals.Function.Environment`."""
+    variables = template().get("Globals", {}).get("Function", {}).get("Environment", {})
+    return {k: v for k, v in variables.get("Variables", {}).items() if isinstance(v, str)}
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "POWERTOOLS_"))}
-    env.pop("AWS_ENDPOINT_URL", None)
-    env.pop("PYTHONPATH", None)
+    for name in ("AWS_ENDPOINT_URL", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME"):
+        env.pop(name, None)
     env.update(LAMBDA_ENV)
+    env.update(template_env())
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
-def _run(mode: str, function: str, clients: tuple[str, ...], python: str) -> dict[str, float]:
+def _command(python: str, site: Path | None, *extra: str) -> list[str]:
+    # With a layer-like site directory, start without the venv's site-packages (-S), as
+    # Lambda has only the runtime's packages, /opt/python and the CodeUri directory.
+    return [python, *(["-S"] if site is not None else []), *extra]
+
+
+def _run(
+    mode: str, function: str, clients: tuple[str, ...], python: str, site: Path | None
+) -> dict[str, float]:
     code = str(FUNCTIONS / function) if mode == "app" else ""
     layer = str(LAYER) if mode == "app" else ""
     out = subprocess.run(
-        [python, "-c", _CHILD, mode, code, layer, ",".join(clients)],
+        [
+            *_command(python, site, "-c", _CHILD),
+            mode,
+            code,
+            layer,
+            str(site or ""),
+            ",".join(clients),
+        ],
         env=_env(),
         cwd="/",
         capture_output=True,
@@ -163,10 +186,20 @@ def _run(mode: str, function: str, clients: tuple[str, ...], python: str) -> dic
     return data
 
 
-def importtime(function: str, python: str = sys.executable, top: int = 8) -> list[tuple[str, float]]:
-    """The biggest direct imports of the handler module by cumulative time (`-X importtime`)."""
+def importtime(
+    function: str, python: str = sys.executable, site: Path | None = None, top: int = 8
+) -> list[tuple[str, float]]:
+    """The biggest imports under the handler module by cumulative time (`-X importtime`)."""
+    code, layer = str(FUNCTIONS / function), str(LAYER)
     out = subprocess.run(
-        [python, "-X", "importtime", "-c", _CHILD, "app", str(FUNCTIONS / function), str(LAYER), ""],
+        [
+            *_command(python, site, "-X", "importtime", "-c", _CHILD),
+            "app",
+            code,
+            layer,
+            str(site or ""),
+            "",
+        ],
         env=_env(),
         cwd="/",
         capture_output=True,
@@ -193,7 +226,10 @@ def importtime(function: str, python: str = sys.executable, top: int = 8) -> lis
 
 
 def measure(
-    functions: list[str] | None = None, runs: int = 7, python: str = sys.executable
+    functions: list[str] | None = None,
+    runs: int = 7,
+    python: str = sys.executable,
+    site: Path | None = None,
 ) -> list[ColdStart]:
     """Median cold-start figures for each function (all of `functions/` by default)."""
     names = functions or sorted(p.name for p in FUNCTIONS.iterdir() if (p / "app.py").exists())
@@ -203,17 +239,52 @@ def measure(
         result = ColdStart(name, clients=clients)
         for _ in range(runs):
             # Alternate the module and the baseline so noise hits both alike.
-            app = _run("app", name, clients, python)
-            base = _run("boto3", name, clients, python)
+            app = _run("app", name, clients, python, site)
+            base = _run("boto3", name, clients, python, site)
             result.import_ms.append(app["import"])
             result.ready_ms.append(app["ready"])
             result.boto3_ms.append(base["import"])
             result.boto3_ready_ms.append(base["ready"])
             result.modules = int(app["modules"])
-        result.top = importtime(name, python)
+        result.top = importtime(name, python, site)
         results.append(result)
     return results
 
 
-def python_path() -> Path:
-    return Path(sys.executable)
+def build_layer(target: Path, python: str = sys.executable) -> Path | None:
+    """`pip install --target` of what the layer ships plus the runtime's boto3 (what
+    `sam build` puts in /opt/python, and what the python3.13 runtime has); None if it
+    cannot be built (no network): the venv is then used and the report says so."""
+    import boto3
+
+    requirements = LAYER / "requirements.txt"
+    import hashlib
+
+    digest = hashlib.sha256((requirements.read_text() + boto3.__version__).encode()).hexdigest()
+    stamp = target / f".stamp-{digest[:16]}"
+    if stamp.exists():
+        return target
+    done = subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--upgrade",
+            "--target",
+            str(target),
+            "-r",
+            str(requirements),
+            f"boto3=={boto3.__version__}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        return None
+    stamp.touch()
+    return target

@@ -29,7 +29,14 @@ from typing import Any
 from parley_bench.memory import Latency, Model, Repos, patched_runtime
 from parley_bench.meter import AwsMeter, Bill
 from parley_bench.template import fanout_batch_size, fanout_max_concurrency, memory_mb
-from parley_bench.world import BASE_ENV, LambdaContext, environment, load_handler, sqs_event, ws_event
+from parley_bench.world import (
+    BASE_ENV,
+    LambdaContext,
+    environment,
+    load_handler,
+    sqs_event,
+    ws_event,
+)
 
 GROUP = "grp:01JBENCH0000000000000000GR"
 SENDER = "member00000"
@@ -73,6 +80,7 @@ class EventSource:
 
     def __init__(self, repos: Repos, concurrency: int, batch_size: int) -> None:
         self.repos = repos
+        self.gate = threading.Event()  # pollers wait for it (set at once unless metering)
         self.concurrency = concurrency
         self.batch_size = batch_size
         self.stop = threading.Event()
@@ -95,6 +103,7 @@ class EventSource:
     def _poll(self, index: int) -> None:
         module = load_handler("fanout", instance=f"c{index}")
         context = LambdaContext("fanout")
+        self.gate.wait()
         while not self.stop.is_set():
             bodies = self.repos.queue.receive(self.batch_size, timeout=0.05)
             if not bodies:
@@ -118,6 +127,7 @@ class EventSource:
 
     def close(self) -> None:
         self.stop.set()
+        self.gate.set()
         for thread in self.threads:
             thread.join(timeout=5)
 
@@ -215,17 +225,22 @@ def run_fanout(
     with environment(env), patched_runtime(repos), contextlib.redirect_stdout(sink):
         source = EventSource(repos, concurrency, batch_size)
         source.start()
+        if meter is None:
+            source.gate.set()
         try:
             send = load_handler("ws_send")
             event = ws_event("send", body, user=SENDER, connection=connection_id(0))
             started = time.perf_counter()
+            response = send.handler(event, LambdaContext("ws_send"))
+            acked = time.perf_counter()
+            reply = json.loads(response["body"])
+            if reply.get("type") != "ack":
+                raise RuntimeError(f"send failed: {reply}")
+            # Metering counts the fan-out only (the send is counted against moto): the
+            # event source starts once the send has returned.
             recording = meter.recording("fanout") if meter is not None else contextlib.nullcontext()
             with recording:
-                response = send.handler(event, LambdaContext("ws_send"))
-                acked = time.perf_counter()
-                reply = json.loads(response["body"])
-                if reply.get("type") != "ack":
-                    raise RuntimeError(f"send failed: {reply}")
+                source.gate.set()
                 if expected > 0 and not done.wait(timeout):
                     raise RuntimeError(f"only {delivered} of {expected} delivered in {timeout}s")
                 # Let the last invocations finish (their duration is billed).
@@ -256,7 +271,6 @@ def run_fanout(
     if meter is not None:
         bill = Bill()
         bill.add_calls(meter.calls)
-        bill.add_invocation(memory_mb("ws_send"), result.ack_ms)
         for ms in source.invocations:
             bill.add_invocation(memory_mb("fanout"), ms)
         # The event source's own SQS calls: one ReceiveMessage and one DeleteMessageBatch

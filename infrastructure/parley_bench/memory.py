@@ -159,7 +159,9 @@ class MembersModel:
                 {"TableName": "MembersTable"},
                 read_cost([_size(r) for r in full], False),
             )
-        out = [{k: r[k] for k in ("userId", "role", "joinedSeq") if k in r} for r in full]
+        out: list[Row] = [
+            {k: r[k] for k in ("userId", "role", "joinedSeq") if k in r} for r in full
+        ]
         return out, (chosen[-1] if more and chosen else None)
 
     def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
@@ -172,7 +174,12 @@ class MembersModel:
                 row["readSeq"] = seq
             new = dict(row) if row else None
         if self.m.metering():
-            units = write_cost(self.schema, old, new, applied=applied)
+            units = write_cost(
+                self.schema,
+                ddb.encode(old) if old else None,
+                ddb.encode(new) if new else None,
+                applied=applied,
+            )
             self.m.report("dynamodb", "UpdateItem", {"TableName": "MembersTable"}, units)
         return applied
 
@@ -205,7 +212,9 @@ class MessagesModel:
             row = log.get(top)
         if self.m.metering():
             size = _size_message(row)
-            self.m.report("dynamodb", "Query", {"TableName": "MessagesTable"}, read_cost([size], True))
+            self.m.report(
+                "dynamodb", "Query", {"TableName": "MessagesTable"}, read_cost([size], True)
+            )
         return top
 
     def find_by_client_id(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -110,14 +109,16 @@ class Inspector:
         before: list[Any],
         failed: bool,
     ) -> Units:
-        handler = getattr(self, f"_units_{operation}", None)
+        handler = getattr(self, f"_units_{operation.lower()}", None)
         if handler is None:
             return Units()
         result = handler(params, response, before, failed)
         assert isinstance(result, Units)
         return result
 
-    def _units_GetItem(self, params: Mapping[str, Any], response: Mapping[str, Any], *_: Any) -> Units:
+    def _units_getitem(
+        self, params: Mapping[str, Any], response: Mapping[str, Any], *_: Any
+    ) -> Units:
         table = params["TableName"]
         if "ProjectionExpression" in params or "AttributesToGet" in params:
             item = self.get(table, params["Key"])
@@ -125,7 +126,9 @@ class Inspector:
             item = response.get("Item")
         return read_cost([item_size(item)], bool(params.get("ConsistentRead")))
 
-    def _units_Query(self, params: Mapping[str, Any], response: Mapping[str, Any], *_: Any) -> Units:
+    def _units_query(
+        self, params: Mapping[str, Any], response: Mapping[str, Any], *_: Any
+    ) -> Units:
         table = params["TableName"]
         schema = self.schema(table)
         index = schema.index(params.get("IndexName"))
@@ -145,19 +148,16 @@ class Inspector:
             else:
                 again.pop("ExpressionAttributeNames")
         items = self.client.query(**again).get("Items", [])
-        if index is not None:
-            entries = [schema.entry(index, i) or i for i in items]
-        else:
-            entries = items
+        entries = [schema.entry(index, i) or i for i in items] if index is not None else items
         return read_cost([item_size(i) for i in entries], bool(params.get("ConsistentRead")))
 
-    def _units_Scan(self, params: Mapping[str, Any], *_: Any) -> Units:
+    def _units_scan(self, params: Mapping[str, Any], *_: Any) -> Units:
         again = {k: v for k, v in params.items() if k not in {"ProjectionExpression", "Select"}}
         again.pop("ExpressionAttributeNames", None)
         items = self.client.scan(**again).get("Items", [])
         return read_cost([item_size(i) for i in items], bool(params.get("ConsistentRead")))
 
-    def _units_BatchGetItem(self, params: Mapping[str, Any], *_: Any) -> Units:
+    def _units_batchgetitem(self, params: Mapping[str, Any], *_: Any) -> Units:
         total = Units()
         for table, request in params.get("RequestItems", {}).items():
             consistent = bool(request.get("ConsistentRead"))
@@ -165,26 +165,26 @@ class Inspector:
             total.add(read_cost(sizes, consistent, per_item=True))
         return total
 
-    def _units_PutItem(
+    def _units_putitem(
         self, params: Mapping[str, Any], _r: Any, before: list[Any], failed: bool
     ) -> Units:
         schema = self.schema(params["TableName"])
         return write_cost(schema, before[0], params["Item"], applied=not failed)
 
-    def _units_UpdateItem(
+    def _units_updateitem(
         self, params: Mapping[str, Any], _r: Any, before: list[Any], failed: bool
     ) -> Units:
         table = params["TableName"]
         after = before[0] if failed else self.get(table, params["Key"])
         return write_cost(self.schema(table), before[0], after, applied=not failed)
 
-    def _units_DeleteItem(
+    def _units_deleteitem(
         self, params: Mapping[str, Any], _r: Any, before: list[Any], failed: bool
     ) -> Units:
         schema = self.schema(params["TableName"])
         return write_cost(schema, before[0], None, applied=not failed)
 
-    def _units_TransactWriteItems(
+    def _units_transactwriteitems(
         self, params: Mapping[str, Any], _r: Any, before: list[Any], failed: bool
     ) -> Units:
         total = Units()
@@ -204,7 +204,7 @@ class Inspector:
             total.add(write_cost(schema, old, new, transactional=True))
         return total
 
-    def _units_BatchWriteItem(
+    def _units_batchwriteitem(
         self, params: Mapping[str, Any], _r: Any, before: list[Any], failed: bool
     ) -> Units:
         total = Units()
@@ -235,6 +235,7 @@ class AwsMeter:
         self.latency = latency  # seconds added to every call (before it is sent)
         self.forbid = set(forbid)  # "dynamodb.Scan"
         self.calls: list[Call] = []
+        self.refused: list[str] = []  # forbidden operations that were attempted
         self.active = False
         self.label = ""
         self.clock: Callable[[], float] = time.perf_counter
@@ -280,10 +281,14 @@ class AwsMeter:
             self.calls.append(call)
 
     # -- hooks -------------------------------------------------------------------------
-    def _before(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    def _before(
+        self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+    ) -> None:
         service = model.service_model.service_name
         operation = model.name
         if f"{service}.{operation}" in self.forbid or f"*.{operation}" in self.forbid:
+            with self._lock:
+                self.refused.append(f"{service}.{operation}")
             raise Refused(f"{service}.{operation} is not allowed")
         if not self.active:
             return
@@ -303,7 +308,12 @@ class AwsMeter:
             time.sleep(self.latency)
 
     def _after(
-        self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+        self,
+        http_response: Any,
+        parsed: dict[str, Any],
+        model: Any,
+        context: dict[str, Any],
+        **_: Any,
     ) -> None:
         stash = context.pop("parley_bench", None)
         if stash is None:
@@ -346,20 +356,20 @@ class Bill:
     ddb_read: float = 0.0
     ddb_write: float = 0.0
     ddb_index_write: float = 0.0
-    ws_in: int = 0  # client -> server message units
-    ws_out: int = 0  # server -> client message units (route responses and posts)
-    ws_posts: int = 0  # how many of ws_out were @connections posts
+    ws_in: float = 0  # client -> server message units
+    ws_out: float = 0  # server -> client message units (route responses and posts)
+    ws_posts: float = 0  # how many of ws_out were @connections posts
     connection_minutes: float = 0.0
-    lambda_requests: int = 0
+    lambda_requests: float = 0
     lambda_gb_s: float = 0.0
     lambda_ms: list[float] = field(default_factory=list)
-    sqs_requests: int = 0
-    secrets_calls: int = 0
-    calls: Counter[str] = field(default_factory=Counter)
+    sqs_requests: float = 0
+    secrets_calls: float = 0
+    calls: dict[str, float] = field(default_factory=dict)
 
     def add_calls(self, calls: Iterable[Call]) -> None:
         for call in calls:
-            self.calls[call.name] += 1
+            self.calls[call.name] = self.calls.get(call.name, 0) + 1
             if call.service == "dynamodb":
                 self.ddb_read += call.units.read
                 self.ddb_write += call.units.write
@@ -385,39 +395,34 @@ class Bill:
         self.lambda_gb_s += memory_mb / 1024 * billed / 1000
         self.lambda_ms.append(duration_ms)
 
+    _SUMMED = (
+        "ddb_read",
+        "ddb_write",
+        "ddb_index_write",
+        "ws_in",
+        "ws_out",
+        "ws_posts",
+        "connection_minutes",
+        "lambda_requests",
+        "lambda_gb_s",
+        "sqs_requests",
+        "secrets_calls",
+    )
+
     def merge(self, other: Bill) -> None:
-        for name in (
-            "ddb_read",
-            "ddb_write",
-            "ddb_index_write",
-            "ws_in",
-            "ws_out",
-            "ws_posts",
-            "connection_minutes",
-            "lambda_requests",
-            "lambda_gb_s",
-            "sqs_requests",
-            "secrets_calls",
-        ):
+        for name in self._SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.lambda_ms += other.lambda_ms
-        self.calls.update(other.calls)
+        for key, value in other.calls.items():
+            self.calls[key] = self.calls.get(key, 0) + value
 
     def scaled(self, factor: float) -> Bill:
         """This bill times `factor` (per message from a run of several messages)."""
         out = Bill()
-        out.merge(self)
-        for name in (
-            "ddb_read",
-            "ddb_write",
-            "ddb_index_write",
-            "connection_minutes",
-            "lambda_gb_s",
-        ):
-            setattr(out, name, getattr(out, name) * factor)
-        for name in ("ws_in", "ws_out", "ws_posts", "lambda_requests", "sqs_requests", "secrets_calls"):
-            setattr(out, name, getattr(out, name) * factor)
-        out.calls = Counter({k: v * factor for k, v in self.calls.items()})  # type: ignore[misc]
+        for name in self._SUMMED:
+            setattr(out, name, getattr(self, name) * factor)
+        out.lambda_ms = list(self.lambda_ms)
+        out.calls = {k: v * factor for k, v in self.calls.items()}
         return out
 
     def costs(self, prices: Prices = PRICES) -> dict[str, float]:

@@ -10,8 +10,10 @@ are metered by :class:`~parley_bench.meter.AwsMeter` like every other AWS call.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
+import io
 import itertools
 import json
 import os
@@ -32,7 +34,7 @@ from parley_bench.template import FUNCTIONS, ROOT, memory_mb, tables, template
 EVENTS = ROOT / "events"
 WS_ENDPOINT = "wss://abcdef1234.execute-api.us-east-1.amazonaws.com"
 WS_STAGE = "v1"
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery"  # noqa: S105 - a test account on a throwaway stack
 
 BASE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -124,6 +126,14 @@ def sample(name: str) -> dict[str, Any]:
 _request_ids = itertools.count(1)
 
 
+class _Sink(io.StringIO):
+    def write(self, text: str) -> int:  # keep nothing
+        return len(text)
+
+
+_SINK = _Sink()
+
+
 def ws_event(
     route: str,
     body: str | None,
@@ -150,7 +160,9 @@ def ws_event(
     return event
 
 
-def http_event(method: str, route: str, body: Any = None, token: str | None = None) -> dict[str, Any]:
+def http_event(
+    method: str, route: str, body: Any = None, token: str | None = None
+) -> dict[str, Any]:
     event = sample("http_login")
     event["routeKey"] = f"{method} {route}"
     event["rawPath"] = route
@@ -232,7 +244,9 @@ class World:
         self._stack.append(mock)
         self._create_stack()
         app_env: dict[str, str | None] = {
-            _TABLE_ENV[logical]: name for logical, name in self.tables.items() if logical in _TABLE_ENV
+            _TABLE_ENV[logical]: name
+            for logical, name in self.tables.items()
+            if logical in _TABLE_ENV
         }
         if not self.limiter:
             app_env["PARLEY_LIMITS_TABLE"] = None
@@ -300,9 +314,10 @@ class World:
     def invoke(self, function: str, event: dict[str, Any], *, frames_in: int = 0) -> Invocation:
         handler = load_handler(function).handler
         context = LambdaContext(function)
-        started = time.perf_counter()
-        response = handler(event, context)
-        duration_ms = (time.perf_counter() - started) * 1000
+        with contextlib.redirect_stdout(_SINK):  # EMF metric lines and JSON logs
+            started = time.perf_counter()
+            response = handler(event, context)
+            duration_ms = (time.perf_counter() - started) * 1000
         invocation = Invocation(function, duration_ms, frames_in=frames_in, response=response)
         if self.meter.active:
             self.invocations.append(invocation)
@@ -310,7 +325,9 @@ class World:
             self.bill.ws_in += frames_in
         return invocation
 
-    def ws(self, route: str, frame: dict[str, Any], *, user: str, connection: str) -> dict[str, Any] | None:
+    def ws(
+        self, route: str, frame: dict[str, Any], *, user: str, connection: str
+    ) -> dict[str, Any] | None:
         """One client frame through API Gateway to its route's function; the route response."""
         function = {"send": "ws_send", "sync": "ws_sync"}.get(route, "ws_live")
         body = json.dumps(frame, separators=(",", ":"))
@@ -329,7 +346,9 @@ class World:
         assert isinstance(parsed, dict)
         return parsed
 
-    def http(self, function: str, method: str, route: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    def http(
+        self, function: str, method: str, route: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
         response = self.invoke(function, http_event(method, route, body, token)).response
         raw = response.get("body")
         return int(response["statusCode"]), json.loads(raw) if raw else None
@@ -365,9 +384,13 @@ class World:
         assert response["statusCode"] == 200, response
 
     def disconnect(self, user: str, connection: str) -> None:
-        self.invoke("ws_disconnect", ws_event("$disconnect", None, user=user, connection=connection))
+        self.invoke(
+            "ws_disconnect", ws_event("$disconnect", None, user=user, connection=connection)
+        )
 
-    def send(self, user: str, connection: str, client_id: str, text: str, **target: Any) -> dict[str, Any]:
+    def send(
+        self, user: str, connection: str, client_id: str, text: str, **target: Any
+    ) -> dict[str, Any]:
         frame = {
             "action": "send",
             "id": f"r-{client_id}",
@@ -379,7 +402,9 @@ class World:
         assert reply is not None and reply.get("type") == "ack", reply
         return reply
 
-    def sync(self, user: str, connection: str, cursors: dict[str, int], limit: int = 100) -> dict[str, Any]:
+    def sync(
+        self, user: str, connection: str, cursors: dict[str, int], limit: int = 100
+    ) -> dict[str, Any]:
         frame = {"action": "sync", "id": "s", "cursors": cursors, "limit": limit}
         reply = self.ws("sync", frame, user=user, connection=connection)
         assert reply is not None and reply.get("type") == "sync", reply
@@ -394,9 +419,9 @@ class World:
         sqs = boto3.client("sqs")
         handled = 0
         for _ in range(rounds):
-            got = sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=batch_size
-            ).get("Messages", [])
+            got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=batch_size).get(
+                "Messages", []
+            )
             if not got:
                 break
             invocation = self.invoke("fanout", sqs_event([m["Body"] for m in got]))

@@ -211,7 +211,8 @@ def worker_main(config: WorkerConfig, ctrl: Connection, logs: Connection) -> Non
     os.chdir(config.code_dir)
 
     started = time.perf_counter()
-    module_name, _, function_name = config.handler.rpartition(".")
+    module_path, _, function_name = config.handler.rpartition(".")
+    module_name = module_path.replace("/", ".")  # `src/app.handler` works on Lambda too
     error: dict[str, Any] | None
     try:
         module = importlib.import_module(module_name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import signal
 import sys
@@ -152,15 +153,23 @@ def banner(cloud: LocalCloud) -> str:
         for stage in stack.websocket_api.stages:
             lines.append(f"              {ws}/{stage}   (@connections at {http_like(ws)}/{stage})")
     lines.append(f"  AWS (moto)  {cloud.aws_endpoint_url}")
-    lines.append(
-        f"  {len(stack.functions)} functions (up to {cloud.workers} workers each), "
-        f"{len(stack.tables)} tables, {len(stack.queues)} queues, {len(stack.secrets)} secrets, "
-        f"{len(stack.sqs_mappings)} SQS event sources; state is in memory"
+    counts = ", ".join(
+        _plural(n, what)
+        for n, what in (
+            (len(stack.tables), "table"),
+            (len(stack.queues), "queue"),
+            (len(stack.secrets), "secret"),
+            (len(stack.sqs_mappings), "SQS event source"),
+        )
     )
+    lines.append(
+        f"  {_plural(len(stack.functions), 'function')} (up to {cloud.workers} "
+        f"workers each), {counts}; state is in memory"
+    )
+    lines += ["", "Try it:", f"  curl {http}/health"]
+    if (cloud.http_port, cloud.ws_port) != (DEFAULT_HTTP_PORT, DEFAULT_WS_PORT):
+        lines.append(f"  export PARLEY_HTTP_URL={http} PARLEY_WS_URL={ws}")
     lines += [
-        "",
-        "Try it:",
-        f"  curl {http}/health",
         "  parley register alice",
         "  parley login alice",
         "  parley chat bob",
@@ -170,6 +179,10 @@ def banner(cloud: LocalCloud) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _plural(count: int, what: str) -> str:
+    return f"{count} {what}" + ("" if count == 1 else "s")
 
 
 def http_like(ws_url: str) -> str:
@@ -214,8 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if signals["count"] == 1:
             stop.set()
             return
-        # A second Ctrl-C: no more waiting for $disconnect calls.
-        cloud.kill()
+        # A second Ctrl-C: no more waiting for $disconnect calls. This runs inside the
+        # interrupted stop(), so it takes no lock: kill the children and leave.
+        for child in multiprocessing.active_children():
+            child.kill()
         os._exit(130)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

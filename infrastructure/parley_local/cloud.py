@@ -44,6 +44,15 @@ def _services(template: Any) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def _not_found_app() -> web.Application:
+    async def not_found(request: web.Request) -> web.Response:
+        return web.json_response({"message": "Not Found"}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app
+
+
 class PortInUseError(OSError):
     """The gateway could not listen on the asked port."""
 
@@ -262,6 +271,8 @@ class LocalCloud:
                 max_connection_age=self.max_connection_age,
             )
             apps.append((self.ws_gateway.app(), ws_sock))
+        else:  # no WebSocket API in the template: answer, rather than leave clients hanging
+            apps.append((_not_found_app(), ws_sock))
         for app, sock in apps:
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
             await runner.setup()
@@ -306,17 +317,6 @@ class LocalCloud:
             await self.ws_gateway.shutdown()
         for runner in self._runners:
             await runner.cleanup()
-
-    def kill(self) -> None:
-        """Stop at once without `$disconnect` calls (a second Ctrl-C)."""
-        with self._stop_lock:
-            self._stopped = True
-        for poller in self.pollers:
-            poller.stop()
-        for runtime in self.functions.values():
-            runtime.stop()
-        if self.moto is not None:
-            self.moto.stop(timeout=1.0)
 
     # ------------------------------------------------------------ code reload
 

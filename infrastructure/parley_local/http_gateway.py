@@ -77,6 +77,15 @@ class HttpGateway:
         return fallback
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a gateway bug: answer like API Gateway, and say why
+            self.sink.error("http", f"gateway error on {request.method} {request.rel_url}: {exc!r}")
+            return _message(500, "Internal Server Error", ids.gateway_id())
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         request_id = ids.gateway_id()
         started = time.monotonic()
         raw_path, _, raw_query = request.raw_path.partition("?")

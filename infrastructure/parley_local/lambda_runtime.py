@@ -110,7 +110,12 @@ class FunctionRuntime:
     async def ainvoke(self, event: Any) -> InvocationResult:
         """`invoke` from asyncio code, on this function's own threads."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.invoke, event)
+        try:
+            return await loop.run_in_executor(self.executor, self.invoke, event)
+        except RuntimeError:  # the executor is shut down: the cloud is stopping
+            return self._failure(
+                ids.request_id(), "ServiceException", "the local cloud is stopping"
+            )
 
     def invoke(self, event: Any) -> InvocationResult:
         """Invoke the function synchronously with `event` (blocks the calling thread)."""
@@ -137,13 +142,21 @@ class FunctionRuntime:
         for worker in stale:
             self._retire(worker)
 
-    def stop(self) -> None:
-        """Kill every worker (idle or busy) and refuse further invocations."""
+    def stop(self, grace: float = 1.0) -> None:
+        """Refuse further invocations; let idle workers exit (within `grace` seconds, so
+        that they finish cleanly), kill busy ones and stragglers."""
         with self._lock:
             self._closed = True
             workers = list(self._all)
+            idle = set(self._idle)
             self._idle = []
+        for worker in idle:
+            with contextlib.suppress(OSError):
+                worker.ctrl.send(("stop",))
+        deadline = time.monotonic() + grace
         for worker in workers:
+            if worker in idle:
+                worker.process.join(max(deadline - time.monotonic(), 0))
             self._retire(worker, graceful=False)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -211,14 +224,11 @@ class FunctionRuntime:
         return worker
 
     def _pump_logs(self, conn: Connection) -> None:
-        try:
+        with contextlib.suppress(EOFError, OSError):  # EOF: the worker is gone
             while True:
                 stream, text = conn.recv()
                 self.sink.function_line(self.spec.logical_id, stream, text)
-        except (EOFError, OSError):
-            pass
-        finally:
-            conn.close()
+        conn.close()
 
     def _retire(self, worker: _Worker, graceful: bool = True) -> None:
         with self._lock:

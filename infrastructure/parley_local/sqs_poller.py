@@ -156,8 +156,8 @@ class SqsPoller:
         elif not keep:
             self.sink.info(
                 "sqs",
-                f"{mapping.function} <- {mapping.queue.logical_id}: {len(messages)} records "
-                f"({int(result.duration_ms)} ms)",
+                f"{mapping.function} <- {mapping.queue.logical_id}: {len(messages)} "
+                f"record{'' if len(messages) == 1 else 's'} ({int(result.duration_ms)} ms)",
             )
 
     def _delete(self, sqs: Any, messages: list[dict[str, Any]]) -> int:

@@ -575,8 +575,9 @@ class StackBuilder:
 
     def _create_secret(self, res: Resource) -> _Realised:
         where = self._where(res)
-        name = self._name(res, "Name")
-        if "Name" not in res.properties:
+        if "Name" in res.properties:
+            name = self._name(res, "Name")
+        else:  # CloudFormation names a secret `{LogicalId}-{random}`
             name = f"{res.logical_id}-{ids.physical_name(self.stack_name, res.logical_id)[-12:]}"
         secret_string = self._prop(res, "SecretString")
         generate = self._prop(res, "GenerateSecretString")

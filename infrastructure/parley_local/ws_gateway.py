@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,10 @@ from parley_local.lambda_runtime import FunctionRuntime, InvocationResult
 from parley_local.logs import LogSink
 from parley_local.routing import select_route
 from parley_local.stack import WEBSOCKET_INTEGRATION_TIMEOUT_S, WebSocketApiSpec
+
+# aiohttp warns on every handshake whose subprotocols it does not pick; API Gateway picks
+# one only when $connect answers it, so that is the normal case here.
+logging.getLogger("aiohttp.websocket").setLevel(logging.ERROR)
 
 GOING_AWAY = 1001
 MESSAGE_TOO_BIG = 1009
@@ -97,6 +102,7 @@ class WebSocketGateway:
         self.integration_timeout = integration_timeout
         self.connections: dict[str, _Live] = {}
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     # ------------------------------------------------------------ app
@@ -165,16 +171,6 @@ class WebSocketGateway:
             query=list(request.query.items()),
             port=self.port,
         )
-        guard = FrameSizeGuard()
-        live_ref: list[_Live] = []
-
-        def on_violation() -> None:
-            if live_ref:
-                self._close_soon(live_ref[0], MESSAGE_TOO_BIG, "Message too big")
-
-        if request.transport is not None:
-            install_guard(request.transport, guard, on_violation)
-
         route = self.spec.routes.get("$connect")
         started = time.monotonic()
         if route is not None and route.authorizer is not None:
@@ -201,7 +197,8 @@ class WebSocketGateway:
                 return self._reject(
                     500, f"$connect failed: {result.error_type}", conn.connection_id
                 )
-            status = result.payload.get("statusCode") if isinstance(result.payload, dict) else None
+            answer = result.payload if isinstance(result.payload, dict) else {}
+            status = answer.get("statusCode")
             if status is not None:
                 try:
                     code = int(status)
@@ -209,13 +206,48 @@ class WebSocketGateway:
                     return self._reject(500, f"$connect statusCode {status!r}", conn.connection_id)
                 if not 200 <= code < 300:
                     return self._reject(code, f"$connect answered {code}", conn.connection_id)
+            # A subprotocol is agreed only if $connect answers it (as on API Gateway).
+            headers = answer.get("headers")
+            lowered = (
+                {str(k).lower(): v for k, v in headers.items()} if isinstance(headers, dict) else {}
+            )
+            chosen = lowered.get("sec-websocket-protocol")
+            if chosen:
+                ws = web.WebSocketResponse(
+                    max_msg_size=2 * MESSAGE_LIMIT,
+                    compress=False,
+                    autoping=True,
+                    timeout=5.0,
+                    protocols=(str(chosen),),
+                )
         if self._stopping:
             return _json_response(503, {"message": "Service Unavailable"})
-        await ws.prepare(request)
         now_mono = time.monotonic()
         live = _Live(conn, ws, now_mono, ids.now_ms(), now_mono)
-        live_ref.append(live)
+        # From the upgrade on, every byte the client sends goes through the size guard
+        # (installed only now, so a refused handshake's connection never meets it).
+        guard = FrameSizeGuard()
+        registered: list[_Live] = []
+
+        def on_violation() -> None:
+            if registered:
+                self._close_soon(registered[0], MESSAGE_TOO_BIG, "Message too big")
+
+        if request.transport is not None:
+            install_guard(request.transport, guard, on_violation)
+        try:
+            await ws.prepare(request)
+        except (ConnectionError, RuntimeError):
+            # The client left while $connect ran: the connection existed for the
+            # function, so $disconnect follows, as on API Gateway.
+            live.disconnect_code = 1006
+            live.disconnect_reason = "Client left during the handshake"
+            await self._finish(live)
+            return ws
+        registered.append(live)
         self.connections[conn.connection_id] = live
+        if guard.violations:  # an oversized frame came before the socket was registered
+            self._close_soon(live, MESSAGE_TOO_BIG, "Message too big")
         took = int((now_mono - started) * 1000)
         who = f" principal={conn.authorizer['principalId']}" if conn.authorizer else ""
         self.sink.info("ws", f"CONNECT {conn.connection_id} stage={stage}{who} ({took} ms)")
@@ -230,10 +262,7 @@ class WebSocketGateway:
     async def _read_loop(self, live: _Live) -> None:
         ws = live.ws
         while True:
-            try:
-                msg = await ws.receive()
-            except (asyncio.CancelledError, RuntimeError):
-                raise
+            msg = await ws.receive()
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 if live.closing:
                     continue  # nothing is routed once the gateway is closing the socket
@@ -258,9 +287,19 @@ class WebSocketGateway:
             break  # CLOSING / CLOSED
 
     def _spawn(self, live: _Live, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
+        task: asyncio.Task[None] = asyncio.create_task(self._guarded(coro))
         live.tasks.add(task)
+        self._tasks.add(task)
         task.add_done_callback(live.tasks.discard)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, coro: Any) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a gateway bug must show, and not kill the socket
+            self.sink.error("ws", f"gateway error: {exc!r}")
 
     # ------------------------------------------------------------ messages
 
@@ -315,7 +354,10 @@ class WebSocketGateway:
             )
             await self._send(live, self._error_frame(live, "Internal server error", request_id))
             return
-        self.sink.info("ws", f"MESSAGE {conn_id} route={route_key} -> {route.function} ({took} ms)")
+        cold = " cold" if result.cold_start else ""
+        self.sink.info(
+            "ws", f"MESSAGE {conn_id} route={route_key} -> {route.function} ({took} ms){cold}"
+        )
         if route.two_way and isinstance(result.payload, dict):
             body = result.payload.get("body")
             if body is not None and body != "":
@@ -386,6 +428,12 @@ class WebSocketGateway:
             _, pending = await asyncio.wait(handlers, timeout=timeout)
             for task in pending:
                 task.cancel()
+        # Frames still being handled: their functions are about to be stopped.
+        leftovers = [t for t in self._tasks if not t.done()]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=2.0)
 
     # ------------------------------------------------------------ @connections
 
@@ -397,6 +445,15 @@ class WebSocketGateway:
         )
 
     async def manage(self, request: web.Request) -> web.Response:
+        try:
+            return await self._manage(request)
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a gateway bug: answer like API Gateway, and say why
+            self.sink.error("ws", f"@connections error: {exc!r}")
+            return _json_response(500, {"message": "Internal server error"})
+
+    async def _manage(self, request: web.Request) -> web.Response:
         stage = request.match_info.get("stage")
         if stage is not None and stage not in self.spec.stages:
             return _json_response(403, {"message": "Forbidden"})

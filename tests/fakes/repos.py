@@ -612,14 +612,31 @@ class LimitsRepository(_Fake):
         super().__init__(store)
         self.counters: dict[str, int] = {}
 
-    def hit(self, key: str, limit: int, window_ms: int, now_ms: int) -> int | None:
-        """Count one hit unless the window is full; None if allowed, else ms until it ends."""
+    def hit(
+        self,
+        key: str,
+        limit: int,
+        window_ms: int,
+        now_ms: int,
+        *,
+        burst: int | None = None,
+        burst_window_ms: int = 1000,
+    ) -> int | None:
+        """Count one hit unless the window (or, with `burst`, its current slice of
+        `burst_window_ms`) is full; None if allowed, else ms until it reopens."""
         self._called("hit", key)
         start = now_ms - now_ms % window_ms
         with self.store.lock:
             slot = f"{key}#{start}"
             if self.counters.get(slot, 0) >= limit:
                 return max(1, start + window_ms - now_ms)
+            if burst is not None:
+                piece = (now_ms - start) // burst_window_ms
+                sub = f"{slot}#b{piece}"
+                if self.counters.get(sub, 0) >= burst:
+                    end = min(start + window_ms, start + (piece + 1) * burst_window_ms)
+                    return max(1, end - now_ms)
+                self.counters[sub] = self.counters.get(sub, 0) + 1
             self.counters[slot] = self.counters.get(slot, 0) + 1
             return None
 

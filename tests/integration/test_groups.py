@@ -11,6 +11,7 @@ import pytest
 from tests.integration.conftest import Harness
 from tests.integration.helpers import (
     add_members,
+    conversations,
     create_group,
     history,
     member_item,
@@ -34,6 +35,13 @@ def trio(app: Harness) -> Harness:
     """alice, bob and carol, registered (not connected)."""
     for user in ("alice", "bob", "carol"):
         app.user(user)
+    return app
+
+
+@pytest.fixture
+def solo(app: Harness) -> Harness:
+    """Only alice, registered: for requests refused before any other account matters."""
+    app.user("alice")
     return app
 
 
@@ -190,24 +198,24 @@ BAD_CREATE_BODIES: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("body", BAD_CREATE_BODIES.values(), ids=BAD_CREATE_BODIES.keys())
-def test_create_with_a_bad_body_is_400_1001_and_creates_nothing(trio: Harness, body: Any) -> None:
+def test_create_with_a_bad_body_is_400_1001_and_creates_nothing(solo: Harness, body: Any) -> None:
     # WHEN alice posts a malformed group
-    status, reply = trio.http(
-        "http_groups", "POST", "/groups", token=token(trio, "alice"), body=body
+    status, reply = solo.http(
+        "http_groups", "POST", "/groups", token=token(solo, "alice"), body=body
     )
     # THEN 400 code 1001, and nothing was created
     assert status == 400 and reply["code"] == 1001
-    assert scan(trio, "ConversationsTable") == []
+    assert scan(solo, "ConversationsTable") == []
 
 
 @pytest.mark.parametrize(
     "raw", [None, "not json", "[]", '"x"'], ids=["absent", "not-json", "array", "string"]
 )
 def test_create_with_a_body_that_is_not_an_object_is_400_1001(
-    trio: Harness, raw: str | None
+    solo: Harness, raw: str | None
 ) -> None:
     # WHEN alice posts a body that is absent or not a JSON object
-    status, reply = trio.http("http_groups", "POST", "/groups", token=token(trio, "alice"), raw=raw)
+    status, reply = solo.http("http_groups", "POST", "/groups", token=token(solo, "alice"), raw=raw)
     # THEN 400 code 1001
     assert status == 400 and reply["code"] == 1001
 
@@ -259,9 +267,9 @@ def test_a_non_member_cannot_view_the_group(trio: Harness, group: str) -> None:
 
 
 @pytest.mark.parametrize("group_id", [UNKNOWN_GROUP, "grp:nope", "dm:alice:bob", "nope"])
-def test_viewing_an_unknown_group_is_404_2002(trio: Harness, group_id: str) -> None:
+def test_viewing_an_unknown_group_is_404_2002(solo: Harness, group_id: str) -> None:
     # WHEN alice views a group that does not exist (or is not a group id)
-    status, body = show(trio, "alice", group_id)
+    status, body = show(solo, "alice", group_id)
     # THEN 404 code 2002
     assert status == 404 and body["code"] == 2002
 
@@ -518,6 +526,19 @@ def test_setting_a_bad_role_is_400_1001(trio: Harness, group: str, role: Any) ->
     status, body = set_role(trio, token(trio, "alice"), group, "bob", role)
     # THEN 400 code 1001
     assert status == 400 and body["code"] == 1001
+
+
+def test_the_actor_of_a_change_has_read_its_system_message(trio: Harness, group: str) -> None:
+    # WHEN alice adds dave and makes bob an admin (system messages 2 and 3, by her)
+    trio.user("dave")
+    add_members(trio, token(trio, "alice"), group, ["dave"])
+    set_role(trio, token(trio, "alice"), group, "bob", "admin")
+    # THEN her own changes count as read for her; bob still has all three unread and
+    # dave, who joined at seq 2, the two since then
+    assert conversations(trio, token(trio, "alice"))[group]["unread"] == 0
+    assert conversations(trio, token(trio, "bob"))[group]["unread"] == 3
+    assert conversations(trio, token(trio, "dave"))[group]["readSeq"] == 1
+    assert conversations(trio, token(trio, "dave"))[group]["unread"] == 2
 
 
 def test_every_change_is_in_the_history_in_order(trio: Harness, group: str) -> None:

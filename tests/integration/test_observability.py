@@ -450,3 +450,32 @@ def test_log_bodies_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
         assert settings().bodies_in_logs is False
     finally:
         settings.cache_clear()
+
+
+def test_fanout_batch_of_crashing_records_is_a_function_error(
+    app: Harness, stdout: Capture
+) -> None:
+    # GIVEN a batch whose every record is not even JSON (a bug, not a failed post)
+    event = events.sqs_event(["{not json", "{nor this"])
+    # WHEN the fanout function handles it
+    with pytest.raises(json.JSONDecodeError):
+        load("fanout").handler(event, CONTEXT)
+    out = stdout()
+    # THEN it fails as a Lambda error (Errors metric, alarms, canary rollback) after counting
+    assert sum(out.values("FanoutBatchFailures")) == 2
+    assert_small_dimensions(out)
+
+
+@pytest.mark.usefixtures("app")
+def test_fanout_batch_with_one_crashing_record_reports_only_that_one(stdout: Capture) -> None:
+    # GIVEN a crashing record next to a good (empty) work item
+    good = {"kind": "connections", "connectionIds": [], "frame": {"type": "message"}}
+    event = events.sqs_event(["{not json", good])
+    # WHEN the fanout function handles it
+    result = load("fanout").handler(event, CONTEXT)
+    out = stdout()
+    # THEN only the crashing record is retried, and the good one is logged as done
+    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
+    assert out.values("FanoutBatchFailures") == [1]
+    [done] = out.lines("work item done")
+    assert done["kind"] == "connections" and done["delivered"] == 0

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -55,11 +56,14 @@ def seqs(entry: dict[str, Any]) -> list[int]:
     return [m["seq"] for m in entry["messages"]]
 
 
+_client_ids = itertools.count(1)
+
+
 def send_n(app: Harness, n: int, user: str = "alice", **target: Any) -> None:
+    """Send `n` distinct text messages (each with a fresh clientMsgId)."""
     for i in range(n):
-        reply = send_frame(
-            app, text_frame(f"{user}-{i}-{len(target)}", f"msg {i}", **target), user=user
-        )
+        frame = text_frame(f"{user}-{next(_client_ids)}", f"msg {i}", **target)
+        reply = send_frame(app, frame, user=user)
         assert reply["type"] == "ack", reply
 
 

@@ -264,7 +264,11 @@ def parse_json_object(raw: str | bytes | None, *, limit: int | None = None) -> d
     """Parse a JSON object, enforcing an optional byte limit (1006) before parsing."""
     if raw is None or raw == "":
         raise InvalidParam("body must be a JSON object")
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    try:
+        size = len(raw.encode() if isinstance(raw, str) else raw)
+    except UnicodeEncodeError:
+        # A lone surrogate: not text any client could have sent as UTF-8 (found by fuzzing).
+        raise InvalidParam("body must be UTF-8 text") from None
     if limit is not None and size > limit:
         raise PayloadTooLarge(f"frame is over {limit} bytes")
     try:

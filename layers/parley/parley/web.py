@@ -238,5 +238,12 @@ def guard_frame(request: WsRequest) -> None:
     runtime.ws_guard().check(request.connection_id, request.token_expires_at)
 
 
+def guard_send(request: WsRequest) -> None:
+    """The send route's guard: the token checks; the frame is counted by the send limit."""
+    from parley import runtime
+
+    runtime.ws_guard().check(request.connection_id, request.token_expires_at, count_frame=False)
+
+
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)

@@ -90,7 +90,7 @@ def test_unknown_connection_is_gone(cloud: LocalCloud) -> None:
         method="POST",
     )
     with pytest.raises(urllib.error.HTTPError) as error:
-        urllib.request.urlopen(request, timeout=10)
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310 - a local http URL
     # THEN it is API Gateway's 410, with the error type botocore reads
     assert error.value.code == 410
     assert error.value.headers["x-amzn-ErrorType"] == "GoneException"
@@ -107,7 +107,7 @@ def test_management_paths_without_stage_and_with_a_wrong_stage(cloud: LocalCloud
                 f"http://127.0.0.1:{cloud.ws_port}{path}", data=b"direct", method="POST"
             )
             try:
-                return int(urllib.request.urlopen(request, timeout=10).status)
+                return int(urllib.request.urlopen(request, timeout=10).status)  # noqa: S310
             except urllib.error.HTTPError as exc:
                 return exc.code
 

@@ -31,11 +31,11 @@ def call(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> Reply:
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 - the local cloud's http URL
         cloud.http_url + path, data=body, method=method, headers=headers or {}
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             return Reply(response.status, response.headers, response.read())
     except urllib.error.HTTPError as error:
         return Reply(error.code, error.headers, error.read())
@@ -147,7 +147,7 @@ def test_a_function_over_its_timeout_is_a_500(cloud: LocalCloud) -> None:
     elapsed = time.monotonic() - started
     assert reply.status == 500
     assert reply.json() == {"message": "Internal Server Error"}
-    assert 0.9 < elapsed < 5
+    assert 0.9 < elapsed < 15  # the 1 s Timeout, plus a cold start on a busy machine
     cloud.wait_for_log("Task timed out after 1.00 seconds")
 
 

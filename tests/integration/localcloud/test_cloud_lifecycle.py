@@ -6,11 +6,13 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ import websockets
 from parley_local import LocalCloud
 
 from tests.integration.localcloud.helpers import (
+    FIXTURE,
     TEMPLATE,
     make_cloud,
     pid_alive,
@@ -64,7 +67,7 @@ def test_an_idle_connection_is_closed(short_cloud: LocalCloud) -> None:
     waited, code, conn_id = run(scenario())
     # THEN the gateway closes it (1001 Going away) and $disconnect runs
     assert code == 1001
-    assert IDLE * 0.8 <= waited < IDLE + 3
+    assert IDLE * 0.8 <= waited < IDLE + 5
     event = wait_until(lambda: recorded_event(short_cloud, "disconnect", conn_id))
     assert event["requestContext"]["disconnectStatusCode"] == 1001
 
@@ -75,7 +78,7 @@ def test_activity_keeps_a_connection_open_until_its_maximum_age(short_cloud: Loc
         opened = time.monotonic()
         # WHEN the client keeps talking more often than the idle timeout
         try:
-            while time.monotonic() - opened < MAX_AGE + 3:
+            while time.monotonic() - opened < MAX_AGE + 6:
                 await ws.send(json.dumps({"action": "silent"}))
                 await asyncio.sleep(IDLE / 3)
         except websockets.ConnectionClosed as exc:
@@ -85,7 +88,7 @@ def test_activity_keeps_a_connection_open_until_its_maximum_age(short_cloud: Loc
     lived, code = run(scenario())
     # THEN it lives past the idle timeout, and is closed at its maximum age
     assert code == 1001
-    assert MAX_AGE * 0.8 <= lived < MAX_AGE + 3
+    assert MAX_AGE * 0.8 <= lived < MAX_AGE + 5
 
 
 def test_stopping_the_cloud_closes_sockets_and_runs_disconnect(short_cloud: LocalCloud) -> None:
@@ -109,31 +112,52 @@ def test_stopping_the_cloud_closes_sockets_and_runs_disconnect(short_cloud: Loca
     assert not short_cloud.running
 
 
-def test_changed_code_is_picked_up_by_fresh_workers(tmp_path: Path) -> None:
-    # GIVEN a one-function template whose handler we can edit
-    code = tmp_path / "fn"
-    code.mkdir()
-    (code / "app.py").write_text("def handler(event, context):\n    return 'one'\n")
-    template = tmp_path / "template.yaml"
-    template.write_text(
-        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n"
-        "    Properties: {CodeUri: fn/, Handler: app.handler, Runtime: python3.13}\n"
-        "  Config:\n    Type: AWS::SSM::Parameter\n"
-        "    Properties: {Name: /app/mode, Type: String, Value: local}\n"
-    )
-    cloud = make_cloud(template).start()
+@pytest.fixture(scope="module")
+def mini_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """The minimal template, copied where its code may be edited."""
+    folder = tmp_path_factory.mktemp("mini")
+    shutil.copytree(FIXTURE / "mini", folder, dirs_exist_ok=True)
+    instance = make_cloud(folder / "template.yaml").start()
     try:
-        parameter = cloud.client("ssm").get_parameter(Name="/app/mode")["Parameter"]
-        assert parameter["Value"] == "local"
-        assert cloud.invoke("Fn", {}).payload == "one"
-        # WHEN the code changes on disk
-        (code / "app.py").write_text("def handler(event, context):\n    return 'two'\n")
-        # THEN the next calls run the new code
-        wait_until(lambda: cloud.invoke("Fn", {}).payload == "two", timeout=10, interval=0.3)
-        cloud.wait_for_log("code changed; fresh workers for Fn")
-        assert cloud.ws_url and cloud.stack is not None and cloud.stack.websocket_api is None
+        yield instance
     finally:
-        stop_and_check(cloud)
+        stop_and_check(instance)
+
+
+def test_frames_without_a_route_get_forbidden(mini_cloud: LocalCloud) -> None:
+    async def scenario() -> tuple[str, dict[str, str]]:
+        # GIVEN an API with no authorizer, no $connect and no $default route
+        async with websockets.connect(f"{mini_cloud.ws_url}/dev") as ws:
+            await ws.send(json.dumps({"action": "hello"}))
+            hello = await asyncio.wait_for(ws.recv(), 15)
+            # WHEN a frame matches no route
+            await ws.send(json.dumps({"action": "other"}))
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            return str(hello), refused
+
+    hello, refused = run(scenario())
+    # THEN known routes work and the others get API Gateway's Forbidden error frame
+    assert hello == "one"
+    assert refused["message"] == "Forbidden"
+    assert set(refused) == {"message", "connectionId", "requestId"}
+
+
+def test_changed_code_is_picked_up_by_fresh_workers(mini_cloud: LocalCloud) -> None:
+    # GIVEN a warm worker running the handler as first written
+    code = mini_cloud.functions["Fn"].spec.code_dir / "app.py"
+    assert mini_cloud.invoke("Fn", {}).payload["body"] == "one"
+    # WHEN the code changes on disk
+    code.write_text(code.read_text().replace('"one"', '"two"'))
+    # THEN the next calls run the new code
+    wait_until(
+        lambda: mini_cloud.invoke("Fn", {}).payload["body"] == "two", timeout=10, interval=0.3
+    )
+    mini_cloud.wait_for_log("code changed; fresh workers for Fn")
+
+
+def test_ssm_parameters_are_created(mini_cloud: LocalCloud) -> None:
+    parameter = mini_cloud.client("ssm").get_parameter(Name="/app/mode")["Parameter"]
+    assert parameter["Value"] == "local"
 
 
 def free_port() -> int:
@@ -226,3 +250,70 @@ def test_the_command_line_reports_template_errors(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Resources.Q.Properties.QueueName" in result.stderr
     assert "'Nope'" in result.stderr
+
+
+def test_banner_names_the_urls_and_how_to_try_it(cloud: LocalCloud) -> None:
+    from parley_local.cli import banner
+
+    text = banner(cloud)
+    assert f"HTTP API    {cloud.http_url}" in text
+    assert f"WebSocket   {cloud.ws_url}" in text
+    assert f"{cloud.ws_url}/test" in text
+    assert cloud.aws_endpoint_url in text
+    # not the default ports: the parley CLI is told where to go
+    assert f"export PARLEY_HTTP_URL={cloud.http_url} PARLEY_WS_URL={cloud.ws_url}" in text
+    assert "1 SQS event source;" in text
+    assert "parley chat bob" in text
+
+
+def test_main_reports_a_template_error_and_a_busy_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from parley_local.__main__ import main
+
+    # GIVEN a template naming a missing resource THEN main answers 2, naming the place
+    bad = tmp_path / "template.yaml"
+    bad.write_text("Resources:\n  Q: {Type: AWS::SQS::Queue, Properties: {QueueName: !Ref X}}\n")
+    assert main(["-t", str(bad), "--http-port", "0", "--ws-port", "0"]) == 2
+    assert "Resources.Q.Properties.QueueName" in capsys.readouterr().err
+    # GIVEN a port already taken THEN main answers 2 and says how to choose another
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["-t", str(TEMPLATE), "--http-port", str(port), "--ws-port", "0"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err
+    assert "PARLEY_HTTP_PORT" in err
+    # AND a missing template is reported the same way
+    assert main(["-t", str(tmp_path / "none.yaml")]) == 2
+    assert "cannot read template" in capsys.readouterr().err
+
+
+def test_bad_environment_ports_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from parley_local.cli import main
+
+    monkeypatch.setenv("PARLEY_HTTP_PORT", "eighty")
+    with pytest.raises(SystemExit, match="PARLEY_HTTP_PORT"):
+        main(["-t", str(TEMPLATE)])
+
+
+def test_a_template_without_apis_still_answers_on_both_ports(tmp_path: Path) -> None:
+    # GIVEN a template with one function and no API at all
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: fn/, Handler: app.handler, Runtime: python3.13}\n"
+    )
+    cloud = make_cloud(tmp_path / "template.yaml").start()
+    try:
+        # THEN both ports answer 404 rather than hang, and the function still runs
+        for url in (cloud.http_url, cloud.ws_url.replace("ws://", "http://")):
+            with pytest.raises(urllib.error.HTTPError) as error:
+                urllib.request.urlopen(url + "/anything", timeout=10)  # noqa: S310
+            assert error.value.code == 404
+        assert cloud.invoke("Fn", {}).payload == 1
+    finally:
+        stop_and_check(cloud)

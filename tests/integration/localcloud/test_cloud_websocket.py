@@ -158,6 +158,37 @@ def test_a_non_2xx_connect_answer_rejects_the_handshake(cloud: LocalCloud) -> No
     assert handshake_status(cloud, ws_url(cloud) + "&reject=429") == 429
 
 
+def test_posting_to_a_connection_inside_its_own_connect_is_gone(cloud: LocalCloud) -> None:
+    async def scenario() -> str:
+        # WHEN $connect posts to its own connection before it has returned
+        async with websockets.connect(ws_url(cloud) + "&selfpost=1") as ws:
+            return await connection_id(ws)
+
+    conn_id = run(scenario())
+
+    # THEN the post failed with GoneException (the socket opens after $connect)
+    def outcome() -> str | None:
+        table = cloud.ref("Table")
+        item = cloud.client("dynamodb").get_item(
+            TableName=table, Key={"pk": {"S": f"connect#{conn_id}"}, "sk": {"S": "event"}}
+        )
+        return item.get("Item", {}).get("selfpost", {}).get("S")
+
+    assert wait_until(outcome) == "GoneException"
+
+
+def test_a_subprotocol_is_agreed_only_when_connect_answers_it(cloud: LocalCloud) -> None:
+    async def scenario(query: str) -> str | None:
+        async with websockets.connect(
+            ws_url(cloud) + query, subprotocols=[websockets.Subprotocol("chat.v1")]
+        ) as ws:
+            return ws.subprotocol
+
+    assert run(scenario("&protocol=chat.v1")) == "chat.v1"
+    # none agreed: the handshake carries no Sec-WebSocket-Protocol (browsers then refuse)
+    assert run(scenario("")) is None
+
+
 def test_stage_paths(cloud: LocalCloud) -> None:
     # GIVEN the stage in the path, no path at all, or an unknown stage
     assert handshake_status(cloud, ws_url(cloud, path="")) == 101

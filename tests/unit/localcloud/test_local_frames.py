@@ -81,7 +81,9 @@ def test_a_64_bit_length_frame_over_the_limit_is_caught() -> None:
     sizes=st.lists(st.integers(min_value=0, max_value=FRAME_LIMIT + 40), min_size=1, max_size=6),
     chunk=st.integers(min_value=1, max_value=9000),
 )
-def test_property_output_is_exactly_the_frames_within_the_limit(sizes: list[int], chunk: int) -> None:
+def test_property_output_is_exactly_the_frames_within_the_limit(
+    sizes: list[int], chunk: int
+) -> None:
     # GIVEN any sequence of frames, split anywhere
     frames = [frame(bytes([65 + i % 26]) * n, opcode=0x2) for i, n in enumerate(sizes)]
     out, violations = feed_all(FrameSizeGuard(), b"".join(frames), chunk)

@@ -186,7 +186,7 @@ def test_find_in_map_with_and_without_default() -> None:
         r.resolve({"Fn::FindInMap": ["Levels", "qa", "Log", {"DefaultValue": "WARN"}]}, "x")
         == "WARN"
     )
-    with pytest.raises(TemplateError, match="has no qa.Log"):
+    with pytest.raises(TemplateError, match=r"has no qa\.Log"):
         r.resolve({"Fn::FindInMap": ["Levels", "qa", "Log"]}, "x")
     with pytest.raises(TemplateError, match="unknown mapping"):
         r.resolve({"Fn::FindInMap": ["Nope", "a", "b"]}, "x")

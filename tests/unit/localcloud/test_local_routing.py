@@ -157,3 +157,28 @@ def test_cors_headers_of_a_normal_response() -> None:
         "access-control-expose-headers": "x-request-id",
     }
     assert cors_headers(CORS, "https://evil.com") == {}
+
+
+def test_several_http_apis_share_the_port_by_stage() -> None:
+    # GIVEN a $default-stage API and one with a named stage
+    import io
+
+    from parley_local.http_gateway import HttpGateway
+    from parley_local.logs import LogSink
+    from parley_local.stack import HttpApiSpec
+
+    main = HttpApiSpec("Main", "main000001", "$default", None, [r("GET", "/items", "Items")])
+    admin = HttpApiSpec("Admin", "admin00001", "admin", None, [r("GET", "/users", "Users")])
+    fallback = HttpApiSpec("Fallback", "fall000001", "$default", None, [r("ANY", "$default", "Fb")])
+    gateway = HttpGateway(
+        [main, admin, fallback], {}, LogSink(io.StringIO()), account_id="1", port=1
+    )
+    # WHEN requests come THEN each finds its API, the stage prefix stripped
+    picked = gateway._pick("GET", "/admin/users")
+    assert picked is not None and picked[0] is admin and picked[1] == "/users"
+    assert picked[2] is not None and picked[2].route.function == "Users"
+    picked = gateway._pick("GET", "/items")
+    assert picked is not None and picked[0] is main
+    # AND a path no route matches falls to a $default route when there is one
+    picked = gateway._pick("GET", "/elsewhere")
+    assert picked is not None and picked[2] is not None and picked[2].route.function == "Fb"

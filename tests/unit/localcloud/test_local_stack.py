@@ -39,7 +39,9 @@ class _FakeClient:
             if operation == "create_queue":
                 return {"QueueUrl": f"http://moto/123456789012/{kwargs['QueueName']}"}
             if operation == "create_secret":
-                arn = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{kwargs['Name']}-AbCdEf"
+                arn = (
+                    f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{kwargs['Name']}-AbCdEf"
+                )
                 return {"ARN": arn}
             return {}
 
@@ -128,7 +130,12 @@ Resources:
     )
     stack, fake, _ = build(path)
     params = [c[2] for c in fake.calls if c[1] == "put_parameter"]
-    assert params[0] == {"Name": "/app/config", "Type": "String", "Value": "stage=v1", "Overwrite": True}
+    assert params[0] == {
+        "Name": "/app/config",
+        "Type": "String",
+        "Value": "stage=v1",
+        "Overwrite": True,
+    }
     assert params[1]["Name"].startswith("CFN-parley-local-Unnamed-")
     assert params[1]["Value"] == "a,b"
     assert stack.ssm_parameters == {"Named": "/app/config", "Unnamed": params[1]["Name"]}
@@ -172,7 +179,16 @@ def test_websocket_api_spec() -> None:
     assert api.stages == ["test"]
     assert api.route_selection_expression == "$request.body.action"
     routes = api.routes
-    assert set(routes) == {"$connect", "$disconnect", "$default", "echo", "silent", "crash", "sleep", "post"}
+    assert set(routes) == {
+        "$connect",
+        "$disconnect",
+        "$default",
+        "echo",
+        "silent",
+        "crash",
+        "sleep",
+        "post",
+    }
     assert routes["$connect"].function == "ConnectFunction"
     authorizer = routes["$connect"].authorizer
     assert authorizer is not None
@@ -261,9 +277,11 @@ FUNCTION = """
             "only Python functions",
         ),
         (
-            FUNCTION + "  Api: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET}}\n"
+            FUNCTION
+            + "  Api: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET}}\n"
             "  I: {Type: AWS::ApiGatewayV2::Integration, Properties: "
-            "{ApiId: !Ref Api, IntegrationType: AWS_PROXY, IntegrationUri: arn:aws:lambda:us-east-1:1:function:other}}\n",
+            "{ApiId: !Ref Api, IntegrationType: AWS_PROXY, "
+            "IntegrationUri: arn:aws:lambda:us-east-1:1:function:other}}\n",
             "does not point at a function of this template",
         ),
     ],

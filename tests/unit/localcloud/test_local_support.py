@@ -119,8 +119,12 @@ def test_generated_secret_honours_options() -> None:
     assert len(value) == 40
     assert set(value) <= set(string.ascii_letters + string.digits)
     only_digits = generate_secret_string(
-        {"PasswordLength": 8, "ExcludeLowercase": True, "ExcludeUppercase": True,
-         "ExcludePunctuation": True},
+        {
+            "PasswordLength": 8,
+            "ExcludeLowercase": True,
+            "ExcludeUppercase": True,
+            "ExcludePunctuation": True,
+        },
         "w",
     )
     assert only_digits.isdigit()
@@ -155,8 +159,12 @@ def test_secret_string_template() -> None:
         ({"SecretStringTemplate": "[]", "GenerateStringKey": "k"}, "JSON object"),
         ({"PasswordLength": 0}, "1..4096"),
         (
-            {"ExcludeLowercase": "true", "ExcludeUppercase": "true", "ExcludeNumbers": True,
-             "ExcludePunctuation": True},
+            {
+                "ExcludeLowercase": "true",
+                "ExcludeUppercase": "true",
+                "ExcludeNumbers": True,
+                "ExcludePunctuation": True,
+            },
             "every character",
         ),
     ],
@@ -205,8 +213,20 @@ def test_cli_defaults_and_flags() -> None:
     )
     assert args.http_port is None and args.ws_port is None  # env vars, then 3000/3001
     args = parser.parse_args(
-        ["-t", "x.yaml", "--json", "--workers", "2", "--idle-timeout", "1.5",
-         "--parameter-overrides", "A=1", "B=2", "--http-port", "0"]
+        [
+            "-t",
+            "x.yaml",
+            "--json",
+            "--workers",
+            "2",
+            "--idle-timeout",
+            "1.5",
+            "--parameter-overrides",
+            "A=1",
+            "B=2",
+            "--http-port",
+            "0",
+        ]
     )
     assert args.json and args.workers == 2 and args.idle_timeout == 1.5
     assert args.parameter_overrides == ["A=1", "B=2"]

@@ -9,26 +9,62 @@ from parley.repositories.base import Repository, error_code, translate
 class LimitsRepository(Repository):
     """Atomic counters; one conditional UpdateItem per hit, no Scan, no cleanup job."""
 
-    def hit(self, key: str, limit: int, window_ms: int, now_ms: int) -> int | None:
-        """Count one hit in the current window; None if allowed, else ms until it reopens."""
+    def hit(
+        self,
+        key: str,
+        limit: int,
+        window_ms: int,
+        now_ms: int,
+        *,
+        burst: int | None = None,
+        burst_window_ms: int = 1000,
+    ) -> int | None:
+        """Count one hit in the current window; None if allowed, else ms until it reopens.
+
+        With `burst`, the same item also counts hits per `burst_window_ms` slice of the
+        window (attribute `b<slice>`) and refuses past `burst` in a slice: two limits in
+        one conditional write.
+        """
         from botocore.exceptions import ClientError
 
         start = now_ms - now_ms % window_ms
+        update = "SET expiresAt = :exp ADD n :one"
+        condition = "attribute_not_exists(n) OR n < :limit"
+        values: dict[str, int] = {
+            ":one": 1,
+            ":limit": limit,
+            ":exp": (start + window_ms) // 1000 + 60,
+        }
+        extra: dict[str, object] = {}
+        slice_end = start + window_ms
+        if burst is not None:
+            slot = (now_ms - start) // burst_window_ms
+            slice_end = min(start + window_ms, start + (slot + 1) * burst_window_ms)
+            update += ", #b :one"
+            condition = f"({condition}) AND (attribute_not_exists(#b) OR #b < :burst)"
+            values[":burst"] = burst
+            extra = {
+                "ExpressionAttributeNames": {"#b": f"b{slot}"},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
         try:
             with translate():
                 self.client.update_item(
                     TableName=self.table,
                     Key=ddb.key(pk=f"{key}#{start}"),
-                    UpdateExpression="SET expiresAt = :exp ADD n :one",
-                    ConditionExpression="attribute_not_exists(n) OR n < :limit",
-                    ExpressionAttributeValues=ddb.encode(
-                        {":one": 1, ":limit": limit, ":exp": (start + window_ms) // 1000 + 60}
-                    ),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=ddb.encode(values),
+                    **extra,
                 )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            if burst is None:
                 return max(1, start + window_ms - now_ms)
-            raise
+            old = getattr(exc, "response", {}).get("Item") or {}
+            window_full = int(old.get("n", {}).get("N", "0")) >= limit
+            return max(1, (start + window_ms if window_full else slice_end) - now_ms)
         return None
 
     def count(self, key: str, window_ms: int, now_ms: int) -> tuple[int, int]:

@@ -30,9 +30,10 @@ class WsGuard:
         self.limiter = limiter
         self.clock = clock
 
-    def check(self, connection_id: str, token_expires_at: int) -> None:
+    def check(self, connection_id: str, token_expires_at: int, *, count_frame: bool = True) -> None:
         """Raise 1003 (and close the socket) after the token expired unless it was renewed;
-        raise 1005 when the connection sends too fast."""
+        raise 1005 when the connection sends too fast (`count_frame=False` on the send
+        route, whose send limit also bounds the frame burst: one write per send)."""
         now_s = self.clock.now_ms() // 1000
         if token_expires_at and now_s >= token_expires_at:
             # The authorizer's context is fixed for the connection's life; a renewal is
@@ -42,7 +43,7 @@ class WsGuard:
                 error = Unauthenticated("token expired; renew it with the auth action")
                 self.expel(connection_id, error)
                 raise error
-        if self.limiter is not None:
+        if count_frame and self.limiter is not None:
             self.limiter.frame(connection_id)
 
     def expel(self, connection_id: str, error: ParleyError) -> None:

@@ -47,8 +47,22 @@ class RateLimiter:
         self._hit(f"frame#{connection_id}", self.frame_burst, self.frame_window_ms, "frames")
 
     def send(self, user_id: str) -> None:
-        """One message sent by `user_id`, across all of the user's devices."""
-        self._hit(f"send#{user_id}", self.sends_per_minute, 60_000, "messages")
+        """One message sent by `user_id`, across all of the user's devices.
+
+        The same conditional write also holds the user's sends to the frame burst
+        (`frame_burst` per frame window, across devices: stricter than per connection), so
+        the send route does not count its frame separately: one limits write per send.
+        """
+        wait = self.limits.hit(
+            f"send#{user_id}",
+            self.sends_per_minute,
+            60_000,
+            self.clock.now_ms(),
+            burst=self.frame_burst,
+            burst_window_ms=self.frame_window_ms,
+        )
+        if wait is not None:
+            raise RateLimited(f"too many messages; retry in {wait} ms", retry_after_ms=wait)
 
     def connect(self, source_ip: str | None) -> None:
         """One WebSocket connect from `source_ip`."""

@@ -28,7 +28,7 @@ from parley.errors import (
     UserNotFound,
 )
 from parley.models import SendFrame
-from parley.repositories.base import gather
+from parley.repositories.base import gather, pool
 from parley.repositories.conversations import (
     ConversationsRepository,
     MembershipRepository,
@@ -93,17 +93,26 @@ class MessageService:
         connection_id: str | None = None,
         correlation_id: str | None = None,
     ) -> dict[str, Any]:
-        """Store a message (or find the first copy of a retried one) and push it; the ack."""
-        if self.limiter is not None:
-            self.limiter.send(sender)
+        """Store a message (or find the first copy of a retried one) and push it; the ack.
+
+        The AWS calls before the first post run in as few round trips as the write allows
+        (docs/architecture.md, "The send write"): the rate limit, the membership row and
+        the newest seq together; the dedupe lookup; the put; the recipients' connections;
+        the sender's readSeq moves in parallel with the push.
+        """
         if frame.to is not None:
             conversation_id = ids.dm_id(sender, frame.to)
         else:
             conversation_id = ids.check_conversation_id(frame.conversationId)
-        member, last_seq = gather(
+        limiter = self.limiter
+        reads: list[Callable[[], Any]] = [
             lambda: self.members.get(conversation_id, sender),
             lambda: self.messages.last_seq(conversation_id),
-        )
+        ]
+        if limiter is not None:
+            # First, so a refusal is the error raised even if a read failed too.
+            reads.insert(0, lambda: limiter.send(sender))
+        *_, member, last_seq = gather(*reads)
         if member is None:
             member = self._join_direct_or_refuse(sender, conversation_id, via_to=frame.to)
         if member.get("blocked"):
@@ -111,7 +120,10 @@ class MessageService:
         message = self.append(
             conversation_id, sender, frame.clientMsgId, frame.body.model_dump(), last_seq
         )
-        self.members.advance_read(conversation_id, sender, message["seq"])
+        # The sender's readSeq and the push are independent: the write runs beside the
+        # push (on the I/O pool; the push stays on this thread, so no pool task waits on
+        # another), and its failure still fails the send (the retry finds the message).
+        advanced = pool().submit(self.members.advance_read, conversation_id, sender, message["seq"])
         try:
             self.push.publish(
                 message, exclude_connection=connection_id, correlation_id=correlation_id
@@ -119,6 +131,7 @@ class MessageService:
         except Exception as exc:
             if self.on_push_error is not None:
                 self.on_push_error("push failed after store", exc_info=exc)
+        advanced.result()
         return ack_of(message, frame.id)
 
     def append(

@@ -1,0 +1,349 @@
+"""Cost per message: scenarios through the real handlers against moto, every AWS call
+counted and priced (see :mod:`parley_bench.meter` for the rules, :mod:`parley_bench.prices`
+for the one dated price table).
+
+Each scenario runs twice in a fresh moto stack: once with DynamoDB item sizing on (the
+units), once without (the handlers' wall time, billed as Lambda duration; sizing reads
+would inflate it). Figures are steady state: warm containers, the signing secret cached
+(Powertools Parameters keeps it 5 minutes, so Secrets Manager calls are per container, not
+per message), the direct conversation already created by an earlier message.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from parley_bench.capacity import item_size, read_units
+from parley_bench.fanout import run_fanout
+from parley_bench.memory import Latency
+from parley_bench.meter import AwsMeter, Bill
+from parley_bench.prices import PRICES, WS_MESSAGE_BYTES
+from parley_bench.template import memory_mb
+from parley_bench.world import World
+
+TEXT = "Are we still on for lunch tomorrow? I can book the usual place at 12:30."  # 73 chars
+SESSION_ID = "c2Vzc2lvbi1pZC0xMjM0NTY"
+
+
+def user_id(i: int) -> str:
+    return f"user{i:06d}"
+
+
+def conn_id(i: int) -> str:
+    return f"Cx{i:013d}="  # 16 characters, like API Gateway's
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    unit: str  # what one "unit" is: "message", "connection", "sync of 1,000 messages"
+    bill: Bill
+    note: str = ""
+    deliveries: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def per_million(self) -> float:
+        return self.bill.total() * 1e6
+
+
+# ---- seeding (through the real repositories and services, not metered) --------------------
+
+
+def seed_users(world: World, users: list[str]) -> None:
+    from parley import runtime
+
+    repo = runtime.users()
+    for user in users:
+        repo.create(user, "scrypt$16384$8$1$c2FsdA$aGFzaA", user, 1_795_773_600_000)
+
+
+def seed_connection(user: str, connection: str) -> None:
+    from parley import runtime
+
+    runtime.connection_service().connect(
+        connection, user, SESSION_ID, 4_102_444_800, "203.0.113.10"
+    )
+
+
+def dm_send(world: World, sender: int, recipient: int, client_id: str) -> dict[str, Any]:
+    return world.send(user_id(sender), conn_id(sender), client_id, TEXT, to=user_id(recipient))
+
+
+# ---- scenarios ----------------------------------------------------------------------------
+
+Runner = Callable[[World, int], Bill]
+
+
+def _dm_online(world: World, n: int) -> Bill:
+    seed_users(world, [user_id(1), user_id(2)])
+    seed_connection(user_id(1), conn_id(1))
+    seed_connection(user_id(2), conn_id(2))
+    dm_send(world, 1, 2, "warm-up")
+    with world.metered("dm") as bill:
+        for i in range(n):
+            dm_send(world, 1, 2, f"m{i:05d}")
+    return bill
+
+
+def _dm_offline_then_sync(world: World, n: int) -> Bill:
+    seed_users(world, [user_id(1), user_id(2)])
+    seed_connection(user_id(1), conn_id(1))
+    first = dm_send(world, 1, 2, "warm-up")
+    cursor = int(first["seq"])
+    seed_connection(user_id(2), conn_id(2))
+    world.sync(user_id(2), conn_id(2), {})  # warm the sync function
+    with world.metered("dm-offline") as bill:
+        for i in range(n):
+            ack = dm_send(world, 1, 2, f"m{i:05d}")
+            reply = world.sync(user_id(2), conn_id(2), {first["conversationId"]: cursor})
+            got = [m["seq"] for c in reply["conversations"] for m in c["messages"]]
+            assert got == [ack["seq"]], got
+            cursor = int(ack["seq"])
+    return bill
+
+
+def _group(members: int) -> Runner:
+    def run(world: World, n: int) -> Bill:
+        from parley import runtime
+
+        users = [user_id(i) for i in range(members)]
+        seed_users(world, users)
+        group = runtime.group_service().create(users[0], "bench group", users[1:])
+        for i, user in enumerate(users):
+            seed_connection(user, conn_id(i))
+        world.drain_queue()
+        cid = group["conversationId"]
+        world.send(users[0], conn_id(0), "warm-up", TEXT, conversationId=cid)
+        world.drain_queue()
+        with world.metered(f"group-{members}") as bill:
+            for i in range(n):
+                world.send(users[0], conn_id(0), f"m{i:05d}", TEXT, conversationId=cid)
+                world.drain_queue()
+        return bill
+
+    return run
+
+
+def _connect_disconnect(world: World, n: int) -> Bill:
+    world.user(user_id(1))
+    world.connect(user_id(1), conn_id(900))  # warm: the secret is cached
+    world.disconnect(user_id(1), conn_id(900))
+    with world.metered("connect") as bill:
+        for i in range(n):
+            world.connect(user_id(1), conn_id(i))
+            world.disconnect(user_id(1), conn_id(i))
+    bill.connection_minutes += n  # billed per minute: a connection of up to one minute
+    return bill
+
+
+def _sync_backlog(messages: int) -> Runner:
+    def run(world: World, n: int) -> Bill:
+        import boto3
+        from parley import runtime
+        from parley.repositories.messages import encode_message
+
+        seed_users(world, [user_id(1), user_id(2)])
+        seed_connection(user_id(1), conn_id(1))
+        seed_connection(user_id(2), conn_id(2))
+        ack = dm_send(world, 1, 2, "warm-up")
+        cid = ack["conversationId"]
+        client = boto3.client("dynamodb")
+        table = world.table("MessagesTable")
+        rows = [
+            {
+                "PutRequest": {
+                    "Item": encode_message(
+                        {
+                            "conversationId": cid,
+                            "seq": seq,
+                            "messageId": f"01JBENCH{seq:018d}",
+                            "senderId": user_id(1),
+                            "clientMsgId": f"b{seq:06d}",
+                            "body": {"type": "text", "text": TEXT},
+                            "ts": 1_795_773_600_000 + seq,
+                        }
+                    )
+                }
+            }
+            for seq in range(2, messages + 2)
+        ]
+        for start in range(0, len(rows), 25):
+            client.batch_write_item(RequestItems={table: rows[start : start + 25]})
+        runtime.reset()
+        with world.metered("sync") as bill:
+            for _ in range(n):
+                cursors = {cid: 1}
+                seen = 0
+                while True:
+                    reply = world.sync(user_id(2), conn_id(2), cursors, limit=100)
+                    for conv in reply["conversations"]:
+                        if conv["messages"]:
+                            cursors[conv["conversationId"]] = conv["messages"][-1]["seq"]
+                            seen += len(conv["messages"])
+                    if reply["complete"]:
+                        break
+                assert seen == messages, seen
+        return bill
+
+    return run
+
+
+def measure(runner: Runner, n: int, *, limiter: bool = True) -> Bill:
+    """Units from a sized run, Lambda duration from an unsized run; per unit (n units)."""
+    with World(limiter=limiter, inspect=True) as world:
+        sized = runner(world, n)
+    with World(limiter=limiter, inspect=False) as world:
+        timed = runner(world, n)
+    sized.lambda_gb_s = timed.lambda_gb_s
+    sized.lambda_ms = timed.lambda_ms
+    return sized.scaled(1 / n)
+
+
+def group_model(members: int, meter_latency: Latency | None = None) -> Bill:
+    """A group message's fan-out through the in-memory model (counted like the moto runs)."""
+    meter = AwsMeter()
+    result = run_fanout(members, latency=meter_latency or Latency(), meter=meter)
+    assert result.bill is not None
+    return result.bill
+
+
+def scan_design(connected: int = 1000, duration_ms: float | None = None) -> tuple[Bill, str]:
+    """AWS's sample simple-websockets-chat-app: every message Scans the connections table
+    and posts to every connection (one-way route: no route response)."""
+    item = {"connectionId": {"S": "Zk1a9eVWIAMCJbA="}}
+    size = item_size(item) * connected
+    bill = Bill()
+    bill.ws_in = 1
+    bill.ws_out = connected
+    bill.ws_posts = connected
+    bill.ddb_read = read_units(size, consistent=False)  # Scan, eventually consistent
+    bill.calls.update(
+        {"dynamodb.Scan": math.ceil(size / (1024 * 1024)), "PostToConnection": connected}
+    )
+    # Node's Promise.all over 1,000 posts of ~20 ms with 50 sockets: ~400 ms.
+    duration = duration_ms if duration_ms is not None else connected / 50 * 20
+    bill.add_invocation(256, duration)
+    note = (
+        f"{connected:,} items of {item_size(item)} bytes = {size:,} bytes scanned per message "
+        f"({bill.ddb_read:g} RRU eventually consistent), {connected:,} posts, one 256 MB "
+        f"invocation of ~{duration:.0f} ms"
+    )
+    return bill, note
+
+
+def floor() -> Bill:
+    """The least a delivered direct message can cost: frame in, ack out, post to the
+    recipient; one write unit; one Lambda request."""
+    return Bill(ws_in=1, ws_out=2, ws_posts=1, ddb_write=1, lambda_requests=1)
+
+
+def run(quick: bool = True) -> list[Scenario]:
+    n = 5 if quick else 25
+    out: list[Scenario] = []
+    dm = measure(_dm_online, n, limiter=True)
+    out.append(
+        Scenario("dm", "Direct message, recipient online (1 device)", "message", dm, deliveries=1)
+    )
+    dm_off = measure(_dm_online, n, limiter=False)
+    out.append(
+        Scenario(
+            "dm-no-limiter",
+            "Direct message, recipient online, rate limiter off",
+            "message",
+            dm_off,
+            deliveries=1,
+        )
+    )
+    off = measure(_dm_offline_then_sync, n)
+    out.append(
+        Scenario(
+            "dm-offline",
+            "Direct message to an offline user, then the user's sync (1 message)",
+            "message",
+            off,
+            deliveries=1,
+        )
+    )
+    group100 = measure(_group(100), 2 if quick else 5)
+    out.append(
+        Scenario(
+            "group-100", "Group message, 100 members online", "message", group100, deliveries=99
+        )
+    )
+    # 10,000 members: the send through moto is the same as for 100 members (both take the
+    # queue path after reading one page of 51 members); the fan-out runs in the in-memory
+    # model, whose counts are checked against moto at 100 members.
+    send_part = measure(_group_send_only(100), 2 if quick else 5)
+    for members in (100, 10_000):
+        fan = group_model(members)
+        total = Bill()
+        total.merge(send_part)
+        total.merge(fan)
+        out.append(
+            Scenario(
+                f"group-{members}-model",
+                f"Group message, {members:,} members online (fan-out in the in-memory model)",
+                "message",
+                total,
+                deliveries=members - 1,
+                note="send through moto; fan-out counted by the in-memory model",
+            )
+        )
+    conn = measure(_connect_disconnect, n)
+    out.append(
+        Scenario(
+            "connect",
+            "Connect (authorizer + $connect) and disconnect, one connection minute",
+            "connection",
+            conn,
+        )
+    )
+    backlog = 1000
+    sync = measure(_sync_backlog(backlog), 1)
+    out.append(
+        Scenario(
+            "sync-1000",
+            f"Sync of {backlog:,} missed messages (until complete)",
+            f"sync of {backlog:,} messages",
+            sync,
+            deliveries=backlog,
+        )
+    )
+    return out
+
+
+def _group_send_only(members: int) -> Runner:
+    """The send invocation of a group message alone (the queue is not drained)."""
+
+    def run(world: World, n: int) -> Bill:
+        from parley import runtime
+
+        users = [user_id(i) for i in range(members)]
+        seed_users(world, users)
+        group = runtime.group_service().create(users[0], "bench group", users[1:])
+        seed_connection(users[0], conn_id(0))
+        cid = group["conversationId"]
+        world.send(users[0], conn_id(0), "warm-up", TEXT, conversationId=cid)
+        with world.metered("group-send") as bill:
+            for i in range(n):
+                world.send(users[0], conn_id(0), f"m{i:05d}", TEXT, conversationId=cid)
+        return bill
+
+    return run
+
+
+def price_rows(bill: Bill) -> list[tuple[str, float]]:
+    return [(k, v * 1e6) for k, v in bill.costs(PRICES).items() if v]
+
+
+def ws_units_note() -> str:
+    return f"{WS_MESSAGE_BYTES // 1024} KB"
+
+
+def lambda_memory(function: str) -> int:
+    return memory_mb(function)

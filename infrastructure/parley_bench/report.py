@@ -1,0 +1,547 @@
+"""`docs/benchmarks.md` and the charts in `docs/bench/`, rendered from saved results.
+
+Results live in `docs/bench/results.json` (one entry per benchmark, each with the command
+that produced it, the machine and the date), so `--only NAME` refreshes one section and
+keeps the others. `docs/bench/baseline.json`, when present, holds the figures measured
+before the changes this issue made; sections show them beside the current ones.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from parley_bench.prices import PRICES, PRICES_DATE, REGION, SOURCES
+
+Result = dict[str, Any]
+
+TARGETS = {
+    "coldstart": "import ≤ 1.3x a bare `import boto3`",
+    "cost": "≤ $6.00 per million direct messages delivered to one online device",
+    "critical": "≤ 4 sequential AWS calls before the first post",
+    "fanout": "≤ 2 s from ack to last delivery at 10,000 members",
+    "catchup": "every reply < 96 KB; every seq exactly once",
+    "load": "p99 send→delivery ≤ 100 ms at 50 messages/s on the local cloud; 0 lost",
+}
+
+
+def load_results(path: Path) -> dict[str, Result]:
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def save_results(path: Path, results: dict[str, Result]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+
+
+def _meta(result: Result) -> str:
+    meta = result.get("meta", {})
+    machine = meta.get("machine", {})
+    return (
+        f"*Command:* `{meta.get('command', '?')}` · *mode:* {meta.get('mode', '?')} · "
+        f"*measured:* {machine.get('date', '?')} on {machine.get('cpu', '?')}, "
+        f"{machine.get('cores', '?')} cores, Python {machine.get('python', '?')} "
+        f"(commit {machine.get('commit', '?')}) · *took:* {result.get('seconds_taken', 0):.0f} s"
+    )
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# ---- sections --------------------------------------------------------------------------------
+
+
+def coldstart_section(r: Result, before: Result | None) -> str:
+    old = {f["function"]: f for f in (before or {}).get("functions", [])}
+    rows = []
+    for f in r["functions"]:
+        b = old.get(f["function"])
+        rows.append(
+            [
+                f"`{f['function']}`",
+                f"{f['memory_mb']}",
+                f"{f['import_ms']:.0f}",
+                f"{f['boto3_ms']:.0f}",
+                f"**{f['ratio']:.2f}x**" + (f" (was {b['ratio']:.2f}x)" if b else ""),
+                f"{f['ready_ms']:.0f}",
+                f"{f['boto3_ready_ms']:.0f}",
+                f"**{f['ready_ratio']:.2f}x**" + (f" (was {b['ready_ratio']:.2f}x)" if b else ""),
+                ", ".join(f["clients"]) or "none",
+            ]
+        )
+    heavy = max(r["functions"], key=lambda f: f["import_ms"])
+    top = ", ".join(f"`{name}` {ms:.0f} ms" for name, ms in heavy["top"][:8])
+    layout = (
+        "a layer-like `sys.path` (`pip install --target` of `layers/parley/requirements.txt` "
+        "plus the runtime's boto3, interpreter started with `-S`)"
+        if r.get("layout") == "layer"
+        else "the project's virtualenv (the layer could not be built)"
+    )
+    text = [
+        "## Cold start",
+        "",
+        f"Target: {TARGETS['coldstart']}. Each figure is the median of {r['runs']} fresh "
+        f"interpreters per function, alternating with a bare `import boto3` process; "
+        f"{layout}; environment as the template sets it (tracing off, every resource "
+        "variable a dummy, the CodeUri directory first on `sys.path`). *Import* is "
+        "`import app` (Lambda's init); *first ready* adds what the first request pays "
+        "before any network call: `import boto3` (Parley imports it lazily) and building "
+        "the clients the function's main path uses. Times vary ±30% between runs on this "
+        "machine; read the ratios.",
+        "",
+        _table(
+            [
+                "function",
+                "MB",
+                "import ms",
+                "`import boto3` ms",
+                "ratio",
+                "first ready ms",
+                "boto3 + clients ms",
+                "ratio",
+                "clients",
+            ],
+            rows,
+        ),
+        "",
+        f"What the heaviest handler (`{heavy['function']}`) spends its import on "
+        f"(`-X importtime`, cumulative): {top}.",
+    ]
+    return "\n".join(text)
+
+
+def cost_section(r: Result, before: Result | None) -> str:
+    prior = {s["name"]: s for s in (before or {}).get("scenarios", [])}
+    rows = []
+    for s in r["scenarios"]:
+        c = s["costs_per_million"]
+        was = prior.get(s["name"])
+        per_delivery = (
+            f"{_money(s['total_per_million'] / s['deliveries'])}" if s["deliveries"] > 1 else ""
+        )
+        rows.append(
+            [
+                s["title"],
+                f"**{_money(s['total_per_million'])}**"
+                + (f" (was {_money(was['total_per_million'])})" if was else ""),
+                per_delivery,
+                _money(c["API Gateway messages"] + c["API Gateway connection minutes"]),
+                _money(c["Lambda requests"] + c["Lambda duration"]),
+                _money(c["DynamoDB writes"]),
+                _money(c["DynamoDB reads"]),
+                _money(c["SQS"] + c["Secrets Manager"]),
+            ]
+        )
+    floor = r["floor"]
+    scan = r["scan"]
+    rows.append(
+        [
+            "*Floor*: 3 frames, 1 write unit, 1 Lambda request",
+            f"**{_money(floor['total_per_million'])}**",
+            "",
+            _money(floor["costs_per_million"]["API Gateway messages"]),
+            _money(floor["costs_per_million"]["Lambda requests"]),
+            _money(floor["costs_per_million"]["DynamoDB writes"]),
+            "$0.00",
+            "$0.00",
+        ]
+    )
+    rows.append(
+        [
+            "*Scan-per-message design* (AWS sample chat app), 1,000 connected users",
+            f"**{_money(scan['total_per_million'])}**",
+            _money(scan["total_per_million"] / 1000),
+            _money(scan["costs_per_million"]["API Gateway messages"]),
+            _money(
+                scan["costs_per_million"]["Lambda requests"]
+                + scan["costs_per_million"]["Lambda duration"]
+            ),
+            "$0.00",
+            _money(scan["costs_per_million"]["DynamoDB reads"]),
+            "$0.00",
+        ]
+    )
+    units = []
+    for s in r["scenarios"]:
+        calls = ", ".join(f"{k.split('.', 1)[1]} {v:g}" for k, v in s["calls"].items())
+        units.append(
+            [
+                s["title"],
+                f"{s['ws_in']:g} in / {s['ws_out']:g} out ({s['ws_posts']:g} posts)",
+                f"{s['ddb_write']:g} ({s['ddb_index_write']:g} index)",
+                f"{s['ddb_read']:g}",
+                f"{s['lambda_requests']:g} x {s['lambda_ms_median']:.0f} ms",
+                f"{s['sqs_requests']:g}",
+                calls,
+            ]
+        )
+    mem = r["memory_mb"]
+    text = [
+        "## Cost per message",
+        "",
+        f"Target: {TARGETS['cost']}. Prices: {REGION} list prices of {PRICES_DATE} "
+        f"(`infrastructure/parley_bench/prices.py`: WebSocket ${PRICES.ws_message * 1e6:.2f}/M "
+        f"messages and ${PRICES.ws_connection_minute * 1e6:.2f}/M connection minutes, Lambda arm64 "
+        f"${PRICES.lambda_gb_second}/GB-s and ${PRICES.lambda_request * 1e6:.2f}/M requests, "
+        f"DynamoDB on-demand ${PRICES.ddb_write_unit * 1e6:.3f}/M WRU and "
+        f"${PRICES.ddb_read_unit * 1e6:.3f}/M RRU, SQS ${PRICES.sqs_request * 1e6:.2f}/M requests, "
+        f"Secrets Manager ${PRICES.secrets_call * 1e4:.2f}/10k calls; sources: "
+        f"{'; '.join(SOURCES)}).",
+        "",
+        "How it is counted: the real handlers run against moto with a botocore hook on every "
+        "AWS call. DynamoDB units follow DynamoDB's rules from the real item sizes (read back "
+        "before and after each write; queries re-read without projection, since a Query bills "
+        "what it reads): a write is ceil(KB) of the larger image plus one unit per secondary "
+        "index entry written, transactional items twice; a read is ceil(size / 4 KB), half "
+        "when eventually consistent, at least one unit. WebSocket messages are the client's "
+        "frame, the route response and every `PostToConnection`, each in 32 KB units. Lambda "
+        f"duration is the handler's wall time in-process against moto (an estimate: moto is "
+        f"no faster than DynamoDB here) at the template's memory sizes (send {mem['ws_send']} MB, "
+        f"sync {mem['ws_sync']} MB, fanout {mem['fanout']} MB). Steady state: warm containers, "
+        "the signing secret cached (Secrets Manager is paid per container per 5 minutes, not per "
+        "message), the direct conversation created by an earlier message. SQS counts the "
+        "event source's ReceiveMessage and DeleteMessageBatch per batch. The 10,000-member row "
+        "runs the send through moto and the fan-out through the in-memory model of the fan-out "
+        "benchmark (moto needs minutes for 10,000 index queries); the 100-member model row "
+        "checks that model against the moto run. Text of every message: 73 characters.",
+        "",
+        _table(
+            [
+                "scenario (per message unless said)",
+                "per million",
+                "per delivery",
+                "API Gateway",
+                "Lambda",
+                "DDB writes",
+                "DDB reads",
+                "SQS + SM",
+            ],
+            rows,
+        ),
+        "",
+        "Units per scenario (per message, or per connection / per sync of 1,000):",
+        "",
+        _table(
+            ["scenario", "WebSocket messages", "WRU", "RRU", "Lambda", "SQS", "AWS calls"], units
+        ),
+        "",
+        f"Scan design: {scan['note']}.",
+    ]
+    return "\n".join(text)
+
+
+def critical_section(r: Result, before: Result | None) -> str:
+    text = [
+        "## Critical path of a send",
+        "",
+        f"Target: {TARGETS['critical']}. One direct message through `ws_send` against moto "
+        f"with {r['latency_ms']:.0f} ms added to every AWS call, so calls that run in parallel "
+        "overlap in time as they do against DynamoDB. *Depth* is the longest chain of calls "
+        "that do not overlap, among those that end before the first `PostToConnection` (the "
+        "median of several sends).",
+        "",
+    ]
+    prior = {run["limiter"]: run for run in (before or {}).get("runs", [])}
+    for run in r["runs"]:
+        was = prior.get(run["limiter"])
+        label = "rate limiter on" if run["limiter"] else "rate limiter off"
+        text.append(
+            f"**{label}: depth {run['depth']}**"
+            + (f" (was {was['depth']})" if was else "")
+            + f"; first post {run['first_post_ms']:.0f} ms after the frame"
+            + (f" (was {was['first_post_ms']:.0f} ms)" if was else "")
+            + f"; invocation {run['invocation_ms']:.0f} ms."
+        )
+        text.append("")
+        rows = [
+            [f"{s:.0f}", f"{e:.0f}", thread, f"`{name}`", what]
+            for s, e, thread, name, what in run["timeline"]
+        ]
+        text.append(_table(["start ms", "end ms", "thread", "call", "table / connection"], rows))
+        text.append("")
+    return "\n".join(text)
+
+
+def fanout_section(r: Result, before: Result | None, chart: str | None) -> str:
+    lat = r["latency"]
+    prior = {row["members"]: row for row in (before or {}).get("rows", [])}
+    rows = []
+    for row in r["rows"]:
+        was = prior.get(row["members"])
+        rows.append(
+            [
+                f"{row['members']:,}",
+                f"{row['delivered']:,} / {row['expected']:,}",
+                f"{row['ack_ms']:.0f}",
+                f"{row['first_ms']:.0f}",
+                f"**{row['last_ms'] / 1000:.2f} s**"
+                + (f" (was {was['last_ms'] / 1000:.2f} s)" if was else ""),
+                f"{row['posts_per_second']:,.0f}",
+                f"{row['invocations']} ({row['records']} records)",
+                f"{row['peak_invocations']}",
+                f"{row['peak_posts_in_flight']}",
+                f"{row['members'] * lat['post_ms'] / 1000:,.0f} s",
+            ]
+        )
+    big = r["rows"][-1]
+    text = [
+        "## Fan-out at scale",
+        "",
+        f"Target: {TARGETS['fanout']}. One message to a group whose members are all online "
+        "(one connection each). The real `ws_send` handler stores it and enqueues one work "
+        "item; an emulated SQS event source runs the real `fanout` handler in up to "
+        f"{r['concurrency']} concurrent invocations (`ScalingConfig.MaximumConcurrency` in the "
+        f"template), batches of {r['batch_size']} records, each invocation in its own "
+        f"container with its own pool of {r['threads']} post threads (`PARLEY_FANOUT_THREADS`) "
+        f"and `users` items of {r['batch_users']} members (`FanoutBatchUsers`). **Data lives in "
+        f"an in-memory model, not moto**, with {lat['dynamodb_ms']:.0f} ms per DynamoDB call, "
+        f"{lat['post_ms']:.0f} ms per `@connections` post (like AWS in-region) and "
+        f"{lat['sqs_ms']:.0f} ms per SQS call; Python threads on 2 cores do the work. "
+        f"Median of {r['repeats']} run(s).",
+        "",
+        _table(
+            [
+                "members",
+                "delivered",
+                "send ms",
+                "ack → first ms",
+                "ack → last",
+                "posts/s",
+                "invocations",
+                "peak concurrent invocations",
+                "peak posts in flight",
+                "sequential would take",
+            ],
+            rows,
+        ),
+        "",
+        f"Real limits: the peak of {big['peak_posts_in_flight']} posts in flight at "
+        f"~{lat['post_ms']:.0f} ms each is about "
+        f"{big['peak_posts_in_flight'] / (lat['post_ms'] / 1000):,.0f} requests/s, under the "
+        "account's API Gateway rate of 10,000 requests/s (shared with `@connections`); Lambda "
+        f"concurrency used is {big['peak_invocations']} of the {r['concurrency']} the event source "
+        "allows. Larger groups or several at once are bounded by "
+        "`MaximumConcurrency x PARLEY_FANOUT_THREADS / post latency`, the knob to lower in an "
+        "account with a smaller quota.",
+    ]
+    if chart:
+        text += ["", f"![fan-out time vs group size]({chart})"]
+    return "\n".join(text)
+
+
+def catchup_section(r: Result, before: Result | None) -> str:
+    b = r["bill"]
+    text = [
+        "## Catch-up after a long absence",
+        "",
+        f"Target: {TARGETS['catchup']}. A user who missed {r['messages']:,} messages over "
+        f"{r['conversations']} conversations reconnects and syncs (`limit` {r['limit']}) until "
+        "`complete`, through the real `ws_sync` handler against moto (backlog written "
+        "straight into the tables in the repositories' shapes).",
+        "",
+        _table(
+            [
+                "messages",
+                "frames",
+                "largest frame",
+                "total time",
+                "delivered",
+                "duplicates",
+                "missing",
+                "verdict",
+            ],
+            [
+                [
+                    f"{r['messages']:,}",
+                    f"{r['frames']}",
+                    f"{r['largest_frame']:,} bytes ({r['largest_frame'] / 1024:.1f} KB)",
+                    f"{r['seconds']:.1f} s (moto)",
+                    f"{r['delivered']:,}",
+                    f"{r['duplicates']}",
+                    f"{r['missing']}",
+                    "**ok**" if r["ok"] else "**FAILED**",
+                ]
+            ],
+        ),
+        "",
+        f"Cost of the whole catch-up: {_money(b['total_per_million'] / 1e6)} "
+        f"({b['ws_in']:g} frames in, {b['ws_out']:g} message units out, {b['ddb_read']:g} RRU, "
+        f"{b['ddb_write']:g} WRU). Time is moto's: each sync queries every conversation in "
+        "parallel in one process.",
+    ]
+    return "\n".join(text)
+
+
+def load_section(r: Result, chart: str | None) -> str:
+    if r.get("skipped"):
+        return "## Load (local cloud)\n\n" + str(r["skipped"])
+    text = ["## Load (local cloud)", "", f"Target: {TARGETS['load']}.", ""]
+    text.append(str(r.get("markdown", "")))
+    if chart:
+        text += ["", f"![latency distribution]({chart})"]
+    return "\n".join(text)
+
+
+# ---- charts --------------------------------------------------------------------------------
+
+
+def charts(results: dict[str, Result], directory: Path) -> dict[str, str]:
+    """PNG charts; {name: file name relative to docs/}. Empty when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {}
+    directory.mkdir(parents=True, exist_ok=True)
+    out: dict[str, str] = {}
+    fan = results.get("fanout")
+    if fan:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        xs = [row["members"] for row in fan["rows"]]
+        ax.plot(
+            xs,
+            [row["last_ms"] / 1000 for row in fan["rows"]],
+            marker="o",
+            label="ack → last delivery",
+        )
+        ax.plot(
+            xs,
+            [row["first_ms"] / 1000 for row in fan["rows"]],
+            marker="s",
+            label="ack → first delivery",
+        )
+        ax.axhline(2.0, color="red", linestyle="--", linewidth=1, label="target (10,000 members)")
+        ax.set_xscale("log")
+        ax.set_xlabel("group size (members, all online)")
+        ax.set_ylabel("seconds")
+        ax.set_title("Fan-out time vs group size")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(directory / "fanout.png", dpi=110)
+        plt.close(fig)
+        out["fanout"] = "bench/fanout.png"
+    load = results.get("load")
+    samples: dict[str, list[float]] = {}
+    if load and not load.get("skipped"):
+        samples = {k: v for k, v in load.get("samples", {}).items() if v}
+    if not samples:
+        cost = results.get("cost")
+        critical = results.get("critical")
+        if critical:
+            samples["send invocation, 20 ms per AWS call (ms)"] = [
+                run["invocation_ms"] for run in critical["runs"]
+            ]
+        if cost:
+            samples = samples or {}
+    if samples:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label, values in samples.items():
+            ax.hist(
+                values, bins=40, alpha=0.6, label=f"{label} (p50 {statistics.median(values):.1f})"
+            )
+        ax.set_xlabel("milliseconds")
+        ax.set_ylabel("count")
+        ax.set_title("Latency distribution")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(directory / "latency.png", dpi=110)
+        plt.close(fig)
+        out["latency"] = "bench/latency.png"
+    return out
+
+
+# ---- the page ------------------------------------------------------------------------------
+
+
+def render(
+    results: dict[str, Result], baseline: dict[str, Result], chart_files: dict[str, str]
+) -> str:
+    parts = [
+        "# Benchmarks",
+        "",
+        "*Generated by `make bench` (`python -m parley_bench --quick`) or `make bench-full`; "
+        "do not edit by hand.* Each section names the command that produced it, the machine "
+        "and the date. Benchmarks report figures; no test asserts a wall-clock time. The "
+        "machine is small and shared (2 noisy cores): read medians and ratios, not absolute "
+        "milliseconds. Where a section shows *was*, that is the figure before the changes "
+        "listed at the end (`docs/bench/baseline.json`).",
+        "",
+        "| benchmark | target | result |",
+        "|---|---|---|",
+    ]
+    parts += [
+        f"| {name} | {TARGETS[name]} | {summary(name, results.get(name))} |" for name in TARGETS
+    ]
+    renderers: dict[str, Callable[[Result], str]] = {
+        "coldstart": lambda r: coldstart_section(r, baseline.get("coldstart")),
+        "cost": lambda r: cost_section(r, baseline.get("cost")),
+        "critical": lambda r: critical_section(r, baseline.get("critical")),
+        "fanout": lambda r: fanout_section(r, baseline.get("fanout"), chart_files.get("fanout")),
+        "catchup": lambda r: catchup_section(r, baseline.get("catchup")),
+        "load": lambda r: load_section(r, chart_files.get("latency")),
+    }
+    for name, render_one in renderers.items():
+        result = results.get(name)
+        if not result:
+            continue
+        parts += ["", render_one(result), "", _meta(result)]
+    load_missing = "load" not in results or results["load"].get("skipped")
+    if load_missing and chart_files.get("latency"):
+        parts += ["", f"![latency distribution]({chart_files['latency']})"]
+    notes = Path(__file__).with_name("NOTES.md")
+    if notes.exists():
+        parts += ["", notes.read_text().strip()]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def summary(name: str, r: Result | None) -> str:
+    if not r:
+        return "not run"
+    if r.get("skipped"):
+        return "skipped"
+    if name == "coldstart":
+        worst = max(r["functions"], key=lambda f: f["ratio"])
+        worst_ready = max(r["functions"], key=lambda f: f["ready_ratio"])
+        return (
+            f"import ≤ {worst['ratio']:.2f}x (`{worst['function']}`); first ready ≤ "
+            f"{worst_ready['ready_ratio']:.2f}x (`{worst_ready['function']}`)"
+        )
+    if name == "cost":
+        s = {x["name"]: x for x in r["scenarios"]}
+        return (
+            f"{_money(s['dm']['total_per_million'])} per million with the rate limiter, "
+            f"{_money(s['dm-no-limiter']['total_per_million'])} without; floor "
+            f"{_money(r['floor']['total_per_million'])}"
+        )
+    if name == "critical":
+        runs = {run["limiter"]: run for run in r["runs"]}
+        return f"depth {runs[True]['depth']} with the limiter, {runs[False]['depth']} without"
+    if name == "fanout":
+        big = r["rows"][-1]
+        rate = f"{big['posts_per_second']:,.0f} posts/s"
+        return f"{big['last_ms'] / 1000:.2f} s at {big['members']:,} ({rate})"
+    if name == "catchup":
+        return (
+            f"{r['frames']} frames for {r['messages']:,} messages, largest "
+            f"{r['largest_frame'] / 1024:.1f} KB, {'nothing skipped' if r['ok'] else 'FAILED'}"
+        )
+    if name == "load":
+        return str(r.get("summary", ""))
+    return ""

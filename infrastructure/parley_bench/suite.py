@@ -1,0 +1,208 @@
+"""Every benchmark as a function that returns plain data (saved as JSON, rendered later).
+
+`run(name, quick)` runs one benchmark and returns its result dict; `BENCHMARKS` lists them
+in report order. Rendering lives in :mod:`parley_bench.report`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from parley_bench.meter import Bill
+from parley_bench.template import ROOT, fanout_batch_size, fanout_max_concurrency, memory_mb
+
+Result = dict[str, Any]
+
+
+def _bill(bill: Bill) -> Result:
+    return {
+        "total_per_million": bill.total() * 1e6,
+        "costs_per_million": {k: v * 1e6 for k, v in bill.costs().items()},
+        "ddb_read": bill.ddb_read,
+        "ddb_write": bill.ddb_write,
+        "ddb_index_write": bill.ddb_index_write,
+        "ws_in": bill.ws_in,
+        "ws_out": bill.ws_out,
+        "ws_posts": bill.ws_posts,
+        "lambda_requests": bill.lambda_requests,
+        "lambda_gb_s": bill.lambda_gb_s,
+        "lambda_ms_median": statistics.median(bill.lambda_ms) if bill.lambda_ms else 0.0,
+        "sqs_requests": bill.sqs_requests,
+        "secrets_calls": bill.secrets_calls,
+        "connection_minutes": bill.connection_minutes,
+        "calls": dict(sorted(bill.calls.items())),
+    }
+
+
+def coldstart(quick: bool) -> Result:
+    from parley_bench import coldstart as cs
+
+    site = cs.build_layer(ROOT / ".venv" / "parley-bench-layer")
+    results = cs.measure(runs=7 if quick else 21, site=site)
+    return {
+        "runs": 7 if quick else 21,
+        "layout": "layer" if site else "venv",
+        "functions": [
+            {
+                "function": r.function,
+                "memory_mb": memory_mb(r.function),
+                "clients": list(r.clients),
+                "import_ms": r.import_median,
+                "boto3_ms": r.boto3_median,
+                "ratio": r.ratio,
+                "ready_ms": r.ready_median,
+                "boto3_ready_ms": r.boto3_ready_median,
+                "ready_ratio": r.ready_ratio,
+                "modules": r.modules,
+                "top": r.top,
+            }
+            for r in results
+        ],
+    }
+
+
+def cost(quick: bool) -> Result:
+    from parley_bench import cost as c
+
+    scenarios = c.run(quick)
+    scan, scan_note = c.scan_design(1000)
+    return {
+        "scenarios": [
+            {
+                "name": s.name,
+                "title": s.title,
+                "unit": s.unit,
+                "deliveries": s.deliveries,
+                "note": s.note,
+                **_bill(s.bill),
+            }
+            for s in scenarios
+        ],
+        "floor": _bill(c.floor()),
+        "scan": {**_bill(scan), "note": scan_note},
+        "memory_mb": {f: memory_mb(f) for f in ("ws_send", "ws_sync", "fanout", "ws_connect")},
+    }
+
+
+def critical(quick: bool) -> Result:
+    from parley_bench import critical as cp
+
+    out: Result = {"latency_ms": 20.0, "runs": []}
+    for limiter in (True, False):
+        t = cp.measure(limiter=limiter, latency_ms=20.0, repeats=3 if quick else 7)
+        out["runs"].append(
+            {
+                "limiter": limiter,
+                "depth": t.depth,
+                "first_post_ms": t.first_post_ms,
+                "invocation_ms": t.invocation_ms,
+                "chain": [
+                    c.name + (" " + str(c.params.get("TableName", ""))).rstrip() for c in t.chain
+                ],
+                "timeline": t.rows(),
+            }
+        )
+    return out
+
+
+def fanout(quick: bool) -> Result:
+    from parley_bench.fanout import run_fanout
+    from parley_bench.memory import Latency
+
+    latency = Latency()
+    sizes = [100, 1_000, 10_000]
+    repeats = 1 if quick else 3
+    rows = []
+    for members in sizes:
+        runs = [run_fanout(members, latency=latency) for _ in range(repeats)]
+        runs.sort(key=lambda r: r.last_ms)
+        r = runs[len(runs) // 2]
+        rows.append(
+            {
+                "members": members,
+                "delivered": r.delivered,
+                "expected": r.expected,
+                "ack_ms": r.ack_ms,
+                "first_ms": r.first_ms,
+                "last_ms": r.last_ms,
+                "all_last_ms": [x.last_ms for x in runs],
+                "posts_per_second": r.posts_per_second,
+                "invocations": r.invocations,
+                "records": r.records,
+                "peak_invocations": r.peak_invocations,
+                "peak_posts_in_flight": r.peak_posts_in_flight,
+                "invocation_ms_median": statistics.median(r.invocation_ms)
+                if r.invocation_ms
+                else 0,
+            }
+        )
+    return {
+        "latency": {
+            "dynamodb_ms": latency.dynamodb * 1000,
+            "post_ms": latency.post * 1000,
+            "sqs_ms": latency.sqs * 1000,
+        },
+        "concurrency": fanout_max_concurrency(),
+        "batch_size": fanout_batch_size(),
+        "threads": 16,
+        "batch_users": 100,
+        "repeats": repeats,
+        "rows": rows,
+    }
+
+
+def catchup(quick: bool) -> Result:
+    from parley_bench.catchup import run as run_catchup
+
+    messages = 2_000 if quick else 10_000
+    r = run_catchup(messages=messages, conversations=50, limit=100)
+    assert r.bill is not None
+    return {
+        "messages": r.messages,
+        "conversations": r.conversations,
+        "limit": r.limit,
+        "frames": r.frames,
+        "largest_frame": r.largest_frame,
+        "seconds": r.seconds,
+        "delivered": r.delivered,
+        "duplicates": r.duplicates,
+        "missing": r.missing,
+        "ok": r.ok,
+        "frame_sizes": r.frame_sizes,
+        "bill": _bill(r.bill),
+    }
+
+
+def load(quick: bool) -> Result:
+    from parley_bench import load as lt
+
+    return lt.bench(quick)
+
+
+BENCHMARKS: dict[str, Callable[[bool], Result]] = {
+    "coldstart": coldstart,
+    "cost": cost,
+    "critical": critical,
+    "fanout": fanout,
+    "catchup": catchup,
+    "load": load,
+}
+
+
+def run(name: str, quick: bool, log: Callable[[str], None] | None = None) -> Result:
+    say = log or (lambda text: print(text, file=sys.stderr))
+    say(f"[parley_bench] {name} ({'quick' if quick else 'full'}) ...")
+    started = time.perf_counter()
+    result = BENCHMARKS[name](quick)
+    result["seconds_taken"] = time.perf_counter() - started
+    say(f"[parley_bench] {name} done in {result['seconds_taken']:.0f} s")
+    return result
+
+
+def results_path(directory: Path) -> Path:
+    return directory / "results.json"
