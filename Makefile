@@ -9,6 +9,10 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ENV ?= dev
 STACK ?= parley-$(ENV)
 PYTEST_ARGS ?=
+# checkov pins boto3/botocore far below Parley's, so it lives in a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 .DEFAULT_GOAL := help
 .PHONY: help install dev test lint typecheck validate iac unit integration e2e fuzz bench bench-full build deploy redrive-dlq clean
@@ -40,7 +44,15 @@ validate: $(STAMP) ## Lint the SAM template (sam validate --lint when the SAM CL
 	@if command -v sam >/dev/null 2>&1; then sam validate --lint --template template.yaml; \
 	else $(BIN)/cfn-lint template.yaml; fi
 
-test: lint typecheck validate ## Everything CI runs: lint, types, template, all tests with coverage
+iac: $(CHECKOV) ## Security scan of template.yaml (checkov, offline; each suppression says why in the template)
+	$(CHECKOV) -f template.yaml --framework cloudformation --skip-download --quiet --compact
+
+$(CHECKOV):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+
+test: lint typecheck validate iac ## Everything CI runs: lint, types, template, IaC scan, all tests with coverage
 	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=85 -p no:cacheprovider $(PYTEST_ARGS)
 
 unit: $(STAMP) ## Unit tests only
@@ -51,6 +63,9 @@ integration: $(STAMP) ## Integration tests (moto) only
 
 e2e: $(STAMP) ## End-to-end tests against the local cloud only
 	$(BIN)/pytest tests/e2e -q $(PYTEST_ARGS)
+
+fuzz: $(STAMP) ## The fuzz tests with 10,000 examples per route and action (make test runs 1,000)
+	PARLEY_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/integration/test_fuzz.py -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP) ## Every benchmark in quick mode (< 10 min); writes docs/benchmarks.md and docs/bench/*.png
 	$(BIN)/python -m parley_bench --quick $(ARGS)

@@ -231,6 +231,7 @@ class World:
         self.bill = Bill()
         self.tokens: dict[str, dict[str, Any]] = {}
         self._stack: list[Any] = []
+        self._log_level: int | str = "INFO"
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> World:
@@ -265,6 +266,7 @@ class World:
         from parley import aws, runtime
         from parley.observability import logger
 
+        self._log_level = logger.log_level
         logger.setLevel("ERROR")
         schemas = tables()
         by_name: dict[str, TableSchema] = {
@@ -278,7 +280,9 @@ class World:
 
     def __exit__(self, *exc: object) -> None:
         from parley import runtime
+        from parley.observability import logger
 
+        logger.setLevel(self._log_level)
         self.meter.uninstall()
         runtime.reset()
         while self._stack:

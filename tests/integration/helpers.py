@@ -247,7 +247,9 @@ def set_role(app: Harness, token: str, group: str, user_id: str, role: Any) -> t
     )
 
 
-def system_events(app: Harness, token: str, conversation_id: str) -> list[tuple[int, dict]]:
+def system_events(
+    app: Harness, token: str, conversation_id: str
+) -> list[tuple[int, dict[str, Any]]]:
     """(seq, body) of every system message the caller can see in the history."""
     status, page = history(app, token, conversation_id, limit="100")
     assert status == 200, page

@@ -42,7 +42,7 @@ def forge(
         else:
             claims[name] = value
     if algorithm == "none":
-        return jwt.encode(claims, None, algorithm="none")
+        return jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
     signing_key = runtime.signing_keys().jwt if key is None else key
     return jwt.encode(claims, signing_key, algorithm=algorithm)
 

@@ -11,14 +11,12 @@ dimension sets.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from parley import runtime
-from parley.observability import logger
 
 from tests.fakes.gateway import FakeGateway
 from tests.integration.conftest import CONTEXT, PASSWORD, Harness
@@ -84,22 +82,10 @@ def parse(text: str) -> Output:
 Capture = Callable[[], Output]
 
 
-class _CurrentStdout:
-    """A stream that forwards to whatever `sys.stdout` is when written to."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
 @pytest.fixture
-def stdout(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Capture:
-    """Read (and reset) what the handlers printed since the last call."""
-    # The Logger's handler keeps the stream it found at import; make it write wherever
-    # sys.stdout points at the time (capsys swaps its buffer between setup and call).
-    monkeypatch.setattr(logger.registered_handler, "stream", _CurrentStdout())
+def stdout(capsys: pytest.CaptureFixture[str]) -> Capture:
+    """Read (and reset) what the handlers printed since the last call (the root conftest
+    points the Logger's handler at the current sys.stdout)."""
 
     def read() -> Output:
         return parse(capsys.readouterr().out)

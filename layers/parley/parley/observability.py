@@ -27,6 +27,7 @@ def tracing_enabled() -> bool:
     """Tracing is on unless POWERTOOLS_TRACE_DISABLED says otherwise (as Powertools reads it)."""
     return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() not in {"1", "true", "yes"}
 
+
 COUNT = MetricUnit.Count
 MILLISECONDS = MetricUnit.Milliseconds
 

@@ -164,8 +164,12 @@ class WsRequest:
         body = event.get("body")
         if body is not None and event.get("isBase64Encoded"):
             import base64
+            import binascii
 
-            body = base64.b64decode(body).decode(errors="replace")
+            try:
+                body = base64.b64decode(body, validate=True).decode(errors="replace")
+            except (binascii.Error, ValueError):
+                body = None  # answered as "not a JSON object" (1001) by the frame parser
         return cls(
             route=str(ctx.get("routeKey", "")),
             connection_id=str(ctx.get("connectionId", "")),
@@ -173,9 +177,17 @@ class WsRequest:
             body=body,
             user_id=str(auth.get("userId") or auth.get("principalId") or ""),
             session_id=str(auth.get("sessionId", "")),
-            token_expires_at=int(auth.get("tokenExp") or 0),
+            token_expires_at=_int_or_zero(auth.get("tokenExp")),
             source_ip=(ctx.get("identity") or {}).get("sourceIp"),
         )
+
+
+def _int_or_zero(value: Any) -> int:
+    # Authorizer context values reach later routes as strings or numbers.
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def ws_reply(frame: dict[str, Any] | None) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
@@ -66,6 +66,12 @@ class Repository:
 def pool() -> ThreadPoolExecutor:
     """One bounded pool per container for independent reads issued in parallel."""
     return ThreadPoolExecutor(max_workers=16, thread_name_prefix="parley-io")
+
+
+def submit(fn: Callable[..., R], *args: Any) -> Future[R]:
+    """Start `fn(*args)` on the shared I/O pool, for a call that overlaps the caller's work
+    (the caller waits on the future; pool tasks never wait on each other)."""
+    return pool().submit(fn, *args)
 
 
 def parallel_map(fn: Callable[[T], R], items: list[T]) -> list[R]:

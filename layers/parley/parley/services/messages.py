@@ -28,7 +28,7 @@ from parley.errors import (
     UserNotFound,
 )
 from parley.models import SendFrame
-from parley.repositories.base import gather, pool
+from parley.repositories.base import gather, submit
 from parley.repositories.conversations import (
     ConversationsRepository,
     MembershipRepository,
@@ -123,7 +123,7 @@ class MessageService:
         # The sender's readSeq and the push are independent: the write runs beside the
         # push (on the I/O pool; the push stays on this thread, so no pool task waits on
         # another), and its failure still fails the send (the retry finds the message).
-        advanced = pool().submit(self.members.advance_read, conversation_id, sender, message["seq"])
+        advanced = submit(self.members.advance_read, conversation_id, sender, message["seq"])
         try:
             self.push.publish(
                 message, exclude_connection=connection_id, correlation_id=correlation_id

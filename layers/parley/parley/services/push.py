@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
 from parley import ids
 from parley.clock import Clock
+from parley.repositories.base import submit
 from parley.repositories.connections import ConnectionsRepository
 from parley.repositories.conversations import MembersRepository
 from parley.repositories.gateway import ConnectionGateway, PostResult
@@ -159,6 +160,11 @@ class PushService:
             while len(batch) >= self.batch_users:
                 work.append(self._users_item(batch[: self.batch_users], item))
                 batch = batch[self.batch_users :]
+            if len(work) >= 10:
+                # A full SQS batch goes out at once: fanout invocations start on the first
+                # members while the rest of the member list is still being read.
+                self._enqueue(work)
+                work = []
             if start_after is None:
                 break
         batch.extend(u for u in item.get("extraUsers", []) if u not in batch)
@@ -182,35 +188,65 @@ class PushService:
     def deliver_to_users(
         self, user_ids: list[str], frame: dict[str, Any], exclude_connection: str | None
     ) -> DeliveryReport:
-        """Post `frame` to every live connection of `user_ids` except `exclude_connection`."""
+        """Post `frame` to every live connection of `user_ids` except `exclude_connection`.
+
+        Lookups and posts are pipelined: a user's posts start as soon as that user's
+        connections are known, not after the slowest lookup of the batch (a fan-out work
+        item of 100 users keeps its post threads busy instead of idle between phases).
+        """
         now_s = self.clock.now_ms() // 1000
-        found = self.connections.by_users(user_ids, now_s)
-        targets = [
-            c["connectionId"]
-            for conns in found.values()
-            for c in conns
-            if c["connectionId"] != exclude_connection
-        ]
-        return self._post_all(targets, frame_bytes(frame), message_ts(frame))
+        data, stored_at = frame_bytes(frame), message_ts(frame)
+        unique = sorted(set(user_ids))
+        if len(unique) <= 1:
+            found = self.connections.by_users(unique, now_s)
+            targets = [
+                c["connectionId"]
+                for conns in found.values()
+                for c in conns
+                if c["connectionId"] != exclude_connection
+            ]
+            return self._post_all(targets, data, stored_at)
+        lookups = [submit(self.connections.by_user, u, now_s) for u in unique]
+        posts: list[tuple[str, Future[tuple[PostResult, int]]]] = []
+        for done in as_completed(lookups):
+            for c in done.result():
+                connection_id = c["connectionId"]
+                if connection_id != exclude_connection:
+                    future = self._executor().submit(self._post_one, connection_id, data, stored_at)
+                    posts.append((connection_id, future))
+        return self._tally([(c, f.result()) for c, f in posts], stored_at)
+
+    def _post_one(
+        self, connection_id: str, data: bytes, stored_at: int | None
+    ) -> tuple[PostResult, int]:
+        result = self.gateway.post(connection_id, data)
+        return result, self.clock.now_ms() if stored_at is not None else 0
 
     def _post_all(
         self, connection_ids: list[str], data: bytes, stored_at: int | None = None
     ) -> DeliveryReport:
         """Post `data` to each connection; with `stored_at` (a message's `ts`), record each
         successful post's `DeliveryLatency` (ms from store to post: P50/P95/P99)."""
-        report = DeliveryReport()
         if not connection_ids:
-            return report
+            return DeliveryReport()
 
         def post(connection_id: str) -> tuple[PostResult, int]:
-            result = self.gateway.post(connection_id, data)
-            return result, self.clock.now_ms() if stored_at is not None else 0
+            return self._post_one(connection_id, data, stored_at)
 
         if len(connection_ids) == 1:
             outcomes = [post(connection_ids[0])]
         else:
             outcomes = list(self._executor().map(post, connection_ids))
-        for connection_id, (result, posted_at) in zip(connection_ids, outcomes, strict=True):
+        return self._tally(list(zip(connection_ids, outcomes, strict=True)), stored_at)
+
+    def _tally(
+        self, outcomes: list[tuple[str, tuple[PostResult, int]]], stored_at: int | None
+    ) -> DeliveryReport:
+        """Count what the posts did, record latencies and delete exactly the 410s."""
+        report = DeliveryReport()
+        if not outcomes:
+            return report
+        for connection_id, (result, posted_at) in outcomes:
             if result is PostResult.DELIVERED:
                 report.delivered += 1
                 if stored_at is not None:
