@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ENV ?= dev
 STACK ?= parley-$(ENV)
 PYTEST_ARGS ?=
+# Parallel test processes (pytest-xdist); `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= auto
 # checkov pins boto3/botocore far below Parley's, so it lives in a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
@@ -53,7 +55,7 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 
 test: lint typecheck validate iac ## Everything CI runs: lint, types, template, IaC scan, all tests with coverage
-	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=85 -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered --cov-fail-under=85 -p no:cacheprovider $(PYTEST_ARGS)
 
 unit: $(STAMP) ## Unit tests only
 	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)

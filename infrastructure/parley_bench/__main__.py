@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         info = machine.describe()
         for name in names:
-            result = suite.run(name, quick)
+            try:
+                result = suite.run(name, quick)
+            except Exception as exc:  # one broken benchmark must not lose the others
+                print(f"[parley_bench] {name} failed: {exc!r}", file=sys.stderr)
+                result = {"skipped": f"failed on this run: {exc!r}"}
             result["meta"] = {
                 "command": command.strip(),
                 "mode": "quick" if quick else "full",
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             report.save_results(results_file, results)
     current = report.load_results(bench_dir / "results.json")
     baseline = report.load_results(bench_dir / "baseline.json")
-    charts = report.charts(current, bench_dir)
+    charts = report.charts(current, bench_dir, baseline)
     page = report.render(current, baseline, charts)
     (args.docs / "benchmarks.md").write_text(page)
     print(f"wrote {args.docs / 'benchmarks.md'}", file=sys.stderr)

@@ -102,9 +102,18 @@ def _seed(world: World, conversations: int, per: int) -> list[str]:
 
 
 def run(messages: int = 10_000, conversations: int = 50, limit: int = 500) -> CatchUp:
+    """Time, frames and completeness from a plain run; the bill from a second, sized run
+    (sizing every read would slow the first)."""
+    result = _run(messages, conversations, limit, inspect=False)
+    sized = _run(messages, conversations, limit, inspect=True)
+    result.bill = sized.bill
+    return result
+
+
+def _run(messages: int, conversations: int, limit: int, *, inspect: bool) -> CatchUp:
     per = messages // conversations
     result = CatchUp(messages=per * conversations, conversations=conversations, limit=limit)
-    with World(inspect=False) as world:
+    with World(inspect=inspect) as world:
         ids = _seed(world, conversations, per)
         seen: dict[str, list[int]] = {cid: [] for cid in ids}
         cursors: dict[str, int] = {}

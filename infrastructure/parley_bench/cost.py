@@ -95,7 +95,8 @@ def _dm_offline_then_sync(world: World, n: int) -> Bill:
     seed_connection(user_id(1), conn_id(1))
     first = dm_send(world, 1, 2, "warm-up")
     cursor = int(first["seq"])
-    seed_connection(user_id(2), conn_id(2))
+    # The recipient has no connection record while the message is sent (offline), then
+    # syncs on a new connection (the route event carries its identity).
     world.sync(user_id(2), conn_id(2), {})  # warm the sync function
     with world.metered("dm-offline") as bill:
         for i in range(n):

@@ -1,9 +1,11 @@
 """End-to-end fixtures: ONE local cloud of the real `template.yaml` for the whole suite.
 
-The cloud listens on free ports, runs at most two workers per function, and is stopped at
-the end of the session, when every process it ever started must be gone. Tests share it
-safely because each one signs up users with unique ids. Modules that need other template
-parameters (TURN) or that stop a cloud on purpose start their own.
+The cloud listens on free ports, runs at most two workers per function, and is stopped
+once the last e2e test has run (package scope: under `make test` it does not linger, with
+its worker processes, through the unit and integration tests that follow); every process
+it ever started must then be gone. Tests share it safely because each one signs up users
+with unique ids. Tests that need other template parameters (TURN) or that stop a cloud on
+purpose start their own.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from parley_local import LocalCloud
 from tests.e2e.helpers import make_cloud, stop_and_check
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cloud() -> Iterator[LocalCloud]:
     instance = make_cloud().start()
     try:

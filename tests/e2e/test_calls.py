@@ -119,6 +119,16 @@ def description(payload: dict[str, Any]) -> RTCSessionDescription:
     return RTCSessionDescription(sdp=payload["sdp"], type=payload["type"])
 
 
+def ice_password(sdp: str) -> str:
+    (password,) = {
+        line.removeprefix("a=ice-pwd:")
+        for line in sdp.splitlines()
+        if line.startswith("a=ice-pwd:")
+    }
+    assert len(password) >= 22
+    return password
+
+
 def ice_transport(pc: RTCPeerConnection) -> Any:
     assert pc.sctp is not None
     return pc.sctp.transport.transport
@@ -269,6 +279,9 @@ def test_a_call_through_parley_connects_two_webrtc_peers(cloud: LocalCloud) -> N
         assert stored_messages(cloud, dm(alice.user_id, bob.user_id)) == 0
         assert await alice.http.conversations() == []
         assert await bob.http.conversations() == []
+        # AND the SDPs (which carry addresses) stayed out of the logs
+        secrets = [ice_password(offer["sdp"]), ice_password(answer["sdp"])]
+        assert not [line for line in cloud.log_lines() for s in secrets if s in line]
 
     run(scenario())
 

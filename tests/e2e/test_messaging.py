@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import socket
 import time
@@ -280,6 +281,22 @@ def test_a_frame_over_32_kb_closes_the_socket_with_1009(cloud: LocalCloud) -> No
 
             # THEN the gateway closes the socket with 1009
             assert await conn.closed() == 1009
+
+    run(scenario())
+
+
+def test_a_message_over_32_kb_in_smaller_fragments_gets_1006(cloud: LocalCloud) -> None:
+    async def scenario() -> None:
+        alice = await sign_up(cloud, "alice")
+        async with await RawSocket.open(cloud, alice.token) as conn:
+            # WHEN a 40 KB message arrives as three WebSocket fragments of under 32 KB
+            frame = json.dumps({"action": "ping", "id": "fragmented", "pad": "x" * 40_000})
+            await conn.ws.send([frame[i : i + 16_000] for i in range(0, len(frame), 16_000)])
+
+            # THEN it is refused with 1006, and the socket stays open
+            error = await conn.wait_for(lambda f: f.get("id") == "fragmented")
+            assert (error["type"], error["code"]) == ("error", 1006), error
+            assert (await conn.request({"action": "ping"}))["type"] == "pong"
 
     run(scenario())
 

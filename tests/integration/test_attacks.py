@@ -716,3 +716,75 @@ def test_refresh_token_reuse_closes_that_logins_sockets(app: Harness) -> None:
     assert app.gateway.closed == []
     assert app.http("http_auth", "POST", "/auth/refresh", body=body)[0] == 401
     assert app.gateway.closed == ["a1"]
+
+
+# ---- enumeration and injection ----------------------------------------------------------------
+
+
+def test_login_answers_unknown_users_and_wrong_passwords_alike(app: Harness) -> None:
+    app.register("alice")
+    wrong = app.http(
+        "http_auth", "POST", "/auth/login", body={"userId": "alice", "password": "not it at all"}
+    )
+    unknown = app.http(
+        "http_auth", "POST", "/auth/login", body={"userId": "nobody", "password": "not it at all"}
+    )
+    malformed = app.http(
+        "http_auth", "POST", "/auth/login", body={"userId": "No Such!", "password": "x"}
+    )
+    assert wrong == unknown == malformed
+    assert wrong[0] == 401 and wrong[1]["code"] == 1003
+
+
+HOSTILE = "x) OR attribute_exists(pk) #n :v = :v; DROP"
+
+
+def test_hostile_strings_reach_dynamodb_only_as_values(app: Harness) -> None:
+    # Every expression Parley sends is fixed text; user input travels in Key,
+    # Item and ExpressionAttributeValues only. Record every DynamoDB request to prove it.
+    expressions: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        for key, value in params.items():
+            if key.endswith("Expression") and isinstance(value, str):
+                expressions.append(value)
+        for item in params.get("TransactItems", []):
+            for op in item.values():
+                expressions.extend(v for k, v in op.items() if k.endswith("Expression"))
+
+    runtime.users()  # the shared client exists before hooking it
+    from parley import aws
+
+    aws.client("dynamodb").meta.events.register("provide-client-params.dynamodb.*", record)
+    app.register("alice", displayName=HOSTILE)
+    app.user("bob")
+    app.login("alice")
+    app.connect("alice", "a1")
+    token = app.tokens["alice"]["accessToken"]
+    status, group = app.http(
+        "http_groups", "POST", "/groups", token=token, body={"name": HOSTILE, "members": ["bob"]}
+    )
+    assert status == 201 and group["name"] == HOSTILE
+    custom = {
+        "action": "send",
+        "to": "bob",
+        "clientMsgId": "h1",
+        "body": {"type": "custom", "data": {"#n": HOSTILE, ":v": 1}},
+    }
+    assert app.frame("send", custom, user="alice", connection="a1")["type"] == "ack"  # type: ignore[index]
+    assert (
+        app.send(
+            "alice", "a1", conversationId=group["conversationId"], client_id="h2", text=HOSTILE
+        )["type"]
+        == "ack"
+    )
+    status, page = app.http(
+        "http_conversations",
+        "GET",
+        "/conversations/{id}/messages",
+        token=token,
+        path={"id": group["conversationId"]},
+    )
+    assert page["messages"][-1]["body"]["text"] == HOSTILE
+    assert expressions, "no DynamoDB request was recorded: the test would prove nothing"
+    assert not [e for e in expressions if "DROP" in e or "OR attribute_exists(pk)" in e]

@@ -375,7 +375,7 @@ def test_websocket_actions_answer_every_frame_with_a_code(route: str) -> None:
         run()
         if route == "send":
             assert stored_messages() == world.acked
-        assert world.examples >= min(EXAMPLES, 100)
+        assert world.examples >= EXAMPLES, f"only {world.examples} examples ran"
 
 
 # ---- HTTP -------------------------------------------------------------------------------------
@@ -596,4 +596,4 @@ def test_http_routes_answer_every_request_with_a_code(name: str) -> None:
         last_seq, rows, count = group_state(world.group)
         assert count == len(rows)
         assert sorted(stored_messages()[world.group]) == list(range(1, last_seq + 1))
-        assert world.examples >= min(EXAMPLES, 100)
+        assert world.examples >= EXAMPLES, f"only {world.examples} examples ran"

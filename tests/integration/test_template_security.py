@@ -100,3 +100,34 @@ def test_make_test_runs_the_offline_iac_scan() -> None:
     assert recipe and "$(CHECKOV)" in recipe.group(1) and "--skip-download" in recipe.group(1)
     assert re.search(r"^CHECKOV := .*/bin/checkov$", makefile, flags=re.M)
     assert re.search(r"^fuzz:.*\n\tPARLEY_FUZZ_EXAMPLES=10000 ", makefile, flags=re.M)
+
+
+def test_clients_are_given_tls_endpoints_only() -> None:
+    # API Gateway serves execute-api endpoints over TLS only; the stack hands out no other.
+    outputs = template()["Outputs"]
+    assert outputs["WebSocketUrl"]["Value"]["Fn::Sub"].startswith("wss://")
+    assert outputs["HttpApiUrl"]["Value"]["Fn::Sub"].startswith("https://")
+    urls = [json.dumps(o["Value"]) for o in outputs.values()]
+    assert not [u for u in urls if "http://" in u or "ws://" in u]
+
+
+@pytest.mark.parametrize("resource", ["HttpApi", "WebSocketStage"])
+def test_both_apis_throttle_at_the_stage(resource: str) -> None:
+    # The first DoS bound, before any function runs (per-connection and per-user limits follow).
+    settings = template()["Resources"][resource]["Properties"]["DefaultRouteSettings"]
+    assert settings["ThrottlingBurstLimit"] > 0 and settings["ThrottlingRateLimit"] > 0
+
+
+def test_external_tokens_get_their_crypto_layer_and_no_one_else_pays_for_it() -> None:
+    # pyjwt verifies RS256/ES256 with `cryptography`, which it imports eagerly: the package
+    # ships in a layer of its own, attached only when an external issuer is configured.
+    layer = template()["Resources"]["OidcCryptoLayer"]
+    assert layer["Condition"] == "HasOidc"
+    requirements = (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text()
+    assert re.search(r"^cryptography\b", requirements, flags=re.M)
+    main = (ROOT / "layers" / "parley" / "requirements.txt").read_text()
+    assert "cryptography" not in main and "[crypto]" not in main
+    assert template()["Globals"]["Function"]["Layers"] == [
+        {"Ref": "ParleyLayer"},
+        {"Fn::If": ["HasOidc", {"Ref": "OidcCryptoLayer"}, NO_VALUE]},
+    ]
