@@ -28,7 +28,12 @@ from typing import Any
 
 from parley_bench.memory import Latency, Model, Repos, patched_runtime
 from parley_bench.meter import AwsMeter, Bill
-from parley_bench.template import fanout_batch_size, fanout_max_concurrency, memory_mb
+from parley_bench.template import (
+    fanout_batch_size,
+    fanout_max_concurrency,
+    memory_mb,
+    parameter_default,
+)
 from parley_bench.world import (
     BASE_ENV,
     LambdaContext,
@@ -178,7 +183,7 @@ def run_fanout(
     concurrency: int | None = None,
     batch_size: int | None = None,
     threads: int = 16,
-    batch_users: int = 100,
+    batch_users: int | None = None,
     inline_max: int = 50,
     meter: AwsMeter | None = None,
     text: str = "x" * 64,
@@ -187,6 +192,7 @@ def run_fanout(
     """Send one message to a group of `members` (all online) and time its delivery."""
     concurrency = concurrency or fanout_max_concurrency()
     batch_size = batch_size or fanout_batch_size()
+    batch_users = batch_users or parameter_default("FanoutBatchUsers", 100)
     model = Model(latency or Latency(), meter)
     seed(model, members)
     repos = Repos(model)

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from parley_bench.meter import Bill
-from parley_bench.template import ROOT, fanout_batch_size, fanout_max_concurrency, memory_mb
+from parley_bench.template import (
+    ROOT,
+    fanout_batch_size,
+    fanout_max_concurrency,
+    memory_mb,
+    parameter_default,
+)
 
 Result = dict[str, Any]
 DILATION = 5  # fan-out latencies x5, time / 5: what the design takes when CPU is not short
@@ -118,7 +124,7 @@ def fanout(quick: bool) -> Result:
 
     latency = Latency()
     sizes = [100, 1_000, 10_000]
-    repeats = 1 if quick else 3
+    repeats = 3 if quick else 5
     slow = Latency(latency.dynamodb * DILATION, latency.post * DILATION, latency.sqs * DILATION)
     rows = []
     for members in sizes:
@@ -162,7 +168,7 @@ def fanout(quick: bool) -> Result:
         "concurrency": fanout_max_concurrency(),
         "batch_size": fanout_batch_size(),
         "threads": 16,
-        "batch_users": 100,
+        "batch_users": parameter_default("FanoutBatchUsers", 100),
         "repeats": repeats,
         "dilation": DILATION,
         "rows": rows,

@@ -29,7 +29,7 @@ from typing import Any
 
 from parley_bench.capacity import TableSchema
 from parley_bench.meter import AwsMeter, Bill, Call, Inspector, ws_units
-from parley_bench.template import FUNCTIONS, ROOT, memory_mb, tables, template
+from parley_bench.template import FUNCTIONS, ROOT, memory_mb, parameter_default, tables, template
 
 EVENTS = ROOT / "events"
 WS_ENDPOINT = "wss://abcdef1234.execute-api.us-east-1.amazonaws.com"
@@ -252,6 +252,9 @@ class World:
         if not self.limiter:
             app_env["PARLEY_LIMITS_TABLE"] = None
         app_env.update(
+            # As deployed: the template's defaults for the fan-out knobs.
+            PARLEY_FANOUT_BATCH_USERS=str(parameter_default("FanoutBatchUsers", 100)),
+            PARLEY_INLINE_FANOUT_MAX=str(parameter_default("InlineFanoutMax", 50)),
             PARLEY_PUSH_QUEUE_URL=self.queue_url,
             PARLEY_SIGNING_SECRET_ARN=self.secret_arn,
             PARLEY_WS_API_ENDPOINT=WS_ENDPOINT,

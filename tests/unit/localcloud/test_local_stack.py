@@ -94,7 +94,7 @@ def test_queues_are_created_after_their_dead_letter_queue() -> None:
     dlq, queue = stack.queues["Dlq"], stack.queues["Queue"]
     assert names.index(dlq.name) < names.index(queue.name)
     attributes = next(c["Attributes"] for c in queue_calls if c["QueueName"] == queue.name)
-    assert attributes["VisibilityTimeout"] == "1"
+    assert attributes["VisibilityTimeout"] == "3"
     assert json.loads(attributes["RedrivePolicy"]) == {
         "deadLetterTargetArn": dlq.arn,
         "maxReceiveCount": 2,
