@@ -100,7 +100,7 @@ def test_queues_are_created_after_their_dead_letter_queue() -> None:
         "maxReceiveCount": 2,
     }
     assert queue.arn == f"arn:aws:sqs:us-east-1:123456789012:{queue.name}"
-    assert queue.visibility_timeout == 1
+    assert queue.visibility_timeout == 3
 
 
 def test_secrets() -> None:
