@@ -47,6 +47,17 @@ def _too_large(what: str, limit: str) -> PydanticCustomError:
     return PydanticCustomError("payload_too_large", f"{what} is over {limit}")
 
 
+def _json_within(value: Any, what: str, limit: int) -> Any:
+    """`value` if its compact UTF-8 JSON form fits in `limit` bytes (1006 past it)."""
+    try:
+        size = len(compact_json(value).encode())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be JSON") from exc
+    if size > limit:
+        raise _too_large(what, f"{limit} bytes")
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -77,13 +88,7 @@ class CustomBody(Strict):
     @field_validator("data")
     @classmethod
     def _data_size(cls, value: Any) -> Any:
-        try:
-            size = len(compact_json(value).encode())
-        except (TypeError, ValueError) as exc:
-            raise ValueError("data must be JSON") from exc
-        if size > MAX_CUSTOM_BYTES:
-            raise _too_large("data", f"{MAX_CUSTOM_BYTES} bytes")
-        return value
+        return _json_within(value, "data", MAX_CUSTOM_BYTES)
 
 
 Body = Annotated[TextBody | CustomBody, Field(discriminator="type")]
@@ -147,13 +152,7 @@ class SignalFrame(Frame):
     @field_validator("payload")
     @classmethod
     def _payload_size(cls, value: Any) -> Any:
-        try:
-            size = len(compact_json(value).encode())
-        except (TypeError, ValueError) as exc:
-            raise ValueError("payload must be JSON") from exc
-        if size > MAX_SIGNAL_PAYLOAD_BYTES:
-            raise _too_large("payload", f"{MAX_SIGNAL_PAYLOAD_BYTES} bytes")
-        return value
+        return _json_within(value, "payload", MAX_SIGNAL_PAYLOAD_BYTES)
 
 
 class PingFrame(Frame):
