@@ -28,14 +28,41 @@ SECRET_KEY = "testing"  # noqa: S105 - moto's conventional dummy credential
 _PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
 
+class _SerialDynamoDB:
+    """One DynamoDB request at a time, as DynamoDB's own item-level atomicity implies.
+
+    moto's server handles requests on threads but checks a condition and writes in two
+    unlocked steps (and deep-copies tables in TransactWriteItems while other threads write),
+    so two concurrent conditional puts could both succeed: Parley's ordering relies on
+    exactly that condition. DynamoDB calls never block, so serialising them costs little;
+    other services (SQS long polls) stay concurrent.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            with self.lock:
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+
 def _moto_main(conn: Connection, host: str, services: tuple[str, ...], region: str) -> None:
     """Child process: run moto's threaded server until told to stop or the parent goes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request access log
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
-    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
-    server.start()
+    app = _SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
+    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     # moto builds a backend on its first request (SSM's loads AWS's public parameters:
     # most of a second). Build them now, while the parent loads its own SDK models, and
     # before any request can race the creation.
@@ -45,7 +72,7 @@ def _moto_main(conn: Connection, host: str, services: tuple[str, ...], region: s
         with contextlib.suppress(Exception):
             get_backend(service)  # type: ignore[call-overload]
             get_backend(service)["123456789012"][region]  # type: ignore[call-overload]
-    conn.send(server.get_host_and_port()[1])
+    conn.send(server.server_address[1])
     with contextlib.suppress(EOFError, OSError):
         conn.recv()  # "stop", or EOFError when the parent dies
     # The state is discarded anyway: no graceful shutdown of in-flight long polls.
