@@ -70,7 +70,11 @@ class Harness:
     # WebSocket ---------------------------------------------------------------------------
     def connect(self, user: str, connection: str) -> dict[str, Any]:
         token = self.tokens[user]["accessToken"]
-        policy = load("authorizer").handler(events.authorizer_event(token), CONTEXT)
+        # As API Gateway runs the handshake: the authorizer, then the route, both carrying
+        # the query string with the token.
+        auth_event = events.authorizer_event(token)
+        auth_event["multiValueQueryStringParameters"] = {"token": [token]}
+        policy = load("authorizer").handler(auth_event, CONTEXT)
         ctx = policy["context"]
         event = events.ws_event(
             "$connect",
@@ -79,6 +83,8 @@ class Harness:
             session=ctx["sessionId"],
             token_exp=ctx["tokenExp"],
         )
+        event["queryStringParameters"] = {"token": token}
+        event["multiValueQueryStringParameters"] = {"token": [token]}
         response = load("ws_connect").handler(event, CONTEXT)
         assert response["statusCode"] == 200
         return policy
