@@ -51,11 +51,15 @@ class ConnectionService:
         )
 
     def disconnect(self, connection_id: str) -> dict[str, Any] | None:
-        """Forget the connection and remember when its user was last seen."""
-        record = self.connections.delete(connection_id)
+        """Forget the connection and remember when its user was last seen.
+
+        lastSeen is written before the record goes, so a presence query never sees the
+        user offline without a lastSeen in between; an unknown connection changes nothing.
+        """
+        record = self.connections.get(connection_id)
         if record is not None:
             self.users.set_last_seen(record["userId"], self.clock.now_ms())
-        return record
+        return self.connections.delete(connection_id) or record
 
     def close_session(self, user_id: str, session_id: str) -> int:
         """Close every open socket of one login (logout, refresh-token reuse)."""
