@@ -49,19 +49,37 @@ class _SerialDynamoDB:
         return self.app(environ, start_response)
 
 
+def _keep_alive_handler() -> type:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAlive(MotoRequestHandler):  # type: ignore[misc,valid-type]
+        """HTTP/1.1, so the SDK's pooled connections are reused.
+
+        With werkzeug's default HTTP/1.0 every AWS call opened a TCP connection and the
+        server started a thread for it: about a fifth of moto's CPU time per call (a
+        GetItem measured 2.0 ms of server CPU with HTTP/1.0, 1.6 ms with HTTP/1.1).
+        """
+
+        protocol_version = "HTTP/1.1"
+
+    return KeepAlive
+
+
 def _moto_main(conn: Connection, host: str, services: tuple[str, ...], region: str) -> None:
     """Child process: run moto's threaded server until told to stop or the parent goes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request access log
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
-        MotoRequestHandler,
         create_backend_app,
     )
     from werkzeug.serving import make_server
 
+    from parley_local import moto_speedups
+
+    moto_speedups.install()
     app = _SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
-    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, 0, app, threaded=True, request_handler=_keep_alive_handler())
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     # moto builds a backend on its first request (SSM's loads AWS's public parameters:
     # most of a second). Build them now, while the parent loads its own SDK models, and
