@@ -3,10 +3,10 @@
 The real `ws_send` handler stores the message and enqueues one `conversation` work item;
 an emulated SQS event source then runs the real `fanout` handler the way Lambda would:
 
-* up to `MaximumConcurrency` (50, from the template) concurrent "invocations", each on its
+* up to `MaximumConcurrency` (from the template) concurrent "invocations", each on its
   own container (its own copy of the handler module, its own PushService with a pool of
   `PARLEY_FANOUT_THREADS` threads, its own `parallel_map` pool);
-* each invocation gets a batch of up to `BatchSize` (10) records; the first expands the
+* each invocation gets a batch of up to `BatchSize` records; the first expands the
   member list into `users` items of `FanoutBatchUsers`, which are enqueued and picked up
   by the others.
 
@@ -31,6 +31,7 @@ from parley_bench.meter import AwsMeter, Bill
 from parley_bench.template import (
     fanout_batch_size,
     fanout_max_concurrency,
+    fanout_threads,
     memory_mb,
     parameter_default,
 )
@@ -182,7 +183,7 @@ def run_fanout(
     latency: Latency | None = None,
     concurrency: int | None = None,
     batch_size: int | None = None,
-    threads: int = 16,
+    threads: int | None = None,
     batch_users: int | None = None,
     inline_max: int = 50,
     meter: AwsMeter | None = None,
@@ -191,6 +192,7 @@ def run_fanout(
 ) -> FanoutResult:
     """Send one message to a group of `members` (all online) and time its delivery."""
     concurrency = concurrency or fanout_max_concurrency()
+    threads = threads or fanout_threads()
     batch_size = batch_size or fanout_batch_size()
     batch_users = batch_users or parameter_default("FanoutBatchUsers", 100)
     model = Model(latency or Latency(), meter)

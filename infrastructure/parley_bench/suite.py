@@ -18,6 +18,7 @@ from parley_bench.template import (
     ROOT,
     fanout_batch_size,
     fanout_max_concurrency,
+    fanout_threads,
     memory_mb,
     parameter_default,
 )
@@ -165,13 +166,37 @@ def fanout(quick: bool) -> Result:
             "post_ms": latency.post * 1000,
             "sqs_ms": latency.sqs * 1000,
         },
+        "lambda_cpu": lambda_cpu_check(rows[-1]),
         "concurrency": fanout_max_concurrency(),
         "batch_size": fanout_batch_size(),
-        "threads": 16,
+        "threads": fanout_threads(),
         "batch_users": parameter_default("FanoutBatchUsers", 100),
         "repeats": repeats,
         "dilation": DILATION,
         "rows": rows,
+    }
+
+
+def lambda_cpu_check(row: Result) -> Result:
+    """Would the template's fanout container wait on its CPU rather than the network?
+
+    The in-memory model's calls cost no SDK CPU; on Lambda every lookup and post does, and
+    a container has `MemorySize / 1769` of a vCPU. The busiest container handles
+    `members / MaximumConcurrency` lookups and posts.
+    """
+    from parley_bench import sdkcpu
+
+    sdk = sdkcpu.measure()
+    per_container = row["members"] / fanout_max_concurrency()
+    cpu_ms = per_container * (sdk["post_cpu_ms"] + sdk["query_cpu_ms"])
+    sizes = sorted({256, memory_mb("fanout")})
+    return {
+        **sdk,
+        "members": row["members"],
+        "calls_per_container": per_container,
+        "cpu_ms_per_container": cpu_ms,
+        "by_memory": {str(mb): cpu_ms / sdkcpu.vcpu_share(mb) for mb in sizes},
+        "template_memory_mb": memory_mb("fanout"),
     }
 
 

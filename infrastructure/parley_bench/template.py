@@ -102,6 +102,14 @@ def fanout_max_concurrency() -> int:
     return 1000
 
 
+def fanout_threads() -> int:
+    """`PARLEY_FANOUT_THREADS` of the fanout function (the package default when unset)."""
+    res = template().get("Resources", {}).get(functions()["fanout"].logical_id, {})
+    variables = res.get("Properties", {}).get("Environment", {}).get("Variables", {})
+    # 16 is `Settings.fanout_threads`'s default, what the function runs with when unset.
+    return int(variables.get("PARLEY_FANOUT_THREADS", 16))
+
+
 def fanout_batch_size() -> int:
     """`BatchSize` of the fanout function's SQS event source."""
     res = template().get("Resources", {}).get(functions()["fanout"].logical_id, {})

@@ -1,0 +1,51 @@
+"""The fan-out report's Lambda CPU check (parley_bench.sdkcpu, suite, report)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from parley_bench import report, sdkcpu, suite
+
+
+def test_a_function_gets_cpu_in_proportion_to_memory_up_to_one_vcpu() -> None:
+    # GIVEN Lambda's rule (one vCPU at 1,769 MB)
+    # WHEN shares are asked for small, exact and large sizes
+    # THEN they scale with memory and stop at one
+    assert sdkcpu.vcpu_share(1769) == 1.0
+    assert sdkcpu.vcpu_share(3538) == 1.0
+    assert sdkcpu.vcpu_share(256) == pytest.approx(256 / 1769)
+
+
+def test_the_sdk_costs_some_cpu_per_call() -> None:
+    # GIVEN a local endpoint that answers at once
+    # WHEN a few posts and queries go through botocore
+    cpu = sdkcpu.measure(calls=20, rounds=1, threads=2)
+    # THEN each kind of call is measured, in positive milliseconds
+    assert set(cpu) == {"post_cpu_ms", "query_cpu_ms"}
+    assert all(value > 0 for value in cpu.values())
+
+
+def test_the_busiest_container_is_checked_at_the_template_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN 1 ms per post and 2 ms per query, and the template's event source and memory
+    monkeypatch.setattr(sdkcpu, "measure", lambda: {"post_cpu_ms": 1.0, "query_cpu_ms": 2.0})
+    row: dict[str, Any] = {"members": 10_000, "last_ms": 2500.0, "dilated_last_ms": 1500.0}
+    # WHEN the check runs for the 10,000-member row
+    cpu = suite.lambda_cpu_check(row)
+    # THEN each container's share of lookups and posts is priced at 256 MB and at the
+    # template's size
+    per_container = 10_000 / suite.fanout_max_concurrency()
+    assert cpu["calls_per_container"] == per_container
+    assert cpu["cpu_ms_per_container"] == pytest.approx(per_container * 3.0)
+    size = cpu["template_memory_mb"]
+    assert cpu["by_memory"][str(size)] == pytest.approx(
+        per_container * 3.0 / sdkcpu.vcpu_share(size)
+    )
+    assert cpu["by_memory"]["256"] == pytest.approx(per_container * 3.0 * 1769 / 256)
+    # AND the report says it, next to the design's own time
+    text = "\n".join(report._lambda_cpu_text(cpu, row))
+    assert "`PostToConnection` 1.00 ms, `Query` 2.00 ms" in text
+    assert "1.50 s the design's waits take" in text
+    assert report._lambda_cpu_text(None, row) == []
