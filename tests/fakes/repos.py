@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooLarge, Unavailable
 from parley.models import compact_json
 from parley.repositories.conversations import SeqTaken
-from parley.repositories.messages import dedupe_key
+from parley.repositories.messages import Newest, dedupe_key
 
 Row = dict[str, Any]
 
@@ -42,8 +42,9 @@ def _copy(value: Any) -> Any:
 
 
 def _stored_message(message: Row) -> Row:
-    """What the Messages table keeps: the protocol fields, body through compact JSON."""
-    return {
+    """What the Messages table keeps: the protocol fields, body through compact JSON, and a
+    direct message's internal `own` map when it has one."""
+    stored = {
         "conversationId": message["conversationId"],
         "seq": int(message["seq"]),
         "messageId": message["messageId"],
@@ -52,6 +53,18 @@ def _stored_message(message: Row) -> Row:
         "body": json.loads(compact_json(message["body"])),
         "ts": int(message["ts"]),
     }
+    if message.get("own") is not None:
+        stored["own"] = {user: int(seq) for user, seq in message["own"].items()}
+    return stored
+
+
+def _wire(stored: Row) -> Row:
+    """A stored message as the repository hands it out (`decode_message`: never `own`)."""
+    return {k: _copy(v) for k, v in stored.items() if k != "own"}
+
+
+def _own(stored: Row | None) -> dict[str, int]:
+    return dict(stored.get("own", {})) if stored is not None else {}
 
 
 # ---- clocks ------------------------------------------------------------------------------
@@ -422,8 +435,16 @@ class MessagesRepository(_Fake):
             log = self.store.messages.get(conversation_id, {})
             return max(log, default=0)
 
-    def last_seqs(self, conversation_ids: list[str]) -> dict[str, int]:
-        return {c: self.last_seq(c) for c in conversation_ids}
+    def newest(self, conversation_id: str) -> Newest:
+        """The highest seq and its message's `own` map (like the consistent Query)."""
+        self._called("newest", conversation_id)
+        with self.store.lock:
+            log = self.store.messages.get(conversation_id, {})
+            top = max(log, default=0)
+            return Newest(top, _own(log.get(top)))
+
+    def newest_many(self, conversation_ids: list[str]) -> dict[str, Newest]:
+        return {c: self.newest(c) for c in conversation_ids}
 
     def find_by_client_id(
         self, conversation_id: str, sender_id: str, client_msg_id: str
@@ -438,7 +459,7 @@ class MessagesRepository(_Fake):
                 for _, m in sorted(log.items())
                 if dedupe_key(m["senderId"], m["clientMsgId"]) == wanted
             ]
-            return _copy(found[0]) if found else None
+            return _wire(found[0]) if found else None
 
     def put_if_absent(self, message: Row) -> bool:
         self._called("put_if_absent", message["conversationId"], message["seq"])
@@ -458,9 +479,22 @@ class MessagesRepository(_Fake):
         self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
     ) -> list[Row]:
         self._called("after", conversation_id, after_seq, limit)
+        return self._after(conversation_id, after_seq, limit)[0]
+
+    def after_with_own(
+        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
+    ) -> tuple[list[Row], dict[str, int]]:
+        """`after`, and the `own` map of the last message returned ({} for none)."""
+        self._called("after_with_own", conversation_id, after_seq, limit)
+        return self._after(conversation_id, after_seq, limit)
+
+    def _after(
+        self, conversation_id: str, after_seq: int, limit: int
+    ) -> tuple[list[Row], dict[str, int]]:
         with self.store.lock:
             log = self.store.messages.get(conversation_id, {})
-            return [_copy(log[s]) for s in sorted(log) if s > after_seq][:limit]
+            chosen = [log[s] for s in sorted(log) if s > after_seq][:limit]
+            return [_wire(m) for m in chosen], _own(chosen[-1] if chosen else None)
 
     def before(self, conversation_id: str, before_seq: int, min_seq: int, limit: int) -> list[Row]:
         self._called("before", conversation_id, before_seq, min_seq, limit)
@@ -469,16 +503,22 @@ class MessagesRepository(_Fake):
         with self.store.lock:
             log = self.store.messages.get(conversation_id, {})
             chosen = [s for s in sorted(log, reverse=True) if min_seq <= s < before_seq][:limit]
-            return [_copy(log[s]) for s in reversed(chosen)]
+            return [_wire(log[s]) for s in reversed(chosen)]
 
     def count_all(self, conversation_id: str) -> int:
         with self.store.lock:
             return len(self.store.messages.get(conversation_id, {}))
 
-    # test helper
+    # test helpers
     def seqs(self, conversation_id: str) -> list[int]:
         with self.store.lock:
             return sorted(self.store.messages.get(conversation_id, {}))
+
+    def own_of(self, conversation_id: str, seq: int) -> dict[str, int] | None:
+        """The stored `own` map of one message (None when it has none)."""
+        with self.store.lock:
+            stored = self.store.messages.get(conversation_id, {}).get(seq)
+            return dict(stored["own"]) if stored is not None and "own" in stored else None
 
 
 class MembershipRepository(_Fake):
@@ -734,9 +774,17 @@ class FakeRepos:
             self.store.conversations[conversation_id] = row
 
     def add_message(
-        self, conversation_id: str, seq: int, sender: str = "alice", text: str | None = None
+        self,
+        conversation_id: str,
+        seq: int,
+        sender: str = "alice",
+        text: str | None = None,
+        *,
+        own: dict[str, int] | None = None,
     ) -> Row:
-        message = {
+        """Store a message directly; without `own`, like one written before the map existed
+        (or a group's). The returned message has the wire fields only."""
+        message: Row = {
             "conversationId": conversation_id,
             "seq": seq,
             "messageId": f"M{seq:025d}",
@@ -746,5 +794,7 @@ class FakeRepos:
             "ts": 1_700_000_000_000 + seq,
         }
         with self.store.lock:
-            self.store.messages.setdefault(conversation_id, {})[seq] = _stored_message(message)
+            self.store.messages.setdefault(conversation_id, {})[seq] = _stored_message(
+                {**message, "own": own}
+            )
         return message

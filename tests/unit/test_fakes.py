@@ -100,6 +100,30 @@ def test_after_and_before_windows(repos: FakeRepos) -> None:
     assert repos.messages.before(CID, 2, 2, 10) == []
 
 
+def test_own_maps_are_stored_and_read_only_through_newest_and_after_with_own(
+    repos: FakeRepos,
+) -> None:
+    # GIVEN a direct message with an `own` map after one stored without (as before the map)
+    dm = "dm:alice:bob"
+    repos.add_message(dm, 1, "alice")
+    repos.messages.put_if_absent({**message(2, "bob"), "conversationId": dm, "own": {"bob": 2}})
+    # WHEN it is read back every way
+    # THEN newest and after_with_own give the newest map ({} for a message without one);
+    # after, before and find_by_client_id hand out the protocol's fields only
+    assert repos.messages.newest(dm) == (2, {"bob": 2})
+    assert repos.messages.newest_many([dm, CID]) == {dm: (2, {"bob": 2}), CID: (0, {})}
+    page, own = repos.messages.after_with_own(dm, 0, 10)
+    assert ([m["seq"] for m in page], own) == ([1, 2], {"bob": 2})
+    assert repos.messages.after_with_own(dm, 0, 1)[1] == {}
+    assert repos.messages.after_with_own(dm, 5, 1) == ([], {})
+    found = repos.messages.find_by_client_id(dm, "bob", "c")
+    assert found is not None
+    for wire in [*repos.messages.after(dm, 0, 10), *repos.messages.before(dm, 3, 1, 10), found]:
+        assert "own" not in wire
+    assert repos.messages.own_of(dm, 2) == {"bob": 2}
+    assert repos.messages.own_of(dm, 1) is None
+
+
 def test_member_projections(repos: FakeRepos) -> None:
     # GIVEN membership rows with readSeq
     # WHEN read through the index, a page and directly

@@ -16,7 +16,13 @@ from parley.repositories.conversations import (
     SeqTaken,
     member_row,
 )
-from parley.repositories.messages import MessagesRepository, encode_message
+from parley.repositories.messages import (
+    MessagesRepository,
+    Newest,
+    decode_message,
+    decode_own,
+    encode_message,
+)
 from parley.repositories.sessions import SessionsRepository
 from parley.repositories.users import UsersRepository
 
@@ -140,6 +146,73 @@ def test_last_seq_is_a_consistent_descending_query(dynamodb: Stubbed) -> None:
         },
     )
     assert MessagesRepository("Messages", dynamodb.client).last_seq(CID) == 41
+
+
+def test_newest_reads_the_seq_and_the_own_map_in_the_same_query(dynamodb: Stubbed) -> None:
+    # GIVEN a direct conversation whose newest message (41) carries an `own` map
+    # WHEN its newest is read
+    # THEN it is last_seq's query (descending, Limit 1, consistent) also projecting `own`
+    dynamodb.stub.add_response(
+        "query",
+        {"Items": [{"seq": {"N": "41"}, "own": {"M": {"alice": {"N": "40"}, "bob": {"N": "41"}}}}]},
+        {
+            "TableName": "Messages",
+            "KeyConditionExpression": "conversationId = :c",
+            "ExpressionAttributeValues": {":c": {"S": CID}},
+            "ProjectionExpression": "seq, own",
+            "ScanIndexForward": False,
+            "Limit": 1,
+            "ConsistentRead": True,
+        },
+    )
+    newest = MessagesRepository("Messages", dynamodb.client).newest(CID)
+    assert newest == Newest(41, {"alice": 40, "bob": 41})
+
+
+def test_newest_of_a_message_without_a_map_or_of_nothing(dynamodb: Stubbed) -> None:
+    # GIVEN a newest message stored without `own` (a group's, or an older direct message),
+    # and an empty conversation
+    # WHEN their newest is read
+    # THEN the map is empty; an empty conversation is (0, {})
+    dynamodb.stub.add_response("query", {"Items": [{"seq": {"N": "7"}}]})
+    dynamodb.stub.add_response("query", {"Items": []})
+    repo = MessagesRepository("Messages", dynamodb.client)
+    assert repo.newest(CID) == (7, {})
+    assert repo.newest(CID) == (0, {})
+
+
+def test_own_is_stored_as_a_map_and_never_decoded_into_a_message() -> None:
+    # GIVEN a message with an `own` map and one without
+    # WHEN they are encoded and decoded
+    # THEN `own` is a map of numbers in the item (absent when not given), and the decoded
+    # message has the protocol's fields only
+    item = encode_message({**message(), "own": {"alice": 3, "bob": 2}})
+    assert item["own"] == {"M": {"alice": {"N": "3"}, "bob": {"N": "2"}}}
+    assert "own" not in encode_message(message())
+    assert decode_own(item) == {"alice": 3, "bob": 2}
+    assert decode_own(encode_message(message())) == {}
+    assert decode_message(item) == message()
+
+
+def test_after_with_own_gives_the_last_messages_map(dynamodb: Stubbed) -> None:
+    # GIVEN a page of messages 3 and 4, the last with a map
+    # WHEN read with after_with_own
+    # THEN the messages come without `own`, and the map is the last one's
+    dynamodb.stub.add_response(
+        "query",
+        {
+            "Items": [
+                encode_message(message(3)),
+                encode_message({**message(4, "bob"), "own": {"alice": 3, "bob": 4}}),
+            ]
+        },
+    )
+    dynamodb.stub.add_response("query", {"Items": []})
+    repo = MessagesRepository("Messages", dynamodb.client)
+    page, own = repo.after_with_own(CID, 2, 10)
+    assert [m["seq"] for m in page] == [3, 4] and all("own" not in m for m in page)
+    assert own == {"alice": 3, "bob": 4}
+    assert repo.after_with_own(CID, 4, 10) == ([], {})
 
 
 def test_before_reverses_a_descending_page(dynamodb: Stubbed) -> None:

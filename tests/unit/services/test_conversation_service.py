@@ -152,6 +152,67 @@ def test_read_seq_is_clamped_to_last_seq(world: World) -> None:
     assert by_id(world.conversations.sync("alice", {}, 100))[G1]["readSeq"] == 2
 
 
+def dm_with_maps(world: World) -> None:
+    """dm:alice:bob: alice wrote 1 and 2, bob 3, 4 and 5 (each with its `own` map); the
+    rows were never advanced by those sends (alice's row 0, bob's row 0)."""
+    world.repos.add_conversation(DM)
+    world.repos.add_member(DM, "alice")
+    world.repos.add_member(DM, "bob")
+    newest: dict[str, int] = {}
+    for seq, sender in enumerate(["alice", "alice", "bob", "bob", "bob"], start=1):
+        newest[sender] = seq
+        world.repos.add_message(DM, seq, sender, own=dict(newest))
+
+
+def test_sync_read_seq_includes_the_callers_own_newest_message(world: World) -> None:
+    # GIVEN a dm whose newest message says alice's newest is 2 and bob's 5
+    dm_with_maps(world)
+    # WHEN both sync (alice also with a limit that leaves more: lastSeq from the newest read)
+    # THEN alice's readSeq is 2, bob's 5, whichever way lastSeq was found
+    assert (by_id(world.conversations.sync("alice", {}, 100))[DM]["readSeq"]) == 2
+    assert (by_id(world.conversations.sync("bob", {}, 100))[DM]["readSeq"]) == 5
+    cut = by_id(world.conversations.sync("alice", {}, 2))[DM]
+    assert (cut["hasMore"], cut["lastSeq"], cut["readSeq"]) == (True, 5, 2)
+    assert all("own" not in m for m in cut["messages"])
+
+
+def test_sync_read_seq_takes_the_row_when_it_is_higher(world: World) -> None:
+    # GIVEN the same dm where alice has read up to 4 (row), beyond her own 2
+    dm_with_maps(world)
+    world.repos.members.advance_read(DM, "alice", 4)
+    # WHEN she syncs (whole, and cut by the limit) and lists
+    # THEN readSeq is 4 everywhere
+    assert by_id(world.conversations.sync("alice", {}, 100))[DM]["readSeq"] == 4
+    assert by_id(world.conversations.sync("alice", {}, 1))[DM]["readSeq"] == 4
+    [conv] = world.conversations.list("alice")["conversations"]
+    assert (conv["readSeq"], conv["unread"]) == (4, 1)
+
+
+def test_list_counts_the_callers_own_messages_as_read(world: World) -> None:
+    # GIVEN the dm with maps (alice's newest 2, bob's 5)
+    dm_with_maps(world)
+    # WHEN both list
+    # THEN alice has 3 unread from readSeq 2; bob none
+    [alice] = world.conversations.list("alice")["conversations"]
+    [bob] = world.conversations.list("bob")["conversations"]
+    assert (alice["lastSeq"], alice["readSeq"], alice["unread"]) == (5, 2, 3)
+    assert (bob["lastSeq"], bob["readSeq"], bob["unread"]) == (5, 5, 0)
+
+
+def test_messages_without_a_map_leave_the_row_in_charge(world: World) -> None:
+    # GIVEN a dm of 3 messages stored before the map existed; alice's row says 3
+    world.repos.add_conversation(DM)
+    world.repos.add_member(DM, "alice", read_seq=3)
+    world.repos.add_member(DM, "bob")
+    seed(world, DM, 3)
+    # WHEN both list and sync
+    # THEN the rows' values are reported
+    [alice] = world.conversations.list("alice")["conversations"]
+    [bob] = world.conversations.list("bob")["conversations"]
+    assert (alice["readSeq"], bob["readSeq"]) == (3, 0)
+    assert by_id(world.conversations.sync("alice", {}, 100))[DM]["readSeq"] == 3
+
+
 # ---- sync: reply budget ------------------------------------------------------------------
 
 

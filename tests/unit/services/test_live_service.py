@@ -84,6 +84,53 @@ def test_read_of_zero_or_an_empty_conversation_does_nothing(world: World) -> Non
     assert world.gateway.posts == {}
 
 
+@pytest.fixture
+def dm_with_maps(world: World) -> str:
+    """dm:alice:bob: alice wrote 1..3, bob 4 and 5 (each message with its `own` map), no
+    row advanced by those sends; alice on a1 and a2, bob on b1."""
+    world.repos.add_conversation(DM)
+    world.repos.add_member(DM, "alice")
+    world.repos.add_member(DM, "bob")
+    newest: dict[str, int] = {}
+    for seq, sender in enumerate(["alice"] * 3 + ["bob"] * 2, start=1):
+        newest[sender] = seq
+        world.repos.add_message(DM, seq, sender, own=dict(newest))
+    for conn, user in [("a1", "alice"), ("a2", "alice"), ("b1", "bob")]:
+        world.repos.connections.add(conn, user)
+    return DM
+
+
+def test_reading_up_to_an_own_message_changes_nothing(world: World, dm_with_maps: str) -> None:
+    # GIVEN alice's own newest message is 3
+    # WHEN she reads up to 3, 2 and 0
+    # THEN each answer is 3, her row is not written, and nobody gets a receipt
+    assert [world.live.read("alice", dm_with_maps, s, "a1") for s in (3, 2, 0)] == [3, 3, 3]
+    assert world.repos.members.times("advance_read") == 0
+    assert world.gateway.posts == {}
+
+
+def test_reading_past_an_own_message_sends_the_receipt(world: World, dm_with_maps: str) -> None:
+    # GIVEN alice's own newest is 3, bob's messages are 4 and 5
+    # WHEN she reads up to 4, then up to 99
+    # THEN the answers are 4 and 5, with a receipt for each to bob and her other device
+    assert world.live.read("alice", dm_with_maps, 4, "a1") == 4
+    assert world.live.read("alice", dm_with_maps, 99, "a1") == 5
+    assert [f["readSeq"] for f in world.gateway.frames("b1")] == [4, 5]
+    assert [f["readSeq"] for f in world.gateway.frames("a2")] == [4, 5]
+    assert world.gateway.frames("a1") == []
+    # AND a read back down to her own message answers 5 without a receipt
+    assert world.live.read("alice", dm_with_maps, 3, "a1") == 5
+    assert len(world.gateway.frames("b1")) == 2
+
+
+def test_a_sender_reading_their_own_newest_answers_it(world: World, dm_with_maps: str) -> None:
+    # GIVEN bob's own newest message is the newest of all (5)
+    # WHEN he reads up to 5
+    # THEN the answer is 5 with no receipt
+    assert world.live.read("bob", dm_with_maps, 5, "b1") == 5
+    assert world.gateway.posts == {}
+
+
 def test_read_by_non_member_is_forbidden(world: World, dm: str) -> None:
     # GIVEN carol, not in the dm
     # WHEN she reads it

@@ -255,7 +255,8 @@ def test_exhausted_attempts_fail_with_2001(
 def test_first_send_to_a_user_creates_the_dm(world: World) -> None:
     # GIVEN no conversation between bob and alice
     # WHEN bob sends `to: alice`
-    # THEN dm:alice:bob is created with both as members and the message is seq 1
+    # THEN dm:alice:bob is created with both as members and the message is seq 1;
+    # bob has read his own message (through the message's `own` map: his row still says 0)
     ack = world.messages.send("bob", send_frame(to="alice"))
     assert ack["conversationId"] == "dm:alice:bob"
     assert ack["seq"] == 1
@@ -267,7 +268,10 @@ def test_first_send_to_a_user_creates_the_dm(world: World) -> None:
     assert alice is not None
     assert bob is not None
     assert (alice["joinedSeq"], alice["readSeq"]) == (1, 0)
-    assert bob["readSeq"] == 1
+    assert bob["readSeq"] == 0
+    seen = {user: world.conversations.list(user)["conversations"][0] for user in ("alice", "bob")}
+    assert (seen["alice"]["readSeq"], seen["alice"]["unread"]) == (0, 1)
+    assert (seen["bob"]["readSeq"], seen["bob"]["unread"]) == (1, 0)
 
 
 def test_dm_is_created_once(world: World) -> None:
@@ -279,6 +283,124 @@ def test_dm_is_created_once(world: World) -> None:
     ack = world.messages.send("alice", send_frame("3", conversation="dm:alice:bob"))
     assert ack["seq"] == 3
     assert world.repos.membership.times("create_dm") == 1
+
+
+def test_a_dm_send_records_the_senders_seq_on_the_message_instead_of_writing_members(
+    world: World,
+) -> None:
+    # GIVEN alice and bob's dm
+    dm = "dm:alice:bob"
+    # WHEN alice sends twice (opening it) and bob once
+    world.messages.send("alice", send_frame("a1", to="bob"))
+    world.messages.send("alice", send_frame("a2", conversation=dm))
+    world.messages.send("bob", send_frame("b1", conversation=dm))
+    # THEN no readSeq write was made; each message carries every sender's newest seq
+    assert world.repos.members.times("advance_read") == 0
+    assert [world.repos.messages.own_of(dm, seq) for seq in (1, 2, 3)] == [
+        {"alice": 1},
+        {"alice": 2},
+        {"alice": 2, "bob": 3},
+    ]
+    # AND the rows are as created, while the observable readSeqs are the own seqs
+    assert world.repos.members.read_seqs("alice", [dm]) == {dm: 0}
+    listed = {u: world.conversations.list(u)["conversations"][0] for u in ("alice", "bob")}
+    assert (listed["alice"]["readSeq"], listed["alice"]["unread"]) == (2, 1)
+    assert (listed["bob"]["readSeq"], listed["bob"]["unread"]) == (3, 0)
+
+
+def test_a_group_send_still_writes_the_senders_read_seq(world: World, group: str) -> None:
+    # GIVEN a group
+    # WHEN alice sends
+    # THEN her Members row is advanced once and the message carries no map
+    world.messages.send("alice", send_frame(conversation=group))
+    assert world.repos.members.times("advance_read") == 1
+    assert world.repos.messages.own_of(group, 1) is None
+
+
+def test_a_dm_send_reads_the_newest_once_with_its_map(world: World) -> None:
+    # GIVEN an existing dm
+    dm = "dm:alice:bob"
+    world.messages.send("alice", send_frame("a1", to="bob"))
+    before = (world.repos.messages.times("newest"), world.repos.messages.times("last_seq"))
+    # WHEN bob sends
+    world.messages.send("bob", send_frame("b1", conversation=dm))
+    # THEN the one consistent read of the newest message gave the seq and the map
+    after = (world.repos.messages.times("newest"), world.repos.messages.times("last_seq"))
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 0)
+
+
+def test_a_lost_dm_race_recomputes_the_map_from_the_winner(world: World) -> None:
+    # GIVEN alice and bob's dm with alice's message 1, and bob's message taking seq 2 just
+    # before alice's put (his map: alice 1, bob 2)
+    dm = "dm:alice:bob"
+    world.messages.send("alice", send_frame("a1", to="bob"))
+    taken: list[bool] = []
+
+    def intruder(message: dict[str, Any]) -> None:
+        if not taken and message["senderId"] == "alice":
+            taken.append(True)
+            world.repos.add_message(dm, message["seq"], sender="bob", own={"alice": 1, "bob": 2})
+
+    world.repos.messages.before_put = intruder
+    # WHEN alice sends
+    ack = world.messages.send("alice", send_frame("a2", conversation=dm))
+    # THEN her put at 2 lost, and her message 3 carries bob's entry from the winner
+    assert ack["seq"] == 3
+    assert world.repos.messages.own_of(dm, 3) == {"alice": 3, "bob": 2}
+
+
+def test_a_retried_dm_send_leaves_the_map_alone(world: World) -> None:
+    # GIVEN alice's message 1 and bob's reply 2
+    dm = "dm:alice:bob"
+    first = world.messages.send("alice", send_frame("a1", to="bob"))
+    world.messages.send("bob", send_frame("b1", conversation=dm))
+    # WHEN alice retries her message
+    again = world.messages.send("alice", send_frame("a1", to="bob"))
+    # THEN it is the first ack, nothing is stored, and the maps are unchanged
+    assert (again["seq"], again["messageId"]) == (first["seq"], first["messageId"])
+    assert world.repos.messages.seqs(dm) == [1, 2]
+    assert world.repos.messages.own_of(dm, 2) == {"alice": 1, "bob": 2}
+
+
+def test_concurrent_dm_senders_keep_the_map_exact(world: World) -> None:
+    # GIVEN alice and bob each sending 10 messages into their dm from two threads at once,
+    # with a widened race window between reading the newest and the conditional put
+    dm = "dm:alice:bob"
+    world.messages.send("alice", send_frame("first", to="bob"))
+    world.repos.messages.before_put = lambda message: time.sleep(0.0002)
+    senders = ["alice", "bob", "alice", "bob"]
+    barrier = threading.Barrier(len(senders))
+
+    def run(index: int) -> None:
+        barrier.wait()
+        for i in range(5):
+            world.messages.send(senders[index], send_frame(f"t{index}-{i}", conversation=dm))
+
+    with ThreadPoolExecutor(len(senders)) as pool:
+        list(pool.map(run, range(len(senders))))
+    # WHEN the stored messages are read in order
+    # THEN each one's map holds each sender's newest seq at or below it
+    stored = world.repos.messages.after(dm, 0, 100)
+    assert [m["seq"] for m in stored] == list(range(1, 22))
+    newest: dict[str, int] = {}
+    for m in stored:
+        newest[m["senderId"]] = m["seq"]
+        assert world.repos.messages.own_of(dm, m["seq"]) == newest
+    assert world.repos.members.times("advance_read") == 0
+    # the race was real: some puts lost and were retried with a re-read map
+    assert world.repos.messages.times("put_if_absent") > 21
+
+
+def test_pushed_dm_messages_and_acks_have_no_map(world: World) -> None:
+    # GIVEN bob online
+    world.repos.connections.add("conn-b", "bob")
+    # WHEN alice sends to him, then retries
+    ack = world.messages.send("alice", send_frame("a1", to="bob"))
+    world.messages.send("alice", send_frame("a1", to="bob"))
+    # THEN neither the ack nor either push carries `own`
+    assert "own" not in ack
+    frames = world.gateway.frames("conn-b", "message")
+    assert len(frames) == 2 and all("own" not in f for f in frames)
 
 
 def test_concurrent_first_sends_create_one_dm(world: World) -> None:

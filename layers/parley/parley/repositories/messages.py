@@ -3,12 +3,18 @@
 The LSI shares the table's partition and so supports strongly consistent reads: that is
 what lets a single conditional PutItem be both ordered and idempotent (see
 docs/architecture.md, "The send write").
+
+A direct-conversation message also carries `own`, a map from each member who has sent in
+the conversation to the seq of their newest message (as of this message): the newest
+item's map gives every sender's readSeq without a write per send (docs/architecture.md,
+"The sender's readSeq"). It is internal: :func:`decode_message` leaves it out of every
+message handed to a client.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from parley import ddb
 from parley.models import compact_json
@@ -21,8 +27,15 @@ def dedupe_key(sender_id: str, client_msg_id: str) -> str:
     return f"{sender_id}#{client_msg_id}"
 
 
+class Newest(NamedTuple):
+    """A conversation's newest seq (0 for none) and that message's `own` map ({} for none)."""
+
+    seq: int
+    own: dict[str, int]
+
+
 def encode_message(message: dict[str, Any]) -> dict[str, Any]:
-    """A message as a DynamoDB item (body kept as compact JSON text)."""
+    """A message as a DynamoDB item (body kept as compact JSON text; `own` as a map of N)."""
     item = {
         "conversationId": message["conversationId"],
         "seq": message["seq"],
@@ -33,11 +46,22 @@ def encode_message(message: dict[str, Any]) -> dict[str, Any]:
         "body": compact_json(message["body"]),
         "ts": message["ts"],
     }
-    return ddb.encode(item)
+    encoded = ddb.encode(item)
+    own = message.get("own")
+    if own is not None:
+        encoded["own"] = {"M": {user: {"N": str(int(seq))} for user, seq in own.items()}}
+    return encoded
+
+
+def decode_own(item: dict[str, Any]) -> dict[str, int]:
+    """The `own` map of a stored item; {} for messages stored without one (groups, and
+    direct messages written before the map existed)."""
+    raw = item.get("own", {}).get("M", {})
+    return {user: int(value["N"]) for user, value in raw.items()}
 
 
 def decode_message(item: dict[str, Any]) -> dict[str, Any]:
-    """A stored item as the protocol's `message` fields."""
+    """A stored item as the protocol's `message` fields (never the internal `own` map)."""
     raw = ddb.decode(item)
     return {
         "conversationId": raw["conversationId"],
@@ -68,9 +92,30 @@ class MessagesRepository(Repository):
         items = page.get("Items", [])
         return int(items[0]["seq"]["N"]) if items else 0
 
-    def last_seqs(self, conversation_ids: list[str]) -> dict[str, int]:
-        """`last_seq` of several conversations, in parallel."""
-        found = parallel_map(self.last_seq, conversation_ids)
+    def newest(self, conversation_id: str) -> Newest:
+        """The highest stored seq and its message's `own` map, read with strong consistency.
+
+        The same Query as :meth:`last_seq` (one item, billed by its size whatever the
+        projection), with `own` projected too.
+        """
+        with translate():
+            page = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="conversationId = :c",
+                ExpressionAttributeValues=ddb.encode({":c": conversation_id}),
+                ProjectionExpression="seq, own",
+                ScanIndexForward=False,
+                Limit=1,
+                ConsistentRead=True,
+            )
+        items = page.get("Items", [])
+        if not items:
+            return Newest(0, {})
+        return Newest(int(items[0]["seq"]["N"]), decode_own(items[0]))
+
+    def newest_many(self, conversation_ids: list[str]) -> dict[str, Newest]:
+        """`newest` of several conversations, in parallel."""
+        found = parallel_map(self.newest, conversation_ids)
         return dict(zip(conversation_ids, found, strict=True))
 
     def find_by_client_id(
@@ -114,6 +159,13 @@ class MessagesRepository(Repository):
         self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
     ) -> list[dict[str, Any]]:
         """Up to `limit` messages with seq > `after_seq`, ascending."""
+        return self.after_with_own(conversation_id, after_seq, limit, consistent)[0]
+
+    def after_with_own(
+        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """`after`, and the `own` map of the last message returned ({} for none): when the
+        page reaches the newest message, that is the conversation's current map."""
         with translate():
             page = self.client.query(
                 TableName=self.table,
@@ -123,7 +175,9 @@ class MessagesRepository(Repository):
                 Limit=limit,
                 ConsistentRead=consistent,
             )
-        return [decode_message(i) for i in page.get("Items", [])]
+        items = page.get("Items", [])
+        own = decode_own(items[-1]) if items else {}
+        return [decode_message(i) for i in items], own
 
     def before(
         self, conversation_id: str, before_seq: int, min_seq: int, limit: int

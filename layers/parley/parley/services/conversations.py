@@ -9,7 +9,7 @@ from parley import ids
 from parley.errors import ConversationNotFound, Forbidden
 from parley.repositories.base import gather, parallel_map
 from parley.repositories.conversations import ConversationsRepository, MembersRepository
-from parley.repositories.messages import MessagesRepository
+from parley.repositories.messages import MessagesRepository, Newest
 
 # API Gateway allows 128 KB per WebSocket message; the protocol promises replies under 96 KB.
 SYNC_REPLY_BUDGET = 96 * 1024 - 1
@@ -18,6 +18,14 @@ MAX_SEQ = 2**53
 
 def _size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def observed_read_seq(stored: int, own: dict[str, int], user_id: str) -> int:
+    """The readSeq a client sees: the Members row's, or the seq of the user's newest own
+    message if higher (protocol 5.3.6: storing message n sets its sender's readSeq to at
+    least n). `own` is the newest message's map; direct messages carry it instead of a
+    Members write per send, groups have none (their sends still write the row)."""
+    return max(stored, own.get(user_id, 0))
 
 
 class ConversationService:
@@ -50,17 +58,17 @@ class ConversationService:
         conversation_ids = [m["conversationId"] for m in memberships]
         if not conversation_ids:
             return {"conversations": []}
-        meta, last, read = gather(
+        meta, newest, read = gather(
             lambda: self.conversations.get_many(conversation_ids),
-            lambda: self.messages.last_seqs(conversation_ids),
+            lambda: self.messages.newest_many(conversation_ids),
             lambda: self.members.read_seqs(user_id, conversation_ids),
         )
         out = []
         for membership in memberships:
             cid = membership["conversationId"]
             info = meta.get(cid, {})
-            last_seq = int(last.get(cid, 0))
-            read_seq = min(int(read.get(cid, 0)), last_seq)
+            last_seq, own = newest.get(cid, Newest(0, {}))
+            read_seq = min(observed_read_seq(int(read.get(cid, 0)), own, user_id), last_seq)
             entry: dict[str, Any] = {
                 "conversationId": cid,
                 "type": info.get("type", ids.conversation_type(cid)),
@@ -105,14 +113,23 @@ class ConversationService:
         }
         conversation_ids = sorted(starts)
         pages = parallel_map(
-            lambda cid: self.messages.after(cid, starts[cid], limit + 1), conversation_ids
+            lambda cid: self.messages.after_with_own(cid, starts[cid], limit + 1),
+            conversation_ids,
         )
-        fresh = {cid: page for cid, page in zip(conversation_ids, pages, strict=True) if page}
+        fresh = {cid: page for cid, (page, _) in zip(conversation_ids, pages, strict=True) if page}
+        # Where the page reaches the newest message, that message gives lastSeq and `own`;
+        # where it does not, the newest is read (strongly consistent) for both.
+        newest = {
+            cid: Newest(page[-1]["seq"], own)
+            for cid, (page, own) in zip(conversation_ids, pages, strict=True)
+            if page
+        }
         has_more = {cid: len(page) > limit for cid, page in fresh.items()}
         for cid in fresh:
             fresh[cid] = fresh[cid][:limit]
         more_ids = [cid for cid, more in has_more.items() if more]
-        last_seqs = self.messages.last_seqs(more_ids) if more_ids else {}
+        if more_ids:
+            newest.update(self.messages.newest_many(more_ids))
         read = self.members.read_seqs(user_id, list(fresh)) if fresh else {}
 
         reply: dict[str, Any] = {"type": "sync"}
@@ -125,12 +142,12 @@ class ConversationService:
         # Oldest cursors first, so a long backlog cannot starve the others across rounds.
         for cid in sorted(fresh, key=lambda c: (starts[c], c)):
             page = fresh[cid]
-            last_seq = int(last_seqs.get(cid, page[-1]["seq"]))
+            last_seq, own = newest[cid]
             entry: dict[str, Any] = {
                 "conversationId": cid,
                 "type": ids.conversation_type(cid),
                 "lastSeq": last_seq,
-                "readSeq": min(int(read.get(cid, 0)), last_seq),
+                "readSeq": min(observed_read_seq(int(read.get(cid, 0)), own, user_id), last_seq),
                 "messages": [],
                 "hasMore": has_more[cid],
             }

@@ -18,7 +18,7 @@ from parley.repositories.connections import ConnectionsRepository
 from parley.repositories.conversations import MembersRepository
 from parley.repositories.messages import MessagesRepository
 from parley.repositories.users import UsersRepository
-from parley.services.conversations import ConversationService
+from parley.services.conversations import ConversationService, observed_read_seq
 from parley.services.push import PushService
 
 
@@ -56,12 +56,20 @@ class LiveService:
         return [r["userId"] for r in rows if r["userId"] != user_id]
 
     def read(self, user_id: str, conversation_id: str, seq: int, connection_id: str) -> int:
-        """Move readSeq forward (never past lastSeq) and tell the others; the new readSeq."""
+        """Move readSeq forward (never past lastSeq) and tell the others; the new readSeq.
+
+        Forward relative to the readSeq clients see, which in a direct conversation includes
+        the reader's own newest message (`observed_read_seq`): reading up to it changes
+        nothing and sends no receipt, as when a send still wrote the Members row.
+        """
         self.conversations.require_member(user_id, conversation_id)
-        target = min(seq, self.messages.last_seq(conversation_id))
-        if target <= 0 or not self.members.advance_read(conversation_id, user_id, target):
+        last_seq, own = self.messages.newest(conversation_id)
+        target = min(seq, last_seq)
+        if target <= own.get(user_id, 0) or not self.members.advance_read(
+            conversation_id, user_id, target
+        ):
             current = self.members.read_seqs(user_id, [conversation_id]).get(conversation_id, 0)
-            return max(current, 0)
+            return max(observed_read_seq(current, own, user_id), 0)
         frame = {
             "type": "receipt",
             "conversationId": conversation_id,

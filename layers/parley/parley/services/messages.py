@@ -10,6 +10,14 @@ Message `n+1` is only ever written by a writer that saw `n` stored, so every seq
 visible one is visible too (no gap can be observed), and because step 2 happens after the
 read in step 1, a concurrent duplicate either sees the first copy or loses the race for
 the seq it read (see the proof in the architecture doc).
+
+The sender's readSeq (protocol 5.3.6: storing message n sets it to at least n): in a
+direct conversation the message itself records it. Step 1 reads message `n` with its
+`own` map (each member's newest seq), and message `n+1` stores that map with the sender's
+entry set to `n+1`; the observable readSeq is the larger of the Members row and the newest
+message's entry (`observed_read_seq`), so no Members write is needed. Because `n+1` is
+put only after `n` was read consistently, the chain of maps is exact. Groups keep the
+Members write (a map of up to 10,000 senders would not fit on every message).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from parley.repositories.conversations import (
     MembersRepository,
     member_row,
 )
-from parley.repositories.messages import MessagesRepository
+from parley.repositories.messages import MessagesRepository, Newest
 from parley.repositories.users import UsersRepository
 from parley.roles import MEMBER
 from parley.services.limits import RateLimiter
@@ -43,6 +51,10 @@ from parley.services.push import PushService
 
 MAX_ATTEMPTS = 25
 Logger = Callable[..., None]
+
+
+def _is_dm(conversation_id: str) -> bool:
+    return ids.conversation_type(conversation_id) == "dm"
 
 
 def ack_of(message: dict[str, Any], request_id: str | None) -> dict[str, Any]:
@@ -98,7 +110,8 @@ class MessageService:
         The AWS calls before the first post run in as few round trips as the write allows
         (docs/architecture.md, "The send write"): the rate limit, the membership row and
         the newest seq together; the dedupe lookup; the put; the recipients' connections;
-        the sender's readSeq moves in parallel with the push.
+        in a group the sender's readSeq moves in parallel with the push (in a direct
+        conversation the stored message carries it: no write).
         """
         if frame.to is not None:
             conversation_id = ids.dm_id(sender, frame.to)
@@ -107,23 +120,28 @@ class MessageService:
         limiter = self.limiter
         reads: list[Callable[[], Any]] = [
             lambda: self.members.get(conversation_id, sender),
-            lambda: self.messages.last_seq(conversation_id),
+            lambda: self._newest(conversation_id),
         ]
         if limiter is not None:
             # First, so a refusal is the error raised even if a read failed too.
             reads.insert(0, lambda: limiter.send(sender))
-        *_, member, last_seq = gather(*reads)
+        *_, member, newest = gather(*reads)
         if member is None:
             member = self._join_direct_or_refuse(sender, conversation_id, via_to=frame.to)
         if member.get("blocked"):
             raise Forbidden("not allowed to write to this conversation")
         message = self.append(
-            conversation_id, sender, frame.clientMsgId, frame.body.model_dump(), last_seq
+            conversation_id, sender, frame.clientMsgId, frame.body.model_dump(), newest
         )
-        # The sender's readSeq and the push are independent: the write runs beside the
-        # push (on the I/O pool; the push stays on this thread, so no pool task waits on
-        # another), and its failure still fails the send (the retry finds the message).
-        advanced = submit(self.members.advance_read, conversation_id, sender, message["seq"])
+        # In a group, the sender's readSeq and the push are independent: the write runs
+        # beside the push (on the I/O pool; the push stays on this thread, so no pool task
+        # waits on another), and its failure still fails the send (the retry finds the
+        # message). In a direct conversation the message's `own` map already moved it.
+        advanced = (
+            None
+            if _is_dm(conversation_id)
+            else submit(self.members.advance_read, conversation_id, sender, message["seq"])
+        )
         try:
             self.push.publish(
                 message, exclude_connection=connection_id, correlation_id=correlation_id
@@ -131,8 +149,18 @@ class MessageService:
         except Exception as exc:
             if self.on_push_error is not None:
                 self.on_push_error("push failed after store", exc_info=exc)
-        advanced.result()
+        if advanced is not None:
+            advanced.result()
         return ack_of(message, frame.id)
+
+    def _newest(self, conversation_id: str) -> Newest:
+        """The newest seq, with its `own` map in a direct conversation (groups have none).
+
+        Groups keep the plain `last_seq` read: the same Query, without a map to decode.
+        """
+        if _is_dm(conversation_id):
+            return self.messages.newest(conversation_id)
+        return Newest(self.messages.last_seq(conversation_id), {})
 
     def append(
         self,
@@ -140,28 +168,35 @@ class MessageService:
         sender: str,
         client_msg_id: str,
         body: dict[str, Any],
-        last_seq: int | None = None,
+        newest: Newest | None = None,
     ) -> dict[str, Any]:
-        """The ordered, idempotent append; returns the stored (or first stored) message."""
+        """The ordered, idempotent append; returns the stored (or first stored) message.
+
+        In a direct conversation the stored item also carries `own`: the previous newest
+        message's map with the sender's entry set to the new seq (never in the returned
+        message, which is what clients see).
+        """
+        dm = _is_dm(conversation_id)
         for attempt in range(MAX_ATTEMPTS):
-            if last_seq is None:
-                last_seq = self.messages.last_seq(conversation_id)
+            if newest is None:
+                newest = self._newest(conversation_id)
             existing = self.messages.find_by_client_id(conversation_id, sender, client_msg_id)
             if existing is not None:
                 return existing
             now = self.clock.now_ms()
             message = {
                 "conversationId": conversation_id,
-                "seq": last_seq + 1,
+                "seq": newest.seq + 1,
                 "messageId": ids.new_ulid(now),
                 "senderId": sender,
                 "clientMsgId": client_msg_id,
                 "body": body,
                 "ts": now,
             }
-            if self.messages.put_if_absent(message):
+            item = {**message, "own": {**newest.own, sender: newest.seq + 1}} if dm else message
+            if self.messages.put_if_absent(item):
                 return message
-            last_seq = None
+            newest = None
             # Another writer took the seq: back off a little so a hot conversation converges.
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
         raise MessageSendFailed("conversation busy; retry with the same clientMsgId")
