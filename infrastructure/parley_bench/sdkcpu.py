@@ -48,7 +48,8 @@ def _serve(conn: Connection) -> None:  # pragma: no cover - runs in a child proc
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = _QUERY_REPLY if self.headers.get("X-Amz-Target") else b""
+            target = self.headers.get("X-Amz-Target", "")
+            body = _QUERY_REPLY if target.endswith(".Query") else b"{}" if target else b""
             self.send_response(200)
             self.send_header("Content-Type", "application/x-amz-json-1.0")
             self.send_header("Content-Length", str(len(body)))
@@ -66,7 +67,9 @@ def _serve(conn: Connection) -> None:  # pragma: no cover - runs in a child proc
 
 
 def measure(calls: int = 400, rounds: int = 3, threads: int = 16) -> dict[str, float]:
-    """Client CPU ms per `PostToConnection` and per DynamoDB `Query` (median of rounds)."""
+    """Client CPU ms per `PostToConnection`, per DynamoDB `Query` (one item back) and per
+    small DynamoDB write (`PutItem`; also stands for GetItem and UpdateItem), median of
+    rounds."""
     import boto3
     from botocore.config import Config
 
@@ -103,6 +106,18 @@ def measure(calls: int = 400, rounds: int = 3, threads: int = 16) -> dict[str, f
         def post(i: int) -> None:
             posts.post_to_connection(ConnectionId=f"Cx{i:014d}=", Data=data)
 
+        def put(i: int) -> None:
+            ddb.put_item(
+                TableName="MessagesTable",
+                Item={
+                    "conversationId": {"S": "dm:member00000:member00001"},
+                    "seq": {"N": str(i + 1)},
+                    "senderId": {"S": "member00000"},
+                    "body": {"S": '{"type":"text","text":"hello"}'},
+                },
+                ConditionExpression="attribute_not_exists(seq)",
+            )
+
         def query(i: int) -> None:
             ddb.query(
                 TableName="ConnectionsTable",
@@ -112,7 +127,7 @@ def measure(calls: int = 400, rounds: int = 3, threads: int = 16) -> dict[str, f
             )
 
         out: dict[str, float] = {}
-        for name, call in (("post_cpu_ms", post), ("query_cpu_ms", query)):
+        for name, call in (("post_cpu_ms", post), ("query_cpu_ms", query), ("put_cpu_ms", put)):
             call(0)  # build the client's caches (models, endpoint rules) first
             samples = []
             for _ in range(rounds):

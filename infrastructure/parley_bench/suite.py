@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from parley_bench.meter import Bill
+from parley_bench.prices import PRICES
 from parley_bench.template import (
     ROOT,
     fanout_batch_size,
@@ -80,6 +81,7 @@ def cost(quick: bool) -> Result:
 
     scenarios = c.run(quick)
     scan, scan_note = c.scan_design(1000)
+    sdk = sdkcpu_measure()
     return {
         "scenarios": [
             {
@@ -89,12 +91,58 @@ def cost(quick: bool) -> Result:
                 "deliveries": s.deliveries,
                 "note": s.note,
                 **_bill(s.bill),
+                **(
+                    {"on_aws": send_on_aws(s.bill, sdk, memory_mb("ws_send"))}
+                    if s.name in ("dm", "dm-no-limiter")
+                    else {}
+                ),
             }
             for s in scenarios
         ],
         "floor": _bill(c.floor()),
         "scan": {**_bill(scan), "note": scan_note},
         "memory_mb": {f: memory_mb(f) for f in ("ws_send", "ws_sync", "fanout", "ws_connect")},
+    }
+
+
+DYNAMODB_ROUND_TRIP_MS = 5.0  # in-region, as the fan-out model assumes
+POST_ROUND_TRIP_MS = 20.0
+SEND_SEQUENTIAL_CALLS = 4  # before the first post: the critical-path benchmark's depth
+
+
+def sdkcpu_measure() -> dict[str, float]:
+    from parley_bench import sdkcpu
+
+    return sdkcpu.measure()
+
+
+def send_on_aws(bill: Bill, sdk: dict[str, float], memory: int) -> Result:
+    """A direct-message send's Lambda bill with the CPU a container of `memory` MB has.
+
+    The cost run bills the handler's wall time in this process, at a full core's speed.
+    On Lambda the SDK's client CPU for each call runs on `memory / 1769` of a vCPU, and the
+    send waits on its sequential round trips: SDK CPU / share + round trips is the better
+    estimate of the billed duration (it leaves out Parley's own CPU, a few percent).
+    """
+    from parley_bench import sdkcpu
+
+    posts = sum(n for op, n in bill.calls.items() if "PostToConnection" in op)
+    queries = sum(n for op, n in bill.calls.items() if op.endswith("Query"))
+    others = sum(bill.calls.values()) - posts - queries
+    small = sdk.get("put_cpu_ms", sdk["query_cpu_ms"])
+    cpu_ms = posts * sdk["post_cpu_ms"] + queries * sdk["query_cpu_ms"] + others * small
+    waits_ms = SEND_SEQUENTIAL_CALLS * DYNAMODB_ROUND_TRIP_MS + posts * POST_ROUND_TRIP_MS
+    billed_ms = cpu_ms / sdkcpu.vcpu_share(memory) + waits_ms
+    requests = max(1.0, bill.lambda_requests)
+    modeled = bill.costs()["Lambda duration"]
+    on_aws = requests * memory / 1024 * billed_ms / 1000 * PRICES.lambda_gb_second
+    return {
+        "cpu_ms": cpu_ms,
+        "waits_ms": waits_ms,
+        "billed_ms": billed_ms,
+        "memory_mb": memory,
+        "lambda_duration_per_million": on_aws * 1e6,
+        "total_per_million": (bill.total() - modeled + on_aws) * 1e6,
     }
 
 
