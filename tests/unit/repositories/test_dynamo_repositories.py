@@ -131,7 +131,8 @@ def test_find_by_client_id_none_when_absent(dynamodb: Stubbed) -> None:
 def test_last_seq_is_a_consistent_descending_query(dynamodb: Stubbed) -> None:
     # GIVEN a conversation whose newest message is 41
     # WHEN its last seq is read
-    # THEN the query is descending, Limit 1, strongly consistent, and the answer 41
+    # THEN the query is descending, Limit 1, strongly consistent (the same query as `newest`),
+    # and the answer 41
     dynamodb.stub.add_response(
         "query",
         {"Items": [{"seq": {"N": "41"}}]},
@@ -139,7 +140,7 @@ def test_last_seq_is_a_consistent_descending_query(dynamodb: Stubbed) -> None:
             "TableName": "Messages",
             "KeyConditionExpression": "conversationId = :c",
             "ExpressionAttributeValues": {":c": {"S": CID}},
-            "ProjectionExpression": "seq",
+            "ProjectionExpression": "seq, own",
             "ScanIndexForward": False,
             "Limit": 1,
             "ConsistentRead": True,

@@ -79,18 +79,7 @@ class MessagesRepository(Repository):
 
     def last_seq(self, conversation_id: str) -> int:
         """The highest stored seq (0 for none), read with strong consistency."""
-        with translate():
-            page = self.client.query(
-                TableName=self.table,
-                KeyConditionExpression="conversationId = :c",
-                ExpressionAttributeValues=ddb.encode({":c": conversation_id}),
-                ProjectionExpression="seq",
-                ScanIndexForward=False,
-                Limit=1,
-                ConsistentRead=True,
-            )
-        items = page.get("Items", [])
-        return int(items[0]["seq"]["N"]) if items else 0
+        return self.newest(conversation_id).seq
 
     def newest(self, conversation_id: str) -> Newest:
         """The highest stored seq and its message's `own` map, read with strong consistency.
