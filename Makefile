@@ -17,7 +17,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint typecheck validate iac unit integration e2e fuzz bench bench-full build deploy redrive-dlq clean
+.PHONY: help install dev test lint typecheck validate iac unit integration e2e fuzz bench bench-full load build deploy redrive-dlq clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ bench: $(STAMP) ## Every benchmark in quick mode (< 10 min); writes docs/benchma
 
 bench-full: $(STAMP) ## The long benchmark runs (same outputs as bench)
 	$(BIN)/python -m parley_bench --full $(ARGS)
+
+load: $(STAMP) ## Load test over real WebSockets: the local cloud, or ARGS="--http URL --ws URL" for a stack
+	$(BIN)/python -m parley_bench.load $(ARGS)
 
 build: $(STAMP) ## sam build (installs the SAM CLI into .venv if it is missing)
 	@command -v sam >/dev/null 2>&1 || test -x $(BIN)/sam || $(BIN)/python -m pip install --quiet aws-sam-cli
