@@ -36,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-_MARK = "_parley_partition_scoped"
+_MARK = "_parley_patched"  # set on every replacement, so install() and uninstall() know it
 
 
 def install() -> dict[str, bool]:
