@@ -11,6 +11,7 @@ whether a container of the template's size is waiting on the network or on its C
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import multiprocessing
 import statistics
@@ -143,6 +144,12 @@ def measure(calls: int = 400, rounds: int = 3, threads: int = 16) -> dict[str, f
         server.join(timeout=2)
         if server.is_alive():
             server.kill()
+
+
+@functools.cache
+def measured() -> dict[str, float]:
+    """`measure()` once per process: the cost and fan-out benchmarks both use it."""
+    return measure()
 
 
 def vcpu_share(memory_mb: int) -> float:

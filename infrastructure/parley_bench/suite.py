@@ -78,10 +78,11 @@ def coldstart(quick: bool) -> Result:
 
 def cost(quick: bool) -> Result:
     from parley_bench import cost as c
+    from parley_bench import sdkcpu
 
     scenarios = c.run(quick)
     scan, scan_note = c.scan_design(1000)
-    sdk = sdkcpu_measure()
+    sdk = sdkcpu.measured()
     return {
         "scenarios": [
             {
@@ -108,12 +109,6 @@ def cost(quick: bool) -> Result:
 DYNAMODB_ROUND_TRIP_MS = 5.0  # in-region, as the fan-out model assumes
 POST_ROUND_TRIP_MS = 20.0
 SEND_SEQUENTIAL_CALLS = 4  # before the first post: the critical-path benchmark's depth
-
-
-def sdkcpu_measure() -> dict[str, float]:
-    from parley_bench import sdkcpu
-
-    return sdkcpu.measure()
 
 
 def send_on_aws(bill: Bill, sdk: dict[str, float], memory: int) -> Result:
@@ -234,7 +229,7 @@ def lambda_cpu_check(row: Result) -> Result:
     """
     from parley_bench import sdkcpu
 
-    sdk = sdkcpu.measure()
+    sdk = sdkcpu.measured()
     per_container = row["members"] / fanout_max_concurrency()
     cpu_ms = per_container * (sdk["post_cpu_ms"] + sdk["query_cpu_ms"])
     sizes = sorted({256, memory_mb("fanout")})

@@ -31,7 +31,7 @@ def test_the_busiest_container_is_checked_at_the_template_size(
 ) -> None:
     # GIVEN 1 ms per post and 2 ms per query, and the template's event source and memory
     monkeypatch.setattr(
-        sdkcpu, "measure", lambda: {"post_cpu_ms": 1.0, "query_cpu_ms": 2.0, "put_cpu_ms": 0.5}
+        sdkcpu, "measured", lambda: {"post_cpu_ms": 1.0, "query_cpu_ms": 2.0, "put_cpu_ms": 0.5}
     )
     row: dict[str, Any] = {"members": 10_000, "last_ms": 2500.0, "dilated_last_ms": 1500.0}
     # WHEN the check runs for the 10,000-member row
