@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parley import ddb
-from parley.repositories.base import parallel_map
+from parley.concurrency import parallel_map
 from parley.repositories.gateway import PostResult
 from parley.repositories.messages import dedupe_key, encode_message
 
@@ -444,12 +444,11 @@ def patched_runtime(repos: Repos, *, per_thread_push: bool = True) -> Iterator[N
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from parley import runtime
-    from parley.repositories import base
+    from parley import concurrency, runtime
 
     runtime.reset()
     saved = {name: getattr(runtime, name) for name in _RUNTIME_NAMES if hasattr(runtime, name)}
-    saved_pool = base.pool
+    saved_pool = concurrency.pool
     local = threading.local()
     pools: list[ThreadPoolExecutor] = []
     build_push = runtime.push_service.__wrapped__  # type: ignore[attr-defined]
@@ -481,13 +480,13 @@ def patched_runtime(repos: Repos, *, per_thread_push: bool = True) -> Iterator[N
     runtime.sessions = lambda: None  # type: ignore[assignment]
     if per_thread_push:
         runtime.push_service = push_service  # type: ignore[assignment]
-    base.pool = thread_pool  # type: ignore[assignment]
+    concurrency.pool = thread_pool  # type: ignore[assignment]
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(runtime, name, value)
-        base.pool = saved_pool  # type: ignore[assignment]
+        concurrency.pool = saved_pool  # type: ignore[assignment]
         runtime.reset()
         for pool in pools:
             pool.shutdown(wait=False)

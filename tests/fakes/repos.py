@@ -25,9 +25,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooLarge, Unavailable
-from parley.models import compact_json
 from parley.repositories.conversations import SeqTaken
 from parley.repositories.messages import Newest, dedupe_key
+from parley.wire import compact_json
 
 Row = dict[str, Any]
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from parley import runtime
-from parley.models import MAX_CUSTOM_BYTES, MAX_DISPLAY_NAME, MAX_TEXT_CHARS, compact_json
+from parley.models import MAX_CUSTOM_BYTES, MAX_DISPLAY_NAME, MAX_TEXT_CHARS
+from parley.wire import compact_json
 
 from tests.integration.conftest import Harness
 from tests.support.security import rebuild_runtime, window_aligned_clock

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from parley import models
+from parley import models, wire
 from parley.errors import InvalidParam, PayloadTooLarge, UnknownAction
 from parley.models import (
     AddMembersBody,
@@ -23,9 +23,9 @@ from parley.models import (
     SyncFrame,
     TypingFrame,
     parse_frame,
-    request_id_of,
     validate,
 )
+from parley.wire import request_id_of
 
 GROUP = "grp:01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
@@ -385,7 +385,7 @@ def custom_of_size(size: int, unit: str = "x") -> Any:
     payload_bytes = size - 2  # the quotes
     count, rest = divmod(payload_bytes, per)
     value = unit * count + "y" * rest
-    assert len(models.compact_json(value).encode()) == size
+    assert len(wire.compact_json(value).encode()) == size
     return value
 
 
@@ -413,7 +413,7 @@ def test_custom_data_is_measured_compact_not_as_sent() -> None:
     # WHEN the send is parsed
     # THEN it is valid: the size is that of the compact form
     value = {"k": "v" * (8192 - len('{"k":""}'))}
-    assert len(models.compact_json(value).encode()) == 8192
+    assert len(wire.compact_json(value).encode()) == 8192
     spaced = (
         '{"action": "send", "to": "bob", "clientMsgId": "c", "body": {"type": "custom", '
         + '"data":   {  "k"  :  "'
@@ -719,6 +719,6 @@ def test_parse_json_object_enforces_its_limit_in_bytes() -> None:
     # WHEN each is parsed with that limit
     # THEN the first is parsed and the second is 1006
     body = '{"k":"' + "v" * 10 + '"}'
-    assert models.parse_json_object(body, limit=len(body)) == {"k": "v" * 10}
+    assert wire.parse_json_object(body, limit=len(body)) == {"k": "v" * 10}
     with pytest.raises(PayloadTooLarge):
-        models.parse_json_object(body, limit=len(body) - 1)
+        wire.parse_json_object(body, limit=len(body) - 1)

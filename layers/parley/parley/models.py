@@ -6,7 +6,6 @@ size limit is 1006, anything else malformed is 1001.
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -22,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from parley.errors import InvalidParam, PayloadTooLarge, UnknownAction
+from parley.wire import compact_json, parse_json_object
 
 MAX_FRAME_BYTES = 32 * 1024
 MAX_TEXT_CHARS = 4000
@@ -36,11 +36,6 @@ ClientMsgId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 RequestId = Annotated[str, Field(min_length=1, max_length=64)]
 ConversationRef = Annotated[str, Field(min_length=1, max_length=80)]
 Seq = Annotated[int, Field(ge=0, le=2**53)]
-
-
-def compact_json(value: Any) -> str:
-    """The canonical compact UTF-8 JSON form used for size limits and storage."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _too_large(what: str, limit: str) -> PydanticCustomError:
@@ -259,26 +254,6 @@ def validate(model: type[M], data: Any) -> M:
         raise InvalidParam(f"{_location(err['loc'])}: {err['msg']}") from None
 
 
-def parse_json_object(raw: str | bytes | None, *, limit: int | None = None) -> dict[str, Any]:
-    """Parse a JSON object, enforcing an optional byte limit (1006) before parsing."""
-    if raw is None or raw == "":
-        raise InvalidParam("body must be a JSON object")
-    try:
-        size = len(raw.encode() if isinstance(raw, str) else raw)
-    except UnicodeEncodeError:
-        # A lone surrogate: not text any client could have sent as UTF-8 (found by fuzzing).
-        raise InvalidParam("body must be UTF-8 text") from None
-    if limit is not None and size > limit:
-        raise PayloadTooLarge(f"frame is over {limit} bytes")
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise InvalidParam("body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise InvalidParam("body must be a JSON object")
-    return value
-
-
 def parse_frame(raw: str | bytes | None) -> Frame:
     """A client WebSocket frame as its model: 1006 too big, 1001 malformed, 1007 unknown."""
     data = parse_json_object(raw, limit=MAX_FRAME_BYTES)
@@ -289,16 +264,3 @@ def parse_frame(raw: str | bytes | None) -> Frame:
             "missing action" if action is None else f"unknown action {str(action)[:40]!r}"
         )
     return validate(model, data)
-
-
-def request_id_of(raw: str | bytes | None) -> str | None:
-    """Best-effort: the `id` of a frame, so that even an error reply can carry it."""
-    try:
-        data = json.loads(raw) if raw else None
-    except (ValueError, RecursionError):
-        return None
-    if isinstance(data, dict):
-        rid = data.get("id")
-        if isinstance(rid, str) and 1 <= len(rid) <= 64:
-            return rid
-    return None

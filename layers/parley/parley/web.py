@@ -6,23 +6,18 @@ these helpers make of the result or the error. Every failure leaves with a proto
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from parley.errors import InvalidParam, ParleyError, Unauthenticated, internal_error
-from parley.models import parse_json_object, request_id_of
 from parley.observability import count, error_metric, logger
+from parley.wire import compact_json, parse_json_object, request_id_of
 
 MAX_HTTP_BODY = 64 * 1024
 OK = 0  # the `code` of a successful request or frame in log lines (errors carry theirs)
 JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 # ---- HTTP (payload format 2.0) -----------------------------------------------------------
@@ -97,7 +92,7 @@ def http_response(
         "headers": {**JSON_HEADERS, **(headers or {})},
     }
     if body is not None:
-        response["body"] = dumps(body)
+        response["body"] = compact_json(body)
     return response
 
 
@@ -194,7 +189,7 @@ def ws_reply(frame: dict[str, Any] | None) -> dict[str, Any]:
     """A route response: API Gateway sends `body` to the client when the route is two-way."""
     if frame is None:
         return {"statusCode": 200}
-    return {"statusCode": 200, "body": dumps(frame)}
+    return {"statusCode": 200, "body": compact_json(frame)}
 
 
 def ws_error(err: ParleyError, request_id: str | None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
-from parley import ddb
+from parley import concurrency, ddb
 from parley.errors import Code, Unavailable
 from parley.repositories import base
 
@@ -259,9 +259,9 @@ def test_parallel_map_keeps_order_and_gather_returns_results_in_order() -> None:
     # GIVEN independent calls
     # WHEN run in parallel
     # THEN results come back in the order of the inputs
-    assert base.parallel_map(lambda x: x * 2, list(range(50))) == [x * 2 for x in range(50)]
-    assert base.parallel_map(lambda x: x, []) == []
-    assert base.gather(lambda: 1, lambda: "b", lambda: None) == [1, "b", None]
+    assert concurrency.parallel_map(lambda x: x * 2, list(range(50))) == [x * 2 for x in range(50)]
+    assert concurrency.parallel_map(lambda x: x, []) == []
+    assert concurrency.gather(lambda: 1, lambda: "b", lambda: None) == [1, "b", None]
 
 
 def test_gather_raises_the_first_error() -> None:
@@ -272,4 +272,4 @@ def test_gather_raises_the_first_error() -> None:
         raise Unavailable()
 
     with pytest.raises(Unavailable):
-        base.gather(lambda: 1, boom)
+        concurrency.gather(lambda: 1, boom)

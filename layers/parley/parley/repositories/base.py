@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from parley import aws
 from parley.errors import Unavailable
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 # Codes that mean "did not take effect, try again later": surfaced as 2001-class errors.
 RETRYABLE = {
@@ -60,30 +55,6 @@ class Repository:
         if self._client is None:
             self._client = aws.client("dynamodb")
         return self._client
-
-
-@cache
-def pool() -> ThreadPoolExecutor:
-    """One bounded pool per container for independent reads issued in parallel."""
-    return ThreadPoolExecutor(max_workers=16, thread_name_prefix="parley-io")
-
-
-def submit(fn: Callable[..., R], *args: Any) -> Future[R]:
-    """Start `fn(*args)` on the shared I/O pool, for a call that overlaps the caller's work
-    (the caller waits on the future; pool tasks never wait on each other)."""
-    return pool().submit(fn, *args)
-
-
-def parallel_map(fn: Callable[[T], R], items: list[T]) -> list[R]:
-    """`map` that runs I/O-bound calls concurrently (sequential for one item)."""
-    if len(items) <= 1:
-        return [fn(i) for i in items]
-    return list(pool().map(fn, items))
-
-
-def gather(*calls: Callable[[], Any]) -> list[Any]:
-    """Run independent calls concurrently; their results in order (the first error raises)."""
-    return parallel_map(lambda call: call(), list(calls))
 
 
 def query_all(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from parley import ddb
-from parley.repositories.base import Repository, parallel_map, query_all, translate
+from parley.concurrency import parallel_map
+from parley.repositories.base import Repository, query_all, translate
 
 BY_USER = "byUser"
 

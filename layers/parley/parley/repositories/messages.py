@@ -17,8 +17,9 @@ import json
 from typing import Any, NamedTuple
 
 from parley import ddb
-from parley.models import compact_json
-from parley.repositories.base import Repository, error_code, parallel_map, query_all, translate
+from parley.concurrency import parallel_map
+from parley.repositories.base import Repository, error_code, query_all, translate
+from parley.wire import compact_json
 
 BY_CLIENT_MSG_ID = "byClientMsgId"
 

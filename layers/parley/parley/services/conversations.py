@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from parley import ids
+from parley.concurrency import gather, parallel_map
 from parley.errors import ConversationNotFound, Forbidden
-from parley.repositories.base import gather, parallel_map
 from parley.repositories.conversations import ConversationsRepository, MembersRepository
 from parley.repositories.messages import MessagesRepository, Newest
+from parley.wire import json_size
 
 # API Gateway allows 128 KB per WebSocket message; the protocol promises replies under 96 KB.
 SYNC_REPLY_BUDGET = 96 * 1024 - 1
 MAX_SEQ = 2**53
-
-
-def _size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def observed_read_seq(stored: int, own: dict[str, int], user_id: str) -> int:
@@ -137,7 +133,7 @@ class ConversationService:
             reply["id"] = request_id
         reply["conversations"] = []
         reply["complete"] = False  # sized with the longer literal
-        used = _size(reply)
+        used = json_size(reply)
         complete = True
         # Oldest cursors first, so a long backlog cannot starve the others across rounds.
         for cid in sorted(fresh, key=lambda c: (starts[c], c)):
@@ -151,13 +147,13 @@ class ConversationService:
                 "messages": [],
                 "hasMore": has_more[cid],
             }
-            entry_size = _size(entry) + 1  # the comma between conversations
+            entry_size = json_size(entry) + 1  # the comma between conversations
             if used + entry_size >= budget:
                 complete = False
                 continue
             used += entry_size
             for message in page:
-                message_size = _size(message) + 1
+                message_size = json_size(message) + 1
                 if used + message_size >= budget:
                     entry["hasMore"] = True
                     break

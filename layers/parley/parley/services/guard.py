@@ -9,7 +9,7 @@ from parley.repositories.connections import ConnectionsRepository
 from parley.repositories.gateway import ConnectionGateway
 from parley.services.auth import AuthService
 from parley.services.limits import RateLimiter
-from parley.services.push import frame_bytes
+from parley.wire import compact_bytes
 
 
 class WsGuard:
@@ -52,7 +52,7 @@ class WsGuard:
         if self.gateway is None:
             return
         try:
-            self.gateway.post(connection_id, frame_bytes({"type": "error", **error.payload()}))
+            self.gateway.post(connection_id, compact_bytes({"type": "error", **error.payload()}))
             self.gateway.close(connection_id)
         except Exception:
             return

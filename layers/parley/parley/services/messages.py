@@ -29,6 +29,7 @@ from typing import Any
 
 from parley import ids
 from parley.clock import Clock
+from parley.concurrency import gather, submit
 from parley.errors import (
     ConversationNotFound,
     Forbidden,
@@ -36,7 +37,6 @@ from parley.errors import (
     UserNotFound,
 )
 from parley.models import SendFrame
-from parley.repositories.base import gather, submit
 from parley.repositories.conversations import (
     ConversationsRepository,
     MembershipRepository,

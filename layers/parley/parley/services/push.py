@@ -9,7 +9,6 @@ DLQ. A failed push never fails or undoes the send: the message is stored and `sy
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -17,11 +16,12 @@ from typing import Any
 
 from parley import ids
 from parley.clock import Clock
-from parley.repositories.base import submit
+from parley.concurrency import submit
 from parley.repositories.connections import ConnectionsRepository
 from parley.repositories.conversations import MembersRepository
 from parley.repositories.gateway import ConnectionGateway, PostResult
 from parley.repositories.queue import PushQueue
+from parley.wire import compact_bytes
 
 MetricSink = Callable[[str, float], None]
 TimingSink = Callable[[str, float], None]
@@ -43,10 +43,6 @@ def message_ts(frame: dict[str, Any]) -> int | None:
         return int(frame["ts"])
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def frame_bytes(frame: dict[str, Any]) -> bytes:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass
@@ -142,7 +138,7 @@ class PushService:
         self, connection_ids: list[str], frame: dict[str, Any]
     ) -> DeliveryReport:
         """Post one frame to the given connections."""
-        return self._post_all(connection_ids, frame_bytes(frame), message_ts(frame))
+        return self._post_all(connection_ids, compact_bytes(frame), message_ts(frame))
 
     # ---- fanout function ----------------------------------------------------------------
 
@@ -181,7 +177,7 @@ class PushService:
     def deliver_connections_item(self, item: dict[str, Any]) -> DeliveryReport:
         """Retry posts to specific connections; the caller fails the record on any failure."""
         frame = item["frame"]
-        return self._post_all(item["connectionIds"], frame_bytes(frame), message_ts(frame))
+        return self._post_all(item["connectionIds"], compact_bytes(frame), message_ts(frame))
 
     # ---- internals ----------------------------------------------------------------------
 
@@ -195,7 +191,7 @@ class PushService:
         item of 100 users keeps its post threads busy instead of idle between phases).
         """
         now_s = self.clock.now_ms() // 1000
-        data, stored_at = frame_bytes(frame), message_ts(frame)
+        data, stored_at = compact_bytes(frame), message_ts(frame)
         unique = sorted(set(user_ids))
         if len(unique) <= 1:
             found = self.connections.by_users(unique, now_s)
