@@ -11,21 +11,15 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import secrets
 import signal
-import string
 import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
 from parley_local._spawn import start_process
-from parley_local.template import TemplateError
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"  # noqa: S105 - moto's conventional dummy credential
-
-# AWS Secrets Manager's punctuation set for GetRandomPassword / GenerateSecretString.
-_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
 
 class _SerialDynamoDB:
@@ -205,62 +199,6 @@ class AwsClients:
                     ),
                 )
             return self._clients[key]
-
-
-def generate_secret_string(spec: dict[str, Any], where: str) -> str:
-    """A value for `GenerateSecretString`, honouring its options like Secrets Manager."""
-    import json
-
-    length = int(spec.get("PasswordLength", 32))
-    if not 1 <= length <= 4096:
-        raise TemplateError(f"{where}.PasswordLength must be 1..4096, got {length}")
-    excluded = set(str(spec.get("ExcludeCharacters", "")))
-    classes: list[str] = []
-    if not _flag(spec, "ExcludeLowercase"):
-        classes.append(string.ascii_lowercase)
-    if not _flag(spec, "ExcludeUppercase"):
-        classes.append(string.ascii_uppercase)
-    if not _flag(spec, "ExcludeNumbers"):
-        classes.append(string.digits)
-    if not _flag(spec, "ExcludePunctuation"):
-        classes.append(_PUNCTUATION)
-    if _flag(spec, "IncludeSpace"):
-        classes.append(" ")
-    classes = ["".join(c for c in chars if c not in excluded) for chars in classes]
-    classes = [c for c in classes if c]
-    alphabet = "".join(classes)
-    if not alphabet:
-        raise TemplateError(f"{where}: the options exclude every character")
-    require_each = _flag(spec, "RequireEachIncludedType", default=True)
-    if require_each and length < len(classes):
-        raise TemplateError(f"{where}: PasswordLength too short to include each type")
-    while True:
-        value = "".join(secrets.choice(alphabet) for _ in range(length))
-        if not require_each or all(any(ch in cls for ch in value) for cls in classes):
-            break
-    template = spec.get("SecretStringTemplate")
-    key = spec.get("GenerateStringKey")
-    if template is None and key is None:
-        return value
-    if template is None or key is None:
-        raise TemplateError(
-            f"{where}: SecretStringTemplate and GenerateStringKey go together (one is missing)"
-        )
-    try:
-        document = json.loads(str(template))
-    except ValueError as exc:
-        raise TemplateError(f"{where}.SecretStringTemplate is not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise TemplateError(f"{where}.SecretStringTemplate must be a JSON object")
-    document[str(key)] = value
-    return json.dumps(document)
-
-
-def _flag(spec: dict[str, Any], name: str, default: bool = False) -> bool:
-    value = spec.get(name, default)
-    if isinstance(value, str):
-        return value.lower() == "true"
-    return bool(value)
 
 
 # Variables of the parent's environment that functions do not inherit: anything that

@@ -15,6 +15,7 @@ from typing import Any, TextIO, TypeVar
 from aiohttp import web
 
 from parley_local.aws import AwsClients, MotoServer, scrubbed_environ
+from parley_local.builder import StackBuilder
 from parley_local.lambda_runtime import (
     FunctionRuntime,
     InvocationResult,
@@ -22,26 +23,12 @@ from parley_local.lambda_runtime import (
     lambda_environment,
 )
 from parley_local.logs import LogSink
+from parley_local.resources import registry
 from parley_local.sqs_poller import SqsPoller
-from parley_local.stack import ACCOUNT_ID, Stack, StackBuilder
+from parley_local.stack import ACCOUNT_ID, Stack
 from parley_local.template import TemplateError, load_template
 
 _T = TypeVar("_T")
-
-
-_SERVICES = {
-    "AWS::DynamoDB::Table": "dynamodb",
-    "AWS::Serverless::SimpleTable": "dynamodb",
-    "AWS::SQS::Queue": "sqs",
-    "AWS::SecretsManager::Secret": "secretsmanager",
-    "AWS::SSM::Parameter": "ssm",
-}
-
-
-def _services(template: Any) -> tuple[str, ...]:
-    """The AWS services the template's local resources live in."""
-    found = {_SERVICES[r.type] for r in template.resources.values() if r.type in _SERVICES}
-    return tuple(sorted(found))
 
 
 def _not_found_app() -> web.Application:
@@ -194,7 +181,7 @@ class LocalCloud:
         self.ws_port = int(ws_sock.getsockname()[1])
 
         # moto boots in its process while this one loads the SDK (two cores, both busy).
-        services = _services(template)
+        services = registry.services(template)
         self.moto = MotoServer(self.host if ":" not in self.host else "127.0.0.1")
         self.moto.launch(services, self.region)
         AwsClients.preload(services)

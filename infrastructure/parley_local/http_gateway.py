@@ -10,7 +10,12 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from parley_local import ids
-from parley_local.events import HttpRequestInfo, MalformedResponse, http_v2_event, http_v2_response
+from parley_local.events.http_api import (
+    HttpRequestInfo,
+    MalformedResponse,
+    http_v2_event,
+    http_v2_response,
+)
 from parley_local.lambda_runtime import FunctionRuntime
 from parley_local.logs import LogSink
 from parley_local.routing import (

@@ -12,10 +12,11 @@ Anything that cannot be resolved raises `TemplateError` naming where it happened
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
+
+from parley.wire import compact_json
 
 from parley_local.template import Template, TemplateError
 
@@ -54,6 +55,13 @@ def to_string(value: Any, where: str) -> str:
     if isinstance(value, int | float):
         return str(value)
     raise TemplateError(f"{where}: expected a string, got {type(value).__name__} {value!r}")
+
+
+def truthy(value: Any) -> bool:
+    """A template boolean: `true`, or the string "true" in any case (YAML often quotes it)."""
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return bool(value)
 
 
 def _stack_id(region: str, account_id: str, stack_name: str) -> str:
@@ -265,20 +273,14 @@ class Resolver:
         if fn == "Fn::Sub":
             return self._sub(arg, here)
         if fn == "Fn::Join":
-            if not isinstance(arg, list) or len(arg) != 2:
-                raise TemplateError(f"{here}: takes [delimiter, [values]]")
-            delimiter = self.resolve_string(arg[0], here)
-            items = self.resolve(arg[1], here)
-            if not isinstance(items, list):
-                raise TemplateError(f"{here}: second argument must be a list, got {items!r}")
+            first, second = _pair(arg, here, "[delimiter, [values]]")
+            delimiter = self.resolve_string(first, here)
+            items = self._resolve_list(second, here)
             return delimiter.join(to_string(i, here) for i in items)
         if fn == "Fn::Select":
-            if not isinstance(arg, list) or len(arg) != 2:
-                raise TemplateError(f"{here}: takes [index, list]")
-            index_text = self.resolve_string(arg[0], here)
-            items = self.resolve(arg[1], here)
-            if not isinstance(items, list):
-                raise TemplateError(f"{here}: second argument must be a list, got {items!r}")
+            first, second = _pair(arg, here, "[index, list]")
+            index_text = self.resolve_string(first, here)
+            items = self._resolve_list(second, here)
             try:
                 index = int(index_text)
             except ValueError:
@@ -287,12 +289,11 @@ class Resolver:
                 raise TemplateError(f"{here}: index {index} out of range for {items!r}")
             return items[index]
         if fn == "Fn::Split":
-            if not isinstance(arg, list) or len(arg) != 2:
-                raise TemplateError(f"{here}: takes [delimiter, string]")
-            delimiter = self.resolve_string(arg[0], here)
+            first, second = _pair(arg, here, "[delimiter, string]")
+            delimiter = self.resolve_string(first, here)
             if not delimiter:
                 raise TemplateError(f"{here}: delimiter must not be empty")
-            return self.resolve_string(arg[1], here).split(delimiter)
+            return self.resolve_string(second, here).split(delimiter)
         if fn == "Fn::If":
             if not isinstance(arg, list) or len(arg) != 3:
                 raise TemplateError(f"{here}: takes [condition, value_if_true, value_if_false]")
@@ -308,13 +309,22 @@ class Resolver:
             region = self.resolve_string(arg, here) or self.region
             return [f"{region}{zone}" for zone in "abc"]
         if fn == "Fn::ToJsonString":
-            return json.dumps(self.resolve(arg, here), separators=(",", ":"))
+            try:
+                return compact_json(self.resolve(arg, here))
+            except ValueError as exc:  # NaN or infinity: JSON has no such numbers
+                raise TemplateError(f"{here}: {exc}") from None
         if fn == "Fn::Length":
             items = self.resolve(arg, here)
             if not isinstance(items, list):
                 raise TemplateError(f"{here}: takes a list, got {items!r}")
             return len(items)
         raise TemplateError(f"{here}: {fn} cannot be resolved by the local cloud")
+
+    def _resolve_list(self, value: Any, here: str) -> list[Any]:
+        items = self.resolve(value, here)
+        if not isinstance(items, list):
+            raise TemplateError(f"{here}: second argument must be a list, got {items!r}")
+        return items
 
     def _find_in_map(self, arg: Any, here: str) -> Any:
         if not isinstance(arg, list) or len(arg) not in (3, 4):
@@ -364,6 +374,13 @@ class Resolver:
             return to_string(value, f"{here} ${{{name}}}")
 
         return _SUB_VAR.sub(replace, text)
+
+
+def _pair(arg: Any, here: str, usage: str) -> tuple[Any, Any]:
+    """The two arguments of a function that takes `usage` (`[delimiter, [values]]`, ...)."""
+    if not isinstance(arg, list) or len(arg) != 2:
+        raise TemplateError(f"{here}: takes {usage}")
+    return arg[0], arg[1]
 
 
 def _comparable(value: Any) -> Any:

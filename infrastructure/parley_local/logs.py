@@ -45,10 +45,19 @@ _PALETTE = ("\033[36m", "\033[32m", "\033[35m", "\033[34m", "\033[33m", "\033[96
 _LEVEL_COLOURS = {"ERROR": "\033[31m", "CRITICAL": "\033[31m", "WARNING": "\033[33m"}
 
 
+def _json(value: Any) -> str:
+    """Compact JSON of anything a log record holds: what JSON cannot hold is shown as text.
+
+    Not `parley.wire.compact_json`, which refuses such values: writing a log line must never
+    fail, so an object becomes its `str()` and a NaN is written as `NaN`.
+    """
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
 def _compact(value: Any) -> str:
     if isinstance(value, str):
         return value if value and " " not in value else json.dumps(value)
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return _json(value)
 
 
 def render_powertools(record: dict[str, Any]) -> tuple[str, list[str]]:
@@ -180,7 +189,7 @@ class LogSink:
             return
         if self.json_logs:
             record = {"source": source, "level": level, "message": message, **fields}
-            line = json.dumps(record, separators=(",", ":"), default=str)
+            line = _json(record)
             self._write([line], [line])
             return
         detail = " ".join(f"{k}={_compact(v)}" for k, v in fields.items())

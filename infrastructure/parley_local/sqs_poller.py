@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from parley_local.aws import AwsClients
-from parley_local.events import batch_item_failures, sqs_event
+from parley_local.events.sqs import batch_item_failures, sqs_event
 from parley_local.lambda_runtime import FunctionRuntime
 from parley_local.logs import LogSink
 from parley_local.stack import SqsMapping

@@ -28,7 +28,7 @@ from aiohttp import WSMsgType, web
 
 from parley_local import ids
 from parley_local.authorizer import decide, identity_present
-from parley_local.events import (
+from parley_local.events.websocket import (
     WsConnection,
     method_arn,
     ws_authorizer_event,

@@ -7,16 +7,17 @@ import re
 from typing import Any
 
 import pytest
-from parley_local.events import (
+from parley_local.events.http_api import (
     HttpRequestInfo,
     MalformedResponse,
-    WsConnection,
-    batch_item_failures,
     http_v2_event,
     http_v2_response,
     is_text_content,
+)
+from parley_local.events.sqs import batch_item_failures, sqs_event
+from parley_local.events.websocket import (
+    WsConnection,
     method_arn,
-    sqs_event,
     ws_authorizer_event,
     ws_connect_event,
     ws_disconnect_event,

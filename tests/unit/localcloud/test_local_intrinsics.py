@@ -144,6 +144,26 @@ def test_join_select_split_and_friends() -> None:
     assert r.resolve({"Fn::GetAtt": "Queue.Arn"}, "x").endswith(":q")
 
 
+def test_to_json_string_is_compact_utf8_json() -> None:
+    # GIVEN a resolver
+    r = make_resolver()
+    # WHEN a value with non-ASCII text, then one with a NaN, is turned into JSON
+    text = r.resolve({"Fn::ToJsonString": {"name": "Zoë", "n": [1.5]}}, "x")
+    # THEN the text stays UTF-8, compact
+    assert text == '{"name":"Zoë","n":[1.5]}'
+    # AND a NaN, which JSON cannot hold, names the place instead of escaping as ValueError
+    with pytest.raises(TemplateError, match=r"Resources\.A\.Fn::ToJsonString"):
+        r.resolve({"Fn::ToJsonString": [float("nan")]}, "Resources.A")
+
+
+def test_two_argument_functions_name_their_shape() -> None:
+    r = make_resolver()
+    with pytest.raises(TemplateError, match=r"takes \[delimiter, \[values\]\]"):
+        r.resolve({"Fn::Join": ["-"]}, "x")
+    with pytest.raises(TemplateError, match="second argument must be a list"):
+        r.resolve({"Fn::Select": ["0", "abc"]}, "x")
+
+
 def test_select_out_of_range_names_the_place() -> None:
     with pytest.raises(TemplateError, match=r"Resources\.A\.Properties\.B.*out of range"):
         make_resolver().resolve({"Fn::Select": [5, ["a"]]}, "Resources.A.Properties.B")

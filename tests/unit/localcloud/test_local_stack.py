@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from parley_local.stack import Stack, StackBuilder
+from parley_local.builder import StackBuilder
+from parley_local.stack import Stack
 from parley_local.template import TemplateError, build_template, parse_template_text
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "localcloud" / "template.yaml"
@@ -57,7 +58,7 @@ def build(
     debug: list[str] = []
     builder = StackBuilder(
         load_template(path),
-        fake,  # type: ignore[arg-type]
+        fake,
         ws_endpoint="ws://127.0.0.1:3001",
         http_endpoint="http://127.0.0.1:3000",
         parameter_overrides=overrides,
