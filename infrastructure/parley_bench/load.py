@@ -111,6 +111,7 @@ async def run_load(
     from parley_client.client import ParleyClient
     from parley_client.errors import ParleyError
     from parley_client.http_client import HttpClient
+    from parley_client.options import ClientOptions
 
     rng = random.Random(seed)
     prefix = "ld" + secrets.token_hex(3)
@@ -135,7 +136,12 @@ async def run_load(
         await http.register(name, PASSWORD)
         await http.login(name, PASSWORD)
     clients = [
-        ParleyClient(ws_url, http.token_provider, on_event=listener, request_timeout=30.0)
+        ParleyClient(
+            ws_url,
+            http.token_provider,
+            ClientOptions(request_timeout=30.0),
+            on_event=listener,
+        )
         for http in https
     ]
     await asyncio.gather(*(c.connect() for c in clients))

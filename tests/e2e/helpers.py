@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from parley_client import HttpClient, ParleyClient
+from parley_client import ClientOptions, HttpClient, ParleyClient
 from parley_local import LocalCloud
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -140,11 +140,22 @@ class User:
         await http.login(self.user_id, PASSWORD)
         return http
 
-    def client(self, http: HttpClient | None = None, **options: Any) -> ParleyClient:
+    def client(
+        self,
+        http: HttpClient | None = None,
+        *,
+        cursors: dict[str, int] | None = None,
+        **options: Any,
+    ) -> ParleyClient:
         """A (not yet connected) `ParleyClient` of this user, with generous timeouts."""
         settings: dict[str, Any] = {"request_timeout": TIMEOUT, "open_timeout": TIMEOUT}
         settings.update(options)
-        return ParleyClient(self.cloud.ws_url, (http or self.http).token_provider, **settings)
+        return ParleyClient(
+            self.cloud.ws_url,
+            (http or self.http).token_provider,
+            ClientOptions(**settings),
+            cursors=cursors,
+        )
 
 
 async def sign_up(cloud: LocalCloud, prefix: str) -> User:

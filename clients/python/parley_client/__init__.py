@@ -3,7 +3,9 @@
 * :class:`HttpClient` — accounts, tokens, groups, conversations, history (HTTP API).
 * :class:`ParleyClient` — the live WebSocket connection: idempotent sending with
   retries, sync, ordered and de-duplicated delivery of pushed messages, receipts,
-  typing, presence, call signalling, keepalive and automatic reconnection.
+  typing, presence, call signalling, keepalive and automatic reconnection; tuned
+  with :class:`ClientOptions`. It is a thin asyncio shell around
+  :class:`ClientCore`, the sans-I/O state machine that holds every rule.
 
 Quick start::
 
@@ -23,7 +25,8 @@ Quick start::
 """
 
 from .backoff import full_jitter
-from .client import MAX_FRAME_BYTES, EventListener, ParleyClient, SyncResult, text_body
+from .client import ParleyClient
+from .core import ClientCore, SyncResult
 from .errors import (
     ErrorCode,
     ParleyClientError,
@@ -32,15 +35,20 @@ from .errors import (
     ParleyError,
     ParleyTimeoutError,
 )
+from .events import EventListener
 from .formatting import dm_conversation_id
-from .http_client import HttpClient, JsonObject, TokensCallback
+from .http_client import HttpClient, TokensCallback
+from .options import ClientOptions
 from .ordering import Sequencer
 from .tokens import TokenProvider, jwt_claims, static_token
+from .wire import MAX_FRAME_BYTES, JsonObject, text_body
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MAX_FRAME_BYTES",
+    "ClientCore",
+    "ClientOptions",
     "ErrorCode",
     "EventListener",
     "HttpClient",

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from .client import ParleyClient
 from .errors import ErrorCode, ParleyClientError, ParleyError
+from .events import EventListener
 from .formatting import (
     dm_conversation_id,
     format_chat_line,
@@ -33,6 +34,7 @@ from .formatting import (
     format_message,
 )
 from .http_client import HttpClient, JsonObject
+from .options import ClientOptions
 from .profile import ProfileStore
 
 DEFAULT_HTTP_URL = "http://127.0.0.1:3000"
@@ -97,9 +99,17 @@ class Context:
             raise CliError(f"not logged in (profile {self.store.name!r}); run: parley login USER")
         return self.http
 
-    def ws_client(self, **options: Any) -> ParleyClient:
+    def ws_client(
+        self,
+        options: ClientOptions | None = None,
+        *,
+        cursors: dict[str, int] | None = None,
+        on_event: EventListener | None = None,
+    ) -> ParleyClient:
         """A :class:`ParleyClient` for this profile (not connected yet)."""
-        return ParleyClient(self.ws_url, self.http.token_provider, **options)
+        return ParleyClient(
+            self.ws_url, self.http.token_provider, options, cursors=cursors, on_event=on_event
+        )
 
     def out(self, line: str = "") -> None:
         """Print a line to stdout, flushed (output is often piped)."""
@@ -188,9 +198,11 @@ async def cmd_send(ctx: Context) -> int:
         if not text:
             raise CliError("send: nothing to send (give TEXT, or pipe it on stdin)", EXIT_USAGE)
         body = {"type": "text", "text": text}
-    async with ctx.ws_client(
+    # one send and out: no catching up, keepalive or renewal
+    one_shot = ClientOptions(
         sync_on_connect=False, ping_interval=None, auto_renew=False, backfill_unknown=False
-    ) as client:
+    )
+    async with ctx.ws_client(one_shot) as client:
         ack = await client.send(body, to=to, conversation_id=args.conversation)
     if args.json:
         ctx.out_json(ack)
@@ -254,7 +266,9 @@ async def cmd_chat(ctx: Context) -> int:
         elif event.get("type") == "error":
             ctx.err(format_event(event))
 
-    client = ctx.ws_client(cursors=cursors, on_event=on_event, max_buffered_events=100)
+    client = ctx.ws_client(
+        ClientOptions(max_buffered_events=100), cursors=cursors, on_event=on_event
+    )
     marker = ReadMarker(client, conversation_id)
     async with client:
         if seqs:

@@ -1,19 +1,23 @@
-"""A bounded buffer of server-pushed events with predicate-based waiting."""
+"""Delivered events: a bounded buffer with predicate-based waiting, plus listeners."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .errors import ParleyClosedError
+from .errors import ParleyClientError, ParleyClosedError, ParleyTimeoutError
+from .wire import JsonObject
 
 log = logging.getLogger("parley_client.events")
 
-JsonObject = dict[str, Any]
 EventPredicate = Callable[[JsonObject], bool]
+#: A callback run, inline in the reader, for every delivered event. Keep it short and
+#: non-blocking; exceptions it raises are logged and ignored.
+EventListener = Callable[[JsonObject], None]
 
 
 class EventBuffer:
@@ -90,3 +94,73 @@ class EventBuffer:
                     raise self._closed
                 self._changed.clear()
                 await self._changed.wait()
+
+
+class EventStream:
+    """Where delivered events go: every listener, then the buffer for iterators.
+
+    This is the application side of :class:`~parley_client.ParleyClient`; the client
+    delegates its event methods here.
+    """
+
+    def __init__(self, maxlen: int, listener: EventListener | None = None) -> None:
+        self.buffer = EventBuffer(maxlen)
+        self._listeners: list[EventListener] = [listener] if listener else []
+
+    def emit(self, event: JsonObject) -> None:
+        """Queue ``event`` and run the listeners on it (their errors are logged)."""
+        self.buffer.put(event)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed")
+
+    def add_listener(self, listener: EventListener) -> Callable[[], None]:
+        """Call ``listener(event)`` for every delivered event; returns a remover."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return remove
+
+    async def iterate(self) -> AsyncIterator[JsonObject]:
+        """Yield events until the buffer is closed; a close with an error raises it."""
+        while True:
+            try:
+                event = await self.buffer.take()
+            except ParleyClosedError:
+                return
+            yield event
+
+    async def next_event(
+        self,
+        event_type: str | None,
+        predicate: EventPredicate | None,
+        timeout: float | None,
+        fields: dict[str, Any],
+    ) -> JsonObject:
+        """Wait for and remove the first event of ``event_type`` whose ``fields`` match.
+
+        Raises:
+            ParleyTimeoutError: nothing matched within ``timeout`` seconds.
+            ParleyClosedError: the buffer was closed and nothing matching is left.
+        """
+
+        def matches(event: JsonObject) -> bool:
+            if event_type is not None and event.get("type") != event_type:
+                return False
+            if any(event.get(k) != v for k, v in fields.items()):
+                return False
+            return predicate is None or predicate(event)
+
+        try:
+            return await self.buffer.take(matches, timeout)
+        except TimeoutError as exc:
+            if isinstance(exc, ParleyClientError):
+                raise
+            raise ParleyTimeoutError(
+                f"no {event_type or 'event'} matching within {timeout} s"
+            ) from None

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import Any
 
 from .errors import code_name
-
-JsonObject = dict[str, Any]
+from .wire import JsonObject, compact_json
 
 
 def dm_conversation_id(user_a: str, user_b: str) -> str:
@@ -27,11 +25,6 @@ def format_time(ts: Any, *, now: float | None = None) -> str:
     if moment.date() == today:
         return moment.strftime("%H:%M:%S")
     return moment.strftime("%Y-%m-%d %H:%M")
-
-
-def compact_json(value: Any) -> str:
-    """Compact JSON, non-ASCII kept as is."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def describe_body(body: Any, sender: str = "?") -> str:

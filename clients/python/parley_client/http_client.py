@@ -16,12 +16,12 @@ from typing import Any
 from ._net import is_loopback_url, quote_segment
 from .errors import ErrorCode, ParleyConnectionError, ParleyError, ParleyTimeoutError
 from .tokens import jwt_claims, token_expires_within
+from .wire import JsonObject, compact_json
 
 __all__ = ["HttpClient", "JsonObject", "TokensCallback"]
 
 log = logging.getLogger("parley_client.http")
 
-JsonObject = dict[str, Any]
 #: Called with the new token pair (the login/refresh response) after every login and
 #: refresh, and with ``None`` after logout, so an application can persist them.
 TokensCallback = Callable[["JsonObject | None"], None]
@@ -191,7 +191,7 @@ class HttpClient:
         headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
         data: bytes | None = None
         if body is not None:
-            data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+            data = compact_json(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"

@@ -8,9 +8,8 @@ messages, sync results and its own acks, and emits what it returns.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-JsonObject = dict[str, Any]
+from .wire import JsonObject
 
 
 class Sequencer:

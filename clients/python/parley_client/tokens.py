@@ -51,8 +51,14 @@ def token_expires_within(token: str, seconds: float, *, now: float | None = None
 
     A token without a readable ``exp`` is assumed good (the server will say otherwise).
     """
-    exp = jwt_claims(token).get("exp")
-    if not isinstance(exp, int | float) or isinstance(exp, bool):
+    exp = token_expiry(token)
+    if exp is None:
         return False
     current = time.time() if now is None else now
-    return float(exp) - current <= seconds
+    return exp - current <= seconds
+
+
+def token_expiry(token: str | None) -> float | None:
+    """The ``exp`` claim of ``token`` (epoch seconds, unverified), or ``None``."""
+    exp = jwt_claims(token).get("exp") if token else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None

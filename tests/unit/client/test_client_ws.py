@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from parley_client import (
+    ClientOptions,
     ErrorCode,
     ParleyClient,
     ParleyClosedError,
@@ -15,14 +16,14 @@ from parley_client import (
     ParleyError,
 )
 
-FAST: dict[str, Any] = {
-    "request_timeout": 2.0,
-    "backoff_base": 0.02,
-    "backoff_cap": 0.1,
-    "gap_grace": 0.01,
-    "ping_interval": None,
-    "ws_ping_interval": None,
-}
+FAST = ClientOptions(
+    request_timeout=2.0,
+    backoff_base=0.02,
+    backoff_cap=0.1,
+    gap_grace=0.01,
+    ping_interval=None,
+    ws_ping_interval=None,
+)
 
 
 def run(coro: Awaitable[None], limit: float = 10.0) -> None:
@@ -53,8 +54,22 @@ class Provider:
         return str(self.token)
 
 
-def client_for(server: Any, backend: Any, user: str, **options: Any) -> ParleyClient:
-    return ParleyClient(server.url, Provider(backend, user), **{**FAST, **options})
+def client_for(
+    server: Any,
+    backend: Any,
+    user: str,
+    *,
+    cursors: dict[str, int] | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    **options: Any,
+) -> ParleyClient:
+    return ParleyClient(
+        server.url,
+        Provider(backend, user),
+        FAST.replace(**options),
+        cursors=cursors,
+        on_event=on_event,
+    )
 
 
 async def eventually(check: Callable[[], bool], limit: float = 3.0) -> None:
@@ -319,7 +334,7 @@ def test_reconnects_with_backoff_then_syncs(
                 assert [h[1] for h in server.handshakes] == [101, 101]
                 assert len(server.actions("sync")) == 2
                 # AND it waited a jittered delay within [0, backoff_base] first
-                assert sleeps and 0 <= sleeps[0] <= FAST["backoff_base"]
+                assert sleeps and 0 <= sleeps[0] <= FAST.backoff_base
             monkeypatch.undo()
 
     run(scenario())
@@ -354,7 +369,7 @@ def test_handshake_401_renews_token_through_provider(backend: Any, ws_server_cls
             provider = Provider(backend, "alice")
             # GIVEN the provider's cached token has expired
             backend.expire_access_tokens("alice")
-            client = ParleyClient(server.url, provider, **FAST)
+            client = ParleyClient(server.url, provider, FAST)
             # WHEN connecting
             await client.connect()
             # THEN the provider was asked for a cached token, then forced to refresh
@@ -364,7 +379,7 @@ def test_handshake_401_renews_token_through_provider(backend: Any, ws_server_cls
             await client.close()
 
             # GIVEN a token that stays refused
-            static = ParleyClient(server.url, "not-a-token", **FAST)
+            static = ParleyClient(server.url, "not-a-token", FAST)
             # WHEN connecting THEN 1003 is raised, clearly
             with pytest.raises(ParleyError) as caught:
                 await static.connect()
@@ -385,7 +400,7 @@ def test_revoked_login_during_reconnect_ends_the_client(backend: Any, ws_server_
                     raise ParleyError(1003, "refresh token refused", 401)
                 return await provider(False)
 
-            async with ParleyClient(server.url, revoked, **FAST) as client:
+            async with ParleyClient(server.url, revoked, FAST) as client:
                 # GIVEN the login is revoked and the socket closed (as logout does)
                 backend.expire_access_tokens("alice")
                 await server.drop_all(code=1008)
@@ -459,8 +474,8 @@ def test_token_is_renewed_with_auth_before_it_expires(backend: Any, ws_server_cl
         async with ws_server_cls(backend) as server:
             # GIVEN a token that expires 61 s from now and a 60.5 s renewal margin
             provider = Provider(backend, "alice", ttl=61)
-            options = {**FAST, "renew_margin": 60.5}
-            async with ParleyClient(server.url, provider, **options) as client:
+            options = FAST.replace(renew_margin=60.5)
+            async with ParleyClient(server.url, provider, options) as client:
                 first = provider.token
                 # WHEN the renewal time comes
                 await eventually(lambda: bool(server.actions("auth")))
@@ -513,7 +528,7 @@ def test_constructor_validation() -> None:
     with pytest.raises(ValueError, match="ws"):
         ParleyClient("http://example.com", "t")
     with pytest.raises(ValueError, match="send_attempts"):
-        ParleyClient("ws://example.com", "t", send_attempts=0)
+        ClientOptions(send_attempts=0)
 
     async def not_connected() -> None:
         client = ParleyClient("ws://127.0.0.1:9", "t")
