@@ -16,8 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from parley import runtime
-from parley.config import Settings
-from pydantic import ValidationError
+from parley.config import Settings, SettingsError
 
 from tests.integration.conftest import PASSWORD, Harness
 from tests.support.security import (
@@ -300,6 +299,6 @@ def test_unsafe_configurations_fail_at_cold_start(env: dict[str, str]) -> None:
         "oidc_jwks_url": "https://idp.example.test/jwks.json",
         "oidc_audience": AUDIENCE,
     }
-    Settings.model_validate(base)
-    with pytest.raises(ValidationError):
-        Settings.model_validate({**base, **env})
+    Settings.from_mapping(base)
+    with pytest.raises(SettingsError):
+        Settings.from_mapping({**base, **env})

@@ -1,13 +1,19 @@
-"""`parley.aws.management_endpoint` and `parley.config` (environment parsing, `require`)."""
+"""`parley.aws.management_endpoint` and `parley.config` (environment parsing, bounds, rules,
+`require`)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from parley import config
 from parley.aws import management_endpoint
-from pydantic import ValidationError
+from parley.config import Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # ---- management endpoint -----------------------------------------------------------------
 
@@ -118,8 +124,11 @@ def test_unknown_variables_are_ignored(clean_env: pytest.MonkeyPatch) -> None:
         ("PARLEY_ACCESS_TOKEN_TTL", "soon"),
         ("PARLEY_ACCESS_TOKEN_TTL", "59"),
         ("PARLEY_ACCESS_TOKEN_TTL", "86401"),
+        ("PARLEY_ACCESS_TOKEN_TTL", "1.5"),
+        ("PARLEY_ACCESS_TOKEN_TTL", "²"),
         ("PARLEY_MAX_GROUP_SIZE", "1"),
         ("PARLEY_FANOUT_BATCH_USERS", "0"),
+        ("PARLEY_LOG_BODIES", "maybe"),
     ],
 )
 def test_out_of_range_values_fail_at_start(
@@ -127,9 +136,9 @@ def test_out_of_range_values_fail_at_start(
 ) -> None:
     # GIVEN a numeric setting that is not a number or out of its range
     # WHEN the settings are read
-    # THEN reading fails (at cold start, not later)
+    # THEN reading fails (at cold start, not later), naming the variable
     clean_env.setenv(name, value)
-    with pytest.raises(ValidationError):
+    with pytest.raises(SettingsError, match=name):
         config.settings()
 
 
@@ -161,3 +170,72 @@ def test_require_names_the_missing_variables() -> None:
     assert "PARLEY_MESSAGES_TABLE" in message
     assert "PARLEY_PUSH_QUEUE_URL" in message
     assert "PARLEY_USERS_TABLE" not in message
+
+
+def test_values_are_parsed_as_the_environment_writes_them() -> None:
+    # GIVEN integers with spaces and signs, booleans in their usual spellings, an unknown key
+    values = {"turn_ttl": " 600 ", "inline_fanout_max": "+0", "log_bodies": "Yes", "x": "1"}
+    # WHEN the settings are built from them
+    s = Settings.from_mapping(values)
+    # THEN each field has its type and unknown keys are ignored
+    assert (s.turn_ttl, s.inline_fanout_max, s.log_bodies) == (600, 0, True)
+    assert Settings.from_mapping({"log_bodies": "off"}).log_bodies is False
+    assert Settings.from_mapping({"jwt_issuer": " me "}).jwt_issuer == " me "
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    # GIVEN a value that does not parse, one out of its bounds and an OIDC rule broken
+    values = {
+        "access_token_ttl": "soon",
+        "max_group_size": "1",
+        "oidc_issuer": "https://idp.example.test",
+        "oidc_jwks_url": "https://idp.example.test/jwks.json",
+    }
+    # WHEN the settings are built
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_mapping(values)
+    # THEN one error names all three problems, each by its variable
+    problems = caught.value.problems
+    assert len(problems) == 3
+    assert "PARLEY_ACCESS_TOKEN_TTL must be an integer, not 'soon'" in problems
+    assert "PARLEY_MAX_GROUP_SIZE must be between 2 and 1000000, not 1" in problems
+    assert any("PARLEY_OIDC_ISSUER needs" in p for p in problems)
+    assert str(caught.value).startswith("3 configuration problems: ")
+    assert isinstance(caught.value, ValueError)
+
+
+def test_typed_construction_checks_the_same_bounds() -> None:
+    # GIVEN settings built in code (tests, the schema generator) with a value out of bounds
+    # WHEN they are built / THEN the same error is raised
+    with pytest.raises(SettingsError, match="PARLEY_TURN_TTL must be between 60 and 86400"):
+        Settings(turn_ttl=59)
+    assert Settings(turn_ttl=60).turn_ttl == 60
+
+
+def test_settings_are_frozen_and_comparable() -> None:
+    # GIVEN two settings with the same values
+    s = Settings(users_table="a")
+    # THEN they are equal, hashable, readable and cannot be changed
+    assert s == Settings(users_table="a") and s != Settings(users_table="b")
+    assert hash(s) == hash(Settings(users_table="a"))
+    assert "users_table='a'" in repr(s)
+    with pytest.raises(AttributeError):
+        s.users_table = "b"  # type: ignore[misc]
+
+
+def test_reading_the_settings_does_not_import_pydantic() -> None:
+    # GIVEN a fresh interpreter with only the layer on sys.path
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from parley import config; "
+        "config.settings(); print('pydantic' in sys.modules)"
+    )
+    # WHEN the settings are read
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "layers" / "parley")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "PARLEY_USERS_TABLE": "t", "PARLEY_OIDC_ISSUER": ""},
+    )
+    # THEN pydantic was never imported
+    assert out.stdout.strip() == "False"

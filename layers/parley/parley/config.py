@@ -1,25 +1,49 @@
-"""Runtime configuration: one validated model, read from the environment at cold start.
+"""Runtime configuration: one frozen dataclass, read from the environment at cold start.
 
 Resource names have no defaults: a function that needs a table and was not given one fails
-at import with the variable named, not later with a confusing AWS error.
+at import with the variable named, not later with a confusing AWS error. Values arrive as
+the environment's strings and are parsed here (`int` from decimal text, `bool` from
+`1/0/true/false/yes/no/on/off/t/f/y/n`); a value that does not parse or is out of its bounds
+fails the cold start, with every problem named in one :class:`SettingsError`. Plain Python
+on purpose: every function reads its settings, and most never need pydantic.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 from urllib.parse import urlparse
 
-# Declared the pydantic way, built without pydantic (parley.plainmodel): -100 ms per cold start.
-from parley.plainmodel import BaseModel, ConfigDict, Field, model_validator
-
 ENV_PREFIX = "PARLEY_"
+_TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
+_FALSE = frozenset({"0", "false", "no", "off", "f", "n"})
 
 
-class Settings(BaseModel):
+class SettingsError(ValueError):
+    """Every problem found in the settings, each naming its `PARLEY_*` variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{len(problems)} configuration {noun}: " + "; ".join(problems))
+
+
+def _bounded(default: int, ge: int, le: int | None = None) -> Any:
+    """An integer field with its inclusive bounds (checked at construction)."""
+    return dataclasses.field(default=default, metadata={"ge": ge, "le": le})
+
+
+def _env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+@dataclass(frozen=True)
+class Settings:
     """Everything a Parley function may read from its environment (all `PARLEY_*`)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
 
     users_table: str | None = None
     sessions_table: str | None = None
@@ -36,26 +60,26 @@ class Settings(BaseModel):
 
     jwt_issuer: str = "parley"
     jwt_audience: str = "parley-clients"
-    access_token_ttl: int = Field(default=900, ge=60, le=86400)
-    refresh_token_ttl: int = Field(default=30 * 86400, ge=3600, le=365 * 86400)
-    secret_max_age: int = Field(default=300, ge=0)
+    access_token_ttl: int = _bounded(900, ge=60, le=86400)
+    refresh_token_ttl: int = _bounded(30 * 86400, ge=3600, le=365 * 86400)
+    secret_max_age: int = _bounded(300, ge=0)
 
-    inline_fanout_max: int = Field(default=50, ge=0, le=1000)
-    fanout_batch_users: int = Field(default=100, ge=1, le=1000)
-    fanout_threads: int = Field(default=16, ge=1, le=128)
-    max_group_size: int = Field(default=10000, ge=2, le=1_000_000)
-    connection_ttl: int = Field(default=2 * 3600 + 600, ge=60)
+    inline_fanout_max: int = _bounded(50, ge=0, le=1000)
+    fanout_batch_users: int = _bounded(100, ge=1, le=1000)
+    fanout_threads: int = _bounded(16, ge=1, le=128)
+    max_group_size: int = _bounded(10000, ge=2, le=1_000_000)
+    connection_ttl: int = _bounded(2 * 3600 + 600, ge=60)
 
     stun_urls: str = ""
     turn_urls: str = ""
-    turn_ttl: int = Field(default=3600, ge=60, le=86400)
+    turn_ttl: int = _bounded(3600, ge=60, le=86400)
 
-    frames_per_second: int = Field(default=50, ge=1)
-    frame_burst: int = Field(default=100, ge=1)
-    sends_per_minute: int = Field(default=600, ge=1)
-    failed_logins_per_window: int = Field(default=20, ge=1)
-    connects_per_minute: int = Field(default=60, ge=1)
-    rate_window_seconds: int = Field(default=60, ge=1)
+    frames_per_second: int = _bounded(50, ge=1)
+    frame_burst: int = _bounded(100, ge=1)
+    sends_per_minute: int = _bounded(600, ge=1)
+    failed_logins_per_window: int = _bounded(20, ge=1)
+    connects_per_minute: int = _bounded(60, ge=1)
+    rate_window_seconds: int = _bounded(60, ge=1)
 
     # External identity (optional): access tokens of one OpenID Connect issuer.
     oidc_issuer: str = ""
@@ -64,36 +88,71 @@ class Settings(BaseModel):
     oidc_algorithms: str = "RS256,ES256"
     oidc_user_claim: str = "sub"
 
-    @model_validator(mode="after")
-    def _check_oidc(self) -> Settings:
+    # Debugging aid: message bodies in the send log line, honoured only in `dev`.
+    environment: str | None = None
+    log_bodies: bool = False
+
+    def __post_init__(self) -> None:
+        problems = [
+            problem
+            for field in dataclasses.fields(self)
+            if (problem := _out_of_bounds(field, getattr(self, field.name)))
+        ]
+        problems += self._oidc_problems()
+        if problems:
+            raise SettingsError(problems)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        """Settings from field names to the environment's strings; unknown names are ignored.
+
+        Every value that does not parse, and every bound or rule it breaks, is reported at
+        once in one :class:`SettingsError`.
+        """
+        parsed: dict[str, Any] = {}
+        problems: list[str] = []
+        for field in dataclasses.fields(cls):
+            if field.name in values:
+                try:
+                    parsed[field.name] = _parse(field, values[field.name])
+                except ValueError as exc:
+                    problems.append(f"{_env_name(field.name)} {exc}")
+        try:
+            # A value that did not parse is left at its default: the bounds and rules of
+            # the others are still checked, so one error names every problem.
+            built = cls(**parsed)
+        except SettingsError as err:
+            problems += err.problems
+        if problems:
+            raise SettingsError(problems)
+        return built
+
+    def _oidc_problems(self) -> list[str]:
         if not self.oidc_issuer:
-            return self
+            return []
         from parley.tokens import ASYMMETRIC_ALGORITHMS
 
+        problems = []
         if not (self.oidc_jwks_url and self.oidc_audience and self.oidc_user_claim):
-            raise ValueError("PARLEY_OIDC_ISSUER needs PARLEY_OIDC_JWKS_URL and _AUDIENCE")
+            problems.append("PARLEY_OIDC_ISSUER needs PARLEY_OIDC_JWKS_URL and _AUDIENCE")
         if self.oidc_issuer == self.jwt_issuer:
             # Tokens are routed to a verifier by `iss`: the two issuers must differ.
-            raise ValueError("PARLEY_OIDC_ISSUER must differ from PARLEY_JWT_ISSUER")
+            problems.append("PARLEY_OIDC_ISSUER must differ from PARLEY_JWT_ISSUER")
         url = urlparse(self.oidc_jwks_url)
         loopback = url.hostname in {"127.0.0.1", "localhost", "::1"}
         if url.scheme != "https" and not (url.scheme == "http" and loopback):
-            raise ValueError("PARLEY_OIDC_JWKS_URL must be https")
+            problems.append("PARLEY_OIDC_JWKS_URL must be https")
         algorithms = self.oidc_algorithm_list()
         if not algorithms or not set(algorithms) <= ASYMMETRIC_ALGORITHMS:
-            raise ValueError(
+            problems.append(
                 "PARLEY_OIDC_ALGORITHMS must be public-key algorithms "
                 f"({', '.join(sorted(ASYMMETRIC_ALGORITHMS))})"
             )
-        return self
+        return problems
 
     def oidc_algorithm_list(self) -> list[str]:
         """The configured external-token algorithms, in order."""
         return [a.strip() for a in self.oidc_algorithms.split(",") if a.strip()]
-
-    # Debugging aid: message bodies in the send log line, honoured only in `dev`.
-    environment: str | None = None
-    log_bodies: bool = False
 
     @property
     def bodies_in_logs(self) -> bool:
@@ -104,9 +163,39 @@ class Settings(BaseModel):
         """Fail fast (at cold start) when a needed setting is missing."""
         missing = [n for n in names if not getattr(self, n)]
         if missing:
-            env = ", ".join(ENV_PREFIX + n.upper() for n in missing)
+            env = ", ".join(_env_name(n) for n in missing)
             raise RuntimeError(f"missing configuration: {env}")
         return self
+
+
+def _parse(field: dataclasses.Field[Any], raw: str) -> object:
+    """One environment string as the field's type (ValueError saying what was expected)."""
+    kind = str(field.type).replace(" ", "")
+    if kind in {"str", "str|None"}:
+        return raw
+    text = raw.strip()
+    if kind == "bool":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(f"must be a boolean (true/false), not {raw!r}")
+    if kind == "int":
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if text.isascii() and text.lstrip("+-").isdigit() and len(text) <= 18:
+            return int(text)
+        raise ValueError(f"must be an integer, not {raw!r}")
+    raise TypeError(f"unsupported settings type {field.type!r} of {field.name}")
+
+
+def _out_of_bounds(field: dataclasses.Field[Any], value: object) -> str | None:
+    ge, le = field.metadata.get("ge"), field.metadata.get("le")
+    if not isinstance(value, int) or (ge is None and le is None):
+        return None
+    if (ge is not None and value < ge) or (le is not None and value > le):
+        bounds = f"between {ge} and {le}" if le is not None else f"at least {ge}"
+        return f"{_env_name(field.name)} must be {bounds}, not {value}"
+    return None
 
 
 @cache
@@ -117,4 +206,4 @@ def settings() -> Settings:
         for name, value in os.environ.items()
         if name.startswith(ENV_PREFIX) and value != ""
     }
-    return Settings.model_validate(values)
+    return Settings.from_mapping(values)
