@@ -8,8 +8,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import TypeVar
 
 from parley_local.cloud import LocalCloud, PortInUseError
 from parley_local.template import TemplateError
@@ -17,32 +18,32 @@ from parley_local.template import TemplateError
 DEFAULT_HTTP_PORT = 3000
 DEFAULT_WS_PORT = 3001
 
+_N = TypeVar("_N", int, float)
+
+
+def _parsed(value: str, convert: Callable[[str], _N], what: str) -> _N:
+    try:
+        return convert(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {what}: {value!r}") from None
+
 
 def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    port = _parsed(value, int, "a port number")
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port out of range: {port}")
     return port
 
 
 def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    number = _parsed(value, float, "a number")
     if number <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {value}")
     return number
 
 
 def _workers(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    number = _parsed(value, int, "an integer")
     if number < 1:
         raise argparse.ArgumentTypeError("at least 1 worker")
     return number

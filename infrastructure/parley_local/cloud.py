@@ -19,11 +19,12 @@ from parley_local.builder import StackBuilder
 from parley_local.lambda_runtime import (
     FunctionRuntime,
     InvocationResult,
-    code_fingerprint,
     lambda_environment,
 )
 from parley_local.logs import LogSink
+from parley_local.reload import CodeWatcher
 from parley_local.resources import registry
+from parley_local.responses import message_response
 from parley_local.sqs_poller import SqsPoller
 from parley_local.stack import ACCOUNT_ID, Stack
 from parley_local.template import TemplateError, load_template
@@ -33,7 +34,7 @@ _T = TypeVar("_T")
 
 def _not_found_app() -> web.Application:
     async def not_found(request: web.Request) -> web.Response:
-        return web.json_response({"message": "Not Found"}, status=404)
+        return message_response(404, "Not Found")
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", not_found)
@@ -115,8 +116,7 @@ class LocalCloud:
         self._runners: list[web.AppRunner] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._watcher: threading.Thread | None = None
-        self._watch_stop = threading.Event()
+        self._watcher: CodeWatcher | None = None
         self._started = False
         self._stopped = False
         self._stop_lock = threading.Lock()
@@ -229,7 +229,8 @@ class LocalCloud:
             poller.start()
             self.pollers.append(poller)
         if self.reload:
-            self._start_watcher()
+            self._watcher = CodeWatcher(self.functions, self.sink)
+            self._watcher.start()
         took = int((time.monotonic() - started) * 1000)
         self.sink.debug("cloud", f"started in {took} ms")
 
@@ -278,7 +279,8 @@ class LocalCloud:
             self._stopped = True
         for poller in self.pollers:
             poller.stop()
-        self._watch_stop.set()
+        if self._watcher is not None:
+            self._watcher.stop()
         if self._loop is not None and self._thread is not None and self._thread.is_alive():
             try:
                 self._run(self._stop_servers(), timeout=30)
@@ -304,38 +306,6 @@ class LocalCloud:
             await self.ws_gateway.shutdown()
         for runner in self._runners:
             await runner.cleanup()
-
-    # ------------------------------------------------------------ code reload
-
-    def _start_watcher(self) -> None:
-        watched = {
-            name: [runtime.spec.code_dir, *runtime.spec.layer_dirs]
-            for name, runtime in self.functions.items()
-        }
-        self._watcher = threading.Thread(
-            target=self._watch, args=(watched,), name="parley-local-reload", daemon=True
-        )
-        self._watcher.start()
-
-    def _watch(self, watched: dict[str, list[Path]]) -> None:
-        all_dirs = sorted({d for dirs in watched.values() for d in dirs})
-        prints = {d: code_fingerprint([d]) for d in all_dirs}
-        while not self._watch_stop.wait(1.0):
-            changed = set()
-            for directory in all_dirs:
-                now = code_fingerprint([directory])
-                if now != prints[directory]:
-                    prints[directory] = now
-                    changed.add(directory)
-            if not changed:
-                continue
-            affected = [n for n, dirs in watched.items() if changed.intersection(dirs)]
-            for name in affected:
-                self.functions[name].bump_generation()
-            self.sink.info(
-                "cloud",
-                f"code changed; fresh workers for {', '.join(sorted(affected))} on next call",
-            )
 
     # ------------------------------------------------------------ helpers
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 from aiohttp import web
@@ -18,6 +17,7 @@ from parley_local.events.http_api import (
 )
 from parley_local.lambda_runtime import FunctionRuntime
 from parley_local.logs import LogSink
+from parley_local.responses import answer_or, message_response
 from parley_local.routing import (
     CORS_RESPONSE_HEADERS,
     RouteMatch,
@@ -33,12 +33,7 @@ _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"
 
 
 def _message(status: int, message: str, request_id: str) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps({"message": message}).encode(),
-        content_type="application/json",
-        headers={"apigw-requestid": request_id},
-    )
+    return message_response(status, message, {"apigw-requestid": request_id})
 
 
 class HttpGateway:
@@ -82,13 +77,14 @@ class HttpGateway:
         return fallback
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            return await self._handle(request)
-        except (ConnectionError, asyncio.CancelledError):
-            raise
-        except Exception as exc:  # a gateway bug: answer like API Gateway, and say why
+        """One request to any of the APIs."""
+
+        def on_bug(exc: Exception) -> web.StreamResponse:
+            # A gateway bug: answer like API Gateway, and say why.
             self.sink.error("http", f"gateway error on {request.method} {request.rel_url}: {exc!r}")
             return _message(500, "Internal Server Error", ids.gateway_id())
+
+        return await answer_or(self._handle, request, on_bug)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         request_id = ids.gateway_id()

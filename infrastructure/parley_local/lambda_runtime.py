@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -364,19 +363,3 @@ def lambda_environment(
         }
     )
     return env
-
-
-def code_fingerprint(directories: Iterable[Path]) -> tuple[tuple[str, int], ...]:
-    """(path, mtime_ns) of every Python file under `directories`, to notice code changes."""
-    seen: list[tuple[str, int]] = []
-    for directory in directories:
-        for root, dirs, files in os.walk(directory):
-            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
-            for name in files:
-                if name.endswith(".py"):
-                    path = os.path.join(root, name)
-                    try:
-                        seen.append((path, os.stat(path).st_mtime_ns))
-                    except OSError:
-                        continue
-    return tuple(sorted(seen))

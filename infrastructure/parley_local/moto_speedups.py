@@ -52,16 +52,30 @@ def uninstall() -> None:
     """Put moto's own methods back (tests compare the two)."""
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
-
-    if getattr(Table.query, _MARK, False):
-        Table.query = Table.query.__wrapped__  # type: ignore[attr-defined,method-assign]
-    patched = DynamoDBBackend.transact_write_items
-    if getattr(patched, _MARK, False):
-        DynamoDBBackend.transact_write_items = patched.__wrapped__  # type: ignore[attr-defined,method-assign]
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication as Dispatcher
 
-    if getattr(Dispatcher.get_backend_for_host, _MARK, False):
-        Dispatcher.get_backend_for_host = Dispatcher.get_backend_for_host.__wrapped__  # type: ignore[attr-defined,method-assign]
+    _restore(Table, "query")
+    _restore(DynamoDBBackend, "transact_write_items")
+    _restore(Dispatcher, "get_backend_for_host")
+
+
+def _replace(owner: Any, name: str, make: Callable[[Any], Any]) -> bool:
+    """Put `make(original)` in place of `owner.name`, once; False if `make` declines (None)."""
+    original = getattr(owner, name)
+    if getattr(original, _MARK, False):
+        return True
+    patched = make(original)
+    if patched is None:
+        return False
+    setattr(patched, _MARK, True)
+    setattr(owner, name, patched)
+    return True
+
+
+def _restore(owner: Any, name: str) -> None:
+    current = getattr(owner, name)
+    if getattr(current, _MARK, False):
+        setattr(owner, name, current.__wrapped__)
 
 
 def _install_dispatch() -> bool:
@@ -69,9 +83,10 @@ def _install_dispatch() -> bool:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication as Dispatcher
     except ImportError:  # pragma: no cover - moto[server] is a dev dependency
         return False
-    original = Dispatcher.get_backend_for_host
-    if getattr(original, _MARK, False):
-        return True
+    return _replace(Dispatcher, "get_backend_for_host", _remembered)
+
+
+def _remembered(original: Callable[..., Any]) -> Any:
     answers: dict[Any, Any] = {}
 
     @functools.wraps(original)
@@ -81,9 +96,7 @@ def _install_dispatch() -> bool:
             answers[host] = original(self, host)
         return answers[host]
 
-    setattr(get_backend_for_host, _MARK, True)
-    Dispatcher.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
-    return True
+    return get_backend_for_host
 
 
 def _install_query() -> bool:
@@ -91,17 +104,17 @@ def _install_query() -> bool:
         from moto.dynamodb.models.table import Table
     except ImportError:  # pragma: no cover - moto[server] is a dev dependency
         return False
-    original = Table.query
-    if getattr(original, _MARK, False):
-        return True
-    try:
-        signature = inspect.signature(original)
-    except (TypeError, ValueError):  # pragma: no cover - moto changed beyond recognition
-        return False
-    if "hash_key" not in signature.parameters or "index_name" not in signature.parameters:
-        return False  # not the shape this patch knows: leave moto alone
-    Table.query = _partition_scoped(original, signature)  # type: ignore[method-assign]
-    return True
+
+    def make(original: Callable[..., Any]) -> Any:
+        try:
+            signature = inspect.signature(original)
+        except (TypeError, ValueError):  # pragma: no cover - moto changed beyond recognition
+            return None
+        if "hash_key" not in signature.parameters or "index_name" not in signature.parameters:
+            return None  # not the shape this patch knows: leave moto alone
+        return _partition_scoped(original, signature)
+
+    return _replace(Table, "query", make)
 
 
 def _install_transactions() -> bool:
@@ -111,15 +124,13 @@ def _install_transactions() -> bool:
         from moto.dynamodb.models.dynamo_type import DynamoType
     except ImportError:  # pragma: no cover - moto[server] is a dev dependency
         return False
-    original = DynamoDBBackend.transact_write_items
-    if getattr(original, _MARK, False):
-        return True
-    if getattr(backend_module, "copy", None) is not copy:
-        return False  # the rollback copy is not made the way this patch knows
-    DynamoDBBackend.transact_write_items = _shallow_rollback(  # type: ignore[method-assign]
-        original, backend_module, DynamoType
-    )
-    return True
+
+    def make(original: Callable[..., Any]) -> Any:
+        if getattr(backend_module, "copy", None) is not copy:
+            return None  # the rollback copy is not made the way this patch knows
+        return _shallow_rollback(original, backend_module, DynamoType)
+
+    return _replace(DynamoDBBackend, "transact_write_items", make)
 
 
 def _partition_scoped(original: Callable[..., Any], signature: inspect.Signature) -> Any:
@@ -150,7 +161,6 @@ def _partition_scoped(original: Callable[..., Any], signature: inspect.Signature
                     items[key] = value
             self.items = items
 
-    setattr(query, _MARK, True)
     return query
 
 
@@ -217,5 +227,4 @@ def _shallow_rollback(original: Callable[..., Any], module: Any, dynamo_type: ty
         finally:
             module.copy = copy
 
-    setattr(transact_write_items, _MARK, True)
     return transact_write_items

@@ -10,8 +10,7 @@ One aiohttp application serves, on one host:port (as API Gateway's domain does):
   are API Gateway-shaped, two-way routes send the function's `body` back; a frame over
   32 KB closes with 1009, a message over 128 KB too; idle and maximum-age limits apply;
   `$disconnect` runs whenever a socket ends, from either side;
-* the management API, `POST|GET|DELETE /{stage}/@connections/{id}`, with API Gateway's
-  410 `GoneException` (header `x-amzn-ErrorType`) so boto3's client raises it.
+* the management API, `POST|GET|DELETE /{stage}/@connections/{id}` (`ws_management`).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -39,40 +37,15 @@ from parley_local.events.websocket import (
 from parley_local.frames import MESSAGE_LIMIT, FrameSizeGuard, install_guard
 from parley_local.lambda_runtime import FunctionRuntime, InvocationResult
 from parley_local.logs import LogSink
+from parley_local.responses import message_response
 from parley_local.routing import select_route
 from parley_local.stack import WEBSOCKET_INTEGRATION_TIMEOUT_S, WebSocketApiSpec
+from parley_local.ws_connection import GOING_AWAY, MESSAGE_TOO_BIG, LiveConnection
+from parley_local.ws_management import ManagementApi
 
 # aiohttp warns on every handshake whose subprotocols it does not pick; API Gateway picks
 # one only when $connect answers it, so that is the normal case here.
 logging.getLogger("aiohttp.websocket").setLevel(logging.ERROR)
-
-GOING_AWAY = 1001
-MESSAGE_TOO_BIG = 1009
-NORMAL = 1000
-
-
-@dataclass
-class _Live:
-    """A connection the gateway holds (open once `$connect` succeeded)."""
-
-    info: WsConnection
-    ws: web.WebSocketResponse
-    opened_mono: float
-    last_active_ms: int
-    last_active_mono: float
-    closing: bool = False
-    disconnect_code: int | None = None
-    disconnect_reason: str = ""
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-
-def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps(body).encode(),
-        content_type="application/json",
-        headers=headers,
-    )
 
 
 class WebSocketGateway:
@@ -100,7 +73,8 @@ class WebSocketGateway:
         self.idle_timeout = idle_timeout
         self.max_connection_age = max_connection_age
         self.integration_timeout = integration_timeout
-        self.connections: dict[str, _Live] = {}
+        self.connections: dict[str, LiveConnection] = {}
+        self.management = ManagementApi(self.connections, spec.stages, sink)
         self._handlers: set[asyncio.Task[Any]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -109,15 +83,16 @@ class WebSocketGateway:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MESSAGE_LIMIT * 2)
-        app.router.add_route("*", "/@connections/{connection_id}", self.manage)
-        app.router.add_route("*", "/{stage}/@connections/{connection_id}", self.manage)
+        manage = self.management.handle
+        app.router.add_route("*", "/@connections/{connection_id}", manage)
+        app.router.add_route("*", "/{stage}/@connections/{connection_id}", manage)
         app.router.add_route("GET", "/", self.handshake)
         app.router.add_route("GET", "/{stage}", self.handshake)
         app.router.add_route("*", "/{tail:.*}", self.not_found)
         return app
 
     async def not_found(self, request: web.Request) -> web.Response:
-        return _json_response(404, {"message": "Not Found"})
+        return message_response(404, "Not Found")
 
     # ------------------------------------------------------------ handshake
 
@@ -133,20 +108,17 @@ class WebSocketGateway:
     def _reject(self, status: int, why: str, conn_id: str) -> web.Response:
         messages = {401: "Unauthorized", 403: "Forbidden", 500: "Internal server error"}
         self.sink.info("ws", f"CONNECT {conn_id} rejected {status}: {why}")
-        return _json_response(status, {"message": messages.get(status, "Forbidden")})
+        return message_response(status, messages.get(status, "Forbidden"))
 
     async def handshake(self, request: web.Request) -> web.StreamResponse:
         stage = self._stage(request)
         if stage is None:
-            return _json_response(403, {"message": "Forbidden"})
-        # The guard below enforces the real limits; aiohttp's is only a backstop.
-        ws = web.WebSocketResponse(
-            max_msg_size=2 * MESSAGE_LIMIT, compress=False, autoping=True, timeout=5.0
-        )
+            return message_response(403, "Forbidden")
+        ws = _socket()
         if not ws.can_prepare(request).ok:
-            return _json_response(426, {"message": "Upgrade Required"})
+            return message_response(426, "Upgrade Required")
         if self._stopping:
-            return _json_response(503, {"message": "Service Unavailable"})
+            return message_response(503, "Service Unavailable")
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -213,25 +185,19 @@ class WebSocketGateway:
             )
             chosen = lowered.get("sec-websocket-protocol")
             if chosen:
-                ws = web.WebSocketResponse(
-                    max_msg_size=2 * MESSAGE_LIMIT,
-                    compress=False,
-                    autoping=True,
-                    timeout=5.0,
-                    protocols=(str(chosen),),
-                )
+                ws = _socket(str(chosen))
         if self._stopping:
-            return _json_response(503, {"message": "Service Unavailable"})
+            return message_response(503, "Service Unavailable")
         now_mono = time.monotonic()
-        live = _Live(conn, ws, now_mono, ids.now_ms(), now_mono)
+        live = LiveConnection(conn, ws, now_mono, ids.now_ms(), now_mono)
         # From the upgrade on, every byte the client sends goes through the size guard
         # (installed only now, so a refused handshake's connection never meets it).
         guard = FrameSizeGuard()
-        registered: list[_Live] = []
+        registered: list[LiveConnection] = []
 
         def on_violation() -> None:
             if registered:
-                self._close_soon(registered[0], MESSAGE_TOO_BIG, "Message too big")
+                registered[0].close_soon(MESSAGE_TOO_BIG, "Message too big")
 
         if request.transport is not None:
             install_guard(request.transport, guard, on_violation)
@@ -247,7 +213,7 @@ class WebSocketGateway:
         registered.append(live)
         self.connections[conn.connection_id] = live
         if guard.violations:  # an oversized frame came before the socket was registered
-            self._close_soon(live, MESSAGE_TOO_BIG, "Message too big")
+            live.close_soon(MESSAGE_TOO_BIG, "Message too big")
         took = int((now_mono - started) * 1000)
         who = f" principal={conn.authorizer['principalId']}" if conn.authorizer else ""
         self.sink.info("ws", f"CONNECT {conn.connection_id} stage={stage}{who} ({took} ms)")
@@ -259,7 +225,7 @@ class WebSocketGateway:
             await self._finish(live)
         return ws
 
-    async def _read_loop(self, live: _Live) -> None:
+    async def _read_loop(self, live: LiveConnection) -> None:
         ws = live.ws
         while True:
             msg = await ws.receive()
@@ -286,7 +252,7 @@ class WebSocketGateway:
                 break
             break  # CLOSING / CLOSED
 
-    def _spawn(self, live: _Live, coro: Any) -> None:
+    def _spawn(self, live: LiveConnection, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(self._guarded(coro))
         live.tasks.add(task)
         self._tasks.add(task)
@@ -303,28 +269,16 @@ class WebSocketGateway:
 
     # ------------------------------------------------------------ messages
 
-    def _error_frame(self, live: _Live, message: str, request_id: str) -> str:
-        return json.dumps(
-            {
-                "message": message,
-                "connectionId": live.info.connection_id,
-                "requestId": request_id,
-            }
-        )
+    async def _send_error(self, live: LiveConnection, message: str, request_id: str) -> None:
+        """API Gateway's error frame: `{"message", "connectionId", "requestId"}`."""
+        frame = {
+            "message": message,
+            "connectionId": live.info.connection_id,
+            "requestId": request_id,
+        }
+        await live.send(json.dumps(frame))
 
-    async def _send(self, live: _Live, data: str | bytes) -> bool:
-        if live.closing or live.ws.closed:
-            return False
-        try:
-            if isinstance(data, bytes):
-                await live.ws.send_bytes(data)
-            else:
-                await live.ws.send_str(data)
-        except (ConnectionError, RuntimeError):
-            return False
-        return True
-
-    async def _route(self, live: _Live, data: str | bytes) -> None:
+    async def _route(self, live: LiveConnection, data: str | bytes) -> None:
         conn_id = live.info.connection_id
         route_key = select_route(self.spec.route_selection_expression, data, self.spec.routes)
         route = self.spec.routes.get(route_key)
@@ -332,7 +286,7 @@ class WebSocketGateway:
         request_id = event["requestContext"]["requestId"]
         if route is None or route.function is None:
             self.sink.info("ws", f"MESSAGE {conn_id} no route for {route_key!r} -> Forbidden")
-            await self._send(live, self._error_frame(live, "Forbidden", request_id))
+            await self._send_error(live, "Forbidden", request_id)
             return
         started = time.monotonic()
         try:
@@ -341,9 +295,7 @@ class WebSocketGateway:
             )
         except TimeoutError:
             self.sink.warning("ws", f"MESSAGE {conn_id} route={route_key} integration timed out")
-            await self._send(
-                live, self._error_frame(live, "Endpoint request timed out", request_id)
-            )
+            await self._send_error(live, "Endpoint request timed out", request_id)
             return
         took = int((time.monotonic() - started) * 1000)
         if not result.ok:
@@ -352,7 +304,7 @@ class WebSocketGateway:
                 f"MESSAGE {conn_id} route={route_key} -> {route.function} "
                 f"failed: {result.error_type} ({took} ms)",
             )
-            await self._send(live, self._error_frame(live, "Internal server error", request_id))
+            await self._send_error(live, "Internal server error", request_id)
             return
         cold = " cold" if result.cold_start else ""
         self.sink.info(
@@ -361,11 +313,11 @@ class WebSocketGateway:
         if route.two_way and isinstance(result.payload, dict):
             body = result.payload.get("body")
             if body is not None and body != "":
-                await self._send(live, body if isinstance(body, str) else json.dumps(body))
+                await live.send(body if isinstance(body, str) else json.dumps(body))
 
     # ------------------------------------------------------------ limits and closing
 
-    async def _watchdog(self, live: _Live) -> None:
+    async def _watchdog(self, live: LiveConnection) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             while not live.closing:
                 now = time.monotonic()
@@ -373,36 +325,15 @@ class WebSocketGateway:
                 age_at = live.opened_mono + self.max_connection_age
                 if now >= age_at:
                     self.sink.info("ws", f"CLOSE {live.info.connection_id}: maximum age reached")
-                    await self.close(live, GOING_AWAY, "Going away")
+                    await live.close(GOING_AWAY, "Going away")
                     return
                 if now >= idle_at:
                     self.sink.info("ws", f"CLOSE {live.info.connection_id}: idle timeout")
-                    await self.close(live, GOING_AWAY, "Going away")
+                    await live.close(GOING_AWAY, "Going away")
                     return
                 await asyncio.sleep(max(min(idle_at, age_at) - now, 0.01))
 
-    def _close_soon(self, live: _Live, code: int, reason: str) -> None:
-        if live.closing:
-            return
-        live.closing = True
-        live.disconnect_code = code
-        live.disconnect_reason = reason
-        asyncio.get_running_loop().create_task(self._do_close(live, code, reason))
-
-    async def close(self, live: _Live, code: int, reason: str) -> None:
-        """Close a live connection from the server side ($disconnect follows)."""
-        if live.closing:
-            return
-        live.closing = True
-        live.disconnect_code = code
-        live.disconnect_reason = reason
-        await self._do_close(live, code, reason)
-
-    async def _do_close(self, live: _Live, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):
-            await live.ws.close(code=code, message=reason.encode())
-
-    async def _finish(self, live: _Live) -> None:
+    async def _finish(self, live: LiveConnection) -> None:
         """The socket ended: forget it and run `$disconnect` (best effort, like AWS)."""
         conn_id = live.info.connection_id
         live.closing = True
@@ -422,7 +353,7 @@ class WebSocketGateway:
         """Close every socket (1001 Going away) and wait for their `$disconnect` calls."""
         self._stopping = True
         for live in list(self.connections.values()):
-            self._close_soon(live, GOING_AWAY, "Going away")
+            live.close_soon(GOING_AWAY, "Going away")
         handlers = [t for t in self._handlers if not t.done()]
         if handlers:
             _, pending = await asyncio.wait(handlers, timeout=timeout)
@@ -435,66 +366,16 @@ class WebSocketGateway:
         if leftovers:
             await asyncio.wait(leftovers, timeout=2.0)
 
-    # ------------------------------------------------------------ @connections
 
-    def _gone(self, conn_id: str) -> web.Response:
-        return _json_response(
-            410,
-            {"message": f"connection {conn_id} is gone"},
-            headers={"x-amzn-ErrorType": "GoneException", "x-amzn-RequestId": ids.request_id()},
-        )
+def _socket(protocol: str | None = None) -> web.WebSocketResponse:
+    """The server side of an upgrade; `protocol` is the subprotocol `$connect` agreed to.
 
-    async def manage(self, request: web.Request) -> web.Response:
-        try:
-            return await self._manage(request)
-        except (ConnectionError, asyncio.CancelledError):
-            raise
-        except Exception as exc:  # a gateway bug: answer like API Gateway, and say why
-            self.sink.error("ws", f"@connections error: {exc!r}")
-            return _json_response(500, {"message": "Internal server error"})
-
-    async def _manage(self, request: web.Request) -> web.Response:
-        stage = request.match_info.get("stage")
-        if stage is not None and stage not in self.spec.stages:
-            return _json_response(403, {"message": "Forbidden"})
-        conn_id = request.match_info["connection_id"]
-        method = request.method
-        live = self.connections.get(conn_id)
-        if method not in ("POST", "GET", "DELETE"):
-            return _json_response(405, {"message": "Method Not Allowed"})
-        if live is None or live.closing:
-            self.sink.info("ws", f"{method} @connections/{conn_id} -> 410 Gone")
-            return self._gone(conn_id)
-        headers = {"x-amzn-RequestId": ids.request_id()}
-        if method == "POST":
-            data = await request.read()
-            if len(data) > MESSAGE_LIMIT:
-                return _json_response(
-                    413,
-                    {"message": "Message too long"},
-                    headers={**headers, "x-amzn-ErrorType": "PayloadTooLargeException"},
-                )
-            try:
-                payload: str | bytes = data.decode("utf-8")
-            except UnicodeDecodeError:
-                payload = data
-            if not await self._send(live, payload):
-                return self._gone(conn_id)
-            self.sink.debug("ws", f"POST @connections/{conn_id} ({len(data)} bytes)")
-            return web.Response(status=200, headers=headers)
-        if method == "GET":
-            return _json_response(
-                200,
-                {
-                    "connectedAt": ids.iso_time(live.info.connected_at),
-                    "identity": {
-                        "sourceIp": live.info.source_ip,
-                        "userAgent": live.info.user_agent or "",
-                    },
-                    "lastActiveAt": ids.iso_time(live.last_active_ms),
-                },
-                headers=headers,
-            )
-        self.sink.info("ws", f"DELETE @connections/{conn_id}")
-        self._close_soon(live, NORMAL, "Connection deleted")
-        return web.Response(status=204, headers=headers)
+    The frame size guard enforces the real limits; aiohttp's is only a backstop.
+    """
+    return web.WebSocketResponse(
+        max_msg_size=2 * MESSAGE_LIMIT,
+        compress=False,
+        autoping=True,
+        timeout=5.0,
+        protocols=(protocol,) if protocol else (),
+    )

@@ -16,8 +16,9 @@ from parley_local import ids
 from parley_local._worker import LambdaContext, _set_sys_path
 from parley_local.aws import scrubbed_environ
 from parley_local.cli import build_parser, parse_overrides
-from parley_local.lambda_runtime import code_fingerprint, lambda_environment
+from parley_local.lambda_runtime import lambda_environment
 from parley_local.logs import LogSink, render_function_line
+from parley_local.reload import code_fingerprint
 from parley_local.resources.secretsmanager import generate_secret_string
 from parley_local.stack import FunctionSpec
 from parley_local.template import TemplateError
