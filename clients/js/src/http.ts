@@ -1,0 +1,477 @@
+/** The HTTP API client: accounts, groups, conversations, history, attachments, devices. */
+
+import { tokenExpiresWithin, jwtClaims } from "./core/tokens.js";
+import {
+  ParleyConnectionError,
+  ParleyError,
+  ParleyTimeoutError,
+  ParleyUploadError,
+  UnauthenticatedError,
+  isObject,
+} from "./errors.js";
+import type { JsonObject } from "./core/frames.js";
+import type {
+  ConversationSummary,
+  Group,
+  Health,
+  HistoryPage,
+  IceServers,
+  Profile,
+  Registered,
+  Role,
+  TokenPair,
+} from "./generated/openapi.js";
+
+export type {
+  Group,
+  GroupMember,
+  HistoryPage,
+  IceServer,
+  IceServers,
+  Profile,
+  Role,
+  TokenPair,
+} from "./generated/openapi.js";
+
+/** One of the caller's conversations (protocol 1.1 section 11 adds `muted`). */
+export type Conversation = ConversationSummary & { muted?: boolean };
+
+/** A page of `GET /conversations` (section 11 adds `nextCursor`, null on the last page). */
+export interface ConversationPage {
+  conversations: Conversation[];
+  nextCursor?: string | null;
+}
+
+/** Section 9.3: `POST /attachments`. */
+export interface AttachmentUpload {
+  attachmentId: string;
+  upload: { url: string; fields: Record<string, string> };
+  expiresIn: number;
+}
+
+/** Section 9.3: `GET /attachments/{id}`. */
+export interface Attachment {
+  attachmentId: string;
+  conversationId: string;
+  name: string;
+  size: number;
+  contentType: string;
+  url: string;
+  expiresIn: number;
+}
+
+/** Section 10: what `POST /devices` takes. */
+export type DeviceRegistration =
+  | { platform: "webpush"; subscription: { endpoint: string; keys: { p256dh: string; auth: string } } }
+  | { platform: "fcm" | "apns"; token: string };
+
+export interface Device {
+  deviceId: string;
+  platform: "webpush" | "fcm" | "apns";
+  createdAt: number;
+}
+
+export interface PushConfig {
+  webpush: { vapidPublicKey: string };
+  fcm: boolean;
+  apns: boolean;
+}
+
+/** Options of {@link HttpClient}. */
+export interface HttpClientOptions {
+  /** A token pair to start with (e.g. loaded from storage). */
+  accessToken?: string;
+  refreshToken?: string;
+  /** How long each request may take. */
+  timeoutMs?: number;
+  /** Called with the new pair after each login and refresh, and with null after logout. */
+  onTokens?: (tokens: TokenPair | null) => void;
+  /** Refresh and retry once on 401, and refresh a token about to expire before use. */
+  autoRefresh?: boolean;
+  /** "About to expire": within this many milliseconds. */
+  refreshMarginMs?: number;
+  /** The `fetch` to use (tests pass a fake); `globalThis.fetch` by default. */
+  fetch?: typeof fetch;
+}
+
+/** Options of {@link HttpClient.request}. */
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | null | undefined>;
+  /** Send the access token (and refresh on 401). */
+  auth?: boolean;
+}
+
+/**
+ * Client of the Parley HTTP API.
+ *
+ * It keeps the current token pair: {@link login} and {@link refresh} store it, and
+ * authenticated calls send the access token. With `autoRefresh` (the default) a call
+ * answered 401 is retried once after refreshing, and a token about to expire is refreshed
+ * before use. One refresh runs at a time and concurrent callers await it, so a refresh
+ * token is never presented twice (the server would revoke the login).
+ *
+ * Server errors reject with the {@link ParleyError} subclass of their code; an unreachable
+ * server with {@link ParleyConnectionError}; no answer in time with {@link ParleyTimeoutError}.
+ */
+export class HttpClient {
+  readonly baseUrl: string;
+  accessToken: string | undefined;
+  refreshToken: string | undefined;
+  private readonly options: Required<Pick<HttpClientOptions, "timeoutMs" | "autoRefresh" | "refreshMarginMs">> &
+    Pick<HttpClientOptions, "onTokens">;
+  private readonly fetchImpl: typeof fetch;
+  private refreshing: Promise<TokenPair> | undefined;
+  private loggedInAs: string | undefined;
+
+  constructor(baseUrl: string, options: HttpClientOptions = {}) {
+    const url = new URL(baseUrl);
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new TypeError(`not an http(s) URL: ${baseUrl}`);
+    }
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.accessToken = options.accessToken;
+    this.refreshToken = options.refreshToken;
+    this.options = {
+      timeoutMs: options.timeoutMs ?? 30_000,
+      autoRefresh: options.autoRefresh ?? true,
+      refreshMarginMs: options.refreshMarginMs ?? 30_000,
+      onTokens: options.onTokens,
+    };
+    if (!options.fetch && typeof globalThis.fetch !== "function") {
+      throw new TypeError("no global fetch: pass options.fetch");
+    }
+    // A bare reference to window.fetch must be called with window as `this`.
+    this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  /** The logged-in user (from the last login, else the access token's `sub`). */
+  get userId(): string | undefined {
+    if (this.loggedInAs) return this.loggedInAs;
+    const sub = this.accessToken ? jwtClaims(this.accessToken).sub : undefined;
+    return typeof sub === "string" ? sub : undefined;
+  }
+
+  // ---------------------------------------------------------------- tokens
+
+  /**
+   * A token provider for {@link ParleyClient}: the current access token, refreshed first when
+   * `forceRefresh` is true or the token is about to expire. Bound: pass it as is.
+   *
+   * @throws UnauthenticatedError (1003) when not logged in or the refresh was refused.
+   */
+  readonly tokenProvider = async (forceRefresh = false): Promise<string> => {
+    const token = this.accessToken;
+    if (token === undefined && this.refreshToken === undefined) {
+      throw new UnauthenticatedError(1003, "not logged in", { local: true });
+    }
+    if (
+      this.refreshToken !== undefined &&
+      (forceRefresh || token === undefined || tokenExpiresWithin(token, this.options.refreshMarginMs, Date.now()))
+    ) {
+      await this.refreshUnlessChanged(token);
+    }
+    if (this.accessToken === undefined) throw new UnauthenticatedError(1003, "not logged in", { local: true });
+    return this.accessToken;
+  };
+
+  /** Refresh, unless the `stale` access token was already replaced (or a refresh runs). */
+  private refreshUnlessChanged(stale: string | undefined): Promise<unknown> {
+    if (this.refreshing) return this.refreshing;
+    if (this.accessToken !== undefined && this.accessToken !== stale) return Promise.resolve();
+    return this.runRefresh(undefined);
+  }
+
+  /** Start a refresh that every concurrent caller shares. */
+  private runRefresh(refreshToken: string | undefined): Promise<TokenPair> {
+    if (this.refreshing) return this.refreshing;
+    const token = refreshToken ?? this.refreshToken;
+    if (!token) return Promise.reject(new UnauthenticatedError(1003, "no refresh token", { local: true }));
+    this.refreshing = (async () => {
+      const tokens = expectTokens(await this.call("POST", "/auth/refresh", { refreshToken: token }, undefined));
+      this.storeTokens(tokens);
+      return tokens;
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private storeTokens(tokens: TokenPair): void {
+    this.accessToken = tokens.accessToken;
+    this.refreshToken = tokens.refreshToken;
+    this.options.onTokens?.(tokens);
+  }
+
+  // ------------------------------------------------------------- transport
+
+  /**
+   * One request; resolves with the decoded JSON body (undefined for an empty one).
+   * `path` is appended to the base URL as is (encode path segments yourself).
+   */
+  async request<T = unknown>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+    const query = Object.entries(options.query ?? {}).filter(([, v]) => v !== undefined && v !== null);
+    const fullPath = query.length ? `${path}?${new URLSearchParams(query.map(([k, v]) => [k, String(v)]))}` : path;
+    if (options.auth === false) return (await this.call(method, fullPath, body, undefined)) as T;
+    let token = this.accessToken;
+    if (
+      this.options.autoRefresh &&
+      this.refreshToken !== undefined &&
+      (token === undefined || tokenExpiresWithin(token, this.options.refreshMarginMs, Date.now()) || this.refreshing)
+    ) {
+      await this.refreshUnlessChanged(token);
+      token = this.accessToken;
+    }
+    try {
+      return (await this.call(method, fullPath, body, token)) as T;
+    } catch (error) {
+      if (!(error instanceof ParleyError) || error.status !== 401 || !this.options.autoRefresh || !this.refreshToken) {
+        throw error;
+      }
+    }
+    await this.refreshUnlessChanged(token);
+    return (await this.call(method, fullPath, body, this.accessToken)) as T;
+  }
+
+  private async call(method: string, path: string, body: unknown, token: string | undefined): Promise<unknown> {
+    const url = this.baseUrl + path;
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (token !== undefined) headers.Authorization = `Bearer ${token}`;
+    const init: RequestInit = { method, headers };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const response = await this.fetchWithTimeout(url, init, `${method} ${url}`);
+    const text = await response.text();
+    if (!response.ok) throw httpError(response.status, text, response.headers.get("Retry-After"));
+    if (!text.trim()) return undefined;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new ParleyError(3001, `${method} ${url}: the response is not JSON`, { status: response.status });
+    }
+  }
+
+  private async fetchWithTimeout(url: string, init: RequestInit, what: string): Promise<Response> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
+    try {
+      return await this.fetchImpl(url, { ...init, signal: controller.signal });
+    } catch (error) {
+      if (controller.signal.aborted) {
+        throw new ParleyTimeoutError(`${what}: no response within ${this.options.timeoutMs} ms`);
+      }
+      throw new ParleyConnectionError(`${what} failed: ${String(error)}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---------------------------------------------------------------- routes
+
+  /** `GET /health` → `{status: "ok"}` once the stack can serve. */
+  health(): Promise<Health> {
+    return this.request("GET", "/health", undefined, { auth: false });
+  }
+
+  /** Create an account → `{userId}`; a taken id rejects with ConflictError (1008). */
+  register(userId: string, password: string, displayName?: string): Promise<Registered> {
+    const body: JsonObject = { userId, password };
+    if (displayName !== undefined) body.displayName = displayName;
+    return this.request("POST", "/auth/register", body, { auth: false });
+  }
+
+  /** Log in and keep the pair. Wrong credentials: UnauthenticatedError (1003). */
+  async login(userId: string, password: string): Promise<TokenPair> {
+    const tokens = expectTokens(await this.request("POST", "/auth/login", { userId, password }, { auth: false }));
+    this.loggedInAs = userId;
+    this.storeTokens(tokens);
+    return tokens;
+  }
+
+  /**
+   * Exchange the refresh token (default: the stored one) for a new pair, and keep it. A
+   * refresh already running is shared, not repeated: a spent refresh token revokes the login.
+   */
+  refresh(refreshToken?: string): Promise<TokenPair> {
+    return this.runRefresh(refreshToken);
+  }
+
+  /** End the login (default: the stored one) and forget the stored pair. */
+  async logout(refreshToken?: string): Promise<void> {
+    const token = refreshToken ?? this.refreshToken;
+    if (!token) throw new UnauthenticatedError(1003, "no refresh token", { local: true });
+    await this.request("POST", "/auth/logout", { refreshToken: token }, { auth: false });
+    if (refreshToken === undefined || refreshToken === this.refreshToken) {
+      this.accessToken = undefined;
+      this.refreshToken = undefined;
+      this.loggedInAs = undefined;
+      this.options.onTokens?.(null);
+    }
+  }
+
+  /** `GET /me` → `{userId, displayName}` (1.1 adds `admin`). */
+  me(): Promise<Profile & { admin?: boolean }> {
+    return this.request("GET", "/me");
+  }
+
+  /** Create a group (the caller is its owner). */
+  createGroup(name: string, members: readonly string[]): Promise<Group> {
+    return this.request("POST", "/groups", { name, members: [...members] });
+  }
+
+  /** `GET /groups/{id}`; non-members get ForbiddenError (1004). */
+  getGroup(conversationId: string): Promise<Group> {
+    return this.request("GET", `/groups/${segment(conversationId)}`);
+  }
+
+  /** Add members (owner or admin); the server's body, `{}` when empty. */
+  async addMembers(conversationId: string, userIds: readonly string[]): Promise<JsonObject> {
+    const body = await this.request("POST", `/groups/${segment(conversationId)}/members`, { userIds: [...userIds] });
+    return isObject(body) ? body : {};
+  }
+
+  /** Remove a member (owner or admin), or leave (your own userId). */
+  async removeMember(conversationId: string, userId: string): Promise<void> {
+    await this.request("DELETE", `/groups/${segment(conversationId)}/members/${segment(userId)}`);
+  }
+
+  /** Make a member `admin` or `member` (owner only). */
+  async setRole(conversationId: string, userId: string, role: Role): Promise<JsonObject> {
+    const body = await this.request("PATCH", `/groups/${segment(conversationId)}/members/${segment(userId)}`, { role });
+    return isObject(body) ? body : {};
+  }
+
+  /** One page of the caller's conversations (section 11; older servers return them all). */
+  async conversationsPage(options: { limit?: number; cursor?: string } = {}): Promise<ConversationPage> {
+    const body = await this.request("GET", "/conversations", undefined, { query: options });
+    if (!isObject(body) || !Array.isArray(body.conversations)) {
+      throw new ParleyError(3001, "GET /conversations: no 'conversations' list");
+    }
+    return body as unknown as ConversationPage;
+  }
+
+  /** Every conversation of the caller, following `nextCursor` to the last page. */
+  async conversations(): Promise<Conversation[]> {
+    const out: Conversation[] = [];
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await this.conversationsPage(cursor === undefined ? {} : { cursor });
+      out.push(...page.conversations);
+      if (typeof page.nextCursor !== "string" || page.nextCursor === cursor) return out;
+      cursor = page.nextCursor;
+    }
+  }
+
+  /** Mute or unmute a conversation (section 11). */
+  setMuted(conversationId: string, muted: boolean): Promise<{ conversationId: string; muted: boolean }> {
+    return this.request("PATCH", `/conversations/${segment(conversationId)}`, { muted });
+  }
+
+  /**
+   * One page of history, ascending seq: the messages just below `beforeSeq` (the newest page
+   * without it); pass `nextBeforeSeq` back for the next older page, until it is null.
+   */
+  history(conversationId: string, options: { beforeSeq?: number; limit?: number } = {}): Promise<HistoryPage> {
+    return this.request("GET", `/conversations/${segment(conversationId)}/messages`, undefined, {
+      query: { beforeSeq: options.beforeSeq, limit: options.limit },
+    });
+  }
+
+  /** Block `userId`: no direct messages or calls from them. */
+  async block(userId: string): Promise<void> {
+    await this.request("POST", `/users/${segment(userId)}/block`);
+  }
+
+  /** Undo {@link block}. */
+  async unblock(userId: string): Promise<void> {
+    await this.request("DELETE", `/users/${segment(userId)}/block`);
+  }
+
+  /** `GET /rtc/ice-servers` → ICE servers with short-lived TURN credentials. */
+  iceServers(): Promise<IceServers> {
+    return this.request("GET", "/rtc/ice-servers");
+  }
+
+  /** Section 9.3: announce an upload → where and how to upload it. */
+  createAttachment(conversationId: string, file: { name: string; size: number; contentType: string }): Promise<AttachmentUpload> {
+    return this.request("POST", "/attachments", { conversationId, ...file });
+  }
+
+  /**
+   * Section 9.3: upload a `Blob` or `File` for a conversation (`POST /attachments`, then the
+   * presigned multipart POST: every field, then the file as `file`); send the returned
+   * `attachmentId` in a `{type: "file"}` body.
+   *
+   * @throws ParleyUploadError when the storage service refuses the upload.
+   */
+  async uploadAttachment(
+    conversationId: string,
+    file: Blob,
+    options: { name?: string; contentType?: string } = {},
+  ): Promise<AttachmentUpload> {
+    const name = options.name ?? (file as Blob & { name?: string }).name;
+    if (!name) throw new TypeError("give the attachment a name (a File has one; a Blob needs options.name)");
+    const contentType = options.contentType ?? (file.type || "application/octet-stream");
+    const created = await this.createAttachment(conversationId, { name, size: file.size, contentType });
+    const form = new FormData();
+    for (const [key, value] of Object.entries(created.upload.fields)) form.append(key, value);
+    form.append("file", file.type === contentType ? file : new Blob([file], { type: contentType }), name);
+    const response = await this.fetchWithTimeout(created.upload.url, { method: "POST", body: form }, "attachment upload");
+    if (!response.ok) {
+      const text = (await response.text()).trim().slice(0, 300);
+      throw new ParleyUploadError(response.status, `attachment upload refused with HTTP ${response.status}: ${text}`);
+    }
+    return created;
+  }
+
+  /** Section 9.3: an attachment's metadata and a download URL valid for at most 300 s. */
+  getAttachment(attachmentId: string): Promise<Attachment> {
+    return this.request("GET", `/attachments/${segment(attachmentId)}`);
+  }
+
+  /** Section 10: the push settings (VAPID key; whether FCM and APNs are enabled). */
+  pushConfig(): Promise<PushConfig> {
+    return this.request("GET", "/push/config");
+  }
+
+  /** Section 10: register a device for offline push → `{deviceId}` (the same one again for a known endpoint). */
+  registerDevice(device: DeviceRegistration): Promise<{ deviceId: string }> {
+    return this.request("POST", "/devices", device);
+  }
+
+  /** Section 10: the caller's devices. */
+  async devices(): Promise<Device[]> {
+    const body = await this.request<{ devices?: Device[] }>("GET", "/devices");
+    return Array.isArray(body?.devices) ? body.devices : [];
+  }
+
+  /** Section 10: remove one of the caller's devices. */
+  async deleteDevice(deviceId: string): Promise<void> {
+    await this.request("DELETE", `/devices/${segment(deviceId)}`);
+  }
+}
+
+function segment(value: string): string {
+  return encodeURIComponent(value);
+}
+
+function expectTokens(value: unknown): TokenPair {
+  if (!isObject(value) || typeof value.accessToken !== "string" || typeof value.refreshToken !== "string") {
+    throw new ParleyError(3001, "token response without accessToken/refreshToken");
+  }
+  return value as unknown as TokenPair;
+}
+
+function httpError(status: number, text: string, retryAfter: string | null): ParleyError {
+  let body: unknown;
+  try {
+    body = text.trim() ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (!isObject(body) || !("code" in body)) body = { message: text.trim().slice(0, 200) || `HTTP ${status}` };
+  const error = ParleyError.from(body, { status });
+  if (error.retryAfterMs === undefined && retryAfter && Number.isFinite(Number(retryAfter))) {
+    error.retryAfterMs = Math.round(Number(retryAfter) * 1000);
+  }
+  return error;
+}

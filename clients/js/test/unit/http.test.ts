@@ -1,0 +1,186 @@
+import { describe, expect, it } from "vitest";
+import { HttpClient } from "../../src/http.js";
+import {
+  ConflictError,
+  ParleyConnectionError,
+  ParleyTimeoutError,
+  ParleyUploadError,
+  RateLimitedError,
+  UnauthenticatedError,
+} from "../../src/errors.js";
+import { fakeJwt } from "../support/fakeSocket.js";
+
+interface Call {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+type Handler = (call: Call) => Response | Promise<Response>;
+
+const json = (status: number, body?: unknown, headers: Record<string, string> = {}) =>
+  new Response(body === undefined ? null : JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": "application/json", ...headers },
+  });
+
+/** A fetch that records calls and answers with `handler`. */
+function fakeFetch(handler: Handler): { fetch: typeof fetch; calls: Call[] } {
+  const calls: Call[] = [];
+  const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const call: Call = {
+      url: String(input),
+      method: init?.method ?? "GET",
+      headers: (init?.headers ?? {}) as Record<string, string>,
+      body: typeof init?.body === "string" ? JSON.parse(init.body) : init?.body,
+    };
+    calls.push(call);
+    return handler(call);
+  }) as typeof fetch;
+  return { fetch: fetchImpl, calls };
+}
+
+const later = (s: number) => Math.floor(Date.now() / 1000) + s;
+
+describe("HttpClient", () => {
+  it("logs in, keeps the pair and sends the access token", async () => {
+    // GIVEN a server that logs alice in
+    const access = fakeJwt("alice", later(900));
+    const { fetch, calls } = fakeFetch((call) =>
+      call.url.endsWith("/auth/login")
+        ? json(200, { accessToken: access, refreshToken: "r1", tokenType: "Bearer", expiresIn: 900 })
+        : json(200, { userId: "alice", displayName: "Alice" }),
+    );
+    const seen: unknown[] = [];
+    const http = new HttpClient("http://api.test/prod/", { fetch, onTokens: (t) => seen.push(t) });
+    // WHEN she logs in and asks who she is
+    await http.login("alice", "pw-12345678");
+    const me = await http.me();
+    // THEN the token is kept and sent, and the base path is kept
+    expect(me.userId).toBe("alice");
+    expect(http.userId).toBe("alice");
+    expect(calls[1]?.url).toBe("http://api.test/prod/me");
+    expect(calls[1]?.headers.Authorization).toBe(`Bearer ${access}`);
+    expect(calls[0]?.headers.Authorization).toBeUndefined();
+    expect(seen).toHaveLength(1);
+  });
+
+  it("retries a 401 once after one refresh, shared by concurrent callers", async () => {
+    // GIVEN a stale access token the server refuses, and a refresh that takes a while
+    const fresh = fakeJwt("alice", later(900));
+    let refreshes = 0;
+    const { fetch, calls } = fakeFetch(async (call) => {
+      if (call.url.endsWith("/auth/refresh")) {
+        refreshes += 1;
+        expect(call.body).toEqual({ refreshToken: "r1" });
+        await new Promise((r) => setTimeout(r, 20));
+        return json(200, { accessToken: fresh, refreshToken: "r2", tokenType: "Bearer", expiresIn: 900 });
+      }
+      return call.headers.Authorization === `Bearer ${fresh}`
+        ? json(200, { conversations: [] })
+        : json(401, { code: 1003, message: "expired" });
+    });
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("alice", later(900)), refreshToken: "r1" });
+    // WHEN three calls run at once
+    const results = await Promise.all([http.conversations(), http.conversations(), http.tokenProvider(true)]);
+    // THEN the refresh token was presented exactly once and every call succeeded
+    expect(refreshes).toBe(1);
+    expect(results[0]).toEqual([]);
+    expect(results[2]).toBe(fresh);
+    expect(http.refreshToken).toBe("r2");
+    expect(calls.filter((c) => c.url.endsWith("/auth/refresh"))).toHaveLength(1);
+  });
+
+  it("does not retry a second 401 and surfaces typed errors", async () => {
+    const { fetch, calls } = fakeFetch((call) => {
+      if (call.url.endsWith("/auth/refresh")) {
+        return json(200, { accessToken: fakeJwt("a", later(900)), refreshToken: "r2", tokenType: "Bearer", expiresIn: 900 });
+      }
+      if (call.url.endsWith("/auth/register")) return json(409, { code: 1008, message: "taken" });
+      if (call.url.endsWith("/auth/login")) return json(429, { code: 1005, message: "slow down" }, { "Retry-After": "3" });
+      return json(401, { code: 1003, message: "revoked" });
+    });
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("a", later(900)), refreshToken: "r1" });
+    await expect(http.me()).rejects.toBeInstanceOf(UnauthenticatedError);
+    expect(calls.map((c) => c.url.replace("http://api.test", ""))).toEqual(["/me", "/auth/refresh", "/me"]);
+    await expect(http.register("alice", "pw-12345678")).rejects.toBeInstanceOf(ConflictError);
+    const limited = await http.login("alice", "x").catch((e: unknown) => e);
+    expect(limited).toBeInstanceOf(RateLimitedError);
+    expect((limited as RateLimitedError).retryAfterMs).toBe(3000);
+    expect((limited as RateLimitedError).status).toBe(429);
+  });
+
+  it("refreshes a token about to expire before using it", async () => {
+    const { fetch, calls } = fakeFetch((call) =>
+      call.url.endsWith("/auth/refresh")
+        ? json(200, { accessToken: fakeJwt("a", later(900)), refreshToken: "r2", tokenType: "Bearer", expiresIn: 900 })
+        : json(200, { iceServers: [], ttl: 60 }),
+    );
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("a", later(5)), refreshToken: "r1" });
+    await http.iceServers();
+    expect(calls.map((c) => c.url.split("/").pop())).toEqual(["refresh", "ice-servers"]);
+  });
+
+  it("encodes path segments and queries, follows conversation pages, and logs out", async () => {
+    const { fetch, calls } = fakeFetch((call) => {
+      if (call.url.includes("/conversations?cursor=p2")) return json(200, { conversations: [{ conversationId: "b" }], nextCursor: null });
+      if (call.url.endsWith("/conversations")) return json(200, { conversations: [{ conversationId: "a" }], nextCursor: "p2" });
+      if (call.url.endsWith("/auth/logout")) return new Response(null, { status: 204 });
+      return json(200, { messages: [], nextBeforeSeq: null });
+    });
+    const tokens: unknown[] = [];
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("a", later(900)), refreshToken: "r1", onTokens: (t) => tokens.push(t) });
+    await http.history("dm:alice:bob", { beforeSeq: 21, limit: 20 });
+    expect(calls[0]?.url).toBe("http://api.test/conversations/dm%3Aalice%3Abob/messages?beforeSeq=21&limit=20");
+    expect((await http.conversations()).map((c) => c.conversationId)).toEqual(["a", "b"]);
+    await http.logout();
+    expect(calls.at(-1)?.body).toEqual({ refreshToken: "r1" });
+    expect(http.accessToken).toBeUndefined();
+    expect(tokens).toEqual([null]);
+    await expect(http.tokenProvider(false)).rejects.toBeInstanceOf(UnauthenticatedError);
+  });
+
+  it("uploads a Blob with the presigned POST: every field, then the file", async () => {
+    // GIVEN a server that hands out a presigned POST, and storage that accepts it
+    const { fetch, calls } = fakeFetch((call) => {
+      if (call.url.endsWith("/attachments")) {
+        return json(201, { attachmentId: "A1", upload: { url: "https://bucket.test/", fields: { key: "k/A1", policy: "p" } }, expiresIn: 300 });
+      }
+      return new Response(null, { status: 204 });
+    });
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("a", later(900)) });
+    // WHEN a 5-byte text blob is uploaded
+    const created = await http.uploadAttachment("dm:a:b", new Blob(["hello"], { type: "text/plain" }), { name: "hi.txt" });
+    // THEN the announcement names it, and the form carries the fields then the file
+    expect(created.attachmentId).toBe("A1");
+    expect(calls[0]?.body).toEqual({ conversationId: "dm:a:b", name: "hi.txt", size: 5, contentType: "text/plain" });
+    const form = calls[1]?.body as FormData;
+    expect([...form.keys()]).toEqual(["key", "policy", "file"]);
+    expect(calls[1]?.headers.Authorization).toBeUndefined();
+    const file = form.get("file") as File;
+    expect(await file.text()).toBe("hello");
+    expect(file.name).toBe("hi.txt");
+  });
+
+  it("reports a refused upload, an unreachable server and a timeout as typed errors", async () => {
+    const refused = fakeFetch((call) =>
+      call.url.endsWith("/attachments")
+        ? json(201, { attachmentId: "A1", upload: { url: "https://bucket.test/", fields: {} }, expiresIn: 300 })
+        : new Response("<Error>EntityTooLarge</Error>", { status: 400 }),
+    );
+    const http = new HttpClient("http://api.test", { fetch: refused.fetch, accessToken: "t" });
+    await expect(http.uploadAttachment("c", new Blob(["x"]), { name: "x" })).rejects.toBeInstanceOf(ParleyUploadError);
+    await expect(http.uploadAttachment("c", new Blob(["x"]))).rejects.toBeInstanceOf(TypeError);
+
+    const down = new HttpClient("http://api.test", { fetch: (async () => { throw new TypeError("fetch failed"); }) as typeof fetch });
+    await expect(down.health()).rejects.toBeInstanceOf(ParleyConnectionError);
+
+    const slow = new HttpClient("http://api.test", {
+      timeoutMs: 20,
+      fetch: ((_: unknown, init?: RequestInit) =>
+        new Promise((_resolve, reject) => init?.signal?.addEventListener("abort", () => reject(new Error("aborted"))))) as typeof fetch,
+    });
+    await expect(slow.health()).rejects.toBeInstanceOf(ParleyTimeoutError);
+  });
+});
