@@ -70,7 +70,7 @@ import logging
 import random
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from .backoff import full_jitter
@@ -84,7 +84,9 @@ from .errors import (
 )
 from .options import ClientOptions
 from .ordering import Sequencer
-from .tokens import jwt_claims, token_expiry
+from .schedules import ReconnectSchedule, RenewalSchedule
+from .syncing import SyncResult, SyncRun, apply_sync_reply, sync_frame
+from .tokens import jwt_claims
 from .wire import JsonObject, decode_frame, encode_frame, text_body
 
 __all__ = [
@@ -107,12 +109,6 @@ REPLY_TYPES = frozenset({"ack", "sync", "presence", "ok", "pong", "error"})
 #: Send retries: full-jitter backoff from this ceiling, doubling up to the cap.
 SEND_RETRY_BASE = 0.2
 SEND_RETRY_CAP = 5.0
-#: Sync rounds in a row without progress after which a sync stops.
-SYNC_MAX_STALLS = 3
-SYNC_STALL_STEP = 0.1
-#: Token renewal: the longest pause between failed renewals, and the shortest wait.
-RENEW_FAILURE_CAP = 60.0
-RENEW_MIN_DELAY = 0.05
 
 
 # ----------------------------------------------------------------- outputs
@@ -181,34 +177,6 @@ class PendingSend:
     last_error: ParleyClientError | None = None
 
 
-@dataclass
-class SyncResult:
-    """What one :meth:`ParleyClient.sync` call brought.
-
-    Attributes:
-        messages: the messages it delivered (also emitted as events), in delivery order.
-        conversations: per conversation seen, the last summary the server sent
-            (``conversationId, type, lastSeq, readSeq, hasMore``; no messages).
-        rounds: how many ``sync`` requests it took to reach ``complete``.
-        complete: false only when the server kept answering ``complete: false``
-            without any progress and the client stopped asking.
-    """
-
-    messages: list[JsonObject] = field(default_factory=list)
-    conversations: dict[str, JsonObject] = field(default_factory=dict)
-    rounds: int = 0
-    complete: bool = True
-
-
-@dataclass
-class SyncRun:
-    """One sync, possibly over several rounds (see rule 7)."""
-
-    limit: int | None
-    result: SyncResult = field(default_factory=SyncResult)
-    stalls: int = 0
-
-
 # -------------------------------------------------------------------- core
 
 
@@ -240,10 +208,8 @@ class ClientCore:
         self._out: list[Output] = []
         self._gap_fill_active = False
         self._gap_failures = 0
-        self._connected_at: float | None = None
-        self._backoff_attempt = 0
-        self._reconnect_failures = 0
-        self._renew_failures = 0
+        self._reconnects = ReconnectSchedule(options, self._rng)
+        self._renewals = RenewalSchedule(options.renew_margin)
         self.connection_count = 0
         """How many times a connection was opened (1 + reconnections)."""
         self.token: str | None = None
@@ -401,50 +367,14 @@ class ClientCore:
 
     def sync_frame(self, run: SyncRun) -> JsonObject:
         """The next round's ``sync`` frame, from the current cursors."""
-        frame: JsonObject = {
-            "action": "sync",
-            # an absent cursor means 0: leave those out to keep the frame small
-            "cursors": {c: s for c, s in self.sequencer.export_cursors().items() if s},
-        }
-        if run.limit:
-            frame["limit"] = run.limit
-        return frame
+        return sync_frame(self.sequencer, run)
 
     def sync_replied(self, run: SyncRun, reply: JsonObject) -> float | None:
-        """Apply one ``sync`` reply; ``None`` when the sync is over, else the pause
-        before the next round (``0.0``: at once)."""
-        result = run.result
-        result.rounds += 1
-        progressed = False
-        conversations = reply.get("conversations")
-        for conv in conversations if isinstance(conversations, list) else []:
-            if not isinstance(conv, dict) or not isinstance(conv.get("conversationId"), str):
-                continue
-            conversation_id: str = conv["conversationId"]
-            raw = conv.get("messages")
-            messages = [
-                # servers may leave conversationId out of each message; events carry it
-                {**m, "type": "message", "conversationId": conversation_id}
-                for m in (raw if isinstance(raw, list) else [])
-                if isinstance(m, dict) and isinstance(m.get("seq"), int)
-            ]
-            before = self.sequencer.cursor(conversation_id)
-            delivered = self.sequencer.synced(conversation_id, messages)
-            if self.sequencer.cursor(conversation_id) != before:
-                progressed = True
-            self._deliver(delivered)
-            result.messages.extend(delivered)
-            result.conversations[conversation_id] = {
-                k: v for k, v in conv.items() if k != "messages"
-            }
-        if reply.get("complete") is True:
-            return None
-        run.stalls = 0 if progressed else run.stalls + 1
-        if run.stalls >= SYNC_MAX_STALLS:
-            log.warning("sync: server keeps answering incomplete without progress")
-            result.complete = False
-            return None
-        return SYNC_STALL_STEP * run.stalls
+        """Apply one ``sync`` reply (its messages become :class:`Deliver` outputs);
+        ``None`` when the sync is over, else the pause before the next round."""
+        delivered, pause = apply_sync_reply(self.sequencer, run, reply)
+        self._deliver(delivered)
+        return pause
 
     # ------------------------------------------------------------------ gaps
 
@@ -473,8 +403,7 @@ class ClientCore:
     def connection_opened(self, now: float) -> SyncNeeded | None:
         """A socket is open (``now``: monotonic seconds); returns the sync to run, if any."""
         self.connection_count += 1
-        self._connected_at = now
-        self._reconnect_failures = 0
+        self._reconnects.opened(now)
         if self.connection_count == 1:
             return SyncNeeded("connect") if self.options.sync_on_connect else None
         return SyncNeeded("reconnect") if self.options.resync_on_reconnect else None
@@ -484,33 +413,21 @@ class ClientCore:
         for request_id in sorted(self._awaiting):
             self._out.append(ReplyLost(request_id))
         self._awaiting.clear()
-        stable = self._connected_at is not None and now - self._connected_at >= (
-            self.options.stable_after
-        )
-        if stable:
-            self._backoff_attempt = 0
-        self._connected_at = None
+        self._reconnects.lost(now)
         return self.options.reconnect
 
     def reconnect_delay(self) -> float | None:
         """The pause before the next connection attempt, or ``None``: give up (rule 8)."""
-        limit = self.options.max_reconnect_attempts
-        if limit is not None and self._reconnect_failures >= limit:
-            return None
-        delay = full_jitter(
-            self._backoff_attempt, self.options.backoff_base, self.options.backoff_cap, self._rng
-        )
-        self._backoff_attempt += 1
-        return delay
+        return self._reconnects.next_delay()
 
     def reconnect_failed(self) -> None:
         """One connection attempt failed (they count towards ``max_reconnect_attempts``)."""
-        self._reconnect_failures += 1
+        self._reconnects.failed()
 
     @property
     def reconnect_failures(self) -> int:
         """Failed connection attempts since the socket was lost."""
-        return self._reconnect_failures
+        return self._reconnects.failures
 
     # ---------------------------------------------------------------- tokens
 
@@ -527,23 +444,16 @@ class ClientCore:
     def renewal_delay(self, wall_now: float) -> float | None:
         """Seconds until the token should be renewed (``wall_now``: epoch seconds), or
         ``None`` when it has no expiry to anticipate (rule 9)."""
-        exp = token_expiry(self.token)
-        if exp is None:
-            return None
-        delay = exp - wall_now - self.options.renew_margin
-        if self._renew_failures:
-            delay = max(delay, min(RENEW_FAILURE_CAP, 2.0**self._renew_failures))
-        return max(delay, RENEW_MIN_DELAY)
+        return self._renewals.delay(self.token, wall_now)
 
     @staticmethod
     def renews_to(current: str, candidate: str) -> bool:
         """Whether ``candidate`` is worth presenting in place of ``current`` (later ``exp``)."""
-        old, new = token_expiry(current), token_expiry(candidate)
-        return old is not None and new is not None and new > old
+        return RenewalSchedule.improves(current, candidate)
 
     def renewal_done(self, *, ok: bool) -> None:
         """Record one renewal outcome (failures lengthen the next wait)."""
-        self._renew_failures = 0 if ok else self._renew_failures + 1
+        self._renewals.done(ok=ok)
 
     # ------------------------------------------------------------- internals
 
