@@ -162,6 +162,7 @@ def test_function_environment_is_globals_plus_own_resolved() -> None:
     assert echo.handler == "app.handler"
     assert echo.code_dir == FIXTURE.parent / "functions" / "echo"
     assert echo.layer_dirs == [FIXTURE.parent / "layer"]
+    assert stack.layers["SharedLayer"].directory == FIXTURE.parent / "layer"
     assert stack.functions["SleepFunction"].timeout_s == 1
     assert stack.functions["HealthFunction"].handler == "app.lambda_handler"
 
