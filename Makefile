@@ -42,6 +42,10 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy (strict) on the package, handlers, local cloud and client
 	$(BIN)/mypy
 
+.PHONY: schema
+schema: $(STAMP) ## Write docs/schema/ (AsyncAPI 3.0, OpenAPI 3.1) from the protocol's pydantic models
+	$(BIN)/python -m parley_schema --out docs/schema
+
 validate: $(STAMP) ## Lint the SAM template (sam validate --lint when the SAM CLI is installed, else cfn-lint)
 	@if command -v sam >/dev/null 2>&1; then sam validate --lint --template template.yaml; \
 	else $(BIN)/cfn-lint template.yaml; fi
