@@ -15,9 +15,14 @@ PYTEST_WORKERS ?= auto
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# The SAM CLI pins its own aws-sam-translator and pydantic (it downgraded both in .venv), so
+# it lives in a venv of its own too, installed by `make build` on first use. `make test`
+# never installs it: it is big, and cfn-lint is the same template lint.
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint typecheck validate iac unit integration e2e fuzz bench bench-full load build deploy redrive-dlq clean
+.PHONY: help install dev test lint typecheck validate iac unit integration e2e fuzz bench bench-full load build deploy extras redrive-dlq clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,7 +52,8 @@ schema: $(STAMP) ## Write docs/schema/ (AsyncAPI 3.0, OpenAPI 3.1) from the prot
 	$(BIN)/python -m parley_schema --out docs/schema
 
 validate: $(STAMP) ## Lint the SAM template (sam validate --lint when the SAM CLI is installed, else cfn-lint)
-	@if command -v sam >/dev/null 2>&1; then sam validate --lint --template template.yaml; \
+	@if test -x $(SAM); then $(SAM) validate --lint --template template.yaml; \
+	elif command -v sam >/dev/null 2>&1; then sam validate --lint --template template.yaml; \
 	else $(BIN)/cfn-lint template.yaml; fi
 
 iac: $(CHECKOV) ## Security scan of template.yaml (checkov, offline; each suppression says why in the template)
@@ -82,12 +88,21 @@ bench-full: $(STAMP) ## The long benchmark runs (same outputs as bench)
 load: $(STAMP) ## Load test over real WebSockets: the local cloud, or ARGS="--http URL --ws URL" for a stack
 	$(BIN)/python -m parley_bench.load $(ARGS)
 
-build: $(STAMP) ## sam build (installs the SAM CLI into .venv if it is missing)
-	@command -v sam >/dev/null 2>&1 || test -x $(BIN)/sam || $(BIN)/python -m pip install --quiet aws-sam-cli
-	PATH="$(CURDIR)/$(BIN):$$PATH" sam build
+$(SAM):
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+
+# .venv-sam/bin first on the PATH: the layer's Makefile (layers/parley/Makefile) runs its
+# build with that venv's `python3` and pip.
+build: $(SAM) ## sam build (installs the SAM CLI into .venv-sam if it is missing)
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" sam build
 
 deploy: build ## sam deploy --config-env $(ENV)   (make deploy ENV=staging)
-	PATH="$(CURDIR)/$(BIN):$$PATH" sam deploy --config-env $(ENV)
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" sam deploy --config-env $(ENV)
+
+extras: $(STAMP) ## Install .[client] and .[local] each in a clean venv and run `parley`/`parley-local` (CI)
+	$(BIN)/python .ci/check_extras.py
 
 redrive-dlq: ## Move the push DLQ's messages back to the push queue (make redrive-dlq ENV=prod)
 	@arn=$$(aws cloudformation describe-stacks --stack-name "$(STACK)" \
