@@ -95,19 +95,21 @@ def realise_layer(builder: StackBuilder, res: Resource) -> Realised:
     """A layer's ARN; its directory goes on the path of the functions that use it.
 
     Like `/opt/python` on Lambda: the ContentUri itself for a layer built by SAM with a
-    Python BuildMethod, else the `python/` folder inside it.
+    Python BuildMethod, else the `python/` folder inside it. A `makefile` build makes its
+    `python/` from the ContentUri's sources, so without a `python/` folder those sources
+    stand in for it (as they would with a Python BuildMethod).
     """
     name = builder.name(res, "LayerName", 140)
     arn = builder.arn("lambda", f"layer:{name}:1")
     content = builder.prop(res, "ContentUri")
     found: Path | None = None
     if isinstance(content, str):
-        directory = (builder.template.base_dir / content).resolve()
+        source = (builder.template.base_dir / content).resolve()
         build = str((res.metadata or {}).get("BuildMethod", ""))
-        if not build.startswith("python"):
-            directory = directory / "python"
-        if directory.is_dir():
-            found = directory
+        candidates = [source] if build.startswith("python") else [source / "python"]
+        if build == "makefile":
+            candidates.append(source)
+        found = next((d for d in candidates if d.is_dir()), None)
     builder.stack.layers[res.logical_id] = LayerInfo(res.logical_id, arn, found)
     return Realised(arn, {"Arn": arn})
 

@@ -329,6 +329,44 @@ Resources:
     assert env["API"] == stack.http_apis[0].id
 
 
+@pytest.mark.parametrize(
+    ("build_method", "folders", "expected"),
+    [
+        ("python3.13", ["src"], "src"),  # SAM's Python builder: the sources are the layer
+        ("", ["src/python"], "src/python"),  # a prebuilt layer: its python/ folder
+        ("", ["src"], None),  # nothing Lambda would put on the path
+        ("makefile", ["src/python"], "src/python"),  # built already: what the build made
+        ("makefile", ["src"], "src"),  # not built: the sources the Makefile builds from
+    ],
+)
+def test_layer_folders_go_on_the_function_path(
+    tmp_path: Path, build_method: str, folders: list[str], expected: str | None
+) -> None:
+    # GIVEN a layer with a BuildMethod and a layout of folders, used by a function
+    for folder in folders:
+        (tmp_path / folder).mkdir(parents=True)
+    metadata = f"    Metadata: {{BuildMethod: {build_method}}}\n" if build_method else ""
+    path = write(
+        tmp_path,
+        "Resources:\n"
+        + FUNCTION
+        + "      Layers: [!Ref Layer]\n"
+        + "  Layer:\n    Type: AWS::Serverless::LayerVersion\n"
+        + "    Properties: {ContentUri: src/}\n"
+        + metadata,
+    )
+    # WHEN the stack is built
+    stack, _, _ = build(path)
+    # THEN the folder Lambda would mount as /opt/python is on the function's path, or
+    # the missing folder is warned about
+    if expected is None:
+        assert stack.functions["Fn"].layer_dirs == []
+        assert any("has no local directory" in w for w in stack.warnings)
+    else:
+        assert stack.functions["Fn"].layer_dirs == [(tmp_path / expected).resolve()]
+        assert stack.warnings == []
+
+
 def test_duplicate_http_routes_are_an_error(tmp_path: Path) -> None:
     path = write(
         tmp_path,
