@@ -7,7 +7,7 @@ from typing import Any
 from parley import runtime
 from parley.models import LoginBody, RefreshBody, RegisterBody, validate
 from parley.observability import instrumented
-from parley.web import HttpRequest, http_response, serve_http
+from parley.web import HttpRequest, http_response, public, serve_http
 
 
 def register(request: HttpRequest) -> dict[str, Any]:
@@ -32,11 +32,12 @@ def logout(request: HttpRequest) -> dict[str, Any]:
     return http_response(204)
 
 
+# Public: these routes are how a caller gets (or ends) the tokens the other routes need.
 ROUTES = {
-    "POST /auth/register": register,
-    "POST /auth/login": login,
-    "POST /auth/refresh": refresh,
-    "POST /auth/logout": logout,
+    "POST /auth/register": public(register),
+    "POST /auth/login": public(login),
+    "POST /auth/refresh": public(refresh),
+    "POST /auth/logout": public(logout),
 }
 
 

@@ -9,16 +9,12 @@ from parley.observability import instrumented
 from parley.web import HttpRequest, http_response, serve_http
 
 
-def _caller(request: HttpRequest) -> str:
-    return runtime.auth_service().authenticate(request.bearer()).user_id
-
-
 def list_conversations(request: HttpRequest) -> dict[str, Any]:
-    return http_response(200, runtime.conversation_service().list(_caller(request)))
+    return http_response(200, runtime.conversation_service().list(request.caller.user_id))
 
 
 def history(request: HttpRequest) -> dict[str, Any]:
-    user = _caller(request)
+    user = request.caller.user_id
     before = request.int_query("beforeSeq", None, 1, 2**53)
     limit = request.int_query("limit", 50, 1, 100) or 50
     page = runtime.conversation_service().history(user, request.path.get("id", ""), before, limit)

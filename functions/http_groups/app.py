@@ -10,23 +10,19 @@ from parley.observability import instrumented
 from parley.web import HttpRequest, http_response, serve_http
 
 
-def _caller(request: HttpRequest) -> str:
-    return runtime.auth_service().authenticate(request.bearer()).user_id
-
-
 def create(request: HttpRequest) -> dict[str, Any]:
-    user = _caller(request)
+    user = request.caller.user_id
     body = validate(CreateGroupBody, request.json())
     return http_response(201, runtime.group_service().create(user, body.name, list(body.members)))
 
 
 def show(request: HttpRequest) -> dict[str, Any]:
-    user = _caller(request)
+    user = request.caller.user_id
     return http_response(200, runtime.group_service().get(user, request.path.get("id", "")))
 
 
 def add(request: HttpRequest) -> dict[str, Any]:
-    user = _caller(request)
+    user = request.caller.user_id
     body = validate(AddMembersBody, request.json())
     group = runtime.group_service().add_members(
         user, request.path.get("id", ""), list(body.userIds)
@@ -35,7 +31,7 @@ def add(request: HttpRequest) -> dict[str, Any]:
 
 
 def remove(request: HttpRequest) -> dict[str, Any]:
-    user = _caller(request)
+    user = request.caller.user_id
     runtime.group_service().remove_member(
         user, request.path.get("id", ""), request.path.get("userId", "")
     )
@@ -43,7 +39,7 @@ def remove(request: HttpRequest) -> dict[str, Any]:
 
 
 def role(request: HttpRequest) -> dict[str, Any]:
-    user = _caller(request)
+    user = request.caller.user_id
     body = validate(RoleBody, request.json())
     result = runtime.group_service().set_role(
         user, request.path.get("id", ""), request.path.get("userId", ""), body.role

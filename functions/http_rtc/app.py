@@ -10,8 +10,7 @@ from parley.web import HttpRequest, http_response, serve_http
 
 
 def ice_servers(request: HttpRequest) -> dict[str, Any]:
-    user = runtime.auth_service().authenticate(request.bearer()).user_id
-    return http_response(200, runtime.rtc_service().ice_servers(user))
+    return http_response(200, runtime.rtc_service().ice_servers(request.caller.user_id))
 
 
 ROUTES = {"GET /rtc/ice-servers": ice_servers}

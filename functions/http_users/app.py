@@ -10,19 +10,16 @@ from parley.web import HttpRequest, http_response, serve_http
 
 
 def me(request: HttpRequest) -> dict[str, Any]:
-    user = runtime.auth_service().authenticate(request.bearer()).user_id
-    return http_response(200, runtime.auth_service().me(user))
+    return http_response(200, runtime.auth_service().me(request.caller.user_id))
 
 
 def block(request: HttpRequest) -> dict[str, Any]:
-    user = runtime.auth_service().authenticate(request.bearer()).user_id
-    runtime.user_service().block(user, request.path.get("userId", ""))
+    runtime.user_service().block(request.caller.user_id, request.path.get("userId", ""))
     return http_response(204)
 
 
 def unblock(request: HttpRequest) -> dict[str, Any]:
-    user = runtime.auth_service().authenticate(request.bearer()).user_id
-    runtime.user_service().unblock(user, request.path.get("userId", ""))
+    runtime.user_service().unblock(request.caller.user_id, request.path.get("userId", ""))
     return http_response(204)
 
 

@@ -1,4 +1,5 @@
-"""`parley.web`: request views, bearer parsing, query bounds and error mapping."""
+"""`parley.web`: request views, bearer parsing, authentication, query bounds and error
+mapping."""
 
 from __future__ import annotations
 
@@ -15,7 +16,17 @@ from parley.errors import (
     RateLimited,
     Unauthenticated,
 )
-from parley.web import HttpRequest, WsRequest, serve_http, serve_ws
+from parley.tokens import Principal
+from parley.web import Caller, HttpRequest, WsRequest, public, serve_http, serve_ws
+
+ALICE = Principal(user_id="alice", session_id="s1", expires_at=99, token_id="j1")
+
+
+def accept_tok(token: str) -> Caller:
+    """An authenticator that knows one token, `tok` (alice's)."""
+    if token != "tok":
+        raise Unauthenticated("invalid token")
+    return ALICE
 
 
 def http_event(**overrides: Any) -> dict[str, Any]:
@@ -206,9 +217,74 @@ def test_serve_http_runs_the_route() -> None:
         seen.append(request)
         return {"statusCode": 201, "body": "{}"}
 
-    response = serve_http(http_event(), {"POST /things": route})
+    response = serve_http(http_event(), {"POST /things": route}, accept_tok)
     assert response["statusCode"] == 201
     assert seen[0].route == "POST /things"
+    assert seen[0].caller == ALICE
+
+
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer other"}, {"x": "Bearer tok"}])
+def test_serve_http_refuses_a_route_without_a_valid_token_before_it_runs(
+    headers: dict[str, str],
+) -> None:
+    # GIVEN a route that is not declared public
+    ran: list[HttpRequest] = []
+
+    def route(request: HttpRequest) -> dict[str, Any]:
+        ran.append(request)
+        return {"statusCode": 200}
+
+    # WHEN it is called without a token, or with one the authenticator refuses
+    response = serve_http(http_event(headers=headers), {"POST /things": route}, accept_tok)
+    # THEN the reply is 401 code 1003 and the route never ran
+    assert response["statusCode"] == 401
+    assert body_of(response)["code"] == 1003
+    assert ran == []
+
+
+def test_serve_http_runs_a_public_route_without_a_token() -> None:
+    # GIVEN a route declared public
+    seen: list[HttpRequest] = []
+
+    def route(request: HttpRequest) -> dict[str, Any]:
+        seen.append(request)
+        return {"statusCode": 204}
+
+    def authenticate(token: str) -> Caller:
+        raise AssertionError("a public route must not authenticate")
+
+    # WHEN it is called without a token
+    response = serve_http(http_event(headers={}), {"POST /things": public(route)}, authenticate)
+    # THEN it runs, and has no caller to read (1003 if it tries)
+    assert response["statusCode"] == 204
+    assert seen[0].authenticated is None
+    with pytest.raises(Unauthenticated):
+        _ = seen[0].caller
+
+
+def test_serve_http_authenticates_with_the_runtime_auth_service_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the runtime's auth service, standing in for the real one
+    from parley import runtime
+
+    class Auth:
+        def authenticate(self, token: str) -> Principal:
+            return accept_tok(token)
+
+    monkeypatch.setattr(runtime, "auth_service", Auth)
+    seen: list[Caller] = []
+
+    def route(request: HttpRequest) -> dict[str, Any]:
+        seen.append(request.caller)
+        return {"statusCode": 200}
+
+    # WHEN a route is served without an explicit authenticator
+    ok = serve_http(http_event(), {"POST /things": route})
+    refused = serve_http(http_event(headers={"authorization": "Bearer x"}), {"POST /things": route})
+    # THEN the service's verdict decides
+    assert (ok["statusCode"], refused["statusCode"]) == (200, 401)
+    assert seen == [ALICE]
 
 
 def test_serve_http_unknown_route_is_404_with_a_code() -> None:
@@ -237,7 +313,7 @@ def test_serve_http_maps_parley_errors(error: Exception, status: int, code: int)
     def route(request: HttpRequest) -> dict[str, Any]:
         raise error
 
-    response = serve_http(http_event(), {"POST /things": route})
+    response = serve_http(http_event(), {"POST /things": route}, accept_tok)
     assert response["statusCode"] == status
     assert response["headers"]["content-type"] == "application/json"
     assert set(body_of(response)) == {"code", "message"}
@@ -251,7 +327,7 @@ def test_serve_http_rate_limit_carries_retry_after() -> None:
     def route(request: HttpRequest) -> dict[str, Any]:
         raise RateLimited(retry_after_ms=1200)
 
-    response = serve_http(http_event(), {"POST /things": route})
+    response = serve_http(http_event(), {"POST /things": route}, accept_tok)
     assert response["statusCode"] == 429
     assert body_of(response)["retryAfterMs"] == 1200
     assert response["headers"]["retry-after"] == "2"
@@ -264,7 +340,7 @@ def test_serve_http_maps_unexpected_exceptions_to_3001_naming_the_request() -> N
     def route(request: HttpRequest) -> dict[str, Any]:
         raise KeyError("secret-internal-detail")
 
-    response = serve_http(http_event(), {"POST /things": route})
+    response = serve_http(http_event(), {"POST /things": route}, accept_tok)
     assert response["statusCode"] == 500
     body = body_of(response)
     assert body["code"] == 3001
@@ -291,7 +367,9 @@ def test_serve_http_bad_query_is_400_not_500() -> None:
         request.int_query("limit", 50, 1, 100)
         return {"statusCode": 200}
 
-    response = serve_http(http_event(queryStringParameters={"limit": "²"}), {"POST /things": route})
+    response = serve_http(
+        http_event(queryStringParameters={"limit": "²"}), {"POST /things": route}, accept_tok
+    )
     assert response["statusCode"] == 400
     assert body_of(response)["code"] == 1001
 

@@ -1,6 +1,7 @@
 """Domain errors and the one table that maps them to protocol codes and HTTP statuses.
 
-Services raise these; handlers map them with :func:`error_payload`. Nothing ever matches on
+Services raise these; `parley.web` turns them into HTTP responses and `error` frames with
+:meth:`ParleyError.payload` and :attr:`ParleyError.http_status`. Nothing ever matches on
 message text: the class decides the code.
 """
 

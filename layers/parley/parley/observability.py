@@ -48,7 +48,7 @@ def error_metric(code: int) -> None:
     with single_metric(
         name="Errors", unit=COUNT, value=1, namespace=NAMESPACE, default_dimensions=_dims()
     ) as metric:
-        metric.add_dimension(name="Code", value=str(code))
+        metric.add_dimension(name="Code", value=str(int(code)))
 
 
 def _dims() -> dict[str, Any]:

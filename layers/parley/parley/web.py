@@ -2,17 +2,22 @@
 
 Handlers stay thin: they build a request view, call one service function and return what
 these helpers make of the result or the error. Every failure leaves with a protocol code.
+
+HTTP routes are authenticated here, not in the handlers: `serve_http` verifies the bearer
+token of every route that is not declared :func:`public` before the route runs, and hands
+the route the verified :attr:`HttpRequest.caller`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from parley.errors import InvalidParam, ParleyError, Unauthenticated, internal_error
+from parley.errors import Code, InvalidParam, ParleyError, Unauthenticated, internal_error
 from parley.observability import count, error_metric, logger
+from parley.tokens import Principal
 from parley.wire import compact_json, parse_json_object, request_id_of
 
 MAX_HTTP_BODY = 64 * 1024
@@ -21,6 +26,9 @@ JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
 
 
 # ---- HTTP (payload format 2.0) -----------------------------------------------------------
+
+Caller = Principal
+"""The verified identity behind a request: user id, session id, token expiry and id."""
 
 
 @dataclass
@@ -34,8 +42,14 @@ class HttpRequest:
     raw_body: str | None
     request_id: str
     source_ip: str | None
-    user_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    authenticated: Caller | None = None  # set by `serve_http` for every non-public route
+
+    @property
+    def caller(self) -> Caller:
+        """Who sent the request (1003 on a public route, which has no verified caller)."""
+        if self.authenticated is None:
+            raise Unauthenticated()
+        return self.authenticated
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> HttpRequest:
@@ -104,10 +118,34 @@ def http_error(err: ParleyError) -> dict[str, Any]:
 
 
 HttpRoute = Callable[[HttpRequest], dict[str, Any]]
+Authenticate = Callable[[str], Caller]
 
 
-def serve_http(event: dict[str, Any], routes: Mapping[str, HttpRoute]) -> dict[str, Any]:
-    """Dispatch an HTTP API event by its route key and map every outcome to a response."""
+@dataclass(frozen=True)
+class Public:
+    """A route served without a bearer token: the only way a route escapes authentication."""
+
+    route: HttpRoute
+
+    def __call__(self, request: HttpRequest) -> dict[str, Any]:
+        return self.route(request)
+
+
+def public(route: HttpRoute) -> Public:
+    """Declare `route` public in a route table (`/health`, `/auth/*`)."""
+    return Public(route)
+
+
+def serve_http(
+    event: dict[str, Any],
+    routes: Mapping[str, HttpRoute | Public],
+    authenticate: Authenticate | None = None,
+) -> dict[str, Any]:
+    """Dispatch an HTTP API event by its route key and map every outcome to a response.
+
+    A route not declared :func:`public` runs only with a valid bearer token (401 code 1003
+    otherwise), verified by `authenticate` (the runtime's auth service by default).
+    """
     started = time.perf_counter()
     request_id = str((event.get("requestContext") or {}).get("requestId", ""))
     try:
@@ -115,8 +153,12 @@ def serve_http(event: dict[str, Any], routes: Mapping[str, HttpRoute]) -> dict[s
         request = HttpRequest.from_event(event)
         route = routes.get(request.route)
         if route is None:
-            return http_response(404, {"code": 2002, "message": "no such route"})
+            return http_response(
+                404, {"code": int(Code.CONVERSATION_NOT_FOUND), "message": "no such route"}
+            )
         logger.append_keys(route=request.route)
+        if not isinstance(route, Public):
+            request.authenticated = (authenticate or _authenticate)(request.bearer())
         response = route(request)
         logger.info(
             "request done",
@@ -131,9 +173,18 @@ def serve_http(event: dict[str, Any], routes: Mapping[str, HttpRoute]) -> dict[s
         )
         return http_error(err)
     except Exception:
-        logger.exception("request failed", extra={"code": 3001, "latencyMs": _ms(started)})
-        error_metric(3001)
+        logger.exception(
+            "request failed", extra={"code": int(Code.INTERNAL), "latencyMs": _ms(started)}
+        )
+        error_metric(Code.INTERNAL)
         return http_error(internal_error(request_id))
+
+
+def _authenticate(token: str) -> Caller:
+    """The caller of a bearer token: signature, claims, and a login that is not revoked."""
+    from parley import runtime
+
+    return runtime.auth_service().authenticate(token)
 
 
 # ---- WebSocket ---------------------------------------------------------------------------
@@ -232,9 +283,9 @@ def serve_ws(
     except Exception:
         logger.exception(
             "frame failed",
-            extra={"route": request.route, "code": 3001, "latencyMs": _ms(started)},
+            extra={"route": request.route, "code": int(Code.INTERNAL), "latencyMs": _ms(started)},
         )
-        error_metric(3001)
+        error_metric(Code.INTERNAL)
         return ws_error(internal_error(request.request_id), frame_id)
 
 
