@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from parley import runtime
 from parley.observability import count, instrumented, logger
+from parley.records import is_work_item
 
 # Failed posts are reported per record even when every record failed: that is a delivery
 # problem (retried by SQS, then the DLQ), not a crash of this function.
@@ -32,17 +33,10 @@ def record_handler(record: SQSRecord) -> None:
     logger.set_correlation_id(item.get("correlationId"))
     kind = item.get("kind")
     logger.append_keys(kind=kind)
-    push = runtime.push_service()
-    report = None
-    if kind == "conversation":
-        push.expand_conversation(item)
-    elif kind == "users":
-        report = push.deliver_users_item(item)
-    elif kind == "connections":
-        report = push.deliver_connections_item(item)
-    else:
+    if not is_work_item(item):
         logger.error("unknown work item; dropping it")
         return
+    report = runtime.push_service().handle(item)
     outcome: dict[str, Any] = {"latencyMs": round((time.perf_counter() - started) * 1000, 2)}
     if report is not None:
         outcome.update(

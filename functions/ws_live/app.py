@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parley import runtime
+from parley import frames, runtime
 from parley.errors import UnknownAction
 from parley.models import (
     AuthFrame,
@@ -22,9 +22,8 @@ from parley.web import WsRequest, guard_frame, serve_ws
 
 def live(request: WsRequest) -> dict[str, Any] | None:
     frame = parse_frame(request.body)
-    rid = {"id": frame.id} if frame.id is not None else {}
     if isinstance(frame, PingFrame):
-        return {"type": "pong", **rid}
+        return frames.pong(frame.id)
     if isinstance(frame, TypingFrame):
         runtime.live_service().typing(
             request.user_id, frame.conversationId, frame.state, request.connection_id
@@ -34,16 +33,16 @@ def live(request: WsRequest) -> dict[str, Any] | None:
         read_seq = runtime.live_service().read(
             request.user_id, frame.conversationId, frame.seq, request.connection_id
         )
-        return {"type": "ok", **rid, "readSeq": read_seq}
+        return frames.ok(frame.id, readSeq=read_seq)
     if isinstance(frame, PresenceFrame):
         users = runtime.live_service().presence(list(frame.userIds))
-        return {"type": "presence", **rid, "users": users}
+        return frames.presence(users, frame.id)
     if isinstance(frame, AuthFrame):
         expires = runtime.ws_guard().renew(request.user_id, request.connection_id, frame.token)
-        return {"type": "ok", **rid, "expiresAt": expires}
+        return frames.ok(frame.id, expiresAt=expires)
     if isinstance(frame, SignalFrame):
         delivered = runtime.live_service().signal(request.user_id, frame, request.connection_id)
-        return {"type": "ok", **rid, "delivered": delivered}
+        return frames.ok(frame.id, delivered=delivered)
     # send and sync have routes of their own; reaching here means a misrouted frame.
     raise UnknownAction(f"action {frame.action!r} is not served on this route")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parley import runtime
+from parley import frames, runtime
 from parley.config import settings
 from parley.errors import UnknownAction
 from parley.models import SendFrame, parse_frame
@@ -19,14 +19,14 @@ def send(request: WsRequest) -> dict[str, Any]:
     if settings().bodies_in_logs:
         # Dev-only debugging (PARLEY_LOG_BODIES): the body joins this frame's log lines.
         logger.append_keys(body=frame.body.model_dump())
-    ack = runtime.message_service().send(
+    sent = runtime.message_service().send(
         request.user_id,
         frame,
         connection_id=request.connection_id,
         correlation_id=request.request_id,
     )
     count("MessagesSent")
-    return ack
+    return frames.ack(sent.message, frame.id)
 
 
 @instrumented()

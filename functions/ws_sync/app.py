@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parley import runtime
+from parley import frames, runtime
 from parley.errors import UnknownAction
 from parley.models import SyncFrame, parse_frame
 from parley.observability import count, instrumented
@@ -15,11 +15,11 @@ def sync(request: WsRequest) -> dict[str, Any]:
     frame = parse_frame(request.body)
     if not isinstance(frame, SyncFrame):
         raise UnknownAction("this route takes the sync action")
-    reply = runtime.conversation_service().sync(
+    result = runtime.conversation_service().sync(
         request.user_id, dict(frame.cursors), frame.limit, frame.id
     )
     count("SyncFrames")
-    return reply
+    return frames.sync(result.conversations, result.complete, frame.id)
 
 
 @instrumented()

@@ -10,7 +10,8 @@ an emulated SQS event source then runs the real `fanout` handler the way Lambda 
   member list into `users` items of `FanoutBatchUsers`, which are enqueued and picked up
   by the others.
 
-Data lives in :mod:`parley_bench.memory` (moto is far slower than DynamoDB in one process)
+Data lives in the in-memory store (:mod:`parley_bench.memory`; moto is far slower than
+DynamoDB in one process)
 with a fixed latency per call: 5 ms per DynamoDB call, 20 ms per `@connections` post,
 10 ms per SQS call. The figure is the time from the ack (the send handler returned) to
 the last post delivered.
@@ -26,7 +27,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from parley_bench.memory import Latency, Model, Repos, patched_runtime
+from parley_memory import Store
+
+from parley_bench.memory import Latency, Repos, memory, patched_runtime
 from parley_bench.meter import AwsMeter, Bill
 from parley_bench.template import (
     fanout_batch_size,
@@ -138,12 +141,12 @@ class EventSource:
             thread.join(timeout=5)
 
 
-def seed(model: Model, members: int) -> None:
-    model.add_conversation(
+def seed(store: Store, members: int) -> None:
+    store.seed_conversation(
         {"conversationId": GROUP, "type": "group", "name": "bench", "memberCount": members}
     )
     for i in range(members):
-        model.add_member(
+        store.seed_member(
             {
                 "conversationId": GROUP,
                 "userId": member_id(i),
@@ -153,7 +156,7 @@ def seed(model: Model, members: int) -> None:
                 "joinedAt": 1_795_773_600_000,
             }
         )
-        model.add_connection(
+        store.seed_connection(
             {
                 "connectionId": connection_id(i),
                 "userId": member_id(i),
@@ -164,7 +167,7 @@ def seed(model: Model, members: int) -> None:
                 "ttl": 4_102_444_800,
             }
         )
-    model.add_message(
+    store.seed_message(
         {
             "conversationId": GROUP,
             "seq": 1,
@@ -195,9 +198,8 @@ def run_fanout(
     threads = threads or fanout_threads()
     batch_size = batch_size or fanout_batch_size()
     batch_users = batch_users or parameter_default("FanoutBatchUsers", 100)
-    model = Model(latency or Latency(), meter)
-    seed(model, members)
-    repos = Repos(model)
+    repos = memory(latency or Latency(), meter)
+    seed(repos.store, members)
     expected = members - 1  # everyone but the sending connection
     done = threading.Event()
     delivered = 0
@@ -252,7 +254,7 @@ def run_fanout(
                 if expected > 0 and not done.wait(timeout):
                     raise RuntimeError(f"only {delivered} of {expected} delivered in {timeout}s")
                 # Let the last invocations finish (their duration is billed).
-                while source.running or repos.queue.items:
+                while source.running or repos.queue.pending:
                     time.sleep(0.005)
         finally:
             source.close()

@@ -3,37 +3,26 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
-from parley.repositories.gateway import PostResult
+from parley_memory import Delivery, Gateway
 
 
-class FakeGateway:
-    """Records posts per connection; ids in `gone` answer 410, ids in `failing` fail."""
+class FakeGateway(Gateway):
+    """The in-memory gateway, keeping each delivered frame parsed, per connection: ids in
+    `gone` answer 410, ids in `throttled` 429, ids in `failing` fail."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.posts: dict[str, list[dict[str, Any]]] = {}
-        self.gone: set[str] = set()
-        self.failing: set[str] = set()
-        self.closed: list[str] = []
-        self._lock = threading.Lock()
 
-    def post(self, connection_id: str, data: bytes) -> PostResult:
-        with self._lock:
-            if connection_id in self.gone:
-                return PostResult.GONE
-            if connection_id in self.failing:
-                return PostResult.FAILED
-            self.posts.setdefault(connection_id, []).append(json.loads(data))
-            return PostResult.DELIVERED
-
-    def close(self, connection_id: str) -> bool:
-        with self._lock:
-            self.closed.append(connection_id)
-            return connection_id not in self.gone
+    def delivered(self, delivery: Delivery) -> None:
+        with self.lock:
+            self.posts.setdefault(delivery.connection_id, []).append(json.loads(delivery.data))
+        super().delivered(delivery)
 
     def frames(self, connection_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
+        """The frames delivered to one connection (of one `type`), in order."""
+        with self.lock:
             frames = list(self.posts.get(connection_id, []))
         return [f for f in frames if kind is None or f.get("type") == kind]

@@ -334,7 +334,7 @@ def _legacy_dm(app: Harness, alice_read: int, count: int) -> None:
     for user, read_seq in (("alice", alice_read), ("bob", 0)):
         ddb_client.put_item(
             TableName=app.stack.tables["MembersTable"],
-            Item=ddb.encode(member_row(DM, user, "member", 1, now, readSeq=read_seq)),
+            Item=ddb.encode(member_row(DM, user, "member", 1, now, read_seq=read_seq)),
         )
     seed_messages(app, DM, "alice", range(1, count + 1))
 

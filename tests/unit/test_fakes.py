@@ -8,6 +8,7 @@ import inspect
 import pytest
 from botocore.exceptions import ClientError
 from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooLarge, Unavailable
+from parley.records import Message
 from parley.repositories import connections as connections_repo
 from parley.repositories import conversations as conversations_repo
 from parley.repositories import limits as limits_repo
@@ -23,7 +24,7 @@ from tests.fakes.repos import FakeRepos, FixedClock, StepClock
 CID = "grp:01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
 
-def message(seq: int, sender: str = "alice", client_msg_id: str = "c") -> dict[str, object]:
+def message(seq: int, sender: str = "alice", client_msg_id: str = "c") -> Message:
     return {
         "conversationId": CID,
         "seq": seq,
@@ -82,7 +83,7 @@ def test_stored_messages_are_copies(repos: FakeRepos) -> None:
     # THEN the stored message is unchanged
     original = message(1)
     repos.messages.put_if_absent(original)
-    original["body"]["text"] = "changed"  # type: ignore[index]
+    original["body"]["text"] = "changed"
     read = repos.messages.after(CID, 0, 1)[0]
     read["body"]["text"] = "also changed"
     assert repos.messages.after(CID, 0, 1)[0]["body"]["text"] == "x"
@@ -106,7 +107,7 @@ def test_own_maps_are_stored_and_read_only_through_newest_and_after_with_own(
     # GIVEN a direct message with an `own` map after one stored without (as before the map)
     dm = "dm:alice:bob"
     repos.add_message(dm, 1, "alice")
-    repos.messages.put_if_absent({**message(2, "bob"), "conversationId": dm, "own": {"bob": 2}})
+    repos.messages.put_if_absent({**message(2, "bob"), "conversationId": dm}, {"bob": 2})
     # WHEN it is read back every way
     # THEN newest and after_with_own give the newest map ({} for a message without one);
     # after, before and find_by_client_id hand out the protocol's fields only

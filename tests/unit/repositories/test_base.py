@@ -13,10 +13,6 @@ from tests.unit.repositories.conftest import Stubbed
 TABLE = "t-Table"
 
 
-def put(i: int) -> dict[str, object]:
-    return {"PutRequest": {"Item": ddb.encode({"pk": f"k{i:03d}", "n": i})}}
-
-
 def key(i: int) -> dict[str, object]:
     return ddb.key(pk=f"k{i:03d}")
 
@@ -105,67 +101,25 @@ def test_error_code_of_non_client_errors_is_empty() -> None:
     assert base.error_code(ValueError("x")) == ""
 
 
-# ---- batch_write -------------------------------------------------------------------------
+# ---- backoff ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("count", "sizes"), [(1, [1]), (25, [25]), (26, [25, 1]), (60, [25, 25, 10])]
-)
-def test_batch_write_chunks_at_25(dynamodb: Stubbed, count: int, sizes: list[int]) -> None:
-    # GIVEN `count` write requests
-    # WHEN they are batch-written
-    # THEN BatchWriteItem is called with chunks of at most 25, in order, every item once
-    requests = [put(i) for i in range(count)]
-    for _ in sizes:
-        dynamodb.stub.add_response("batch_write_item", {"UnprocessedItems": {}})
-    base.batch_write(dynamodb.client, TABLE, requests)
-    calls = dynamodb.calls("BatchWriteItem")
-    assert [len(c["RequestItems"][TABLE]) for c in calls] == sizes
-    assert [r for c in calls for r in c["RequestItems"][TABLE]] == requests
+def test_backoff_is_full_jitter_below_a_capped_exponential(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the random draw at its top (uniform(a, b) returns b)
+    # WHEN the wait before each retry is asked
+    # THEN it doubles from 25 ms and stops at 1 s
+    monkeypatch.setattr(base.random, "uniform", lambda low, high: high)
+    waits = [base.backoff(attempt) for attempt in range(8)]
+    assert waits == [0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
 
 
-def test_batch_write_of_nothing_makes_no_call(dynamodb: Stubbed) -> None:
-    # GIVEN no requests
-    # WHEN batch-written
-    # THEN no call is made
-    base.batch_write(dynamodb.client, TABLE, [])
-    assert dynamodb.requests == []
-
-
-def test_batch_write_retries_exactly_the_unprocessed_items(dynamodb: Stubbed) -> None:
-    # GIVEN DynamoDB leaving two items of a chunk unprocessed, then accepting them
-    # WHEN the batch is written
-    # THEN the second call carries exactly those two items
-    requests = [put(i) for i in range(5)]
-    leftover = [requests[1], requests[3]]
-    dynamodb.stub.add_response("batch_write_item", {"UnprocessedItems": {TABLE: leftover}})
-    dynamodb.stub.add_response("batch_write_item", {})
-    base.batch_write(dynamodb.client, TABLE, requests)
-    calls = dynamodb.calls("BatchWriteItem")
-    assert len(calls) == 2
-    assert calls[1]["RequestItems"] == {TABLE: leftover}
-
-
-def test_batch_write_gives_up_after_bounded_retries(dynamodb: Stubbed) -> None:
-    # GIVEN DynamoDB never processing an item
-    # WHEN the batch is written
-    # THEN after 8 attempts it raises Unavailable (no endless loop)
-    requests = [put(0)]
-    for _ in range(8):
-        dynamodb.stub.add_response("batch_write_item", {"UnprocessedItems": {TABLE: requests}})
-    with pytest.raises(Unavailable) as caught:
-        base.batch_write(dynamodb.client, TABLE, requests)
-    assert caught.value.__context__ is None  # raised by the bound, not by a 9th call
-    assert len(dynamodb.calls("BatchWriteItem")) == 8
-
-
-def test_batch_write_throttled_is_unavailable(dynamodb: Stubbed) -> None:
-    # GIVEN the whole call throttled
-    # WHEN the batch is written
-    # THEN Unavailable
-    dynamodb.stub.add_client_error("batch_write_item", "ProvisionedThroughputExceededException")
-    with pytest.raises(Unavailable):
-        base.batch_write(dynamodb.client, TABLE, [put(0)])
+def test_backoff_draws_from_zero_up_to_the_bound() -> None:
+    # GIVEN many draws for the same attempt
+    # WHEN they are compared with the bound
+    # THEN every one lies in [0, bound] and they differ (jitter)
+    draws = [base.backoff(3) for _ in range(200)]
+    assert all(0 <= d <= 0.2 for d in draws)
+    assert len(set(draws)) > 100
 
 
 # ---- batch_get ---------------------------------------------------------------------------
@@ -203,10 +157,14 @@ def test_batch_get_retries_unprocessed_keys(dynamodb: Stubbed) -> None:
     unprocessed = {TABLE: {"Keys": keys[2:], "ProjectionExpression": "pk"}}
     dynamodb.stub.add_response("batch_get_item", {**rows([0, 1]), "UnprocessedKeys": unprocessed})
     dynamodb.stub.add_response("batch_get_item", rows([2, 3]))
-    found = base.batch_get(dynamodb.client, TABLE, keys, ProjectionExpression="pk")
+    slept: list[float] = []
+    found = base.batch_get(
+        dynamodb.client, TABLE, keys, sleep=slept.append, ProjectionExpression="pk"
+    )
     calls = dynamodb.calls("BatchGetItem")
     assert calls[1]["RequestItems"] == unprocessed
     assert len(found) == 4
+    assert len(slept) == 1 and 0 <= slept[0] <= base.BACKOFF_BASE  # one wait, before the retry
 
 
 def test_batch_get_gives_up_with_unavailable(dynamodb: Stubbed) -> None:
@@ -218,10 +176,14 @@ def test_batch_get_gives_up_with_unavailable(dynamodb: Stubbed) -> None:
         dynamodb.stub.add_response(
             "batch_get_item", {"Responses": {}, "UnprocessedKeys": {TABLE: {"Keys": keys}}}
         )
+    slept: list[float] = []
     with pytest.raises(Unavailable) as caught:
-        base.batch_get(dynamodb.client, TABLE, keys)
+        base.batch_get(dynamodb.client, TABLE, keys, sleep=slept.append)
     assert caught.value.__context__ is None  # raised by the bound, not by a 9th call
     assert len(dynamodb.calls("BatchGetItem")) == 8
+    # A growing, capped wait before each of the 7 retries.
+    bounds = [min(base.BACKOFF_CAP, base.BACKOFF_BASE * 2**i) for i in range(7)]
+    assert len(slept) == 7 and all(0 <= s <= b for s, b in zip(slept, bounds, strict=True))
 
 
 def test_batch_get_of_nothing_makes_no_call(dynamodb: Stubbed) -> None:

@@ -68,10 +68,12 @@ def test_send_all_retries_only_failed_entries(sqs: Stubbed) -> None:
         "send_message_batch", partial([str(i) for i in range(10) if i not in (2, 7)], ["2", "7"])
     )
     sqs.stub.add_response("send_message_batch", ok(["2", "7"]))
-    PushQueue(URL, sqs.client).send_all(items)
+    slept: list[float] = []
+    PushQueue(URL, sqs.client, sleep=slept.append).send_all(items)
     retry = sqs.calls("SendMessageBatch")[1]["Entries"]
     assert [e["Id"] for e in retry] == ["2", "7"]
     assert [json.loads(e["MessageBody"]) for e in retry] == [{"n": 2}, {"n": 7}]
+    assert len(slept) == 1 and 0 <= slept[0] <= 0.025  # a jittered wait before the retry
 
 
 def test_send_all_gives_up_after_bounded_retries(sqs: Stubbed) -> None:
@@ -80,10 +82,12 @@ def test_send_all_gives_up_after_bounded_retries(sqs: Stubbed) -> None:
     # THEN after 5 attempts Unavailable is raised
     for _ in range(5):
         sqs.stub.add_response("send_message_batch", partial([], ["0"]))
+    slept: list[float] = []
     with pytest.raises(Unavailable) as caught:
-        PushQueue(URL, sqs.client).send_all([{"n": 0}])
+        PushQueue(URL, sqs.client, sleep=slept.append).send_all([{"n": 0}])
     assert caught.value.__context__ is None  # raised by the bound, not by a 6th call
     assert len(sqs.calls("SendMessageBatch")) == 5
+    assert len(slept) == 4  # a wait before each retry, none after the last attempt
 
 
 def test_send_all_throttled_is_unavailable(sqs: Stubbed) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from parley import frames
+from parley.models import SendFrame
 from parley.services.conversations import ConversationService
 from parley.services.groups import GroupService
 from parley.services.live import LiveService
@@ -34,6 +36,23 @@ class World:
         assert isinstance(self.repos.clock, FixedClock)
         return self.repos.clock
 
+    def send(self, sender: str, frame: SendFrame, **options: Any) -> dict[str, Any]:
+        """Send as the `send` route does; the `ack` frame its handler replies with."""
+        sent = self.messages.send(sender, frame, **options)
+        return frames.ack(sent.message, frame.id)
+
+    def sync(
+        self,
+        user_id: str,
+        cursors: dict[str, int],
+        limit: int,
+        request_id: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Sync as the `sync` route does; the `sync` frame its handler replies with."""
+        result = self.conversations.sync(user_id, cursors, limit, request_id, **options)
+        return frames.sync(result.conversations, result.complete, request_id)
+
 
 def build_world(
     *,
@@ -47,10 +66,10 @@ def build_world(
     metrics: list[tuple[str, float]] = []
     push_errors: list[Any] = []
     push = PushService(
-        connections=repos.connections,  # type: ignore[arg-type]
-        members=repos.members,  # type: ignore[arg-type]
-        gateway=gateway,  # type: ignore[arg-type]
-        queue=repos.queue,  # type: ignore[arg-type]
+        connections=repos.connections,
+        members=repos.members,
+        gateway=gateway,
+        queue=repos.queue,
         clock=repos.clock,
         inline_max=inline_max,
         batch_users=batch_users,
@@ -58,25 +77,25 @@ def build_world(
         metric=lambda name, value: metrics.append((name, value)),
     )
     messages = MessageService(
-        messages=repos.messages,  # type: ignore[arg-type]
-        members=repos.members,  # type: ignore[arg-type]
-        conversations=repos.conversations,  # type: ignore[arg-type]
-        membership=repos.membership,  # type: ignore[arg-type]
-        users=repos.users,  # type: ignore[arg-type]
+        messages=repos.messages,
+        members=repos.members,
+        conversations=repos.conversations,
+        membership=repos.membership,
+        users=repos.users,
         push=push,
         clock=repos.clock,
         on_push_error=lambda *args, **kwargs: push_errors.append((args, kwargs)),
     )
     conversations = ConversationService(
-        messages=repos.messages,  # type: ignore[arg-type]
-        members=repos.members,  # type: ignore[arg-type]
-        conversations=repos.conversations,  # type: ignore[arg-type]
+        messages=repos.messages,
+        members=repos.members,
+        conversations=repos.conversations,
     )
     groups = GroupService(
-        conversations=repos.conversations,  # type: ignore[arg-type]
-        members=repos.members,  # type: ignore[arg-type]
-        membership=repos.membership,  # type: ignore[arg-type]
-        messages=repos.messages,  # type: ignore[arg-type]
+        conversations=repos.conversations,
+        members=repos.members,
+        membership=repos.membership,
+        messages=repos.messages,
         users=repos.users,
         push=push,
         clock=repos.clock,
@@ -84,10 +103,10 @@ def build_world(
     )
     live = LiveService(
         conversations=conversations,
-        members=repos.members,  # type: ignore[arg-type]
-        messages=repos.messages,  # type: ignore[arg-type]
-        connections=repos.connections,  # type: ignore[arg-type]
-        users=repos.users,  # type: ignore[arg-type]
+        members=repos.members,
+        messages=repos.messages,
+        connections=repos.connections,
+        users=repos.users,
         push=push,
         clock=repos.clock,
         relay_max=relay_max,

@@ -22,8 +22,8 @@ class Harness:
         self.repos = FakeRepos(FixedClock(NOW_MS))
         self.logouts: list[tuple[str, str]] = []
         self.auth = AuthService(
-            users=self.repos.users,  # type: ignore[arg-type]
-            sessions=self.repos.sessions,  # type: ignore[arg-type]
+            users=self.repos.users,
+            sessions=self.repos.sessions,
             keys=lambda: KEYS,
             clock=self.repos.clock,
             issuer="parley",

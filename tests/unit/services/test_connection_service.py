@@ -26,9 +26,9 @@ def gateway() -> FakeGateway:
 @pytest.fixture
 def service(repos: FakeRepos, gateway: FakeGateway) -> ConnectionService:
     return ConnectionService(
-        connections=repos.connections,  # type: ignore[arg-type]
-        users=repos.users,  # type: ignore[arg-type]
-        gateway=gateway,  # type: ignore[arg-type]
+        connections=repos.connections,
+        users=repos.users,
+        gateway=gateway,
         clock=repos.clock,
         ttl_seconds=7800,
     )
@@ -125,8 +125,8 @@ def test_close_session_without_gateway_does_nothing(repos: FakeRepos) -> None:
     # WHEN a login is closed
     # THEN it answers 0
     service = ConnectionService(
-        connections=repos.connections,  # type: ignore[arg-type]
-        users=repos.users,  # type: ignore[arg-type]
+        connections=repos.connections,
+        users=repos.users,
         gateway=None,
         clock=repos.clock,
         ttl_seconds=60,

@@ -42,7 +42,7 @@ def test_sync_returns_messages_above_each_cursor(world: World) -> None:
     world.repos.add_member(DM, "alice", read_seq=1)
     seed(world, G1, 5)
     seed(world, DM, 3)
-    reply = world.conversations.sync("alice", {G1: 2}, 100, request_id="s-1")
+    reply = world.sync("alice", {G1: 2}, 100, request_id="s-1")
     assert reply["type"] == "sync"
     assert reply["id"] == "s-1"
     assert reply["complete"] is True
@@ -68,7 +68,7 @@ def test_sync_without_request_id_has_no_id(world: World) -> None:
     # GIVEN nothing to sync
     # WHEN sync runs without a request id
     # THEN the reply is complete, empty and has no id
-    reply = world.conversations.sync("alice", {}, 100)
+    reply = world.sync("alice", {}, 100)
     assert reply == {"type": "sync", "conversations": [], "complete": True}
 
 
@@ -80,7 +80,7 @@ def test_conversations_with_nothing_new_are_left_out(world: World) -> None:
     world.repos.add_member(G2, "alice")
     seed(world, G1, 4)
     world.repos.add_conversation(G2)
-    reply = world.conversations.sync("alice", {G1: 4}, 100)
+    reply = world.sync("alice", {G1: 4}, 100)
     assert reply["conversations"] == []
     assert reply["complete"] is True
 
@@ -91,7 +91,7 @@ def test_cursor_beyond_last_seq_leaves_the_conversation_out(world: World) -> Non
     # THEN it is left out
     world.repos.add_member(G1, "alice")
     seed(world, G1, 3)
-    assert world.conversations.sync("alice", {G1: 10}, 100)["conversations"] == []
+    assert world.sync("alice", {G1: 10}, 100)["conversations"] == []
 
 
 def test_limit_sets_has_more_and_incomplete(world: World) -> None:
@@ -100,15 +100,15 @@ def test_limit_sets_has_more_and_incomplete(world: World) -> None:
     # THEN she gets 1..3, hasMore, lastSeq 7 and complete false; the next round continues
     world.repos.add_member(G1, "alice")
     seed(world, G1, 7)
-    first = world.conversations.sync("alice", {}, 3)
+    first = world.sync("alice", {}, 3)
     conv = by_id(first)[G1]
     assert [m["seq"] for m in conv["messages"]] == [1, 2, 3]
     assert conv["hasMore"] is True
     assert conv["lastSeq"] == 7
     assert first["complete"] is False
-    second = by_id(world.conversations.sync("alice", {G1: 3}, 3))[G1]
+    second = by_id(world.sync("alice", {G1: 3}, 3))[G1]
     assert [m["seq"] for m in second["messages"]] == [4, 5, 6]
-    third = world.conversations.sync("alice", {G1: 6}, 3)
+    third = world.sync("alice", {G1: 6}, 3)
     assert [m["seq"] for m in by_id(third)[G1]["messages"]] == [7]
     assert third["complete"] is True
 
@@ -119,7 +119,7 @@ def test_exactly_limit_messages_is_not_has_more(world: World) -> None:
     # THEN all come back, hasMore false, complete true
     world.repos.add_member(G1, "alice")
     seed(world, G1, 3)
-    reply = world.conversations.sync("alice", {}, 3)
+    reply = world.sync("alice", {}, 3)
     assert by_id(reply)[G1]["hasMore"] is False
     assert reply["complete"] is True
 
@@ -131,7 +131,7 @@ def test_sync_starts_at_the_members_joined_seq(world: World) -> None:
     world.repos.add_member(G1, "bob", joined_seq=4)
     seed(world, G1, 6)
     for cursors in ({}, {G1: 0}, {G1: 2}):
-        conv = by_id(world.conversations.sync("bob", cursors, 100))[G1]
+        conv = by_id(world.sync("bob", cursors, 100))[G1]
         assert [m["seq"] for m in conv["messages"]] == [4, 5, 6]
 
 
@@ -140,7 +140,7 @@ def test_sync_ignores_cursors_of_conversations_the_user_is_not_in(world: World) 
     # WHEN her cursors name it
     # THEN nothing of it comes back
     seed(world, G2, 3)
-    assert world.conversations.sync("alice", {G2: 0}, 100)["conversations"] == []
+    assert world.sync("alice", {G2: 0}, 100)["conversations"] == []
 
 
 def test_read_seq_is_clamped_to_last_seq(world: World) -> None:
@@ -149,7 +149,7 @@ def test_read_seq_is_clamped_to_last_seq(world: World) -> None:
     # THEN readSeq is reported as lastSeq
     world.repos.add_member(G1, "alice", read_seq=9)
     seed(world, G1, 2)
-    assert by_id(world.conversations.sync("alice", {}, 100))[G1]["readSeq"] == 2
+    assert by_id(world.sync("alice", {}, 100))[G1]["readSeq"] == 2
 
 
 def dm_with_maps(world: World) -> None:
@@ -169,9 +169,9 @@ def test_sync_read_seq_includes_the_callers_own_newest_message(world: World) -> 
     dm_with_maps(world)
     # WHEN both sync (alice also with a limit that leaves more: lastSeq from the newest read)
     # THEN alice's readSeq is 2, bob's 5, whichever way lastSeq was found
-    assert (by_id(world.conversations.sync("alice", {}, 100))[DM]["readSeq"]) == 2
-    assert (by_id(world.conversations.sync("bob", {}, 100))[DM]["readSeq"]) == 5
-    cut = by_id(world.conversations.sync("alice", {}, 2))[DM]
+    assert (by_id(world.sync("alice", {}, 100))[DM]["readSeq"]) == 2
+    assert (by_id(world.sync("bob", {}, 100))[DM]["readSeq"]) == 5
+    cut = by_id(world.sync("alice", {}, 2))[DM]
     assert (cut["hasMore"], cut["lastSeq"], cut["readSeq"]) == (True, 5, 2)
     assert all("own" not in m for m in cut["messages"])
 
@@ -182,8 +182,8 @@ def test_sync_read_seq_takes_the_row_when_it_is_higher(world: World) -> None:
     world.repos.members.advance_read(DM, "alice", 4)
     # WHEN she syncs (whole, and cut by the limit) and lists
     # THEN readSeq is 4 everywhere
-    assert by_id(world.conversations.sync("alice", {}, 100))[DM]["readSeq"] == 4
-    assert by_id(world.conversations.sync("alice", {}, 1))[DM]["readSeq"] == 4
+    assert by_id(world.sync("alice", {}, 100))[DM]["readSeq"] == 4
+    assert by_id(world.sync("alice", {}, 1))[DM]["readSeq"] == 4
     [conv] = world.conversations.list("alice")["conversations"]
     assert (conv["readSeq"], conv["unread"]) == (4, 1)
 
@@ -210,7 +210,7 @@ def test_messages_without_a_map_leave_the_row_in_charge(world: World) -> None:
     [alice] = world.conversations.list("alice")["conversations"]
     [bob] = world.conversations.list("bob")["conversations"]
     assert (alice["readSeq"], bob["readSeq"]) == (3, 0)
-    assert by_id(world.conversations.sync("alice", {}, 100))[DM]["readSeq"] == 3
+    assert by_id(world.sync("alice", {}, 100))[DM]["readSeq"] == 3
 
 
 # ---- sync: reply budget ------------------------------------------------------------------
@@ -222,7 +222,7 @@ def test_reply_stays_under_the_default_budget(world: World) -> None:
     # THEN the reply is under 96 KB, the conversation hasMore, and complete is false
     world.repos.add_member(G1, "alice")
     seed(world, G1, 500, text="x" * 1000)
-    reply = world.conversations.sync("alice", {}, 500)
+    reply = world.sync("alice", {}, 500)
     assert size(reply) <= SYNC_REPLY_BUDGET < 96 * 1024
     conv = by_id(reply)[G1]
     assert 0 < len(conv["messages"]) < 500
@@ -244,7 +244,7 @@ def test_small_budgets_split_the_reply(world: World, budget: int) -> None:
     cursors: dict[str, int] = {}
     received: dict[str, list[int]] = {G1: [], G2: [], DM: []}
     for _ in range(40):
-        reply = world.conversations.sync("alice", cursors, 100, request_id="r", budget=budget)
+        reply = world.sync("alice", cursors, 100, request_id="r", budget=budget)
         assert size(reply) < budget
         for conv in reply["conversations"]:
             assert conv["messages"], "a returned conversation carries messages"
@@ -265,7 +265,7 @@ def test_conversation_cut_by_budget_has_more(world: World) -> None:
     world.repos.add_member(G1, "alice")
     seed(world, G1, 5)
     one = size(world.repos.messages.after(G1, 0, 1)[0])
-    reply = world.conversations.sync("alice", {}, 100, budget=300 + 2 * one)
+    reply = world.sync("alice", {}, 100, budget=300 + 2 * one)
     conv = by_id(reply)[G1]
     assert 0 < len(conv["messages"]) < 5
     assert conv["hasMore"] is True
@@ -279,7 +279,7 @@ def test_conversation_left_out_for_size_makes_the_reply_incomplete(world: World)
     # THEN no conversation is returned (none with an empty message list) and complete is false
     world.repos.add_member(G1, "alice")
     seed(world, G1, 2, text="y" * 500)
-    reply = world.conversations.sync("alice", {}, 100, budget=300)
+    reply = world.sync("alice", {}, 100, budget=300)
     assert reply["conversations"] == []
     assert reply["complete"] is False
 
@@ -293,7 +293,7 @@ def test_oldest_cursor_is_served_first(world: World) -> None:
     seed(world, G1, 10)
     seed(world, G2, 10)
     one = size(world.repos.messages.after(G1, 0, 1)[0])
-    reply = world.conversations.sync("alice", {G1: 9, G2: 1}, 100, budget=260 + one)
+    reply = world.sync("alice", {G1: 9, G2: 1}, 100, budget=260 + one)
     assert [c["conversationId"] for c in reply["conversations"]] == [G2]
 
 

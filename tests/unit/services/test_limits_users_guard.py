@@ -33,7 +33,7 @@ def limiter(repos: FakeRepos, **overrides: int) -> RateLimiter:
         "window_seconds": 60,
     }
     settings.update(overrides)
-    return RateLimiter(limits=repos.limits, clock=repos.clock, **settings)  # type: ignore[arg-type]
+    return RateLimiter(limits=repos.limits, clock=repos.clock, **settings)
 
 
 @pytest.fixture
@@ -133,8 +133,8 @@ def test_login_is_locked_after_failures_even_with_the_right_password(repos: Fake
     clock_of(repos).set(int(time.time()) * 1000)
     repos.users.create("alice", passwords.hash_password("right-password"), "Alice", 0)
     auth = AuthService(
-        users=repos.users,  # type: ignore[arg-type]
-        sessions=repos.sessions,  # type: ignore[arg-type]
+        users=repos.users,
+        sessions=repos.sessions,
         keys=lambda: KEYS,
         clock=repos.clock,
         issuer="parley",
@@ -161,8 +161,8 @@ def test_user_without_password_cannot_log_in(repos: FakeRepos, monkeypatch: Any)
     checked: list[str] = []
     monkeypatch.setattr(auth_module, "verify_password", lambda p, s: checked.append(s) or True)
     auth = AuthService(
-        users=repos.users,  # type: ignore[arg-type]
-        sessions=repos.sessions,  # type: ignore[arg-type]
+        users=repos.users,
+        sessions=repos.sessions,
         keys=lambda: KEYS,
         clock=repos.clock,
         issuer="parley",
@@ -185,13 +185,13 @@ def send(world: World, sender: str, to: str, cid: str) -> dict[str, Any]:
         )
     )
     assert isinstance(frame, SendFrame)
-    return world.messages.send(sender, frame)
+    return world.send(sender, frame)
 
 
 def user_service(world: World) -> UserService:
     return UserService(
-        users=world.repos.users,  # type: ignore[arg-type]
-        members=world.repos.members,  # type: ignore[arg-type]
+        users=world.repos.users,
+        members=world.repos.members,
         clock=world.clock,
     )
 
@@ -248,8 +248,8 @@ class GuardHarness:
         self.repos = repos
         self.gateway = FakeGateway()
         self.auth = AuthService(
-            users=repos.users,  # type: ignore[arg-type]
-            sessions=repos.sessions,  # type: ignore[arg-type]
+            users=repos.users,
+            sessions=repos.sessions,
             keys=lambda: KEYS,
             clock=repos.clock,
             issuer="parley",
@@ -258,8 +258,8 @@ class GuardHarness:
             refresh_ttl=3600,
         )
         self.guard = WsGuard(
-            connections=repos.connections,  # type: ignore[arg-type]
-            gateway=self.gateway,  # type: ignore[arg-type]
+            connections=repos.connections,
+            gateway=self.gateway,
             auth=self.auth,
             limiter=limiter,
             clock=repos.clock,

@@ -63,7 +63,7 @@ def test_send_stores_at_seq_1_and_acks(world: World, group: str) -> None:
     # GIVEN an empty group and a member
     # WHEN the member sends
     # THEN the message is stored at seq 1 and the ack carries its fields and the request id
-    ack = world.messages.send("alice", send_frame(conversation=group))
+    ack = world.send("alice", send_frame(conversation=group))
     stored = world.repos.messages.after(group, 0, 10)
     assert [m["seq"] for m in stored] == [1]
     assert ack == {
@@ -83,7 +83,7 @@ def test_ack_without_request_id_has_no_id(world: World, group: str) -> None:
     # GIVEN a send frame without an id
     # WHEN it is sent
     # THEN the ack has no `id` key
-    ack = world.messages.send("alice", send_frame(conversation=group, request_id=None))
+    ack = world.send("alice", send_frame(conversation=group, request_id=None))
     assert "id" not in ack
 
 
@@ -92,7 +92,7 @@ def test_sequential_sends_get_consecutive_seqs(world: World, group: str) -> None
     # WHEN several members send one after another
     # THEN seqs are 1, 2, 3, ... in order
     seqs = [
-        world.messages.send(user, send_frame(f"c-{i}", conversation=group))["seq"]
+        world.send(user, send_frame(f"c-{i}", conversation=group))["seq"]
         for i, user in enumerate(["alice", "bob", "alice", "carol", "bob"])
     ]
     assert seqs == [1, 2, 3, 4, 5]
@@ -102,8 +102,8 @@ def test_send_moves_the_senders_read_seq(world: World, group: str) -> None:
     # GIVEN a member who has read nothing
     # WHEN they send message n
     # THEN their readSeq is n, the others' is unchanged
-    world.messages.send("bob", send_frame("b1", conversation=group))
-    world.messages.send("alice", send_frame("a1", conversation=group))
+    world.send("bob", send_frame("b1", conversation=group))
+    world.send("alice", send_frame("a1", conversation=group))
     assert world.repos.members.read_seqs("alice", [group]) == {group: 2}
     assert world.repos.members.read_seqs("bob", [group]) == {group: 1}
     assert world.repos.members.read_seqs("carol", [group]) == {group: 0}
@@ -115,7 +115,7 @@ def test_message_id_is_a_ulid_of_the_send_time(world: World, group: str) -> None
     # THEN its messageId is a ULID and its ts is the clock's time
     from parley.ids import ULID_RE
 
-    ack = world.messages.send("alice", send_frame(conversation=group))
+    ack = world.send("alice", send_frame(conversation=group))
     assert ULID_RE.fullmatch(ack["messageId"])
     assert ack["ts"] == world.clock.now_ms()
 
@@ -127,10 +127,10 @@ def test_repeated_send_returns_the_first_ack_and_stores_nothing(world: World, gr
     # GIVEN a stored message
     # WHEN the same sender sends the same clientMsgId again (later, other text)
     # THEN the first ack comes back (same seq, messageId, ts) and nothing new is stored
-    first = world.messages.send("alice", send_frame("dup", conversation=group))
+    first = world.send("alice", send_frame("dup", conversation=group))
     world.clock.advance(5000)
-    world.messages.send("bob", send_frame("other", conversation=group))
-    again = world.messages.send(
+    world.send("bob", send_frame("other", conversation=group))
+    again = world.send(
         "alice", send_frame("dup", conversation=group, text="changed", request_id="r-2")
     )
     assert {k: again[k] for k in ("seq", "messageId", "ts", "clientMsgId")} == {
@@ -144,8 +144,8 @@ def test_same_client_msg_id_from_another_sender_is_a_new_message(world: World, g
     # GIVEN alice's message "x"
     # WHEN bob sends his own "x"
     # THEN it is a different message (dedupe is per sender)
-    a = world.messages.send("alice", send_frame("x", conversation=group))
-    b = world.messages.send("bob", send_frame("x", conversation=group))
+    a = world.send("alice", send_frame("x", conversation=group))
+    b = world.send("bob", send_frame("x", conversation=group))
     assert (a["seq"], b["seq"]) == (1, 2)
 
 
@@ -154,8 +154,8 @@ def test_repeated_send_pushes_the_full_message_again(world: World, group: str) -
     # WHEN the send is retried
     # THEN the re-push is a complete `message` frame (sender and body included)
     world.repos.connections.add("conn-b", "bob")
-    world.messages.send("alice", send_frame("dup", conversation=group))
-    world.messages.send("alice", send_frame("dup", conversation=group))
+    world.send("alice", send_frame("dup", conversation=group))
+    world.send("alice", send_frame("dup", conversation=group))
     frames = world.gateway.frames("conn-b", "message")
     assert len(frames) == 2
     assert frames[0] == frames[1]
@@ -172,7 +172,7 @@ def test_concurrent_duplicates_store_one_message(world: World, group: str) -> No
 
     def one(_: int) -> dict[str, Any]:
         barrier.wait()
-        return world.messages.send("alice", send_frame("same", conversation=group))
+        return world.send("alice", send_frame("same", conversation=group))
 
     with ThreadPoolExecutor(8) as pool:
         acks = list(pool.map(one, range(8)))
@@ -199,7 +199,7 @@ def test_concurrent_senders_get_gap_free_unique_seqs(world: World, group: str) -
         barrier.wait()
         sender = senders[index]
         return [
-            world.messages.send(sender, send_frame(f"t{index}-{i}", conversation=group))["seq"]
+            world.send(sender, send_frame(f"t{index}-{i}", conversation=group))["seq"]
             for i in range(15)
         ]
 
@@ -227,7 +227,7 @@ def test_lost_race_is_retried_at_the_next_seq(world: World, group: str) -> None:
             world.repos.add_message(group, message["seq"], sender="bob")
 
     world.repos.messages.before_put = intruder
-    ack = world.messages.send("alice", send_frame(conversation=group))
+    ack = world.send("alice", send_frame(conversation=group))
     assert ack["seq"] == 2
     assert world.repos.messages.seqs(group) == [1, 2]
 
@@ -242,7 +242,7 @@ def test_exhausted_attempts_fail_with_2001(
     world.repos.connections.add("conn-b", "bob")
     world.repos.messages.lose_every_put = True
     with pytest.raises(MessageSendFailed) as caught:
-        world.messages.send("alice", send_frame(conversation=group))
+        world.send("alice", send_frame(conversation=group))
     assert caught.value.code == 2001
     assert world.repos.messages.times("put_if_absent") == messages_module.MAX_ATTEMPTS
     assert world.repos.messages.seqs(group) == []
@@ -257,7 +257,7 @@ def test_first_send_to_a_user_creates_the_dm(world: World) -> None:
     # WHEN bob sends `to: alice`
     # THEN dm:alice:bob is created with both as members and the message is seq 1;
     # bob has read his own message (through the message's `own` map: his row still says 0)
-    ack = world.messages.send("bob", send_frame(to="alice"))
+    ack = world.send("bob", send_frame(to="alice"))
     assert ack["conversationId"] == "dm:alice:bob"
     assert ack["seq"] == 1
     conv = world.repos.conversations.get("dm:alice:bob")
@@ -278,9 +278,9 @@ def test_dm_is_created_once(world: World) -> None:
     # GIVEN a dm created by a first send
     # WHEN both sides send more, by `to` and by conversationId
     # THEN no second creation happens and seqs continue
-    world.messages.send("bob", send_frame("1", to="alice"))
-    world.messages.send("alice", send_frame("2", to="bob"))
-    ack = world.messages.send("alice", send_frame("3", conversation="dm:alice:bob"))
+    world.send("bob", send_frame("1", to="alice"))
+    world.send("alice", send_frame("2", to="bob"))
+    ack = world.send("alice", send_frame("3", conversation="dm:alice:bob"))
     assert ack["seq"] == 3
     assert world.repos.membership.times("create_dm") == 1
 
@@ -291,9 +291,9 @@ def test_a_dm_send_records_the_senders_seq_on_the_message_instead_of_writing_mem
     # GIVEN alice and bob's dm
     dm = "dm:alice:bob"
     # WHEN alice sends twice (opening it) and bob once
-    world.messages.send("alice", send_frame("a1", to="bob"))
-    world.messages.send("alice", send_frame("a2", conversation=dm))
-    world.messages.send("bob", send_frame("b1", conversation=dm))
+    world.send("alice", send_frame("a1", to="bob"))
+    world.send("alice", send_frame("a2", conversation=dm))
+    world.send("bob", send_frame("b1", conversation=dm))
     # THEN no readSeq write was made; each message carries every sender's newest seq
     assert world.repos.members.times("advance_read") == 0
     assert [world.repos.messages.own_of(dm, seq) for seq in (1, 2, 3)] == [
@@ -312,7 +312,7 @@ def test_a_group_send_still_writes_the_senders_read_seq(world: World, group: str
     # GIVEN a group
     # WHEN alice sends
     # THEN her Members row is advanced once and the message carries no map
-    world.messages.send("alice", send_frame(conversation=group))
+    world.send("alice", send_frame(conversation=group))
     assert world.repos.members.times("advance_read") == 1
     assert world.repos.messages.own_of(group, 1) is None
 
@@ -320,10 +320,10 @@ def test_a_group_send_still_writes_the_senders_read_seq(world: World, group: str
 def test_a_dm_send_reads_the_newest_once_with_its_map(world: World) -> None:
     # GIVEN an existing dm
     dm = "dm:alice:bob"
-    world.messages.send("alice", send_frame("a1", to="bob"))
+    world.send("alice", send_frame("a1", to="bob"))
     before = (world.repos.messages.times("newest"), world.repos.messages.times("last_seq"))
     # WHEN bob sends
-    world.messages.send("bob", send_frame("b1", conversation=dm))
+    world.send("bob", send_frame("b1", conversation=dm))
     # THEN the one consistent read of the newest message gave the seq and the map
     after = (world.repos.messages.times("newest"), world.repos.messages.times("last_seq"))
     assert (after[0] - before[0], after[1] - before[1]) == (1, 0)
@@ -333,7 +333,7 @@ def test_a_lost_dm_race_recomputes_the_map_from_the_winner(world: World) -> None
     # GIVEN alice and bob's dm with alice's message 1, and bob's message taking seq 2 just
     # before alice's put (his map: alice 1, bob 2)
     dm = "dm:alice:bob"
-    world.messages.send("alice", send_frame("a1", to="bob"))
+    world.send("alice", send_frame("a1", to="bob"))
     taken: list[bool] = []
 
     def intruder(message: dict[str, Any]) -> None:
@@ -343,7 +343,7 @@ def test_a_lost_dm_race_recomputes_the_map_from_the_winner(world: World) -> None
 
     world.repos.messages.before_put = intruder
     # WHEN alice sends
-    ack = world.messages.send("alice", send_frame("a2", conversation=dm))
+    ack = world.send("alice", send_frame("a2", conversation=dm))
     # THEN her put at 2 lost, and her message 3 carries bob's entry from the winner
     assert ack["seq"] == 3
     assert world.repos.messages.own_of(dm, 3) == {"alice": 3, "bob": 2}
@@ -352,10 +352,10 @@ def test_a_lost_dm_race_recomputes_the_map_from_the_winner(world: World) -> None
 def test_a_retried_dm_send_leaves_the_map_alone(world: World) -> None:
     # GIVEN alice's message 1 and bob's reply 2
     dm = "dm:alice:bob"
-    first = world.messages.send("alice", send_frame("a1", to="bob"))
-    world.messages.send("bob", send_frame("b1", conversation=dm))
+    first = world.send("alice", send_frame("a1", to="bob"))
+    world.send("bob", send_frame("b1", conversation=dm))
     # WHEN alice retries her message
-    again = world.messages.send("alice", send_frame("a1", to="bob"))
+    again = world.send("alice", send_frame("a1", to="bob"))
     # THEN it is the first ack, nothing is stored, and the maps are unchanged
     assert (again["seq"], again["messageId"]) == (first["seq"], first["messageId"])
     assert world.repos.messages.seqs(dm) == [1, 2]
@@ -366,7 +366,7 @@ def test_concurrent_dm_senders_keep_the_map_exact(world: World) -> None:
     # GIVEN alice and bob each sending 10 messages into their dm from two threads at once,
     # with a widened race window between reading the newest and the conditional put
     dm = "dm:alice:bob"
-    world.messages.send("alice", send_frame("first", to="bob"))
+    world.send("alice", send_frame("first", to="bob"))
     world.repos.messages.before_put = lambda message: time.sleep(0.0002)
     senders = ["alice", "bob", "alice", "bob"]
     barrier = threading.Barrier(len(senders))
@@ -374,7 +374,7 @@ def test_concurrent_dm_senders_keep_the_map_exact(world: World) -> None:
     def run(index: int) -> None:
         barrier.wait()
         for i in range(5):
-            world.messages.send(senders[index], send_frame(f"t{index}-{i}", conversation=dm))
+            world.send(senders[index], send_frame(f"t{index}-{i}", conversation=dm))
 
     with ThreadPoolExecutor(len(senders)) as pool:
         list(pool.map(run, range(len(senders))))
@@ -395,8 +395,8 @@ def test_pushed_dm_messages_and_acks_have_no_map(world: World) -> None:
     # GIVEN bob online
     world.repos.connections.add("conn-b", "bob")
     # WHEN alice sends to him, then retries
-    ack = world.messages.send("alice", send_frame("a1", to="bob"))
-    world.messages.send("alice", send_frame("a1", to="bob"))
+    ack = world.send("alice", send_frame("a1", to="bob"))
+    world.send("alice", send_frame("a1", to="bob"))
     # THEN neither the ack nor either push carries `own`
     assert "own" not in ack
     frames = world.gateway.frames("conn-b", "message")
@@ -411,7 +411,7 @@ def test_concurrent_first_sends_create_one_dm(world: World) -> None:
 
     def go(pair: tuple[str, str]) -> int:
         barrier.wait()
-        return world.messages.send(pair[0], send_frame(f"from-{pair[0]}", to=pair[1]))["seq"]
+        return world.send(pair[0], send_frame(f"from-{pair[0]}", to=pair[1]))["seq"]
 
     with ThreadPoolExecutor(2) as pool:
         seqs = sorted(pool.map(go, [("alice", "bob"), ("bob", "alice")]))
@@ -423,7 +423,7 @@ def test_note_to_self(world: World) -> None:
     # GIVEN alice alone
     # WHEN she sends to herself
     # THEN dm:alice:alice exists with one member and holds the message
-    ack = world.messages.send("alice", send_frame(to="alice"))
+    ack = world.send("alice", send_frame(to="alice"))
     assert ack["conversationId"] == "dm:alice:alice"
     conv = world.repos.conversations.get("dm:alice:alice")
     assert conv is not None
@@ -436,7 +436,7 @@ def test_send_to_unknown_user_is_1002(world: World) -> None:
     # WHEN alice sends `to: ghost`
     # THEN it is 1002 and nothing is created
     with pytest.raises(UserNotFound):
-        world.messages.send("alice", send_frame(to="ghost"))
+        world.send("alice", send_frame(to="ghost"))
     assert world.repos.conversations.get("dm:alice:ghost") is None
     assert world.repos.messages.seqs("dm:alice:ghost") == []
 
@@ -446,7 +446,7 @@ def test_send_by_conversation_id_to_a_dm_with_unknown_user_is_2002(world: World)
     # WHEN alice sends to conversationId dm:alice:ghost
     # THEN the conversation is unknown (2002)
     with pytest.raises(ConversationNotFound):
-        world.messages.send("alice", send_frame(conversation="dm:alice:ghost"))
+        world.send("alice", send_frame(conversation="dm:alice:ghost"))
 
 
 def test_send_into_someone_elses_dm_is_forbidden(world: World) -> None:
@@ -454,7 +454,7 @@ def test_send_into_someone_elses_dm_is_forbidden(world: World) -> None:
     # WHEN alice sends into it by id
     # THEN it is 1004 and nothing is created
     with pytest.raises(Forbidden):
-        world.messages.send("alice", send_frame(conversation="dm:bob:carol"))
+        world.send("alice", send_frame(conversation="dm:bob:carol"))
     assert world.repos.conversations.get("dm:bob:carol") is None
 
 
@@ -464,7 +464,7 @@ def test_blocked_sender_cannot_open_a_dm(world: World) -> None:
     # THEN it is 1004 and no conversation is created
     world.repos.users.block("bob", "alice", 0)
     with pytest.raises(Forbidden):
-        world.messages.send("alice", send_frame(to="bob"))
+        world.send("alice", send_frame(to="bob"))
     assert world.repos.conversations.get("dm:alice:bob") is None
 
 
@@ -473,17 +473,17 @@ def test_blocking_the_other_way_does_not_stop_the_blocker(world: World) -> None:
     # WHEN bob writes to alice
     # THEN it is stored
     world.repos.users.block("bob", "alice", 0)
-    assert world.messages.send("bob", send_frame(to="alice"))["seq"] == 1
+    assert world.send("bob", send_frame(to="alice"))["seq"] == 1
 
 
 def test_member_marked_blocked_cannot_write(world: World) -> None:
     # GIVEN an existing dm where alice's membership is marked blocked
     # WHEN alice sends
     # THEN it is 1004 and nothing is stored
-    world.messages.send("alice", send_frame("1", to="bob"))
+    world.send("alice", send_frame("1", to="bob"))
     world.repos.members.set_blocked("dm:alice:bob", "alice", True)
     with pytest.raises(Forbidden):
-        world.messages.send("alice", send_frame("2", to="bob"))
+        world.send("alice", send_frame("2", to="bob"))
     assert world.repos.messages.seqs("dm:alice:bob") == [1]
 
 
@@ -492,7 +492,7 @@ def test_send_to_unknown_group_is_2002(world: World) -> None:
     # WHEN alice sends to it
     # THEN it is 2002
     with pytest.raises(ConversationNotFound):
-        world.messages.send("alice", send_frame(conversation=GROUP))
+        world.send("alice", send_frame(conversation=GROUP))
 
 
 def test_non_member_of_a_group_is_forbidden(world: World, group: str) -> None:
@@ -500,7 +500,7 @@ def test_non_member_of_a_group_is_forbidden(world: World, group: str) -> None:
     # WHEN dave sends to it
     # THEN it is 1004 and nothing is stored
     with pytest.raises(Forbidden):
-        world.messages.send("dave", send_frame(conversation=group))
+        world.send("dave", send_frame(conversation=group))
     assert world.repos.messages.seqs(group) == []
 
 
@@ -509,7 +509,7 @@ def test_malformed_conversation_id_is_2002(world: World) -> None:
     # WHEN a send names it
     # THEN it is 2002
     with pytest.raises(ConversationNotFound):
-        world.messages.send("alice", send_frame(conversation="grp:nope"))
+        world.send("alice", send_frame(conversation="grp:nope"))
 
 
 # ---- push --------------------------------------------------------------------------------
@@ -528,7 +528,7 @@ def test_message_is_pushed_to_every_member_connection_but_the_sender(
         ("conn-b2", "bob"),
     ]:
         world.repos.connections.add(conn, user)
-    ack = world.messages.send("alice", send_frame(conversation=group), connection_id="conn-a1")
+    ack = world.send("alice", send_frame(conversation=group), connection_id="conn-a1")
     assert world.gateway.frames("conn-a1") == []
     for conn in ("conn-a2", "conn-b1", "conn-b2"):
         [frame] = world.gateway.frames(conn)
@@ -552,7 +552,7 @@ def test_push_failure_does_not_fail_the_send(world: World, group: str) -> None:
         raise RuntimeError("push exploded")
 
     world.messages.push.publish = broken  # type: ignore[method-assign]
-    ack = world.messages.send("alice", send_frame(conversation=group))
+    ack = world.send("alice", send_frame(conversation=group))
     assert ack["seq"] == 1
     assert world.repos.messages.seqs(group) == [1]
     assert len(world.push_errors) == 1
@@ -565,7 +565,7 @@ def test_push_failure_without_error_hook_is_swallowed(world: World, group: str) 
     # THEN the ack is still returned
     world.messages.on_push_error = None
     world.messages.push.publish = lambda *a, **k: 1 / 0  # type: ignore[method-assign]
-    assert world.messages.send("alice", send_frame(conversation=group))["seq"] == 1
+    assert world.send("alice", send_frame(conversation=group))["seq"] == 1
 
 
 def test_failed_posts_do_not_fail_the_send(world: World, group: str) -> None:
@@ -575,4 +575,4 @@ def test_failed_posts_do_not_fail_the_send(world: World, group: str) -> None:
     world.repos.connections.add("conn-b", "bob")
     world.gateway.failing.add("conn-b")
     world.repos.queue.fail = True
-    assert world.messages.send("alice", send_frame(conversation=group))["seq"] == 1
+    assert world.send("alice", send_frame(conversation=group))["seq"] == 1

@@ -14,7 +14,7 @@ T0 = 1_700_000_040_000  # on a 60 s window boundary
 
 def limiter(repos: FakeRepos, *, sends: int = 600, burst: int = 3, rate: int = 2) -> RateLimiter:
     return RateLimiter(
-        limits=repos.limits,  # type: ignore[arg-type]
+        limits=repos.limits,
         clock=repos.clock,
         frames_per_second=rate,
         frame_burst=burst,

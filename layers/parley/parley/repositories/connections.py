@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from parley import ddb
 from parley.concurrency import parallel_map
+from parley.records import Connection
 from parley.repositories.base import Repository, query_all, translate
 
 BY_USER = "byUser"
@@ -14,21 +15,21 @@ BY_USER = "byUser"
 class ConnectionsRepository(Repository):
     """Live WebSocket connections, found by id or by user (never by Scan)."""
 
-    def put(self, connection: dict[str, Any]) -> None:
+    def put(self, connection: Connection) -> None:
         """Store a connection record (it carries a TTL as a backstop for lost $disconnects)."""
         with translate():
             self.client.put_item(TableName=self.table, Item=ddb.encode(connection))
 
-    def get(self, connection_id: str) -> dict[str, Any] | None:
+    def get(self, connection_id: str) -> Connection | None:
         """One connection record, or None."""
         with translate():
             page = self.client.get_item(
                 TableName=self.table, Key=ddb.key(connectionId=connection_id)
             )
         item = page.get("Item")
-        return ddb.decode(item) if item else None
+        return cast(Connection, ddb.decode(item)) if item else None
 
-    def delete(self, connection_id: str) -> dict[str, Any] | None:
+    def delete(self, connection_id: str) -> Connection | None:
         """Remove a connection; returns the removed record (None if it was already gone)."""
         with translate():
             page = self.client.delete_item(
@@ -37,9 +38,9 @@ class ConnectionsRepository(Repository):
                 ReturnValues="ALL_OLD",
             )
         old = page.get("Attributes")
-        return ddb.decode(old) if old else None
+        return cast(Connection, ddb.decode(old)) if old else None
 
-    def by_user(self, user_id: str, now: int) -> list[dict[str, Any]]:
+    def by_user(self, user_id: str, now: int) -> list[Connection]:
         """The user's live connections; expired records (TTL not yet swept) are left out."""
         items = query_all(
             self.client,
@@ -48,9 +49,10 @@ class ConnectionsRepository(Repository):
             KeyConditionExpression="userId = :u",
             ExpressionAttributeValues=ddb.encode({":u": user_id}),
         )
-        return [c for c in ddb.decode_all(items) if int(c.get("ttl", now + 1)) > now]
+        rows = cast(list[Connection], ddb.decode_all(items))
+        return [c for c in rows if int(c.get("ttl", now + 1)) > now]
 
-    def by_users(self, user_ids: list[str], now: int) -> dict[str, list[dict[str, Any]]]:
+    def by_users(self, user_ids: list[str], now: int) -> dict[str, list[Connection]]:
         """Live connections of several users, looked up in parallel."""
         unique = sorted(set(user_ids))
         found = parallel_map(lambda u: self.by_user(u, now), unique)

@@ -7,43 +7,57 @@ the member list can never disagree.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, cast
 
 from parley import ddb
 from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooLarge
-from parley.repositories.base import Repository, batch_get, error_code, query_all, translate
+from parley.ports import SeqTaken
+from parley.records import Conversation, Member, MemberEntry, Membership, Message
+from parley.repositories.base import (
+    Repository,
+    Sleep,
+    batch_get,
+    error_code,
+    query_all,
+    translate,
+)
 from parley.repositories.messages import encode_message
 
+__all__ = [
+    "ConversationsRepository",
+    "MembersRepository",
+    "MembershipRepository",
+    "SeqTaken",
+    "member_row",
+]
+
 BY_USER = "byUser"
-
-
-class SeqTaken(Exception):
-    """The seq chosen for a system message was taken by a concurrent writer: retry."""
 
 
 class ConversationsRepository(Repository):
     """Conversation metadata: type, name, member count."""
 
-    def get(self, conversation_id: str) -> dict[str, Any] | None:
+    def get(self, conversation_id: str) -> Conversation | None:
         """One conversation, or None."""
         with translate():
             page = self.client.get_item(
                 TableName=self.table, Key=ddb.key(conversationId=conversation_id)
             )
         item = page.get("Item")
-        return ddb.decode(item) if item else None
+        return cast(Conversation, ddb.decode(item)) if item else None
 
-    def get_many(self, conversation_ids: list[str]) -> dict[str, dict[str, Any]]:
+    def get_many(self, conversation_ids: list[str]) -> dict[str, Conversation]:
         """Several conversations by id (missing ones are absent from the result)."""
         keys = [ddb.key(conversationId=c) for c in sorted(set(conversation_ids))]
-        rows = ddb.decode_all(batch_get(self.client, self.table, keys))
-        return {r["conversationId"]: r for r in rows}
+        rows = batch_get(self.client, self.table, keys, sleep=self.sleep)
+        return {r["conversationId"]: r for r in cast(list[Conversation], ddb.decode_all(rows))}
 
 
 class MembersRepository(Repository):
     """Who belongs to which conversation, with role, joinedSeq and readSeq."""
 
-    def get(self, conversation_id: str, user_id: str) -> dict[str, Any] | None:
+    def get(self, conversation_id: str, user_id: str) -> Member | None:
         """The membership row (strongly consistent: a just-added member can send at once)."""
         with translate():
             page = self.client.get_item(
@@ -52,11 +66,11 @@ class MembersRepository(Repository):
                 ConsistentRead=True,
             )
         item = page.get("Item")
-        return ddb.decode(item) if item else None
+        return cast(Member, ddb.decode(item)) if item else None
 
     def page(
         self, conversation_id: str, limit: int, start_after: str | None = None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[MemberEntry], str | None]:
         """A page of members in userId order and the userId to continue after (or None)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -72,11 +86,11 @@ class MembersRepository(Repository):
             )
         with translate():
             page = self.client.query(**kwargs)
-        rows = ddb.decode_all(page.get("Items", []))
+        rows = cast(list[MemberEntry], ddb.decode_all(page.get("Items", [])))
         last = page.get("LastEvaluatedKey")
         return rows, (ddb.decode(last)["userId"] if last else None)
 
-    def all(self, conversation_id: str) -> list[dict[str, Any]]:
+    def all(self, conversation_id: str) -> list[MemberEntry]:
         """Every member (userId, role, joinedSeq) of a conversation."""
         items = query_all(
             self.client,
@@ -86,9 +100,9 @@ class MembersRepository(Repository):
             ProjectionExpression="userId, #r, joinedSeq",
             ExpressionAttributeNames={"#r": "role"},
         )
-        return ddb.decode_all(items)
+        return cast(list[MemberEntry], ddb.decode_all(items))
 
-    def for_user(self, user_id: str) -> list[dict[str, Any]]:
+    def for_user(self, user_id: str) -> list[Membership]:
         """The user's memberships (conversationId, role, joinedSeq) via the `byUser` index."""
         items = query_all(
             self.client,
@@ -97,13 +111,19 @@ class MembersRepository(Repository):
             KeyConditionExpression="userId = :u",
             ExpressionAttributeValues=ddb.encode({":u": user_id}),
         )
-        return ddb.decode_all(items)
+        return cast(list[Membership], ddb.decode_all(items))
 
     def read_seqs(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
         """The user's readSeq in each conversation (base table: readSeq is not projected)."""
         keys = [ddb.key(conversationId=c, userId=user_id) for c in sorted(set(conversation_ids))]
         rows = ddb.decode_all(
-            batch_get(self.client, self.table, keys, ProjectionExpression="conversationId, readSeq")
+            batch_get(
+                self.client,
+                self.table,
+                keys,
+                sleep=self.sleep,
+                ProjectionExpression="conversationId, readSeq",
+            )
         )
         return {r["conversationId"]: int(r.get("readSeq", 0)) for r in rows}
 
@@ -145,16 +165,22 @@ class MembersRepository(Repository):
 
 
 def member_row(
-    conversation_id: str, user_id: str, role: str, joined_seq: int, now: int, **extra: Any
-) -> dict[str, Any]:
+    conversation_id: str,
+    user_id: str,
+    role: str,
+    joined_seq: int,
+    now: int,
+    *,
+    read_seq: int | None = None,
+) -> Member:
+    """A new member's row: it has read nothing before its join unless `read_seq` says so."""
     return {
         "conversationId": conversation_id,
         "userId": user_id,
         "role": role,
         "joinedSeq": joined_seq,
-        "readSeq": joined_seq - 1,
+        "readSeq": joined_seq - 1 if read_seq is None else read_seq,
         "joinedAt": now,
-        **extra,
     }
 
 
@@ -167,11 +193,14 @@ class MembershipRepository:
         members_table: str,
         messages_table: str,
         client: Any | None = None,
+        *,
+        sleep: Sleep = time.sleep,
     ) -> None:
         self.conversations_table = conversations_table
         self.members_table = members_table
         self.messages_table = messages_table
         self._client = client
+        self.sleep = sleep
 
     @property
     def client(self) -> Any:
@@ -181,7 +210,7 @@ class MembershipRepository:
             self._client = aws.client("dynamodb")
         return self._client
 
-    def create_dm(self, conversation: dict[str, Any], members: list[dict[str, Any]]) -> bool:
+    def create_dm(self, conversation: Conversation, members: list[Member]) -> bool:
         """Create a direct conversation and its member rows; False if it already existed."""
         from botocore.exceptions import ClientError
 
@@ -214,9 +243,9 @@ class MembershipRepository:
 
     def create_group(
         self,
-        conversation: dict[str, Any],
-        message: dict[str, Any],
-        members: list[dict[str, Any]],
+        conversation: Conversation,
+        message: Message,
+        members: list[Member],
     ) -> None:
         """Create a group with its first members and the `group_created` message (seq 1)."""
         items = [
@@ -241,9 +270,9 @@ class MembershipRepository:
     def change(
         self,
         conversation_id: str,
-        message: dict[str, Any],
+        message: Message,
         *,
-        add: list[dict[str, Any]] | None = None,
+        add: list[Member] | None = None,
         remove: list[str] | None = None,
         set_role: tuple[str, str] | None = None,
         demote: str | None = None,

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from parley import aws
+from parley.ports import PostResult
 from parley.repositories.base import error_code
 
-
-class PostResult(StrEnum):
-    DELIVERED = "delivered"
-    GONE = "gone"  # 410: the connection no longer exists; delete exactly that record
-    THROTTLED = "throttled"
-    FAILED = "failed"
-
+__all__ = ["ConnectionGateway", "PostResult"]
 
 _THROTTLED = {"LimitExceededException", "ThrottlingException", "TooManyRequestsException"}
 

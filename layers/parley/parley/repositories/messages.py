@@ -14,29 +14,28 @@ message handed to a client.
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from typing import Any
 
 from parley import ddb
 from parley.concurrency import parallel_map
+from parley.ports import Newest
+from parley.records import Message
 from parley.repositories.base import Repository, error_code, query_all, translate
 from parley.wire import compact_json
+
+__all__ = ["BY_CLIENT_MSG_ID", "MessagesRepository", "Newest", "dedupe_key", "encode_message"]
 
 BY_CLIENT_MSG_ID = "byClientMsgId"
 
 
 def dedupe_key(sender_id: str, client_msg_id: str) -> str:
+    """The `byClientMsgId` sort key: one sender's clientMsgId within a conversation."""
     return f"{sender_id}#{client_msg_id}"
 
 
-class Newest(NamedTuple):
-    """A conversation's newest seq (0 for none) and that message's `own` map ({} for none)."""
-
-    seq: int
-    own: dict[str, int]
-
-
-def encode_message(message: dict[str, Any]) -> dict[str, Any]:
-    """A message as a DynamoDB item (body kept as compact JSON text; `own` as a map of N)."""
+def encode_message(message: Message, own: dict[str, int] | None = None) -> dict[str, Any]:
+    """A message as a DynamoDB item (body kept as compact JSON text; a direct message's
+    `own` as a map of N)."""
     item = {
         "conversationId": message["conversationId"],
         "seq": message["seq"],
@@ -48,7 +47,6 @@ def encode_message(message: dict[str, Any]) -> dict[str, Any]:
         "ts": message["ts"],
     }
     encoded = ddb.encode(item)
-    own = message.get("own")
     if own is not None:
         encoded["own"] = {"M": {user: {"N": str(int(seq))} for user, seq in own.items()}}
     return encoded
@@ -61,7 +59,7 @@ def decode_own(item: dict[str, Any]) -> dict[str, int]:
     return {user: int(value["N"]) for user, value in raw.items()}
 
 
-def decode_message(item: dict[str, Any]) -> dict[str, Any]:
+def decode_message(item: dict[str, Any]) -> Message:
     """A stored item as the protocol's `message` fields (never the internal `own` map)."""
     raw = ddb.decode(item)
     return {
@@ -110,7 +108,7 @@ class MessagesRepository(Repository):
 
     def find_by_client_id(
         self, conversation_id: str, sender_id: str, client_msg_id: str
-    ) -> dict[str, Any] | None:
+    ) -> Message | None:
         """The message a sender already stored under `client_msg_id` (strongly consistent)."""
         with translate():
             page = self.client.query(
@@ -128,15 +126,16 @@ class MessagesRepository(Repository):
         # `message` (senderId and body included), not just the ack fields.
         return decode_message(items[0]) if items else None
 
-    def put_if_absent(self, message: dict[str, Any]) -> bool:
-        """Store `message` at its seq unless that seq is taken; False when it was taken."""
+    def put_if_absent(self, message: Message, own: dict[str, int] | None = None) -> bool:
+        """Store `message` (with a direct message's `own` map) at its seq unless that seq is
+        taken; False when it was taken."""
         from botocore.exceptions import ClientError
 
         try:
             with translate():
                 self.client.put_item(
                     TableName=self.table,
-                    Item=encode_message(message),
+                    Item=encode_message(message, own),
                     ConditionExpression="attribute_not_exists(seq)",
                 )
         except ClientError as exc:
@@ -147,13 +146,13 @@ class MessagesRepository(Repository):
 
     def after(
         self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[Message]:
         """Up to `limit` messages with seq > `after_seq`, ascending."""
         return self.after_with_own(conversation_id, after_seq, limit, consistent)[0]
 
     def after_with_own(
         self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
-    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    ) -> tuple[list[Message], dict[str, int]]:
         """`after`, and the `own` map of the last message returned ({} for none): when the
         page reaches the newest message, that is the conversation's current map."""
         with translate():
@@ -171,7 +170,7 @@ class MessagesRepository(Repository):
 
     def before(
         self, conversation_id: str, before_seq: int, min_seq: int, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[Message]:
         """Up to `limit` messages with `min_seq` <= seq < `before_seq`, ascending."""
         if before_seq <= min_seq:
             return []

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from parley import aws
 from parley.errors import Unavailable
-from parley.repositories.base import translate
+from parley.records import WorkItem
+from parley.repositories.base import Sleep, backoff, translate
+
+SEND_ATTEMPTS = 5
 
 
 class PushQueue:
     """Sends JSON work items in batches of 10 (SQS's limit), retrying partial failures."""
 
-    def __init__(self, queue_url: str, client: Any | None = None) -> None:
+    def __init__(
+        self, queue_url: str, client: Any | None = None, *, sleep: Sleep = time.sleep
+    ) -> None:
         self.queue_url = queue_url
         self._client = client
+        self.sleep = sleep
 
     @property
     def client(self) -> Any:
@@ -23,14 +30,18 @@ class PushQueue:
             self._client = aws.client("sqs")
         return self._client
 
-    def send_all(self, items: list[dict[str, Any]]) -> None:
-        """Enqueue every item; raises :class:`Unavailable` if some could not be sent."""
+    def send_all(self, items: list[WorkItem]) -> None:
+        """Enqueue every item, retrying failed entries with backoff; raises
+        :class:`Unavailable` if some could not be sent."""
         for start in range(0, len(items), 10):
             entries = [
+                # ASCII JSON: SQS refuses some characters a message body could hold.
                 {"Id": str(i), "MessageBody": json.dumps(item, separators=(",", ":"))}
                 for i, item in enumerate(items[start : start + 10])
             ]
-            for _ in range(5):
+            for attempt in range(SEND_ATTEMPTS):
+                if attempt:
+                    self.sleep(backoff(attempt - 1))
                 with translate():
                     result = self.client.send_message_batch(
                         QueueUrl=self.queue_url, Entries=entries

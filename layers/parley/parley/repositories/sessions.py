@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from parley import ddb
+from parley.records import Session
 from parley.repositories.base import Repository, error_code, translate
 
 
@@ -13,7 +14,7 @@ class SessionsRepository(Repository):
 
     def create(self, session_id: str, user_id: str, now: int, expires_at: int) -> None:
         """Start a login at generation 1."""
-        item = {
+        item: Session = {
             "sessionId": session_id,
             "userId": user_id,
             "gen": 1,
@@ -28,14 +29,14 @@ class SessionsRepository(Repository):
                 ConditionExpression="attribute_not_exists(sessionId)",
             )
 
-    def get(self, session_id: str) -> dict[str, Any] | None:
+    def get(self, session_id: str) -> Session | None:
         """The session, or None."""
         with translate():
             page = self.client.get_item(
                 TableName=self.table, Key=ddb.key(sessionId=session_id), ConsistentRead=True
             )
         item = page.get("Item")
-        return ddb.decode(item) if item else None
+        return cast(Session, ddb.decode(item)) if item else None
 
     def rotate(self, session_id: str, generation: int, now: int, expires_at: int) -> bool:
         """Advance the generation from `generation`; False when it was not current (reuse)."""

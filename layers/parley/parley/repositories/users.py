@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from parley import ddb
 from parley.errors import Conflict
+from parley.records import Profile, User
 from parley.repositories.base import Repository, batch_get, error_code, translate
 
 PROFILE = "profile"
@@ -19,7 +20,7 @@ class UsersRepository(Repository):
         """Store a new user; :class:`Conflict` when the id is taken."""
         from botocore.exceptions import ClientError
 
-        item = {
+        item: User = {
             "pk": user_id,
             "sk": PROFILE,
             "passwordHash": password_hash,
@@ -38,14 +39,12 @@ class UsersRepository(Repository):
                 raise Conflict("userId is taken") from None
             raise
 
-    def provision(
-        self, user_id: str, display_name: str, identity_provider: str, now: int
-    ) -> dict[str, Any]:
+    def provision(self, user_id: str, display_name: str, identity_provider: str, now: int) -> User:
         """Create the profile of an externally authenticated user (no password hash, so no
         password login) unless one exists; the stored profile either way."""
         from botocore.exceptions import ClientError
 
-        item = {
+        item: User = {
             "pk": user_id,
             "sk": PROFILE,
             "displayName": display_name,
@@ -68,30 +67,31 @@ class UsersRepository(Repository):
             return existing
         return item
 
-    def get(self, user_id: str) -> dict[str, Any] | None:
+    def get(self, user_id: str) -> User | None:
         """The profile of `user_id`, or None."""
         with translate():
             page = self.client.get_item(TableName=self.table, Key=ddb.key(pk=user_id, sk=PROFILE))
         item = page.get("Item")
-        return ddb.decode(item) if item else None
+        return cast(User, ddb.decode(item)) if item else None
 
     def existing(self, user_ids: list[str]) -> set[str]:
         """The subset of `user_ids` that are registered users."""
         unique = sorted(set(user_ids))
         keys = [ddb.key(pk=u, sk=PROFILE) for u in unique]
-        rows = batch_get(self.client, self.table, keys, ProjectionExpression="pk")
+        rows = batch_get(self.client, self.table, keys, sleep=self.sleep, ProjectionExpression="pk")
         return {ddb.decode(r)["pk"] for r in rows}
 
-    def profiles(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+    def profiles(self, user_ids: list[str]) -> dict[str, Profile]:
         """Profiles (displayName, lastSeen) of the given users that exist."""
         keys = [ddb.key(pk=u, sk=PROFILE) for u in sorted(set(user_ids))]
         rows = batch_get(
             self.client,
             self.table,
             keys,
+            sleep=self.sleep,
             ProjectionExpression="pk, displayName, lastSeen",
         )
-        return {r["pk"]: r for r in ddb.decode_all(rows)}
+        return {r["pk"]: r for r in cast(list[Profile], ddb.decode_all(rows))}
 
     def set_last_seen(self, user_id: str, ts: int) -> None:
         """Record when the user was last connected (kept when the last socket goes)."""

@@ -10,18 +10,41 @@ revoking them is the identity provider's business (short lifetimes there).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from parley import ids, tokens
 from parley.clock import Clock
 from parley.errors import Unauthenticated, UserNotFound
-from parley.models import RegisterBody, clean_display_name
 from parley.passwords import DUMMY_HASH, hash_password, verify_password
-from parley.repositories.sessions import SessionsRepository
-from parley.repositories.users import UsersRepository
+from parley.ports import Sessions, Users
 from parley.services.limits import RateLimiter
 
+if TYPE_CHECKING:
+    from parley.models import RegisterBody
+
 BAD_LOGIN = "invalid user id or password"
+
+
+class Registered(TypedDict):
+    """The body of `POST /auth/register`."""
+
+    userId: str
+
+
+class TokenPair(TypedDict):
+    """The body of `POST /auth/login` and `/auth/refresh`."""
+
+    accessToken: str
+    refreshToken: str
+    tokenType: str
+    expiresIn: int
+
+
+class Me(TypedDict):
+    """The body of `GET /users/me`."""
+
+    userId: str
+    displayName: str
 
 
 class AuthService:
@@ -30,8 +53,8 @@ class AuthService:
     def __init__(
         self,
         *,
-        users: UsersRepository,
-        sessions: SessionsRepository,
+        users: Users,
+        sessions: Sessions,
         keys: Callable[[], tokens.Keys],
         clock: Clock,
         issuer: str,
@@ -54,7 +77,7 @@ class AuthService:
         self.limiter = limiter
         self.external = external
 
-    def register(self, body: RegisterBody) -> dict[str, Any]:
+    def register(self, body: RegisterBody) -> Registered:
         """Create an account; 1008 when the userId is taken."""
         self.users.create(
             body.userId,
@@ -64,7 +87,7 @@ class AuthService:
         )
         return {"userId": body.userId}
 
-    def login(self, user_id: str, password: str, source_ip: str | None = None) -> dict[str, Any]:
+    def login(self, user_id: str, password: str, source_ip: str | None = None) -> TokenPair:
         """Check the password (same time and answer for unknown users) and start a login.
 
         Failed logins are counted per source address; past the limit the address gets 1005
@@ -75,7 +98,7 @@ class AuthService:
         user = self.users.get(user_id) if ids.is_user_id(user_id) else None
         # Externally provisioned users have no password: they fail like unknown users, after
         # the same full KDF run.
-        stored = (user or {}).get("passwordHash") or DUMMY_HASH
+        stored = (user.get("passwordHash") if user else None) or DUMMY_HASH
         if not verify_password(password, stored) or stored == DUMMY_HASH:
             if self.limiter is not None:
                 self.limiter.login_failed(source_ip)
@@ -85,7 +108,7 @@ class AuthService:
         self.sessions.create(session_id, user_id, now, now + self.refresh_ttl)
         return self._pair(user_id, session_id, 1, now)
 
-    def refresh(self, refresh_token: str) -> dict[str, Any]:
+    def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate: the presented token is spent; a spent one presented again ends the login."""
         session_id, generation = tokens.parse_refresh_token(self.keys(), refresh_token)
         now = self.clock.now_ms() // 1000
@@ -127,7 +150,7 @@ class AuthService:
                 raise Unauthenticated("login revoked")
         return principal
 
-    def me(self, user_id: str) -> dict[str, Any]:
+    def me(self, user_id: str) -> Me:
         """The caller's profile."""
         user = self.users.get(user_id)
         if user is None:
@@ -152,6 +175,9 @@ class AuthService:
         """The token's `name` claim as a clean display name (already verified), else the id."""
         import jwt
 
+        # Imported here: the authorizer verifies Parley tokens without loading pydantic.
+        from parley.models import clean_display_name
+
         claims = jwt.decode(access_token, options={"verify_signature": False})
         name = claims.get("name")
         try:
@@ -159,7 +185,7 @@ class AuthService:
         except ValueError:
             return user_id
 
-    def _pair(self, user_id: str, session_id: str, generation: int, now: int) -> dict[str, Any]:
+    def _pair(self, user_id: str, session_id: str, generation: int, now: int) -> TokenPair:
         keys = self.keys()
         return {
             "accessToken": tokens.issue_access_token(

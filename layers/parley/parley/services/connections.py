@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from parley.clock import Clock
-from parley.repositories.connections import ConnectionsRepository
-from parley.repositories.gateway import ConnectionGateway
-from parley.repositories.users import UsersRepository
+from parley.ports import ConnectionGateway, Connections, Users
+from parley.records import Connection
 
 
 class ConnectionService:
@@ -16,8 +13,8 @@ class ConnectionService:
     def __init__(
         self,
         *,
-        connections: ConnectionsRepository,
-        users: UsersRepository,
+        connections: Connections,
+        users: Users,
         gateway: ConnectionGateway | None,
         clock: Clock,
         ttl_seconds: int,
@@ -50,7 +47,7 @@ class ConnectionService:
             }
         )
 
-    def disconnect(self, connection_id: str) -> dict[str, Any] | None:
+    def disconnect(self, connection_id: str) -> Connection | None:
         """Forget the connection and remember when its user was last seen.
 
         lastSeen is written before the record goes, so a presence query never sees the

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple, NotRequired, TypedDict
 
-from parley import ids
+from parley import frames, ids
 from parley.concurrency import gather, parallel_map
 from parley.errors import ConversationNotFound, Forbidden
-from parley.repositories.conversations import ConversationsRepository, MembersRepository
-from parley.repositories.messages import MessagesRepository, Newest
+from parley.ports import Conversations, Members, Messages, Newest
+from parley.records import Member, Message
 from parley.wire import json_size
 
 # API Gateway allows 128 KB per WebSocket message; the protocol promises replies under 96 KB.
@@ -24,21 +24,63 @@ def observed_read_seq(stored: int, own: dict[str, int], user_id: str) -> int:
     return max(stored, own.get(user_id, 0))
 
 
+class ConversationSummary(TypedDict):
+    """One conversation of `GET /conversations`."""
+
+    conversationId: str
+    type: str
+    name: NotRequired[str]
+    lastSeq: int
+    readSeq: int
+    unread: int
+
+
+class ConversationList(TypedDict):
+    """The body of `GET /conversations`."""
+
+    conversations: list[ConversationSummary]
+
+
+class HistoryPage(TypedDict):
+    """The body of `GET /conversations/{id}/messages`."""
+
+    messages: list[Message]
+    nextBeforeSeq: int | None
+
+
+class SyncEntry(TypedDict):
+    """One conversation of a `sync` reply."""
+
+    conversationId: str
+    type: str
+    lastSeq: int
+    readSeq: int
+    messages: list[Message]
+    hasMore: bool
+
+
+class SyncResult(NamedTuple):
+    """What a `sync` reply carries (:func:`parley.frames.sync` makes the frame)."""
+
+    conversations: list[SyncEntry]
+    complete: bool
+
+
 class ConversationService:
     """Membership-checked reads of conversations and their messages."""
 
     def __init__(
         self,
         *,
-        messages: MessagesRepository,
-        members: MembersRepository,
-        conversations: ConversationsRepository,
+        messages: Messages,
+        members: Members,
+        conversations: Conversations,
     ) -> None:
         self.messages = messages
         self.members = members
         self.conversations = conversations
 
-    def require_member(self, user_id: str, conversation_id: str) -> dict[str, Any]:
+    def require_member(self, user_id: str, conversation_id: str) -> Member:
         """The caller's membership row; 2002 for an unknown conversation, 1004 for outsiders."""
         ids.check_conversation_id(conversation_id)
         member = self.members.get(conversation_id, user_id)
@@ -48,7 +90,7 @@ class ConversationService:
             raise ConversationNotFound()
         raise Forbidden("not a member of this conversation")
 
-    def list(self, user_id: str) -> dict[str, Any]:
+    def list(self, user_id: str) -> ConversationList:
         """`GET /conversations`: every conversation of the user with lastSeq, readSeq, unread."""
         memberships = self.members.for_user(user_id)
         conversation_ids = [m["conversationId"] for m in memberships]
@@ -59,25 +101,27 @@ class ConversationService:
             lambda: self.messages.newest_many(conversation_ids),
             lambda: self.members.read_seqs(user_id, conversation_ids),
         )
-        out = []
+        out: list[ConversationSummary] = []
         for membership in memberships:
             cid = membership["conversationId"]
-            info = meta.get(cid, {})
+            info = meta.get(cid)
             last_seq, own = newest.get(cid, Newest(0, {}))
             read_seq = min(observed_read_seq(int(read.get(cid, 0)), own, user_id), last_seq)
-            entry: dict[str, Any] = {
+            entry: ConversationSummary = {
                 "conversationId": cid,
-                "type": info.get("type", ids.conversation_type(cid)),
+                "type": info["type"] if info else ids.conversation_type(cid),
+                "lastSeq": last_seq,
+                "readSeq": read_seq,
+                "unread": max(0, last_seq - read_seq),
             }
-            if info.get("name"):
+            if info and info.get("name"):
                 entry["name"] = info["name"]
-            entry.update(lastSeq=last_seq, readSeq=read_seq, unread=max(0, last_seq - read_seq))
             out.append(entry)
         return {"conversations": out}
 
     def history(
         self, user_id: str, conversation_id: str, before_seq: int | None, limit: int
-    ) -> dict[str, Any]:
+    ) -> HistoryPage:
         """A page of messages just below `before_seq`, ascending, from the member's join on."""
         member = self.require_member(user_id, conversation_id)
         first_visible = int(member.get("joinedSeq", 1))
@@ -94,11 +138,12 @@ class ConversationService:
         limit: int,
         request_id: str | None = None,
         budget: int = SYNC_REPLY_BUDGET,
-    ) -> dict[str, Any]:
+    ) -> SyncResult:
         """Messages above each cursor, for every conversation of the user with something new.
 
-        One reply stays under `budget` bytes; `complete` is false when any conversation has
-        more or was left out for size, and the client then syncs again from its new cursors.
+        The reply (`frames.sync` of the result, with `request_id`) stays under `budget`
+        bytes; `complete` is false when any conversation has more or was left out for size,
+        and the client then syncs again from its new cursors.
         """
         memberships = self.members.for_user(user_id)
         starts = {
@@ -128,18 +173,15 @@ class ConversationService:
             newest.update(self.messages.newest_many(more_ids))
         read = self.members.read_seqs(user_id, list(fresh)) if fresh else {}
 
-        reply: dict[str, Any] = {"type": "sync"}
-        if request_id is not None:
-            reply["id"] = request_id
-        reply["conversations"] = []
-        reply["complete"] = False  # sized with the longer literal
-        used = json_size(reply)
+        # The empty reply, sized with the longer literal (`false`).
+        used = json_size(frames.sync([], False, request_id))
+        chosen: list[SyncEntry] = []
         complete = True
         # Oldest cursors first, so a long backlog cannot starve the others across rounds.
         for cid in sorted(fresh, key=lambda c: (starts[c], c)):
             page = fresh[cid]
             last_seq, own = newest[cid]
-            entry: dict[str, Any] = {
+            entry: SyncEntry = {
                 "conversationId": cid,
                 "type": ids.conversation_type(cid),
                 "lastSeq": last_seq,
@@ -165,6 +207,5 @@ class ConversationService:
                 continue
             if entry["hasMore"]:
                 complete = False
-            reply["conversations"].append(entry)
-        reply["complete"] = complete
-        return reply
+            chosen.append(entry)
+        return SyncResult(chosen, complete)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypedDict
 
 from parley import ids, roles
 from parley.clock import Clock
@@ -16,18 +17,36 @@ from parley.errors import (
     PayloadTooLarge,
     UserNotFound,
 )
-from parley.repositories.conversations import (
-    ConversationsRepository,
-    MembershipRepository,
-    MembersRepository,
-    SeqTaken,
-    member_row,
-)
-from parley.repositories.messages import MessagesRepository
+from parley.ports import Conversations, Members, MembershipWriter, Messages, SeqTaken, Users
+from parley.records import Conversation, Member, MemberEntry, Message
+from parley.repositories.conversations import member_row
 from parley.services.push import PushService
 
 # A transaction holds at most 100 items: the message, the counter and up to 90 members.
 CHUNK = 90
+
+
+class GroupMember(TypedDict):
+    """A member as group replies list it."""
+
+    userId: str
+    role: str
+
+
+class GroupView(TypedDict):
+    """The body of the group routes: name and members."""
+
+    conversationId: str
+    name: str
+    members: list[GroupMember]
+
+
+class RoleChange(TypedDict):
+    """The body of `PUT /groups/{id}/members/{userId}/role`."""
+
+    conversationId: str
+    userId: str
+    role: str
 
 
 class GroupService:
@@ -36,11 +55,11 @@ class GroupService:
     def __init__(
         self,
         *,
-        conversations: ConversationsRepository,
-        members: MembersRepository,
-        membership: MembershipRepository,
-        messages: MessagesRepository,
-        users: Any,
+        conversations: Conversations,
+        members: Members,
+        membership: MembershipWriter,
+        messages: Messages,
+        users: Users,
         push: PushService | None,
         clock: Clock,
         max_members: int,
@@ -56,7 +75,7 @@ class GroupService:
 
     # ---- reads --------------------------------------------------------------------------
 
-    def get(self, user_id: str, conversation_id: str) -> dict[str, Any]:
+    def get(self, user_id: str, conversation_id: str) -> GroupView:
         """`GET /groups/{id}`: name and members; 2002 unknown, 1004 for non-members."""
         group = self._group(conversation_id)
         if self.members.get(conversation_id, user_id) is None:
@@ -65,7 +84,7 @@ class GroupService:
 
     # ---- changes ------------------------------------------------------------------------
 
-    def create(self, owner: str, name: str, member_ids: list[str]) -> dict[str, Any]:
+    def create(self, owner: str, name: str, member_ids: list[str]) -> GroupView:
         """Create a group owned by `owner` with `member_ids`; `group_created` is seq 1."""
         others = sorted(set(member_ids) - {owner})
         if len(others) + 1 > self.max_members:
@@ -75,13 +94,13 @@ class GroupService:
         conversation_id = ids.new_group_id(now)
         first, rest = others[: CHUNK - 1], others[CHUNK - 1 :]
         # The owner wrote `group_created` (seq 1): a sender's readSeq covers its own message.
-        rows = [member_row(conversation_id, owner, roles.OWNER, 1, now, readSeq=1)] + [
+        rows = [member_row(conversation_id, owner, roles.OWNER, 1, now, read_seq=1)] + [
             member_row(conversation_id, u, roles.MEMBER, 1, now) for u in first
         ]
         message = self._system_message(
-            conversation_id, 1, owner, now, event="group_created", userIds=[owner, *first]
+            conversation_id, 1, owner, now, "group_created", [owner, *first]
         )
-        conversation = {
+        conversation: Conversation = {
             "conversationId": conversation_id,
             "type": "group",
             "name": name,
@@ -93,13 +112,11 @@ class GroupService:
         self._publish(message)
         for start in range(0, len(rest), CHUNK):
             self._add_chunk(conversation_id, owner, rest[start : start + CHUNK])
-        return self._shape(
-            conversation,
-            [{"userId": owner, "role": roles.OWNER}]
-            + [{"userId": u, "role": roles.MEMBER} for u in others],
-        )
+        listed: list[GroupMember] = [{"userId": owner, "role": roles.OWNER}]
+        listed += [{"userId": u, "role": roles.MEMBER} for u in others]
+        return self._shape(conversation, listed)
 
-    def add_members(self, actor: str, conversation_id: str, user_ids: list[str]) -> dict[str, Any]:
+    def add_members(self, actor: str, conversation_id: str, user_ids: list[str]) -> GroupView:
         """Owners and admins add users; existing members are skipped; 1002 for unknown users."""
         group = self._group(conversation_id)
         actor_row = self._member(conversation_id, actor)
@@ -131,7 +148,7 @@ class GroupService:
         message = self._change(conversation_id, actor, event, [target], remove=[target])
         self._publish(message, extra_users=[target])
 
-    def set_role(self, actor: str, conversation_id: str, target: str, role: str) -> dict[str, Any]:
+    def set_role(self, actor: str, conversation_id: str, target: str, role: str) -> RoleChange:
         """The owner makes a member an admin or an admin a member, or hands ownership over
         (`owner`: the target becomes owner and the caller an admin, in one transaction)."""
         ids.check_user_id(target)
@@ -160,7 +177,7 @@ class GroupService:
     def _add_chunk(self, conversation_id: str, actor: str, chunk: list[str]) -> None:
         now = self.clock.now_ms()
 
-        def rows(seq: int) -> list[dict[str, Any]]:
+        def rows(seq: int) -> list[Member]:
             return [member_row(conversation_id, u, roles.MEMBER, seq, now) for u in chunk]
 
         message = self._change(conversation_id, actor, "members_added", chunk, add_rows=rows)
@@ -173,20 +190,17 @@ class GroupService:
         event: str,
         user_ids: list[str],
         *,
-        add_rows: Any = None,
+        add_rows: Callable[[int], list[Member]] | None = None,
         remove: list[str] | None = None,
         set_role: tuple[str, str] | None = None,
         role: str | None = None,
         demote: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Message:
         """Write the membership change and its system message at the next seq, retrying races."""
         for attempt in range(25):
             seq = self.messages.last_seq(conversation_id) + 1
             now = self.clock.now_ms()
-            extra: dict[str, Any] = {"userIds": user_ids}
-            if role is not None:
-                extra["role"] = role
-            message = self._system_message(conversation_id, seq, actor, now, event=event, **extra)
+            message = self._system_message(conversation_id, seq, actor, now, event, user_ids, role)
             try:
                 self.membership.change(
                     conversation_id,
@@ -206,28 +220,39 @@ class GroupService:
             return message
         raise MessageSendFailed("group busy; retry")
 
+    @staticmethod
     def _system_message(
-        self, conversation_id: str, seq: int, actor: str, now: int, **body: Any
-    ) -> dict[str, Any]:
+        conversation_id: str,
+        seq: int,
+        actor: str,
+        now: int,
+        event: str,
+        user_ids: list[str],
+        role: str | None = None,
+    ) -> Message:
+        """The `system` message recording a membership change (protocol 4.2)."""
         message_id = ids.new_ulid(now)
+        body: dict[str, Any] = {"type": "system", "event": event, "by": actor, "userIds": user_ids}
+        if role is not None:
+            body["role"] = role
         return {
             "conversationId": conversation_id,
             "seq": seq,
             "messageId": message_id,
             "senderId": actor,
             "clientMsgId": f"sys-{message_id}",
-            "body": {"type": "system", "event": body.pop("event"), "by": actor, **body},
+            "body": body,
             "ts": now,
         }
 
-    def _publish(self, message: dict[str, Any], extra_users: list[str] | None = None) -> None:
+    def _publish(self, message: Message, extra_users: list[str] | None = None) -> None:
         if self.push is None:
             return
         # Stored already: a failed push only delays delivery until the members' next sync.
         with contextlib.suppress(Exception):
             self.push.publish(message, extra_users=extra_users)
 
-    def _group(self, conversation_id: str) -> dict[str, Any]:
+    def _group(self, conversation_id: str) -> Conversation:
         if not isinstance(conversation_id, str) or not conversation_id.startswith(ids.GROUP_PREFIX):
             raise ConversationNotFound()
         ids.check_conversation_id(conversation_id)
@@ -236,7 +261,7 @@ class GroupService:
             raise ConversationNotFound()
         return group
 
-    def _member(self, conversation_id: str, user_id: str) -> dict[str, Any]:
+    def _member(self, conversation_id: str, user_id: str) -> Member:
         row = self.members.get(conversation_id, user_id)
         if row is None:
             raise Forbidden("not a member of this group")
@@ -252,7 +277,7 @@ class GroupService:
             raise UserNotFound(f"unknown users: {', '.join(missing[:10])}")
 
     @staticmethod
-    def _shape(group: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def _shape(group: Conversation, rows: Sequence[MemberEntry | GroupMember]) -> GroupView:
         return {
             "conversationId": group["conversationId"],
             "name": group.get("name", ""),

@@ -3,10 +3,10 @@ still valid (or was renewed with `auth`) and the connection is within its frame 
 
 from __future__ import annotations
 
+from parley import frames
 from parley.clock import Clock
 from parley.errors import ParleyError, Unauthenticated
-from parley.repositories.connections import ConnectionsRepository
-from parley.repositories.gateway import ConnectionGateway
+from parley.ports import ConnectionGateway, Connections
 from parley.services.auth import AuthService
 from parley.services.limits import RateLimiter
 from parley.wire import compact_bytes
@@ -18,7 +18,7 @@ class WsGuard:
     def __init__(
         self,
         *,
-        connections: ConnectionsRepository,
+        connections: Connections,
         gateway: ConnectionGateway | None,
         auth: AuthService,
         limiter: RateLimiter | None,
@@ -52,7 +52,7 @@ class WsGuard:
         if self.gateway is None:
             return
         try:
-            self.gateway.post(connection_id, compact_bytes({"type": "error", **error.payload()}))
+            self.gateway.post(connection_id, compact_bytes(frames.error(error.payload(), None)))
             self.gateway.close(connection_id)
         except Exception:
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from parley.clock import Clock
 from parley.errors import RateLimited
-from parley.repositories.limits import LimitsRepository
+from parley.ports import Limits
 
 
 class RateLimiter:
@@ -19,7 +19,7 @@ class RateLimiter:
     def __init__(
         self,
         *,
-        limits: LimitsRepository,
+        limits: Limits,
         clock: Clock,
         frames_per_second: int,
         frame_burst: int,

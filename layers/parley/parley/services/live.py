@@ -8,18 +8,25 @@ goes to the reader's own other devices and typing is not relayed. Presence is pu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
-from parley import ids
+from parley import frames, ids
 from parley.clock import Clock
 from parley.errors import Forbidden, UserNotFound
-from parley.models import SignalFrame
-from parley.repositories.connections import ConnectionsRepository
-from parley.repositories.conversations import MembersRepository
-from parley.repositories.messages import MessagesRepository
-from parley.repositories.users import UsersRepository
+from parley.ports import Connections, Members, Messages, Users
 from parley.services.conversations import ConversationService, observed_read_seq
 from parley.services.push import PushService
+
+if TYPE_CHECKING:
+    from parley.models import SignalFrame
+
+
+class Presence(TypedDict):
+    """One user of a `presence` reply."""
+
+    userId: str
+    online: bool
+    lastSeen: int | None
 
 
 class LiveService:
@@ -29,10 +36,10 @@ class LiveService:
         self,
         *,
         conversations: ConversationService,
-        members: MembersRepository,
-        messages: MessagesRepository,
-        connections: ConnectionsRepository,
-        users: UsersRepository,
+        members: Members,
+        messages: Messages,
+        connections: Connections,
+        users: Users,
         push: PushService,
         clock: Clock,
         relay_max: int = 50,
@@ -70,12 +77,7 @@ class LiveService:
         ):
             current = self.members.read_seqs(user_id, [conversation_id]).get(conversation_id, 0)
             return max(observed_read_seq(current, own, user_id), 0)
-        frame = {
-            "type": "receipt",
-            "conversationId": conversation_id,
-            "userId": user_id,
-            "readSeq": target,
-        }
+        frame = frames.receipt(conversation_id, user_id, target)
         others = self._others(conversation_id, user_id) or []
         self.push.send_frame_to_users([user_id, *others], frame, exclude_connection=connection_id)
         return target
@@ -88,23 +90,19 @@ class LiveService:
         others = self._others(conversation_id, user_id)
         if not others:
             return
-        frame = {
-            "type": "typing",
-            "conversationId": conversation_id,
-            "userId": user_id,
-            "state": state,
-        }
+        frame = frames.typing(conversation_id, user_id, state)
         self.push.send_frame_to_users(others, frame, exclude_connection=connection_id)
 
-    def presence(self, user_ids: list[str]) -> list[dict[str, Any]]:
+    def presence(self, user_ids: list[str]) -> list[Presence]:
         """`online` (a live connection exists) and `lastSeen` (ms, or null) per user."""
         wanted = list(dict.fromkeys(user_ids))
         live = self.connections.by_users(wanted, self.clock.now_ms() // 1000)
         profiles = self.users.profiles(wanted)
-        out = []
+        out: list[Presence] = []
         for user in wanted:
             online = bool(live.get(user))
-            last_seen = profiles.get(user, {}).get("lastSeen")
+            profile = profiles.get(user)
+            last_seen = profile.get("lastSeen") if profile else None
             out.append(
                 {
                     "userId": user,
@@ -132,14 +130,7 @@ class LiveService:
             if frame.toConnection not in targets:
                 raise UserNotFound("that connection of the user is not online")
             targets = [frame.toConnection]
-        out = {
-            "type": "signal",
-            "from": user_id,
-            "fromConnection": connection_id,
-            "callId": frame.callId,
-            "kind": frame.kind,
-            "payload": frame.payload,
-        }
+        out = frames.signal(user_id, connection_id, frame.callId, frame.kind, frame.payload)
         report = self.push.send_frame_to_connections(targets, out)
         if frame.kind == "accept":
             # The callee's other devices stop ringing: the call was answered elsewhere.
@@ -148,6 +139,8 @@ class LiveService:
                 for c in self.connections.by_user(user_id, now_s)
                 if c["connectionId"] != connection_id
             ]
-            notice = {**out, "payload": {"answeredElsewhere": True}}
+            notice = frames.signal(
+                user_id, connection_id, frame.callId, frame.kind, {"answeredElsewhere": True}
+            )
             self.push.send_frame_to_connections(mine, notice)
         return report.delivered

@@ -3,7 +3,7 @@
 The write (see docs/architecture.md, "The send write"):
 1. read the conversation's highest seq `n` (strongly consistent Query, Limit 1);
 2. look the (sender, clientMsgId) pair up on the `byClientMsgId` LSI (strongly
-   consistent): found -> return the first ack;
+   consistent): found -> return the first copy;
 3. PutItem seq `n+1` on condition `attribute_not_exists(seq)`; taken -> back to 1.
 
 Message `n+1` is only ever written by a writer that saw `n` stored, so every seq below a
@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from parley import ids
 from parley.clock import Clock
@@ -36,18 +36,15 @@ from parley.errors import (
     MessageSendFailed,
     UserNotFound,
 )
-from parley.models import SendFrame
-from parley.repositories.conversations import (
-    ConversationsRepository,
-    MembershipRepository,
-    MembersRepository,
-    member_row,
-)
-from parley.repositories.messages import MessagesRepository, Newest
-from parley.repositories.users import UsersRepository
+from parley.ports import Conversations, Members, MembershipWriter, Messages, Newest, Users
+from parley.records import Conversation, Member, Message
+from parley.repositories.conversations import member_row
 from parley.roles import MEMBER
 from parley.services.limits import RateLimiter
 from parley.services.push import PushService
+
+if TYPE_CHECKING:
+    from parley.models import SendFrame
 
 MAX_ATTEMPTS = 25
 Logger = Callable[..., None]
@@ -57,18 +54,12 @@ def _is_dm(conversation_id: str) -> bool:
     return ids.conversation_type(conversation_id) == "dm"
 
 
-def ack_of(message: dict[str, Any], request_id: str | None) -> dict[str, Any]:
-    ack: dict[str, Any] = {"type": "ack"}
-    if request_id is not None:
-        ack["id"] = request_id
-    ack.update(
-        conversationId=message["conversationId"],
-        seq=message["seq"],
-        messageId=message["messageId"],
-        clientMsgId=message["clientMsgId"],
-        ts=message["ts"],
-    )
-    return ack
+class Sent(NamedTuple):
+    """The stored message (the first copy for a retried clientMsgId) and whether this send
+    was such a retry."""
+
+    message: Message
+    duplicate: bool
 
 
 class MessageService:
@@ -77,11 +68,11 @@ class MessageService:
     def __init__(
         self,
         *,
-        messages: MessagesRepository,
-        members: MembersRepository,
-        conversations: ConversationsRepository,
-        membership: MembershipRepository,
-        users: UsersRepository,
+        messages: Messages,
+        members: Members,
+        conversations: Conversations,
+        membership: MembershipWriter,
+        users: Users,
         push: PushService,
         clock: Clock,
         on_push_error: Logger | None = None,
@@ -104,8 +95,8 @@ class MessageService:
         *,
         connection_id: str | None = None,
         correlation_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Store a message (or find the first copy of a retried one) and push it; the ack.
+    ) -> Sent:
+        """Store a message (or find the first copy of a retried one) and push it.
 
         The AWS calls before the first post run in as few round trips as the write allows
         (docs/architecture.md, "The send write"): the rate limit, the membership row and
@@ -130,7 +121,7 @@ class MessageService:
             member = self._join_direct_or_refuse(sender, conversation_id, via_to=frame.to)
         if member.get("blocked"):
             raise Forbidden("not allowed to write to this conversation")
-        message = self.append(
+        message, duplicate = self.append(
             conversation_id, sender, frame.clientMsgId, frame.body.model_dump(), newest
         )
         # In a group, the sender's readSeq and the push are independent: the write runs
@@ -151,7 +142,7 @@ class MessageService:
                 self.on_push_error("push failed after store", exc_info=exc)
         if advanced is not None:
             advanced.result()
-        return ack_of(message, frame.id)
+        return Sent(message, duplicate)
 
     def _newest(self, conversation_id: str) -> Newest:
         """The newest seq, with its `own` map in a direct conversation (groups have none).
@@ -169,8 +160,8 @@ class MessageService:
         client_msg_id: str,
         body: dict[str, Any],
         newest: Newest | None = None,
-    ) -> dict[str, Any]:
-        """The ordered, idempotent append; returns the stored (or first stored) message.
+    ) -> Sent:
+        """The ordered, idempotent append: the stored (or first stored) message.
 
         In a direct conversation the stored item also carries `own`: the previous newest
         message's map with the sender's entry set to the new seq (never in the returned
@@ -182,9 +173,9 @@ class MessageService:
                 newest = self._newest(conversation_id)
             existing = self.messages.find_by_client_id(conversation_id, sender, client_msg_id)
             if existing is not None:
-                return existing
+                return Sent(existing, True)
             now = self.clock.now_ms()
-            message = {
+            message: Message = {
                 "conversationId": conversation_id,
                 "seq": newest.seq + 1,
                 "messageId": ids.new_ulid(now),
@@ -193,9 +184,9 @@ class MessageService:
                 "body": body,
                 "ts": now,
             }
-            item = {**message, "own": {**newest.own, sender: newest.seq + 1}} if dm else message
-            if self.messages.put_if_absent(item):
-                return message
+            own = {**newest.own, sender: newest.seq + 1} if dm else None
+            if self.messages.put_if_absent(message, own):
+                return Sent(message, False)
             newest = None
             # Another writer took the seq: back off a little so a hot conversation converges.
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
@@ -203,7 +194,7 @@ class MessageService:
 
     def _join_direct_or_refuse(
         self, sender: str, conversation_id: str, via_to: str | None
-    ) -> dict[str, Any]:
+    ) -> Member:
         """Create a direct conversation on first use; otherwise explain why sender can't write."""
         if ids.conversation_type(conversation_id) == "group":
             if self.conversations.get(conversation_id) is None:
@@ -234,7 +225,7 @@ class MessageService:
                 # A blocker may open the conversation, but the user they blocked still cannot
                 # write in it: flag that row the way `block` flags an existing one.
                 row["blocked"] = True
-        conversation = {
+        conversation: Conversation = {
             "conversationId": conversation_id,
             "type": "dm",
             "createdAt": now,

@@ -12,15 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
 
-from parley import ids
+from parley import frames, ids
 from parley.clock import Clock
 from parley.concurrency import submit
-from parley.repositories.connections import ConnectionsRepository
-from parley.repositories.conversations import MembersRepository
-from parley.repositories.gateway import ConnectionGateway, PostResult
-from parley.repositories.queue import PushQueue
+from parley.frames import Frame, message_ts
+from parley.ports import ConnectionGateway, Connections, Members, PostResult, PushQueue
+from parley.records import (
+    ConnectionsWork,
+    ConversationWork,
+    Message,
+    MessageFrame,
+    UsersWork,
+    WorkItem,
+)
 from parley.wire import compact_bytes
 
 MetricSink = Callable[[str, float], None]
@@ -33,16 +38,6 @@ def _no_metrics(name: str, value: float) -> None:
 
 def _no_timing(name: str, milliseconds: float) -> None:
     return None
-
-
-def message_ts(frame: dict[str, Any]) -> int | None:
-    """When the message in a `message` frame was stored (its `ts`, epoch ms); else None."""
-    if frame.get("type") != "message":
-        return None
-    try:
-        return int(frame["ts"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 @dataclass
@@ -67,8 +62,8 @@ class PushService:
     def __init__(
         self,
         *,
-        connections: ConnectionsRepository,
-        members: MembersRepository,
+        connections: Connections,
+        members: Members,
         gateway: ConnectionGateway,
         queue: PushQueue | None,
         clock: Clock,
@@ -94,7 +89,7 @@ class PushService:
 
     def publish(
         self,
-        message: dict[str, Any],
+        message: Message,
         *,
         exclude_connection: str | None = None,
         extra_users: list[str] | None = None,
@@ -107,21 +102,18 @@ class PushService:
         else:
             rows, more = self.members.page(conversation_id, self.inline_max + 1)
             users = None if more or len(rows) > self.inline_max else [r["userId"] for r in rows]
-        frame = {"type": "message", **message}
+        frame = frames.message(message)
         if users is None:
             # Large group: one work item; the fanout function pages the member list.
-            self._enqueue(
-                [
-                    {
-                        "kind": "conversation",
-                        "conversationId": conversation_id,
-                        "frame": frame,
-                        "exclude": exclude_connection,
-                        "extraUsers": extra_users or [],
-                        "correlationId": correlation_id,
-                    }
-                ]
-            )
+            work: ConversationWork = {
+                "kind": "conversation",
+                "conversationId": conversation_id,
+                "frame": frame,
+                "exclude": exclude_connection,
+                "extraUsers": extra_users or [],
+                "correlationId": correlation_id,
+            }
+            self._enqueue([work])
             return DeliveryReport()
         users = sorted(set(users) | set(extra_users or []))
         report = self.deliver_to_users(users, frame, exclude_connection)
@@ -129,25 +121,32 @@ class PushService:
         return report
 
     def send_frame_to_users(
-        self, user_ids: list[str], frame: dict[str, Any], exclude_connection: str | None = None
+        self, user_ids: list[str], frame: Frame, exclude_connection: str | None = None
     ) -> DeliveryReport:
         """Best-effort ephemeral frame (typing, receipt, signal): no retries, 410s cleaned."""
         return self.deliver_to_users(user_ids, frame, exclude_connection)
 
-    def send_frame_to_connections(
-        self, connection_ids: list[str], frame: dict[str, Any]
-    ) -> DeliveryReport:
+    def send_frame_to_connections(self, connection_ids: list[str], frame: Frame) -> DeliveryReport:
         """Post one frame to the given connections."""
         return self._post_all(connection_ids, compact_bytes(frame), message_ts(frame))
 
     # ---- fanout function ----------------------------------------------------------------
 
-    def expand_conversation(self, item: dict[str, Any]) -> None:
+    def handle(self, item: WorkItem) -> DeliveryReport | None:
+        """Run one work item of the push queue (the fanout function's record handler);
+        the delivery report, or None for a `conversation` item (it only enqueues)."""
+        if item["kind"] == "conversation":
+            self.expand_conversation(item)
+            return None
+        if item["kind"] == "users":
+            return self.deliver_users_item(item)
+        return self.deliver_connections_item(item)
+
+    def expand_conversation(self, item: ConversationWork) -> None:
         """Split a large group's work item into per-batch `users` items."""
-        frame = item["frame"]
-        seq = int(frame["seq"])
+        seq = int(item["frame"]["seq"])
         batch: list[str] = []
-        work: list[dict[str, Any]] = []
+        work: list[WorkItem] = []
         start_after: str | None = None
         while True:
             rows, start_after = self.members.page(item["conversationId"], 1000, start_after)
@@ -168,13 +167,13 @@ class PushService:
             work.append(self._users_item(batch, item))
         self._enqueue(work)
 
-    def deliver_users_item(self, item: dict[str, Any]) -> DeliveryReport:
+    def deliver_users_item(self, item: UsersWork) -> DeliveryReport:
         """Deliver a `users` work item; failed posts go back to the queue as `connections`."""
         report = self.deliver_to_users(item["userIds"], item["frame"], item.get("exclude"))
         self.retry_later(report, item["frame"], item.get("correlationId"))
         return report
 
-    def deliver_connections_item(self, item: dict[str, Any]) -> DeliveryReport:
+    def deliver_connections_item(self, item: ConnectionsWork) -> DeliveryReport:
         """Retry posts to specific connections; the caller fails the record on any failure."""
         frame = item["frame"]
         return self._post_all(item["connectionIds"], compact_bytes(frame), message_ts(frame))
@@ -182,7 +181,7 @@ class PushService:
     # ---- internals ----------------------------------------------------------------------
 
     def deliver_to_users(
-        self, user_ids: list[str], frame: dict[str, Any], exclude_connection: str | None
+        self, user_ids: list[str], frame: Frame | MessageFrame, exclude_connection: str | None
     ) -> DeliveryReport:
         """Post `frame` to every live connection of `user_ids` except `exclude_connection`.
 
@@ -265,12 +264,13 @@ class PushService:
         return report
 
     def retry_later(
-        self, report: DeliveryReport, frame: dict[str, Any], correlation_id: str | None
+        self, report: DeliveryReport, frame: MessageFrame, correlation_id: str | None
     ) -> None:
+        """Queue the failed and throttled posts of a message as `connections` items."""
         retry = report.failed + report.throttled
         if not retry or self.queue is None:
             return
-        items = [
+        items: list[WorkItem] = [
             {
                 "kind": "connections",
                 "connectionIds": retry[i : i + 50],
@@ -284,7 +284,7 @@ class PushService:
         except Exception:
             self.metric("PushRetryEnqueueFailed", len(retry))
 
-    def _users_item(self, users: list[str], item: dict[str, Any]) -> dict[str, Any]:
+    def _users_item(self, users: list[str], item: ConversationWork) -> UsersWork:
         return {
             "kind": "users",
             "userIds": list(users),
@@ -293,7 +293,7 @@ class PushService:
             "correlationId": item.get("correlationId"),
         }
 
-    def _enqueue(self, items: list[dict[str, Any]]) -> None:
+    def _enqueue(self, items: list[WorkItem]) -> None:
         if not items:
             return
         if self.queue is None:

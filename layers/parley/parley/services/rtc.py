@@ -7,7 +7,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from parley.clock import Clock
 
@@ -19,7 +19,23 @@ def turn_credentials(secret: str, user_id: str, now_s: int, ttl: int) -> tuple[s
     return username, base64.b64encode(digest).decode()
 
 
+class IceServer(TypedDict):
+    """One entry of `iceServers` (TURN entries carry credentials)."""
+
+    urls: list[str]
+    username: NotRequired[str]
+    credential: NotRequired[str]
+
+
+class IceServers(TypedDict):
+    """The body of `GET /rtc/ice-servers`."""
+
+    iceServers: list[IceServer]
+    ttl: int
+
+
 def split_urls(value: str) -> list[str]:
+    """A comma-separated list of URLs (blanks dropped)."""
     return [u.strip() for u in value.split(",") if u.strip()]
 
 
@@ -41,9 +57,9 @@ class RtcService:
         self.turn_secret = turn_secret
         self.clock = clock
 
-    def ice_servers(self, user_id: str) -> dict[str, Any]:
+    def ice_servers(self, user_id: str) -> IceServers:
         """`{iceServers: [{urls, username?, credential?}], ttl}` for `user_id`."""
-        servers: list[dict[str, Any]] = []
+        servers: list[IceServer] = []
         if self.stun_urls:
             servers.append({"urls": list(self.stun_urls)})
         if self.turn_urls:

@@ -6,14 +6,13 @@ from __future__ import annotations
 from parley import ids
 from parley.clock import Clock
 from parley.errors import InvalidParam, UserNotFound
-from parley.repositories.conversations import MembersRepository
-from parley.repositories.users import UsersRepository
+from parley.ports import Members, Users
 
 
 class UserService:
     """Per-user settings that other users' actions must respect."""
 
-    def __init__(self, *, users: UsersRepository, members: MembersRepository, clock: Clock) -> None:
+    def __init__(self, *, users: Users, members: Members, clock: Clock) -> None:
         self.users = users
         self.members = members
         self.clock = clock

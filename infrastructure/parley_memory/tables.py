@@ -1,0 +1,679 @@
+"""The DynamoDB repositories of `parley.repositories`, in memory: the same methods, the same
+answers (including what each Query projects) and the same conditional-write failures."""
+
+from __future__ import annotations
+
+import bisect
+import copy
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooLarge
+from parley.ports import Newest, SeqTaken
+from parley.records import (
+    Connection,
+    Conversation,
+    Member,
+    MemberEntry,
+    Message,
+    Profile,
+    Session,
+    StoredMessage,
+    User,
+)
+from parley.records import Membership as UserMembership
+from parley.repositories.messages import BY_CLIENT_MSG_ID, dedupe_key
+
+from parley_memory.store import (
+    Access,
+    Repository,
+    Row,
+    Store,
+    Write,
+    protocol_message,
+    stored_message,
+)
+
+T = TypeVar("T")
+
+PROFILE = "profile"
+BLOCK = "block#"
+
+
+def client_error(code: str, operation: str) -> Exception:
+    """A botocore ClientError with `code`, as boto3 raises it (for untranslated failures)."""
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+def _copy(value: T) -> T:
+    return copy.deepcopy(value)
+
+
+def _entry(row: Member) -> MemberEntry:
+    """`userId, role, joinedSeq`: the projection of a member list Query."""
+    return {"userId": row["userId"], "role": row["role"], "joinedSeq": row["joinedSeq"]}
+
+
+def _membership(row: Member) -> UserMembership:
+    """The Members `byUser` index entry (keys, role and joinedSeq)."""
+    return {
+        "conversationId": row["conversationId"],
+        "userId": row["userId"],
+        "role": row["role"],
+        "joinedSeq": row["joinedSeq"],
+    }
+
+
+# ---- users and sessions ------------------------------------------------------------------
+
+
+class Users(Repository):
+    """Profiles and block lists (`pk` = userId, `sk` = `profile` | `block#<userId>`)."""
+
+    def _get(self, operation: str, key: tuple[str, str], consistent: bool = False) -> Row | None:
+        with self.store.lock:
+            row = _copy(self.store.users.get(key))
+        if self.store.probing:
+            read = (row,) if row else ()
+            self.store.report(Access("dynamodb", operation, "UsersTable", read=read))
+        return row
+
+    def _put(self, key: tuple[str, str], new: Row | None, *, only_new: bool) -> Row | None:
+        """Put (or delete, `new` None) one item; with `only_new`, only if absent. The
+        previous item; the write happened unless `only_new` and it existed."""
+        with self.store.lock:
+            old = self.store.users.get(key)
+            applied = not (only_new and old is not None)
+            if applied:
+                if new is None:
+                    self.store.users.pop(key, None)
+                else:
+                    self.store.users[key] = _copy(new)
+        if self.store.probing:
+            operation = "DeleteItem" if new is None else "PutItem"
+            write = Write(old, new if applied else old, applied)
+            self.store.report(Access("dynamodb", operation, "UsersTable", writes=(write,)))
+        return old
+
+    def create(self, user_id: str, password_hash: str, display_name: str, now: int) -> None:
+        self._called("create", user_id)
+        item: User = {
+            "pk": user_id,
+            "sk": PROFILE,
+            "passwordHash": password_hash,
+            "displayName": display_name,
+            "createdAt": now,
+        }
+        if self._put((user_id, PROFILE), cast(Row, item), only_new=True) is not None:
+            raise Conflict("userId is taken")
+
+    def provision(self, user_id: str, display_name: str, identity_provider: str, now: int) -> User:
+        self._called("provision", user_id, identity_provider)
+        item: User = {
+            "pk": user_id,
+            "sk": PROFILE,
+            "displayName": display_name,
+            "identityProvider": identity_provider,
+            "createdAt": now,
+        }
+        existing = self._put((user_id, PROFILE), cast(Row, item), only_new=True)
+        return cast(User, _copy(existing)) if existing is not None else item
+
+    def get(self, user_id: str) -> User | None:
+        self._called("get", user_id)
+        return cast("User | None", self._get("GetItem", (user_id, PROFILE)))
+
+    def existing(self, user_ids: list[str]) -> set[str]:
+        self._called("existing", tuple(user_ids))
+        with self.store.lock:
+            return {u for u in set(user_ids) if (u, PROFILE) in self.store.users}
+
+    def profiles(self, user_ids: list[str]) -> dict[str, Profile]:
+        self._called("profiles", tuple(user_ids))
+        out: dict[str, Profile] = {}
+        with self.store.lock:
+            for u in sorted(set(user_ids)):
+                row = self.store.users.get((u, PROFILE))
+                if row is not None:
+                    fields = ("pk", "displayName", "lastSeen")
+                    out[u] = cast(Profile, {k: row[k] for k in fields if k in row})
+        return out
+
+    def set_last_seen(self, user_id: str, ts: int) -> None:
+        self._called("set_last_seen", user_id, ts)
+        with self.store.lock:
+            row = self.store.users.get((user_id, PROFILE))
+            if row is not None:
+                row["lastSeen"] = ts
+
+    def block(self, blocker: str, blocked: str, now: int) -> None:
+        self._called("block", blocker, blocked)
+        item = {"pk": blocker, "sk": BLOCK + blocked, "createdAt": now}
+        self._put((blocker, BLOCK + blocked), item, only_new=False)
+
+    def unblock(self, blocker: str, blocked: str) -> None:
+        self._called("unblock", blocker, blocked)
+        self._put((blocker, BLOCK + blocked), None, only_new=False)
+
+    def is_blocked(self, blocker: str, blocked: str) -> bool:
+        self._called("is_blocked", blocker, blocked)
+        return self._get("GetItem", (blocker, BLOCK + blocked)) is not None
+
+
+class Sessions(Repository):
+    """One item per login: userId, current refresh generation, revoked flag."""
+
+    def create(self, session_id: str, user_id: str, now: int, expires_at: int) -> None:
+        self._called("create", session_id, user_id)
+        with self.store.lock:
+            if session_id in self.store.sessions:
+                raise client_error("ConditionalCheckFailedException", "PutItem")
+            self.store.sessions[session_id] = {
+                "sessionId": session_id,
+                "userId": user_id,
+                "gen": 1,
+                "revoked": False,
+                "createdAt": now,
+                "expiresAt": expires_at,
+            }
+
+    def get(self, session_id: str) -> Session | None:
+        self._called("get", session_id)
+        with self.store.lock:
+            return _copy(self.store.sessions.get(session_id))
+
+    def rotate(self, session_id: str, generation: int, now: int, expires_at: int) -> bool:
+        self._called("rotate", session_id, generation)
+        with self.store.lock:
+            row = self.store.sessions.get(session_id)
+            if (
+                row is None
+                or row.get("gen") != generation
+                or row.get("revoked") is not False
+                or not int(row.get("expiresAt", 0)) > now
+            ):
+                return False
+            row["gen"] = generation + 1
+            row["refreshedAt"] = now
+            row["expiresAt"] = expires_at
+            return True
+
+    def revoke(self, session_id: str, now: int) -> None:
+        self._called("revoke", session_id)
+        with self.store.lock:
+            row = self.store.sessions.get(session_id)
+            if row is not None:
+                row["revoked"] = True
+                row["revokedAt"] = now
+
+
+# ---- connections -------------------------------------------------------------------------
+
+
+class Connections(Repository):
+    """Live WebSocket connections by id and by user (the `byUser` index)."""
+
+    def put(self, connection: Connection) -> None:
+        self._called("put", connection.get("connectionId"))
+        # As the codec does: `None` attributes are not stored.
+        item = cast(Connection, {k: v for k, v in connection.items() if v is not None})
+        with self.store.lock:
+            old = self.store.put_connection(_copy(item))
+        if self.store.probing:
+            write = Write(old, item)
+            self.store.report(Access("dynamodb", "PutItem", "ConnectionsTable", writes=(write,)))
+
+    def get(self, connection_id: str) -> Connection | None:
+        self._called("get", connection_id)
+        with self.store.lock:
+            row = _copy(self.store.connections.get(connection_id))
+        if self.store.probing:
+            read = (row,) if row else ()
+            self.store.report(Access("dynamodb", "GetItem", "ConnectionsTable", read=read))
+        return row
+
+    def delete(self, connection_id: str) -> Connection | None:
+        self._called("delete", connection_id)
+        with self.store.lock:
+            row = self.store.drop_connection(connection_id)
+        if self.store.probing:
+            write = Write(row, None)
+            self.store.report(Access("dynamodb", "DeleteItem", "ConnectionsTable", writes=(write,)))
+        return row
+
+    def by_user(self, user_id: str, now: int) -> list[Connection]:
+        self._called("by_user", user_id)
+        with self.store.lock:
+            ids = sorted(self.store.connections_by_user.get(user_id, ()))
+            rows = [_copy(self.store.connections[c]) for c in ids]
+        if self.store.probing:
+            access = Access("dynamodb", "Query", "ConnectionsTable", "byUser", read=tuple(rows))
+            self.store.report(access)
+        return [c for c in rows if int(c.get("ttl", now + 1)) > now]
+
+    def by_users(self, user_ids: list[str], now: int) -> dict[str, list[Connection]]:
+        return {u: self.by_user(u, now) for u in sorted(set(user_ids))}
+
+
+# ---- conversations and members -----------------------------------------------------------
+
+
+class Conversations(Repository):
+    """Conversation metadata by id."""
+
+    def get(self, conversation_id: str) -> Conversation | None:
+        self._called("get", conversation_id)
+        with self.store.lock:
+            row = _copy(self.store.conversations.get(conversation_id))
+        if self.store.probing:
+            read = (row,) if row else ()
+            self.store.report(Access("dynamodb", "GetItem", "ConversationsTable", read=read))
+        return row
+
+    def get_many(self, conversation_ids: list[str]) -> dict[str, Conversation]:
+        self._called("get_many", tuple(conversation_ids))
+        with self.store.lock:
+            return {
+                c: _copy(self.store.conversations[c])
+                for c in sorted(set(conversation_ids))
+                if c in self.store.conversations
+            }
+
+
+class Members(Repository):
+    """Membership rows with role, joinedSeq, readSeq and blocked."""
+
+    def get(self, conversation_id: str, user_id: str) -> Member | None:
+        self._called("get", conversation_id, user_id)
+        with self.store.lock:
+            row = _copy(self.store.member(conversation_id, user_id))
+        if self.store.probing:
+            read = (row,) if row else ()
+            access = Access("dynamodb", "GetItem", "MembersTable", read=read, consistent=True)
+            self.store.report(access)
+        return row
+
+    def page(
+        self, conversation_id: str, limit: int, start_after: str | None = None
+    ) -> tuple[list[MemberEntry], str | None]:
+        """Members in userId order; the continuation key only when more rows follow."""
+        self._called("page", conversation_id, limit, start_after)
+        with self.store.lock:
+            order = self.store.member_order.get(conversation_id, [])
+            start = 0 if start_after is None else _after(order, start_after)
+            chosen = order[start : start + limit]
+            rows = self.store.members.get(conversation_id, {})
+            full = [rows[u] for u in chosen]
+            more = start + limit < len(order)
+            out = [_entry(r) for r in full]
+            # A Query bills the items it reads, whatever it projects.
+            read = tuple(_copy(r) for r in full) if self.store.probing else ()
+        if self.store.probing:
+            self.store.report(Access("dynamodb", "Query", "MembersTable", read=read))
+        return out, (chosen[-1] if more and chosen else None)
+
+    def all(self, conversation_id: str) -> list[MemberEntry]:
+        self._called("all", conversation_id)
+        with self.store.lock:
+            return [_entry(r) for r in self.store.member_rows(conversation_id)]
+
+    def for_user(self, user_id: str) -> list[UserMembership]:
+        self._called("for_user", user_id)
+        with self.store.lock:
+            found = sorted(self.store.members_by_user.get(user_id, ()))
+            rows = [self.store.member(c, user_id) for c in found]
+            return [_membership(r) for r in rows if r is not None]
+
+    def read_seqs(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
+        self._called("read_seqs", user_id, tuple(conversation_ids))
+        with self.store.lock:
+            out = {}
+            for cid in sorted(set(conversation_ids)):
+                row = self.store.member(cid, user_id)
+                if row is not None:
+                    out[cid] = int(row.get("readSeq", 0))
+            return out
+
+    def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
+        """`readSeq < seq` on an existing row, like the conditional update (missing -> False)."""
+        self._called("advance_read", conversation_id, user_id, seq)
+        with self.store.lock:
+            row = self.store.member(conversation_id, user_id)
+            old = _copy(row) if self.store.probing else None
+            applied = row is not None and "readSeq" in row and row["readSeq"] < seq
+            if applied and row is not None:
+                row["readSeq"] = seq
+            new = _copy(row) if self.store.probing else None
+        if self.store.probing:
+            write = Write(old, new, applied)
+            self.store.report(Access("dynamodb", "UpdateItem", "MembersTable", writes=(write,)))
+        return applied
+
+    def set_blocked(self, conversation_id: str, user_id: str, blocked: bool) -> None:
+        self._called("set_blocked", conversation_id, user_id, blocked)
+        with self.store.lock:
+            row = self.store.member(conversation_id, user_id)
+            if row is not None:
+                row["blocked"] = blocked
+
+
+def _after(order: list[str], start_after: str) -> int:
+    """Where a page that continues after `start_after` starts in the sorted `order`."""
+    return bisect.bisect_right(order, start_after)
+
+
+# ---- messages ------------------------------------------------------------------------------
+
+
+class Messages(Repository):
+    """Append-only per-conversation logs with the conditional put and the dedupe index.
+
+    Fault hooks: `before_put` runs (outside the lock) before every conditional put, so a
+    test can widen race windows or let another writer take the seq first; with
+    `lose_every_put` every put answers "taken".
+    """
+
+    def __init__(self, store: Store | None = None) -> None:
+        super().__init__(store)
+        self.before_put: Callable[[Message], None] | None = None
+        self.lose_every_put = False
+
+    def _top(self, conversation_id: str) -> StoredMessage | None:
+        log = self.store.messages.get(conversation_id, {})
+        return log[max(log)] if log else None
+
+    def _report_newest(self, top: StoredMessage | None) -> None:
+        if self.store.probing:
+            read = (_copy(top),) if top else ()
+            access = Access("dynamodb", "Query", "MessagesTable", read=read, consistent=True)
+            self.store.report(access)
+
+    def last_seq(self, conversation_id: str) -> int:
+        self._called("last_seq", conversation_id)
+        with self.store.lock:
+            top = self._top(conversation_id)
+        self._report_newest(top)
+        return top["seq"] if top else 0
+
+    def newest(self, conversation_id: str) -> Newest:
+        """The highest seq and its message's `own` map (like the consistent Query)."""
+        self._called("newest", conversation_id)
+        with self.store.lock:
+            top = self._top(conversation_id)
+            own = dict(top.get("own", {})) if top else {}
+        self._report_newest(top)
+        return Newest(top["seq"] if top else 0, own)
+
+    def newest_many(self, conversation_ids: list[str]) -> dict[str, Newest]:
+        return {c: self.newest(c) for c in conversation_ids}
+
+    def find_by_client_id(
+        self, conversation_id: str, sender_id: str, client_msg_id: str
+    ) -> Message | None:
+        """The full stored message (the `byClientMsgId` index projects ALL)."""
+        self._called("find_by_client_id", conversation_id, sender_id, client_msg_id)
+        with self.store.lock:
+            seq = self.store.dedupe.get((conversation_id, dedupe_key(sender_id, client_msg_id)))
+            found = self.store.messages.get(conversation_id, {}).get(seq) if seq else None
+            message = protocol_message(found) if found else None
+        if self.store.probing:
+            read = (_copy(found),) if found else ()
+            self.store.report(
+                Access(
+                    "dynamodb",
+                    "Query",
+                    "MessagesTable",
+                    BY_CLIENT_MSG_ID,
+                    read=read,
+                    consistent=True,
+                )
+            )
+        return message
+
+    def put_if_absent(self, message: Message, own: dict[str, int] | None = None) -> bool:
+        self._called("put_if_absent", message["conversationId"], message["seq"])
+        if self.before_put is not None:
+            self.before_put(message)
+        if self.lose_every_put:
+            return False
+        stored = stored_message(message, own)
+        with self.store.lock:
+            old = self.store.messages.get(stored["conversationId"], {}).get(stored["seq"])
+            applied = old is None
+            if applied:
+                self.store.put_message(stored)
+        if self.store.probing:
+            write = Write(old, stored if applied else old, applied)
+            self.store.report(Access("dynamodb", "PutItem", "MessagesTable", writes=(write,)))
+        return applied
+
+    def after(
+        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
+    ) -> list[Message]:
+        self._called("after", conversation_id, after_seq, limit)
+        return self._after(conversation_id, after_seq, limit)[0]
+
+    def after_with_own(
+        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
+    ) -> tuple[list[Message], dict[str, int]]:
+        """`after`, and the `own` map of the last message returned ({} for none)."""
+        self._called("after_with_own", conversation_id, after_seq, limit)
+        return self._after(conversation_id, after_seq, limit)
+
+    def _after(
+        self, conversation_id: str, after_seq: int, limit: int
+    ) -> tuple[list[Message], dict[str, int]]:
+        with self.store.lock:
+            log = self.store.messages.get(conversation_id, {})
+            chosen = [log[s] for s in sorted(log) if s > after_seq][:limit]
+            own = dict(chosen[-1].get("own", {})) if chosen else {}
+            return [protocol_message(m) for m in chosen], own
+
+    def before(
+        self, conversation_id: str, before_seq: int, min_seq: int, limit: int
+    ) -> list[Message]:
+        self._called("before", conversation_id, before_seq, min_seq, limit)
+        if before_seq <= min_seq:
+            return []
+        with self.store.lock:
+            log = self.store.messages.get(conversation_id, {})
+            chosen = [s for s in sorted(log, reverse=True) if min_seq <= s < before_seq][:limit]
+            return [protocol_message(log[s]) for s in reversed(chosen)]
+
+    def count_all(self, conversation_id: str) -> int:
+        with self.store.lock:
+            return len(self.store.messages.get(conversation_id, {}))
+
+    # inspection helpers (not part of the port)
+
+    def seqs(self, conversation_id: str) -> list[int]:
+        """Every stored seq of a conversation, ascending."""
+        with self.store.lock:
+            return sorted(self.store.messages.get(conversation_id, {}))
+
+    def own_of(self, conversation_id: str, seq: int) -> dict[str, int] | None:
+        """The stored `own` map of one message (None when it has none)."""
+        with self.store.lock:
+            stored = self.store.messages.get(conversation_id, {}).get(seq)
+            return dict(stored["own"]) if stored is not None and "own" in stored else None
+
+
+# ---- transactions ------------------------------------------------------------------------
+
+
+class Membership(Repository):
+    """Transactions across conversations, members and messages (atomic under the lock).
+
+    Conditions and the mapping of failures are those of the DynamoDB version: every
+    condition is evaluated; the seq taken -> :class:`SeqTaken`; the conversation missing or
+    full -> :class:`ConversationNotFound` / :class:`PayloadTooLarge`; an added user already a
+    member -> :class:`Conflict`; a removed/re-roled user missing, or a demoted user no longer
+    the owner -> :class:`Forbidden`. `transactions` records each one applied.
+    """
+
+    def __init__(self, store: Store | None = None) -> None:
+        super().__init__(store)
+        self.transactions: list[dict[str, Any]] = []
+
+    def create_dm(self, conversation: Conversation, members: list[Member]) -> bool:
+        self._called("create_dm", conversation["conversationId"])
+        with self.store.lock:
+            cid = conversation["conversationId"]
+            if cid in self.store.conversations or any(
+                self.store.member(m["conversationId"], m["userId"]) is not None for m in members
+            ):
+                return False
+            self.store.conversations[cid] = _copy(conversation)
+            for m in members:
+                self.store.put_member(_copy(m))
+            self.transactions.append({"kind": "create_dm", "items": 1 + len(members)})
+            return True
+
+    def create_group(
+        self, conversation: Conversation, message: Message, members: list[Member]
+    ) -> None:
+        self._called("create_group", conversation["conversationId"])
+        with self.store.lock:
+            cid = conversation["conversationId"]
+            log = self.store.messages.get(message["conversationId"], {})
+            if cid in self.store.conversations or int(message["seq"]) in log:
+                raise client_error("TransactionCanceledException", "TransactWriteItems")
+            self.store.conversations[cid] = _copy(conversation)
+            self.store.put_message(stored_message(message))
+            for m in members:
+                self.store.put_member(_copy(m))
+            self.transactions.append(
+                {"kind": "create_group", "items": 2 + len(members), "members": len(members)}
+            )
+
+    def change(
+        self,
+        conversation_id: str,
+        message: Message,
+        *,
+        add: list[Member] | None = None,
+        remove: list[str] | None = None,
+        set_role: tuple[str, str] | None = None,
+        demote: str | None = None,
+        max_members: int,
+    ) -> None:
+        self._called("change", conversation_id, message["seq"])
+        add = add or []
+        remove = remove or []
+        delta = len(add) - len(remove)
+        with self.store.lock:
+            conv = self.store.conversations.get(conversation_id)
+            failed = self._failed(conversation_id, message, add, remove, set_role, demote)
+            if conv is None or (
+                delta > 0 and not conv.get("memberCount", 0) <= max_members - delta
+            ):
+                failed.append(1)
+            if failed:
+                if 0 in failed:
+                    raise SeqTaken()
+                if 1 in failed:
+                    if delta > 0:
+                        raise PayloadTooLarge(f"a group has at most {max_members} members")
+                    raise ConversationNotFound()
+                if add and any(2 <= i < 2 + len(add) for i in failed):
+                    raise Conflict("already a member")
+                raise Forbidden("not a member")
+            assert conv is not None
+            self.store.put_message(stored_message(message))
+            conv["memberCount"] = int(conv.get("memberCount", 0)) + delta
+            for row in add:
+                self.store.put_member(_copy(row))
+            for user_id in remove:
+                self.store.drop_member(conversation_id, user_id)
+            if set_role is not None:
+                self.store.members[conversation_id][set_role[0]]["role"] = set_role[1]
+            if demote is not None:
+                self.store.members[conversation_id][demote]["role"] = "admin"
+            items = 2 + len(add) + len(remove) + (1 if set_role else 0) + (1 if demote else 0)
+            self.transactions.append(
+                {
+                    "kind": "change",
+                    "event": message["body"].get("event"),
+                    "items": items,
+                    "added": len(add),
+                    "seq": int(message["seq"]),
+                }
+            )
+
+    def _failed(
+        self,
+        conversation_id: str,
+        message: Message,
+        add: list[Member],
+        remove: list[str],
+        set_role: tuple[str, str] | None,
+        demote: str | None,
+    ) -> list[int]:
+        """The indexes of the transaction items whose condition fails (the caller holds the
+        lock); item 1, the conversation's counter, is the caller's to check."""
+        failed: list[int] = []
+        if int(message["seq"]) in self.store.messages.get(conversation_id, {}):
+            failed.append(0)
+        index = 2
+        for row in add:
+            if self.store.member(conversation_id, row["userId"]) is not None:
+                failed.append(index)
+            index += 1
+        for user_id in remove:
+            if self.store.member(conversation_id, user_id) is None:
+                failed.append(index)
+            index += 1
+        if set_role is not None:
+            if self.store.member(conversation_id, set_role[0]) is None:
+                failed.append(index)
+            index += 1
+        if demote is not None:
+            owner = self.store.member(conversation_id, demote)
+            if owner is None or owner.get("role") != "owner":
+                failed.append(index)
+        return failed
+
+
+# ---- rate-limit counters -----------------------------------------------------------------
+
+
+class Limits(Repository):
+    """Fixed-window counters keyed `<key>#<windowStart>`, like the Limits table."""
+
+    def hit(
+        self,
+        key: str,
+        limit: int,
+        window_ms: int,
+        now_ms: int,
+        *,
+        burst: int | None = None,
+        burst_window_ms: int = 1000,
+    ) -> int | None:
+        """Count one hit unless the window (or, with `burst`, its current slice of
+        `burst_window_ms`) is full; None if allowed, else ms until it reopens."""
+        self._called("hit", key)
+        start = now_ms - now_ms % window_ms
+        counters = self.store.counters
+        with self.store.lock:
+            slot = f"{key}#{start}"
+            if counters.get(slot, 0) >= limit:
+                return max(1, start + window_ms - now_ms)
+            if burst is not None:
+                piece = (now_ms - start) // burst_window_ms
+                sub = f"{slot}#b{piece}"
+                if counters.get(sub, 0) >= burst:
+                    end = min(start + window_ms, start + (piece + 1) * burst_window_ms)
+                    return max(1, end - now_ms)
+                counters[sub] = counters.get(sub, 0) + 1
+            counters[slot] = counters.get(slot, 0) + 1
+            return None
+
+    def count(self, key: str, window_ms: int, now_ms: int) -> tuple[int, int]:
+        """Hits so far in the current window and ms until it ends."""
+        self._called("count", key)
+        start = now_ms - now_ms % window_ms
+        with self.store.lock:
+            return self.store.counters.get(f"{key}#{start}", 0), max(1, start + window_ms - now_ms)

@@ -1,0 +1,253 @@
+"""The ports services depend on: one `Protocol` per repository, gateway, queue and clock.
+
+The DynamoDB repositories (`parley.repositories`) implement them for Lambda; the in-memory
+store (`parley_memory`) implements them for the unit tests and the benchmarks. mypy checks
+both against these definitions where they are passed into services (`parley.runtime`,
+`tests/unit/services/conftest.py`), so an implementation cannot drift from the contract.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NamedTuple, Protocol
+
+from parley.clock import Clock
+from parley.records import (
+    Connection,
+    Conversation,
+    Member,
+    MemberEntry,
+    Membership,
+    Message,
+    Profile,
+    Session,
+    User,
+    WorkItem,
+)
+
+__all__ = [
+    "Clock",
+    "ConnectionGateway",
+    "Connections",
+    "Conversations",
+    "Limits",
+    "Members",
+    "MembershipWriter",
+    "Messages",
+    "Newest",
+    "PostResult",
+    "PushQueue",
+    "SeqTaken",
+    "Sessions",
+    "Users",
+]
+
+
+class SeqTaken(Exception):
+    """The seq chosen for a system message was taken by a concurrent writer: retry."""
+
+
+class Newest(NamedTuple):
+    """A conversation's newest seq (0 for none) and that message's `own` map ({} for none)."""
+
+    seq: int
+    own: dict[str, int]
+
+
+class PostResult(StrEnum):
+    """What one post to a connection did."""
+
+    DELIVERED = "delivered"
+    GONE = "gone"  # 410: the connection no longer exists; delete exactly that record
+    THROTTLED = "throttled"
+    FAILED = "failed"
+
+
+class Users(Protocol):
+    """Profiles, password hashes, lastSeen and block lists."""
+
+    def create(self, user_id: str, password_hash: str, display_name: str, now: int) -> None:
+        """Store a new user; :class:`~parley.errors.Conflict` when the id is taken."""
+        ...
+
+    def provision(self, user_id: str, display_name: str, identity_provider: str, now: int) -> User:
+        """An external user's profile (no password), created unless one exists."""
+        ...
+
+    def get(self, user_id: str) -> User | None: ...
+
+    def existing(self, user_ids: list[str]) -> set[str]: ...
+
+    def profiles(self, user_ids: list[str]) -> dict[str, Profile]: ...
+
+    def set_last_seen(self, user_id: str, ts: int) -> None: ...
+
+    def block(self, blocker: str, blocked: str, now: int) -> None: ...
+
+    def unblock(self, blocker: str, blocked: str) -> None: ...
+
+    def is_blocked(self, blocker: str, blocked: str) -> bool: ...
+
+
+class Sessions(Protocol):
+    """One item per login."""
+
+    def create(self, session_id: str, user_id: str, now: int, expires_at: int) -> None: ...
+
+    def get(self, session_id: str) -> Session | None: ...
+
+    def rotate(self, session_id: str, generation: int, now: int, expires_at: int) -> bool:
+        """Advance the generation from `generation`; False when it was not current."""
+        ...
+
+    def revoke(self, session_id: str, now: int) -> None: ...
+
+
+class Connections(Protocol):
+    """Live WebSocket connections, by id and by user (the `byUser` index)."""
+
+    def put(self, connection: Connection) -> None: ...
+
+    def get(self, connection_id: str) -> Connection | None: ...
+
+    def delete(self, connection_id: str) -> Connection | None: ...
+
+    def by_user(self, user_id: str, now: int) -> list[Connection]:
+        """The user's connections whose TTL (seconds) is after `now`."""
+        ...
+
+    def by_users(self, user_ids: list[str], now: int) -> dict[str, list[Connection]]: ...
+
+
+class Conversations(Protocol):
+    """Conversation metadata."""
+
+    def get(self, conversation_id: str) -> Conversation | None: ...
+
+    def get_many(self, conversation_ids: list[str]) -> dict[str, Conversation]: ...
+
+
+class Members(Protocol):
+    """Who belongs to which conversation."""
+
+    def get(self, conversation_id: str, user_id: str) -> Member | None:
+        """The full row, strongly consistent."""
+        ...
+
+    def page(
+        self, conversation_id: str, limit: int, start_after: str | None = None
+    ) -> tuple[list[MemberEntry], str | None]:
+        """Members in userId order and the userId to continue after (None on the last)."""
+        ...
+
+    def all(self, conversation_id: str) -> list[MemberEntry]: ...
+
+    def for_user(self, user_id: str) -> list[Membership]: ...
+
+    def read_seqs(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]: ...
+
+    def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
+        """Move readSeq forward to `seq`; False if it was already there or beyond."""
+        ...
+
+    def set_blocked(self, conversation_id: str, user_id: str, blocked: bool) -> None: ...
+
+
+class MembershipWriter(Protocol):
+    """Transactions across Conversations, Members and Messages."""
+
+    def create_dm(self, conversation: Conversation, members: list[Member]) -> bool:
+        """Create a direct conversation and its rows; False if it already existed."""
+        ...
+
+    def create_group(
+        self, conversation: Conversation, message: Message, members: list[Member]
+    ) -> None: ...
+
+    def change(
+        self,
+        conversation_id: str,
+        message: Message,
+        *,
+        add: list[Member] | None = None,
+        remove: list[str] | None = None,
+        set_role: tuple[str, str] | None = None,
+        demote: str | None = None,
+        max_members: int,
+    ) -> None:
+        """One membership change with its system message (:class:`SeqTaken` on a race)."""
+        ...
+
+
+class Messages(Protocol):
+    """Append-only per-conversation logs."""
+
+    def last_seq(self, conversation_id: str) -> int: ...
+
+    def newest(self, conversation_id: str) -> Newest: ...
+
+    def newest_many(self, conversation_ids: list[str]) -> dict[str, Newest]: ...
+
+    def find_by_client_id(
+        self, conversation_id: str, sender_id: str, client_msg_id: str
+    ) -> Message | None:
+        """The message the sender stored under `client_msg_id` (the dedupe index)."""
+        ...
+
+    def put_if_absent(self, message: Message, own: dict[str, int] | None = None) -> bool:
+        """Store `message` (with a direct message's `own` map) at its seq unless that seq is
+        taken; False when it was taken."""
+        ...
+
+    def after(
+        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
+    ) -> list[Message]: ...
+
+    def after_with_own(
+        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
+    ) -> tuple[list[Message], dict[str, int]]:
+        """`after`, and the `own` map of the last message returned ({} for none)."""
+        ...
+
+    def before(
+        self, conversation_id: str, before_seq: int, min_seq: int, limit: int
+    ) -> list[Message]: ...
+
+    def count_all(self, conversation_id: str) -> int: ...
+
+
+class Limits(Protocol):
+    """Fixed-window counters."""
+
+    def hit(
+        self,
+        key: str,
+        limit: int,
+        window_ms: int,
+        now_ms: int,
+        *,
+        burst: int | None = None,
+        burst_window_ms: int = 1000,
+    ) -> int | None:
+        """Count one hit; None if allowed, else ms until the window (or slice) reopens."""
+        ...
+
+    def count(self, key: str, window_ms: int, now_ms: int) -> tuple[int, int]: ...
+
+
+class ConnectionGateway(Protocol):
+    """The `@connections` management API."""
+
+    def post(self, connection_id: str, data: bytes) -> PostResult: ...
+
+    def close(self, connection_id: str) -> bool:
+        """Close a connection; False if it was already gone."""
+        ...
+
+
+class PushQueue(Protocol):
+    """The queue of fan-out work items."""
+
+    def send_all(self, items: list[WorkItem]) -> None:
+        """Enqueue every item (:class:`~parley.errors.Unavailable` if some were not)."""
+        ...

@@ -1,0 +1,168 @@
+"""The records that pass between services and repositories: one definition of each shape.
+
+Rows are plain dicts (what the DynamoDB codec reads and writes), typed here as `TypedDict`s
+so mypy checks every field name; nothing in this module costs anything at import beyond
+`typing`, so the cold paths (the authorizer, `$connect`, `$disconnect`, fanout) can use it.
+
+Projections are records of their own: a Query that projects fewer attributes returns a
+narrower record (:class:`MemberEntry`, :class:`Membership`, :class:`Profile`), so a service
+cannot read an attribute the index does not carry.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict, TypeGuard
+
+ConversationType = Literal["dm", "group"]
+
+
+# ---- messages ----------------------------------------------------------------------------
+
+
+class Message(TypedDict):
+    """A stored message as the protocol shows it (`message` frames, history, sync)."""
+
+    conversationId: str
+    seq: int
+    messageId: str
+    senderId: str
+    clientMsgId: str
+    body: dict[str, Any]
+    ts: int
+
+
+class StoredMessage(Message):
+    """A message with what the Messages table keeps beside it: in a direct conversation,
+    `own` maps each member who has sent to the seq of their newest message (internal: never
+    handed to a client)."""
+
+    own: NotRequired[dict[str, int]]
+
+
+class MessageFrame(Message):
+    """A `message` frame: the message with its frame type (:func:`parley.frames.message`)."""
+
+    type: Literal["message"]
+
+
+# ---- conversations and members -----------------------------------------------------------
+
+
+class Conversation(TypedDict):
+    """A Conversations item."""
+
+    conversationId: str
+    type: str
+    memberCount: int
+    name: NotRequired[str]
+    createdAt: NotRequired[int]
+    createdBy: NotRequired[str]
+
+
+class MemberEntry(TypedDict):
+    """A member as a conversation's member list projects it (`userId, role, joinedSeq`)."""
+
+    userId: str
+    role: str
+    joinedSeq: int
+
+
+class Membership(MemberEntry):
+    """A membership as the Members `byUser` index projects it (with the conversation)."""
+
+    conversationId: str
+
+
+class Member(Membership):
+    """A full Members item: the membership, the read position and the block flag."""
+
+    readSeq: NotRequired[int]
+    joinedAt: NotRequired[int]
+    blocked: NotRequired[bool]
+
+
+# ---- users, logins and connections -------------------------------------------------------
+
+
+class Profile(TypedDict):
+    """What `profiles` projects of a user: `pk` (the userId), displayName, lastSeen."""
+
+    pk: str
+    displayName: NotRequired[str]
+    lastSeen: NotRequired[int]
+
+
+class User(Profile):
+    """A user's profile item (`sk` = `profile`); no `passwordHash` for external users."""
+
+    sk: str
+    createdAt: int
+    passwordHash: NotRequired[str]
+    identityProvider: NotRequired[str]
+
+
+class Session(TypedDict):
+    """One login: the current refresh-token generation and whether it was revoked."""
+
+    sessionId: str
+    userId: str
+    gen: int
+    revoked: bool
+    createdAt: int
+    expiresAt: int
+    refreshedAt: NotRequired[int]
+    revokedAt: NotRequired[int]
+
+
+class Connection(TypedDict):
+    """A live WebSocket connection (`ttl` is the backstop for a lost `$disconnect`)."""
+
+    connectionId: str
+    userId: str
+    sessionId: NotRequired[str]
+    connectedAt: NotRequired[int]
+    sourceIp: NotRequired[str | None]
+    tokenExp: NotRequired[int]
+    ttl: NotRequired[int]
+
+
+# ---- push work items (the push queue's JSON bodies) --------------------------------------
+
+
+class ConversationWork(TypedDict):
+    """A large group's message: the fanout function pages the members into `users` items."""
+
+    kind: Literal["conversation"]
+    conversationId: str
+    frame: MessageFrame
+    exclude: str | None
+    extraUsers: list[str]
+    correlationId: str | None
+
+
+class UsersWork(TypedDict):
+    """Post a frame to every live connection of these users."""
+
+    kind: Literal["users"]
+    userIds: list[str]
+    frame: MessageFrame
+    exclude: str | None
+    correlationId: str | None
+
+
+class ConnectionsWork(TypedDict):
+    """Retry posts to these connections (SQS redelivers the record on failure)."""
+
+    kind: Literal["connections"]
+    connectionIds: list[str]
+    frame: MessageFrame
+    correlationId: str | None
+
+
+WorkItem = ConversationWork | UsersWork | ConnectionsWork
+WORK_KINDS = frozenset({"conversation", "users", "connections"})
+
+
+def is_work_item(value: object) -> TypeGuard[WorkItem]:
+    """Whether a decoded queue body is a work item of a known kind."""
+    return isinstance(value, dict) and value.get("kind") in WORK_KINDS
