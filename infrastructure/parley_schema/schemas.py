@@ -287,13 +287,14 @@ def prune(defs: Schemas, keep: Iterable[str]) -> Schemas:
 
 
 def asyncapi_flavour(schemas: Schemas) -> Schemas:
-    """The same schemas as AsyncAPI 3.0's Schema Object wants them: there, `discriminator`
-    is the property name, not OpenAPI's `{propertyName, mapping}` object."""
+    """The same schemas as AsyncAPI 3.0's Schema Object wants them. There, `discriminator`
+    names a property whose value is a *schema name* (inheritance), unlike OpenAPI's
+    `{propertyName, mapping}` over a union; the unions here tell their members apart by a
+    `const` tag (`action`, `type`) already, so the AsyncAPI form leaves it out."""
 
     def visit(schema: dict[str, Any]) -> dict[str, Any]:
-        discriminator = schema.get("discriminator")
-        if isinstance(discriminator, dict):
-            return {**schema, "discriminator": discriminator["propertyName"]}
+        if isinstance(schema.get("discriminator"), dict):
+            return {key: value for key, value in schema.items() if key != "discriminator"}
         return schema
 
     result: Schemas = walk(schemas, visit)

@@ -115,15 +115,30 @@ def test_component_schemas_are_valid_json_schema(
         Draft202012Validator.check_schema(schema)
 
 
-def test_asyncapi_uses_its_own_discriminator_form(asyncapi: dict[str, Any]) -> None:
-    # GIVEN the AsyncAPI schemas
-    found = [
-        s["discriminator"]
-        for s in asyncapi["components"]["schemas"].values()
-        if "discriminator" in s
-    ]
-    # THEN a discriminator is a property name (AsyncAPI 3.0), never OpenAPI's object
-    assert found and all(isinstance(d, str) for d in found)
+def test_asyncapi_has_no_openapi_discriminators(
+    asyncapi: dict[str, Any], openapi: dict[str, Any]
+) -> None:
+    # GIVEN both documents' schemas
+    def discriminators(document: dict[str, Any]) -> list[Any]:
+        found: list[Any] = []
+
+        def search(node: Any) -> None:
+            if isinstance(node, dict):
+                if "discriminator" in node and isinstance(node.get("oneOf"), list):
+                    found.append(node["discriminator"])
+                for value in node.values():
+                    search(value)
+            elif isinstance(node, list):
+                for item in node:
+                    search(item)
+
+        search(document["components"]["schemas"])
+        return found
+
+    # THEN OpenAPI's unions name their tag (`{propertyName, mapping}`); AsyncAPI's, whose
+    # `discriminator` means schema-name inheritance, carry none (the const tags suffice)
+    assert discriminators(openapi) and all("propertyName" in d for d in discriminators(openapi))
+    assert discriminators(asyncapi) == []
 
 
 def test_asyncapi_operations_use_channel_messages(asyncapi: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from parley.web import Public
 from parley_schema.http import ROUTES, build_openapi
 
 from tests.support.handlers import load
@@ -64,6 +65,21 @@ def test_every_function_route_is_in_the_template() -> None:
         # THEN every route a function serves is one the template sends to it
         for key in load(function).ROUTES:
             assert template.get(key) == function, (key, function)
+
+
+def test_public_routes_are_the_ones_the_functions_serve_without_a_token() -> None:
+    # GIVEN the documented routes and the function each is served by
+    template = template_routes()
+    document = build_openapi()
+    for route in ROUTES:
+        operation = document["paths"][route.path][route.method.lower()]
+        # THEN a route is public in the document (no bearer security) exactly when its
+        # function declares it `public(...)` (/health has no route table: public by nature)
+        served_public = template[route.key] == "health" or isinstance(
+            load(template[route.key]).ROUTES[route.key], Public
+        )
+        assert route.public is served_public, route.key
+        assert (operation.get("security") == []) is served_public, route.key
 
 
 def test_path_parameters_match_the_path() -> None:
