@@ -13,7 +13,8 @@ from parley import models
 from parley.errors import HTTP_STATUS, Code
 from parley_schema.__main__ import DOCUMENTS, main, render, stale
 from parley_schema.enums import NAMED_ENUMS
-from parley_schema.http import ROUTES, build_openapi, route_codes
+from parley_schema.http import build_openapi
+from parley_schema.routes import ROUTES, route_codes
 from parley_schema.schemas import PREFIX, REQUEST_FIELDS, REQUEST_MODELS, refs
 from parley_schema.ws import ACTIONS, PUSHES, build_asyncapi, client_models, server_models
 

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from parley.web import Public
-from parley_schema.http import ROUTES, build_openapi
+from parley_schema.http import build_openapi
+from parley_schema.routes import ROUTES
 
 from tests.support.handlers import load
 from tests.support.stack import template_resources

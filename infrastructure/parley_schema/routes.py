@@ -1,0 +1,266 @@
+"""The HTTP routes (protocol sections 3 and 4): what each takes, answers and refuses.
+
+:data:`ROUTES` is the route table of `template.yaml`; `tests/unit/test_schema_routes.py`
+holds it equal to the template's `HttpApi` events and to the `ROUTES` of
+`functions/*/app.py` (public routes included). :func:`route_codes` adds to a route's own
+error codes those every route shares: 401 for a route that needs a token, 400 and 413 for
+one with a JSON body, 400 for one with a query, 503 where a dependency may fail, and 500.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from parley import models
+from parley.errors import Code
+from pydantic import BaseModel
+
+from parley_schema.models import (
+    ConversationList,
+    Group,
+    Health,
+    HistoryPage,
+    IceServers,
+    Profile,
+    Registered,
+    RoleChange,
+    TokenPair,
+)
+
+MAX_SEQ = 2**53
+
+
+@dataclass(frozen=True)
+class Query:
+    """An integer query parameter within [low, high] (1001 otherwise)."""
+
+    name: str
+    low: int
+    high: int
+    default: int | None
+    description: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: what it takes, what it answers on success, and its own error codes."""
+
+    method: str
+    path: str
+    operation_id: str
+    tag: str
+    summary: str
+    status: int
+    reply: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    errors: tuple[Code, ...] = ()
+    public: bool = False
+    query: tuple[Query, ...] = ()
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        """The API Gateway route key, `METHOD /path/{param}`."""
+        return f"{self.method} {self.path}"
+
+
+_GROUP = (Code.FORBIDDEN, Code.USER_NOT_FOUND, Code.CONVERSATION_NOT_FOUND)
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/health", "health", "health", "The stack can serve", 200, Health, public=True),
+    Route(
+        "POST",
+        "/auth/register",
+        "register",
+        "auth",
+        "Create an account",
+        201,
+        Registered,
+        models.RegisterBody,
+        (Code.CONFLICT,),
+        public=True,
+        description="A taken userId answers 409 1008.",
+    ),
+    Route(
+        "POST",
+        "/auth/login",
+        "login",
+        "auth",
+        "Log in with a password",
+        200,
+        TokenPair,
+        models.LoginBody,
+        (Code.UNAUTHENTICATED, Code.RATE_LIMITED),
+        public=True,
+        description="Unknown user and wrong password give the same 401 1003. Past the failed "
+        "logins allowed per source address, 429 1005 with `retryAfterMs` and `Retry-After`, "
+        "even for a correct password, until the window passes.",
+    ),
+    Route(
+        "POST",
+        "/auth/refresh",
+        "refresh",
+        "auth",
+        "Rotate the refresh token",
+        200,
+        TokenPair,
+        models.RefreshBody,
+        (Code.UNAUTHENTICATED,),
+        public=True,
+        description="The used refresh token is spent. Presenting a spent one again revokes "
+        "every token of that login (reuse detection) and answers 401.",
+    ),
+    Route(
+        "POST",
+        "/auth/logout",
+        "logout",
+        "auth",
+        "End the login",
+        204,
+        body=models.RefreshBody,
+        errors=(Code.UNAUTHENTICATED,),
+        public=True,
+        description="Its refresh token and access tokens are refused from then on; its open "
+        "sockets are closed.",
+    ),
+    Route(
+        "GET",
+        "/me",
+        "me",
+        "users",
+        "The caller's account",
+        200,
+        Profile,
+        errors=(Code.USER_NOT_FOUND,),
+    ),
+    Route(
+        "POST",
+        "/users/{userId}/block",
+        "block",
+        "users",
+        "Block a user",
+        204,
+        errors=(Code.INVALID_PARAM, Code.USER_NOT_FOUND),
+        description="A blocked user cannot open or write to a direct conversation with the "
+        "blocker, type in it, nor call them (1004). Blocking yourself: 400 1001.",
+    ),
+    Route(
+        "DELETE",
+        "/users/{userId}/block",
+        "unblock",
+        "users",
+        "Lift a block",
+        204,
+        errors=(Code.INVALID_PARAM, Code.USER_NOT_FOUND),
+    ),
+    Route(
+        "POST",
+        "/groups",
+        "createGroup",
+        "groups",
+        "Create a group",
+        201,
+        Group,
+        models.CreateGroupBody,
+        (Code.USER_NOT_FOUND,),
+        description="The caller is the owner. Recorded as `system` messages (`group_created`, "
+        "then `members_added` chunks).",
+    ),
+    Route(
+        "GET",
+        "/groups/{id}",
+        "getGroup",
+        "groups",
+        "A group and its members",
+        200,
+        Group,
+        errors=(Code.FORBIDDEN, Code.CONVERSATION_NOT_FOUND),
+    ),
+    Route(
+        "POST",
+        "/groups/{id}/members",
+        "addMembers",
+        "groups",
+        "Add members (owner or admin)",
+        200,
+        Group,
+        models.AddMembersBody,
+        _GROUP,
+    ),
+    Route(
+        "DELETE",
+        "/groups/{id}/members/{userId}",
+        "removeMember",
+        "groups",
+        "Remove a member, or leave",
+        204,
+        errors=(Code.INVALID_PARAM, *_GROUP),
+        description="An admin removes members, the owner removes admins and members, anyone "
+        "may leave; the owner cannot be removed nor leave before handing ownership over.",
+    ),
+    Route(
+        "PATCH",
+        "/groups/{id}/members/{userId}",
+        "setRole",
+        "groups",
+        "Change a member's role (owner only)",
+        200,
+        RoleChange,
+        models.RoleBody,
+        _GROUP,
+        description="`owner` hands ownership over: the target becomes the owner and the caller "
+        "an admin, recorded as one `role_changed` message with `role: owner`.",
+    ),
+    Route(
+        "GET",
+        "/conversations",
+        "listConversations",
+        "conversations",
+        "The caller's conversations",
+        200,
+        ConversationList,
+    ),
+    Route(
+        "GET",
+        "/conversations/{id}/messages",
+        "history",
+        "conversations",
+        "A page of history",
+        200,
+        HistoryPage,
+        errors=(Code.INVALID_PARAM, Code.FORBIDDEN, Code.CONVERSATION_NOT_FOUND),
+        query=(
+            Query(
+                "beforeSeq",
+                1,
+                MAX_SEQ,
+                None,
+                "The page just below this seq (exclusive); absent: the newest page.",
+            ),
+            Query("limit", 1, 100, 50, "Messages per page."),
+        ),
+    ),
+    Route(
+        "GET",
+        "/rtc/ice-servers",
+        "iceServers",
+        "rtc",
+        "STUN/TURN servers with short-lived TURN credentials",
+        200,
+        IceServers,
+    ),
+)
+
+
+def route_codes(route: Route) -> list[Code]:
+    """Every error code the route may answer with, its own and the shared ones."""
+    codes = set(route.errors) | {Code.INTERNAL}
+    if not route.public:
+        codes.add(Code.UNAUTHENTICATED)
+    if route.body is not None:
+        codes |= {Code.INVALID_PARAM, Code.PAYLOAD_TOO_LARGE}
+    if route.query:
+        codes.add(Code.INVALID_PARAM)
+    if route.path != "/health":
+        codes.add(Code.MESSAGE_SEND_FAILED)  # a dependency failed or throttled: retry
+    return sorted(codes)
