@@ -127,28 +127,26 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"{_CHANNEL_REF}/messages/{model.__name__}"}
 
 
+def _operation(
+    action: str, summary: str, message: type[BaseModel], replies: tuple[type[BaseModel], ...]
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "action": action,
+        "channel": {"$ref": _CHANNEL_REF},
+        "summary": summary,
+        "messages": [_ref(message)],
+    }
+    if replies:
+        operation["reply"] = {
+            "channel": {"$ref": _CHANNEL_REF},
+            "messages": [_ref(reply) for reply in replies],
+        }
+    return operation
+
+
 def _operations() -> dict[str, Any]:
-    operations: dict[str, Any] = {}
-    for action in ACTIONS:
-        operations[action.name] = {
-            "action": "receive",
-            "channel": {"$ref": _CHANNEL_REF},
-            "title": action.name,
-            "summary": action.summary,
-            "messages": [_ref(action.frame)],
-            "reply": {
-                "channel": {"$ref": _CHANNEL_REF},
-                "messages": [_ref(reply) for reply in action.replies],
-            },
-        }
-    for push in PUSHES:
-        operations[push.name] = {
-            "action": "send",
-            "channel": {"$ref": _CHANNEL_REF},
-            "title": push.name,
-            "summary": push.summary,
-            "messages": [_ref(push.frame)],
-        }
+    operations = {a.name: _operation("receive", a.summary, a.frame, a.replies) for a in ACTIONS}
+    operations.update({p.name: _operation("send", p.summary, p.frame, ()) for p in PUSHES})
     return operations
 
 

@@ -9,24 +9,10 @@ from parley.web import Public
 from parley_schema.http import build_openapi
 from parley_schema.routes import ROUTES
 
+from tests.integration.test_route_auth import template_routes
 from tests.support.handlers import load
-from tests.support.stack import template_resources
 
 METHODS = {"get", "post", "put", "patch", "delete"}
-
-
-def template_routes() -> dict[str, str]:
-    """Every `HttpApi` event of template.yaml as route key -> the function's folder."""
-    found: dict[str, str] = {}
-    for resource in template_resources().values():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        props = resource["Properties"]
-        for event in (props.get("Events") or {}).values():
-            if event["Type"] == "HttpApi":
-                key = f"{event['Properties']['Method'].upper()} {event['Properties']['Path']}"
-                found[key] = props["CodeUri"].strip("/").split("/")[-1]
-    return found
 
 
 def openapi_routes(document: dict[str, Any]) -> set[str]:
