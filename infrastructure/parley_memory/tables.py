@@ -449,16 +449,11 @@ class Messages(Repository):
             self.store.report(Access("dynamodb", "PutItem", "MessagesTable", writes=(write,)))
         return applied
 
-    def after(
-        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
-    ) -> list[Message]:
-        self._called("after", conversation_id, after_seq, limit)
-        return self._after(conversation_id, after_seq, limit)[0]
-
     def after_with_own(
         self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
     ) -> tuple[list[Message], dict[str, int]]:
-        """`after`, and the `own` map of the last message returned ({} for none)."""
+        """Up to `limit` messages with seq > `after_seq`, ascending, and the `own` map of the
+        last one returned ({} for none)."""
         self._called("after_with_own", conversation_id, after_seq, limit)
         return self._after(conversation_id, after_seq, limit)
 
@@ -482,11 +477,12 @@ class Messages(Repository):
             chosen = [s for s in sorted(log, reverse=True) if min_seq <= s < before_seq][:limit]
             return [protocol_message(log[s]) for s in reversed(chosen)]
 
-    def count_all(self, conversation_id: str) -> int:
-        with self.store.lock:
-            return len(self.store.messages.get(conversation_id, {}))
-
     # inspection helpers (not part of the port)
+
+    def after(self, conversation_id: str, after_seq: int, limit: int) -> list[Message]:
+        """Up to `limit` messages with seq > `after_seq`, ascending (not a call: no latency,
+        not recorded)."""
+        return self._after(conversation_id, after_seq, limit)[0]
 
     def seqs(self, conversation_id: str) -> list[int]:
         """Every stored seq of a conversation, ascending."""

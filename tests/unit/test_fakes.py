@@ -7,8 +7,9 @@ import inspect
 
 import pytest
 from botocore.exceptions import ClientError
+from parley import frames
 from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooLarge, Unavailable
-from parley.records import Message
+from parley.records import ConversationWork, Message
 from parley.repositories import connections as connections_repo
 from parley.repositories import conversations as conversations_repo
 from parley.repositories import limits as limits_repo
@@ -17,6 +18,9 @@ from parley.repositories import queue as queue_repo
 from parley.repositories import sessions as sessions_repo
 from parley.repositories import users as users_repo
 from parley.repositories.conversations import SeqTaken, member_row
+from parley_memory import Access, Gateway, Latency, Members, Messages, Store
+from parley_memory import PushQueue as MemoryQueue
+from parley_memory import store as memory_store
 
 from tests.fakes import repos as fakes
 from tests.fakes.repos import FakeRepos, FixedClock, StepClock
@@ -33,6 +37,17 @@ def message(seq: int, sender: str = "alice", client_msg_id: str = "c") -> Messag
         "clientMsgId": client_msg_id,
         "body": {"type": "text", "text": "x"},
         "ts": seq,
+    }
+
+
+def conversation_work() -> ConversationWork:
+    return {
+        "kind": "conversation",
+        "conversationId": CID,
+        "frame": frames.message(message(1)),
+        "exclude": None,
+        "extraUsers": [],
+        "correlationId": None,
     }
 
 
@@ -290,3 +305,72 @@ def _public_methods_any(cls: type) -> dict[str, inspect.Signature]:
         for name, member in inspect.getmembers(cls, inspect.isfunction)
         if not name.startswith("_")
     }
+
+
+# ---- the in-memory store's indexes and hooks ---------------------------------------------
+
+
+def test_connection_index_follows_puts_moves_and_deletes() -> None:
+    # GIVEN a connection re-put under another user, and one deleted
+    # WHEN each user's connections are looked up by the `byUser` index
+    # THEN each connection is found under its current user only
+    repos = FakeRepos()
+    repos.connections.add("c1", "alice")
+    repos.connections.add("c2", "alice")
+    repos.connections.add("c1", "bob")
+    repos.connections.delete("c2")
+    assert repos.connections.by_user("alice", 0) == []
+    assert [c["connectionId"] for c in repos.connections.by_user("bob", 0)] == ["c1"]
+
+
+def test_member_indexes_follow_changes(repos: FakeRepos) -> None:
+    # GIVEN carol removed and dave added by a membership change
+    # WHEN memberships are read by user and members in order
+    # THEN the `byUser` index and the ordered member list both reflect it
+    repos.membership.change(
+        CID,
+        message(1),
+        add=[member_row(CID, "dave", "member", 1, 0)],
+        remove=["carol"],
+        max_members=9,
+    )
+    assert repos.members.for_user("carol") == []
+    assert [m["conversationId"] for m in repos.members.for_user("dave")] == [CID]
+    rows, after = repos.members.page(CID, 2, "alice")
+    assert ([r["userId"] for r in rows], after) == (["bob", "dave"], None)
+
+
+def test_probe_sees_what_each_call_read_and_wrote() -> None:
+    # GIVEN a store with a probe
+    # WHEN a member is read, a read position advanced and a message put twice
+    # THEN each call is reported with its table, the items read, and the writes (the
+    # refused put as a write whose condition failed)
+    seen: list[Access] = []
+    store = Store(probe=seen.append)
+    store.seed_member(member_row(CID, "alice", "member", 1, 0))
+    members, messages = Members(store), Messages(store)
+    members.get(CID, "alice")
+    members.advance_read(CID, "alice", 4)
+    messages.put_if_absent(message(1))
+    messages.put_if_absent(message(1, sender="bob"))
+    get, update, put, refused = seen
+    assert (get.operation, get.table, get.consistent) == ("GetItem", "MembersTable", True)
+    assert get.read[0]["userId"] == "alice"
+    assert update.writes[0].old is not None and update.writes[0].old["readSeq"] == 0
+    assert update.writes[0].new is not None and update.writes[0].new["readSeq"] == 4
+    assert (put.operation, put.writes[0].old, put.writes[0].applied) == ("PutItem", None, True)
+    assert refused.writes[0].applied is False
+
+
+def test_latency_is_slept_per_call_by_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a store with a latency per kind of call
+    # WHEN a DynamoDB call, a post and a queue send are made
+    # THEN each waits its own kind's latency
+    slept: list[float] = []
+    monkeypatch.setattr(memory_store.time, "sleep", slept.append)
+    store = Store(latency=Latency(dynamodb=0.005, post=0.02, sqs=0.01))
+    Members(store).get(CID, "alice")
+    Gateway(store).post("c1", b"{}")
+    MemoryQueue(store).send_all([])
+    MemoryQueue(store).send_all([conversation_work()])
+    assert slept == [0.005, 0.02, 0.01]

@@ -199,21 +199,16 @@ class Messages(Protocol):
         taken; False when it was taken."""
         ...
 
-    def after(
-        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
-    ) -> list[Message]: ...
-
     def after_with_own(
         self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
     ) -> tuple[list[Message], dict[str, int]]:
-        """`after`, and the `own` map of the last message returned ({} for none)."""
+        """Up to `limit` messages with seq > `after_seq`, ascending, and the `own` map of the
+        last one returned ({} for none)."""
         ...
 
     def before(
         self, conversation_id: str, before_seq: int, min_seq: int, limit: int
     ) -> list[Message]: ...
-
-    def count_all(self, conversation_id: str) -> int: ...
 
 
 class Limits(Protocol):

@@ -271,12 +271,12 @@ def test_refresh_of_unknown_session_is_refused(h: Harness) -> None:
         h.auth.refresh(tokens.issue_refresh_token(KEYS, tokens.new_session_id(), 1))
 
 
-def test_lost_rotation_race_is_reuse(h: Harness) -> None:
+def test_lost_rotation_race_is_reuse(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a refresh token whose rotation loses to a concurrent rotation
     # WHEN it is presented
     # THEN the login is revoked (two holders of one token)
     pair = h.auth.login("alice", "alice-password")
-    h.repos.sessions.rotate = lambda *a, **k: False  # type: ignore[method-assign]
+    monkeypatch.setattr(h.repos.sessions, "rotate", lambda *a, **k: False)
     with pytest.raises(Unauthenticated):
         h.auth.refresh(pair["refreshToken"])
     assert len(h.logouts) == 1

@@ -72,7 +72,8 @@ def test_disconnect_forgets_the_connection_and_sets_last_seen(
     # WHEN it disconnects later
     # THEN the record is gone, returned, and alice's lastSeen is the disconnect time
     service.connect("conn-1", "alice", "s", 0, None)
-    repos.clock.advance(60_000)  # type: ignore[union-attr]
+    assert isinstance(repos.clock, FixedClock)
+    repos.clock.advance(60_000)
     record = service.disconnect("conn-1")
     assert record is not None
     assert record["userId"] == "alice"

@@ -487,7 +487,9 @@ def test_owner_hands_over_ownership(world: World, team: str) -> None:
 # ---- races -------------------------------------------------------------------------------
 
 
-def test_change_retries_when_its_seq_is_taken(world: World, team: str) -> None:
+def test_change_retries_when_its_seq_is_taken(
+    world: World, team: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN a concurrent sender that takes the next seq just before the change commits
     # WHEN the owner adds erin
     # THEN the change is retried at the following seq and succeeds
@@ -500,7 +502,7 @@ def test_change_retries_when_its_seq_is_taken(world: World, team: str) -> None:
             world.repos.add_message(conversation_id, message["seq"], sender="carol")
         real(conversation_id, message, **kwargs)
 
-    world.repos.membership.change = racing  # type: ignore[method-assign]
+    monkeypatch.setattr(world.repos.membership, "change", racing)
     world.groups.add_members("alice", team, ["erin"])
     erin = world.repos.members.get(team, "erin")
     assert erin is not None
@@ -519,16 +521,18 @@ def test_change_gives_up_with_2001(
     def always_taken(*args: Any, **kwargs: Any) -> None:
         raise SeqTaken()
 
-    world.repos.membership.change = always_taken  # type: ignore[method-assign]
+    monkeypatch.setattr(world.repos.membership, "change", always_taken)
     with pytest.raises(MessageSendFailed):
         world.groups.add_members("alice", team, ["erin"])
     assert world.repos.members.get(team, "erin") is None
 
 
-def test_push_failure_does_not_fail_a_change(world: World, team: str) -> None:
+def test_push_failure_does_not_fail_a_change(
+    world: World, team: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN a push service that fails
     # WHEN the owner adds erin
     # THEN erin is added anyway
-    world.groups.push.publish = lambda *a, **k: 1 / 0  # type: ignore[union-attr, method-assign]
+    monkeypatch.setattr(world.push, "publish", lambda *a, **k: 1 / 0)
     world.groups.add_members("alice", team, ["erin"])
     assert world.repos.members.get(team, "erin") is not None

@@ -140,6 +140,17 @@ def test_repeated_send_returns_the_first_ack_and_stores_nothing(world: World, gr
     assert world.repos.messages.seqs(group) == [1, 2]
 
 
+def test_send_says_whether_it_was_a_retry(world: World, group: str) -> None:
+    # GIVEN a first send
+    # WHEN the same clientMsgId is sent again
+    # THEN the service returns the same stored message, flagged as a duplicate the second time
+    first = world.messages.send("alice", send_frame("again", conversation=group))
+    second = world.messages.send("alice", send_frame("again", conversation=group))
+    assert (first.duplicate, second.duplicate) == (False, True)
+    assert second.message == first.message
+    assert "own" not in first.message and "type" not in first.message
+
+
 def test_same_client_msg_id_from_another_sender_is_a_new_message(world: World, group: str) -> None:
     # GIVEN alice's message "x"
     # WHEN bob sends his own "x"
@@ -544,14 +555,16 @@ def test_message_is_pushed_to_every_member_connection_but_the_sender(
         }
 
 
-def test_push_failure_does_not_fail_the_send(world: World, group: str) -> None:
+def test_push_failure_does_not_fail_the_send(
+    world: World, group: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN a push service that blows up
     # WHEN a member sends
     # THEN the message is stored, the ack is returned and the error is reported
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("push exploded")
 
-    world.messages.push.publish = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(world.messages.push, "publish", broken)
     ack = world.send("alice", send_frame(conversation=group))
     assert ack["seq"] == 1
     assert world.repos.messages.seqs(group) == [1]
@@ -559,12 +572,14 @@ def test_push_failure_does_not_fail_the_send(world: World, group: str) -> None:
     assert isinstance(world.push_errors[0][1]["exc_info"], RuntimeError)
 
 
-def test_push_failure_without_error_hook_is_swallowed(world: World, group: str) -> None:
+def test_push_failure_without_error_hook_is_swallowed(
+    world: World, group: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN a service without an on_push_error hook and a push that fails
     # WHEN a member sends
     # THEN the ack is still returned
     world.messages.on_push_error = None
-    world.messages.push.publish = lambda *a, **k: 1 / 0  # type: ignore[method-assign]
+    monkeypatch.setattr(world.messages.push, "publish", lambda *a, **k: 1 / 0)
     assert world.send("alice", send_frame(conversation=group))["seq"] == 1
 
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from parley.repositories.gateway import PostResult
+from parley import frames
+from parley.records import (
+    ConnectionsWork,
+    ConversationWork,
+    Message,
+    MessageFrame,
+    UsersWork,
+    is_work_item,
+)
 
-from tests.fakes.gateway import FakeGateway
 from tests.unit.services.conftest import World, build_world
 
 GROUP = "grp:01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
 
-def message(cid: str = GROUP, seq: int = 1, sender: str = "alice") -> dict[str, Any]:
+def message(cid: str = GROUP, seq: int = 1, sender: str = "alice") -> Message:
     return {
         "conversationId": cid,
         "seq": seq,
@@ -30,19 +35,6 @@ def group_of(world: World, count: int, *, joined: int = 1) -> list[str]:
     for name in names:
         world.repos.add_member(GROUP, name, joined_seq=joined)
     return names
-
-
-class ThrottlingGateway(FakeGateway):
-    """Answers THROTTLED for ids in `throttled`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.throttled: set[str] = set()
-
-    def post(self, connection_id: str, data: bytes) -> PostResult:
-        if connection_id in self.throttled:
-            return PostResult.THROTTLED
-        return super().post(connection_id, data)
 
 
 # ---- inline ------------------------------------------------------------------------------
@@ -161,8 +153,7 @@ def test_failed_and_throttled_posts_become_connection_retry_items() -> None:
     # WHEN a message is published
     # THEN both go to the queue as one `connections` item carrying the frame; nothing deleted
     world = build_world()
-    gateway = ThrottlingGateway()
-    world.push.gateway = gateway  # type: ignore[assignment]
+    gateway = world.gateway
     for conn in ("b-fail", "b-slow", "b-ok"):
         world.repos.connections.add(conn, "bob")
     gateway.failing.add("b-fail")
@@ -222,11 +213,15 @@ def test_no_queue_means_no_retry(world: World) -> None:
 # ---- fanout function: expand and deliver -------------------------------------------------
 
 
-def conversation_item(seq: int = 5, extra: list[str] | None = None) -> dict[str, Any]:
+def message_frame(seq: int = 1) -> MessageFrame:
+    return frames.message(message(seq=seq))
+
+
+def conversation_item(seq: int = 5, extra: list[str] | None = None) -> ConversationWork:
     return {
         "kind": "conversation",
         "conversationId": GROUP,
-        "frame": {"type": "message", **message(seq=seq)},
+        "frame": message_frame(seq),
         "exclude": "sender-conn",
         "extraUsers": extra or [],
         "correlationId": "req-9",
@@ -292,10 +287,10 @@ def test_deliver_users_item_posts_and_retries_failures(world: World) -> None:
     world.repos.connections.add("sender-conn", "carol")
     world.repos.connections.add("c2", "carol")
     world.gateway.failing.add("b1")
-    item = {
+    item: UsersWork = {
         "kind": "users",
         "userIds": ["bob", "carol"],
-        "frame": {"type": "message", **message()},
+        "frame": message_frame(),
         "exclude": "sender-conn",
         "correlationId": "req-3",
     }
@@ -312,9 +307,14 @@ def test_deliver_connections_item_reports_but_does_not_requeue(world: World) -> 
     # WHEN it is delivered
     # THEN the report names the failure (the caller fails the record) and nothing is queued
     world.gateway.failing.add("bad")
-    frame = {"type": "message", **message()}
+    frame = message_frame()
     report = world.push.deliver_connections_item(
-        {"kind": "connections", "connectionIds": ["ok", "bad"], "frame": frame}
+        {
+            "kind": "connections",
+            "connectionIds": ["ok", "bad"],
+            "frame": frame,
+            "correlationId": None,
+        }
     )
     assert (report.delivered, report.failed) == (1, ["bad"])
     assert world.gateway.frames("ok") == [frame]
@@ -341,3 +341,49 @@ def test_post_to_connections_counts_deliveries(world: World, count: int) -> None
     report = world.push.send_frame_to_connections(ids, {"type": "pong"})
     assert report.delivered == count
     assert all(world.gateway.frames(c) == [{"type": "pong"}] for c in ids)
+
+
+def test_handle_runs_each_kind_of_work_item(world: World) -> None:
+    # GIVEN one work item of each kind (bob online, a group of three)
+    # WHEN the fanout function's handler hands them over
+    # THEN a conversation item is expanded (no report), users and connections are posted
+    world.repos.connections.add("b1", "bob")
+    group_of(world, 3)
+    frame = message_frame()
+    assert world.push.handle(conversation_item()) is None
+    assert len(world.repos.queue.of_kind("users")) == 1
+    users: UsersWork = {
+        "kind": "users",
+        "userIds": ["bob"],
+        "frame": frame,
+        "exclude": None,
+        "correlationId": None,
+    }
+    connections: ConnectionsWork = {
+        "kind": "connections",
+        "connectionIds": ["b1"],
+        "frame": frame,
+        "correlationId": None,
+    }
+    for item in (users, connections):
+        report = world.push.handle(item)
+        assert report is not None
+        assert report.delivered == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "known"),
+    [
+        ({"kind": "conversation"}, True),
+        ({"kind": "users"}, True),
+        ({"kind": "connections"}, True),
+        ({"kind": "bogus"}, False),
+        ({}, False),
+        (["users"], False),
+    ],
+)
+def test_work_items_are_told_apart_by_their_kind(body: object, known: bool) -> None:
+    # GIVEN a decoded queue body
+    # WHEN it is checked
+    # THEN only the three kinds of work item are accepted
+    assert is_work_item(body) is known

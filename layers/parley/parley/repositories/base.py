@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from parley import aws
+from parley import aws, ddb
 from parley.errors import Unavailable
 
 Sleep = Callable[[float], None]
+AttrItem = dict[str, Any]  # an item or key in DynamoDB's wire form: {"name": {"S": "..."}}
 
 # Batch retries (UnprocessedKeys, failed SQS entries): AWS advises exponential backoff; the
 # first retry waits up to 25 ms, later ones up to 1 s, and the request gives up (2001) after
@@ -62,23 +63,64 @@ def backoff(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_CA
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
-class Repository:
-    """A table-backed repository with an injectable low-level DynamoDB client (and the
-    sleep its batch retries wait with, so tests need not wait)."""
+class AwsClient:
+    """A lazily created, injectable boto3 client of one service (tests pass a stubbed one),
+    and the sleep its retries wait with (tests pass one that does not wait)."""
 
-    def __init__(self, table: str, client: Any | None = None, *, sleep: Sleep = time.sleep) -> None:
-        self.table = table
+    service = "dynamodb"
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        *,
+        endpoint_url: str | None = None,
+        sleep: Sleep = time.sleep,
+    ) -> None:
         self._client = client
+        self.endpoint_url = endpoint_url
         self.sleep = sleep
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws.client("dynamodb")
+            if self.endpoint_url is None:
+                self._client = aws.client(self.service)
+            else:
+                self._client = aws.client(self.service, self.endpoint_url)
         return self._client
 
 
-def query_all(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+class Repository(AwsClient):
+    """A repository of one DynamoDB table."""
+
+    def __init__(self, table: str, client: Any | None = None, *, sleep: Sleep = time.sleep) -> None:
+        super().__init__(client, sleep=sleep)
+        self.table = table
+
+
+def get_item(client: Any, table: str, key: AttrItem, **extra: Any) -> dict[str, Any] | None:
+    """One item by key, decoded; None when there is none."""
+    with translate():
+        page = client.get_item(TableName=table, Key=key, **extra)
+    item = page.get("Item")
+    return ddb.decode(item) if item else None
+
+
+def conditional(write: Callable[..., object], **request: Any) -> bool:
+    """Make one conditional write; False when its condition failed (other errors raise)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        with translate():
+            write(**request)
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def query_all(client: Any, **kwargs: Any) -> Iterator[AttrItem]:
     """Every item of a Query, following `LastEvaluatedKey`."""
     while True:
         with translate():
@@ -93,13 +135,13 @@ def query_all(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
 def batch_get(
     client: Any,
     table: str,
-    keys: list[dict[str, Any]],
+    keys: list[AttrItem],
     *,
     sleep: Sleep = time.sleep,
     **extra: Any,
-) -> list[dict[str, Any]]:
+) -> list[AttrItem]:
     """BatchGetItem in chunks of 100, retrying `UnprocessedKeys` with backoff (bounded)."""
-    out: list[dict[str, Any]] = []
+    out: list[AttrItem] = []
     for start in range(0, len(keys), 100):
         request: dict[str, Any] = {table: {"Keys": keys[start : start + 100], **extra}}
         for attempt in range(BATCH_ATTEMPTS):

@@ -7,7 +7,7 @@ from typing import cast
 from parley import ddb
 from parley.concurrency import parallel_map
 from parley.records import Connection
-from parley.repositories.base import Repository, query_all, translate
+from parley.repositories.base import Repository, get_item, query_all, translate
 
 BY_USER = "byUser"
 
@@ -22,12 +22,8 @@ class ConnectionsRepository(Repository):
 
     def get(self, connection_id: str) -> Connection | None:
         """One connection record, or None."""
-        with translate():
-            page = self.client.get_item(
-                TableName=self.table, Key=ddb.key(connectionId=connection_id)
-            )
-        item = page.get("Item")
-        return cast(Connection, ddb.decode(item)) if item else None
+        key = ddb.key(connectionId=connection_id)
+        return cast("Connection | None", get_item(self.client, self.table, key))
 
     def delete(self, connection_id: str) -> Connection | None:
         """Remove a connection; returns the removed record (None if it was already gone)."""

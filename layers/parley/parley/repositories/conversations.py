@@ -15,10 +15,13 @@ from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooL
 from parley.ports import SeqTaken
 from parley.records import Conversation, Member, MemberEntry, Membership, Message
 from parley.repositories.base import (
+    AwsClient,
     Repository,
     Sleep,
     batch_get,
+    conditional,
     error_code,
+    get_item,
     query_all,
     translate,
 )
@@ -40,12 +43,8 @@ class ConversationsRepository(Repository):
 
     def get(self, conversation_id: str) -> Conversation | None:
         """One conversation, or None."""
-        with translate():
-            page = self.client.get_item(
-                TableName=self.table, Key=ddb.key(conversationId=conversation_id)
-            )
-        item = page.get("Item")
-        return cast(Conversation, ddb.decode(item)) if item else None
+        key = ddb.key(conversationId=conversation_id)
+        return cast("Conversation | None", get_item(self.client, self.table, key))
 
     def get_many(self, conversation_ids: list[str]) -> dict[str, Conversation]:
         """Several conversations by id (missing ones are absent from the result)."""
@@ -59,14 +58,8 @@ class MembersRepository(Repository):
 
     def get(self, conversation_id: str, user_id: str) -> Member | None:
         """The membership row (strongly consistent: a just-added member can send at once)."""
-        with translate():
-            page = self.client.get_item(
-                TableName=self.table,
-                Key=ddb.key(conversationId=conversation_id, userId=user_id),
-                ConsistentRead=True,
-            )
-        item = page.get("Item")
-        return cast(Member, ddb.decode(item)) if item else None
+        key = ddb.key(conversationId=conversation_id, userId=user_id)
+        return cast("Member | None", get_item(self.client, self.table, key, ConsistentRead=True))
 
     def page(
         self, conversation_id: str, limit: int, start_after: str | None = None
@@ -129,39 +122,25 @@ class MembersRepository(Repository):
 
     def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
         """Move readSeq forward to `seq` (never back); False if it was already there or beyond."""
-        from botocore.exceptions import ClientError
-
-        try:
-            with translate():
-                self.client.update_item(
-                    TableName=self.table,
-                    Key=ddb.key(conversationId=conversation_id, userId=user_id),
-                    UpdateExpression="SET readSeq = :s",
-                    ConditionExpression="attribute_exists(userId) AND readSeq < :s",
-                    ExpressionAttributeValues=ddb.encode({":s": seq}),
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.key(conversationId=conversation_id, userId=user_id),
+            UpdateExpression="SET readSeq = :s",
+            ConditionExpression="attribute_exists(userId) AND readSeq < :s",
+            ExpressionAttributeValues=ddb.encode({":s": seq}),
+        )
 
     def set_blocked(self, conversation_id: str, user_id: str, blocked: bool) -> None:
         """Mark a direct-conversation member as blocked from writing (no-op if absent)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            with translate():
-                self.client.update_item(
-                    TableName=self.table,
-                    Key=ddb.key(conversationId=conversation_id, userId=user_id),
-                    UpdateExpression="SET blocked = :b",
-                    ConditionExpression="attribute_exists(userId)",
-                    ExpressionAttributeValues=ddb.encode({":b": blocked}),
-                )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.key(conversationId=conversation_id, userId=user_id),
+            UpdateExpression="SET blocked = :b",
+            ConditionExpression="attribute_exists(userId)",
+            ExpressionAttributeValues=ddb.encode({":b": blocked}),
+        )
 
 
 def member_row(
@@ -184,7 +163,7 @@ def member_row(
     }
 
 
-class MembershipRepository:
+class MembershipRepository(AwsClient):
     """Transactions across Conversations, Members and Messages."""
 
     def __init__(
@@ -196,19 +175,10 @@ class MembershipRepository:
         *,
         sleep: Sleep = time.sleep,
     ) -> None:
+        super().__init__(client, sleep=sleep)
         self.conversations_table = conversations_table
         self.members_table = members_table
         self.messages_table = messages_table
-        self._client = client
-        self.sleep = sleep
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from parley import aws
-
-            self._client = aws.client("dynamodb")
-        return self._client
 
     def create_dm(self, conversation: Conversation, members: list[Member]) -> bool:
         """Create a direct conversation and its member rows; False if it already existed."""

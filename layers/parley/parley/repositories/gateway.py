@@ -4,27 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from parley import aws
 from parley.ports import PostResult
-from parley.repositories.base import error_code
+from parley.repositories.base import AwsClient, error_code
 
 __all__ = ["ConnectionGateway", "PostResult"]
 
 _THROTTLED = {"LimitExceededException", "ThrottlingException", "TooManyRequestsException"}
 
 
-class ConnectionGateway:
+class ConnectionGateway(AwsClient):
     """Posts frames through API Gateway's management API (endpoint built in one place)."""
 
-    def __init__(self, endpoint_url: str, client: Any | None = None) -> None:
-        self.endpoint_url = endpoint_url
-        self._client = client
+    service = "apigatewaymanagementapi"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("apigatewaymanagementapi", self.endpoint_url)
-        return self._client
+    def __init__(self, endpoint_url: str, client: Any | None = None) -> None:
+        super().__init__(client, endpoint_url=endpoint_url)
 
     def post(self, connection_id: str, data: bytes) -> PostResult:
         """Send one frame; never raises for delivery failures (the caller decides retries)."""

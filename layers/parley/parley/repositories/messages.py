@@ -14,13 +14,12 @@ message handed to a client.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from parley import ddb
 from parley.concurrency import parallel_map
 from parley.ports import Newest
 from parley.records import Message
-from parley.repositories.base import Repository, error_code, query_all, translate
+from parley.repositories.base import AttrItem, Repository, conditional, translate
 from parley.wire import compact_json
 
 __all__ = ["BY_CLIENT_MSG_ID", "MessagesRepository", "Newest", "dedupe_key", "encode_message"]
@@ -33,7 +32,7 @@ def dedupe_key(sender_id: str, client_msg_id: str) -> str:
     return f"{sender_id}#{client_msg_id}"
 
 
-def encode_message(message: Message, own: dict[str, int] | None = None) -> dict[str, Any]:
+def encode_message(message: Message, own: dict[str, int] | None = None) -> AttrItem:
     """A message as a DynamoDB item (body kept as compact JSON text; a direct message's
     `own` as a map of N)."""
     item = {
@@ -52,14 +51,14 @@ def encode_message(message: Message, own: dict[str, int] | None = None) -> dict[
     return encoded
 
 
-def decode_own(item: dict[str, Any]) -> dict[str, int]:
+def decode_own(item: AttrItem) -> dict[str, int]:
     """The `own` map of a stored item; {} for messages stored without one (groups, and
     direct messages written before the map existed)."""
     raw = item.get("own", {}).get("M", {})
     return {user: int(value["N"]) for user, value in raw.items()}
 
 
-def decode_message(item: dict[str, Any]) -> Message:
+def decode_message(item: AttrItem) -> Message:
     """A stored item as the protocol's `message` fields (never the internal `own` map)."""
     raw = ddb.decode(item)
     return {
@@ -129,32 +128,19 @@ class MessagesRepository(Repository):
     def put_if_absent(self, message: Message, own: dict[str, int] | None = None) -> bool:
         """Store `message` (with a direct message's `own` map) at its seq unless that seq is
         taken; False when it was taken."""
-        from botocore.exceptions import ClientError
-
-        try:
-            with translate():
-                self.client.put_item(
-                    TableName=self.table,
-                    Item=encode_message(message, own),
-                    ConditionExpression="attribute_not_exists(seq)",
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def after(
-        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
-    ) -> list[Message]:
-        """Up to `limit` messages with seq > `after_seq`, ascending."""
-        return self.after_with_own(conversation_id, after_seq, limit, consistent)[0]
+        return conditional(
+            self.client.put_item,
+            TableName=self.table,
+            Item=encode_message(message, own),
+            ConditionExpression="attribute_not_exists(seq)",
+        )
 
     def after_with_own(
         self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
     ) -> tuple[list[Message], dict[str, int]]:
-        """`after`, and the `own` map of the last message returned ({} for none): when the
-        page reaches the newest message, that is the conversation's current map."""
+        """Up to `limit` messages with seq > `after_seq`, ascending, and the `own` map of the
+        last one returned ({} for none): when the page reaches the newest message, that is
+        the conversation's current map."""
         with translate():
             page = self.client.query(
                 TableName=self.table,
@@ -185,14 +171,3 @@ class MessagesRepository(Repository):
                 Limit=limit,
             )
         return [decode_message(i) for i in reversed(page.get("Items", []))]
-
-    def count_all(self, conversation_id: str) -> int:
-        """How many messages a conversation holds (tests and tools; pages through a Query)."""
-        items = query_all(
-            self.client,
-            TableName=self.table,
-            KeyConditionExpression="conversationId = :c",
-            ExpressionAttributeValues=ddb.encode({":c": conversation_id}),
-            ProjectionExpression="seq",
-        )
-        return sum(1 for _ in items)

@@ -6,29 +6,23 @@ import json
 import time
 from typing import Any
 
-from parley import aws
 from parley.errors import Unavailable
 from parley.records import WorkItem
-from parley.repositories.base import Sleep, backoff, translate
+from parley.repositories.base import AwsClient, Sleep, backoff, translate
 
 SEND_ATTEMPTS = 5
 
 
-class PushQueue:
+class PushQueue(AwsClient):
     """Sends JSON work items in batches of 10 (SQS's limit), retrying partial failures."""
+
+    service = "sqs"
 
     def __init__(
         self, queue_url: str, client: Any | None = None, *, sleep: Sleep = time.sleep
     ) -> None:
+        super().__init__(client, sleep=sleep)
         self.queue_url = queue_url
-        self._client = client
-        self.sleep = sleep
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("sqs")
-        return self._client
 
     def send_all(self, items: list[WorkItem]) -> None:
         """Enqueue every item, retrying failed entries with backoff; raises

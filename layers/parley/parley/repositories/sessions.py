@@ -6,7 +6,7 @@ from typing import cast
 
 from parley import ddb
 from parley.records import Session
-from parley.repositories.base import Repository, error_code, translate
+from parley.repositories.base import Repository, conditional, get_item, translate
 
 
 class SessionsRepository(Repository):
@@ -31,53 +31,36 @@ class SessionsRepository(Repository):
 
     def get(self, session_id: str) -> Session | None:
         """The session, or None."""
-        with translate():
-            page = self.client.get_item(
-                TableName=self.table, Key=ddb.key(sessionId=session_id), ConsistentRead=True
-            )
-        item = page.get("Item")
-        return cast(Session, ddb.decode(item)) if item else None
+        key = ddb.key(sessionId=session_id)
+        return cast("Session | None", get_item(self.client, self.table, key, ConsistentRead=True))
 
     def rotate(self, session_id: str, generation: int, now: int, expires_at: int) -> bool:
         """Advance the generation from `generation`; False when it was not current (reuse)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            with translate():
-                self.client.update_item(
-                    TableName=self.table,
-                    Key=ddb.key(sessionId=session_id),
-                    UpdateExpression="SET gen = :next, refreshedAt = :now, expiresAt = :exp",
-                    ConditionExpression="gen = :gen AND revoked = :false AND expiresAt > :now",
-                    ExpressionAttributeValues=ddb.encode(
-                        {
-                            ":gen": generation,
-                            ":next": generation + 1,
-                            ":now": now,
-                            ":exp": expires_at,
-                            ":false": False,
-                        }
-                    ),
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.key(sessionId=session_id),
+            UpdateExpression="SET gen = :next, refreshedAt = :now, expiresAt = :exp",
+            ConditionExpression="gen = :gen AND revoked = :false AND expiresAt > :now",
+            ExpressionAttributeValues=ddb.encode(
+                {
+                    ":gen": generation,
+                    ":next": generation + 1,
+                    ":now": now,
+                    ":exp": expires_at,
+                    ":false": False,
+                }
+            ),
+        )
 
     def revoke(self, session_id: str, now: int) -> None:
-        """End the login: its refresh and access tokens are refused from now on."""
-        from botocore.exceptions import ClientError
-
-        try:
-            with translate():
-                self.client.update_item(
-                    TableName=self.table,
-                    Key=ddb.key(sessionId=session_id),
-                    UpdateExpression="SET revoked = :true, revokedAt = :now",
-                    ConditionExpression="attribute_exists(sessionId)",
-                    ExpressionAttributeValues=ddb.encode({":true": True, ":now": now}),
-                )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        """End the login: its refresh and access tokens are refused from now on (a login
+        that does not exist stays absent)."""
+        conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.key(sessionId=session_id),
+            UpdateExpression="SET revoked = :true, revokedAt = :now",
+            ConditionExpression="attribute_exists(sessionId)",
+            ExpressionAttributeValues=ddb.encode({":true": True, ":now": now}),
+        )

@@ -7,7 +7,7 @@ from typing import cast
 from parley import ddb
 from parley.errors import Conflict
 from parley.records import Profile, User
-from parley.repositories.base import Repository, batch_get, error_code, translate
+from parley.repositories.base import Repository, batch_get, conditional, get_item, translate
 
 PROFILE = "profile"
 BLOCK = "block#"
@@ -16,10 +16,17 @@ BLOCK = "block#"
 class UsersRepository(Repository):
     """Profiles, password hashes, lastSeen and block lists."""
 
+    def _put_new(self, item: User) -> bool:
+        """Store a profile unless the userId has one; False when it had."""
+        return conditional(
+            self.client.put_item,
+            TableName=self.table,
+            Item=ddb.encode(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
     def create(self, user_id: str, password_hash: str, display_name: str, now: int) -> None:
         """Store a new user; :class:`Conflict` when the id is taken."""
-        from botocore.exceptions import ClientError
-
         item: User = {
             "pk": user_id,
             "sk": PROFILE,
@@ -27,23 +34,12 @@ class UsersRepository(Repository):
             "displayName": display_name,
             "createdAt": now,
         }
-        try:
-            with translate():
-                self.client.put_item(
-                    TableName=self.table,
-                    Item=ddb.encode(item),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise Conflict("userId is taken") from None
-            raise
+        if not self._put_new(item):
+            raise Conflict("userId is taken")
 
     def provision(self, user_id: str, display_name: str, identity_provider: str, now: int) -> User:
         """Create the profile of an externally authenticated user (no password hash, so no
         password login) unless one exists; the stored profile either way."""
-        from botocore.exceptions import ClientError
-
         item: User = {
             "pk": user_id,
             "sk": PROFILE,
@@ -51,28 +47,17 @@ class UsersRepository(Repository):
             "identityProvider": identity_provider,
             "createdAt": now,
         }
-        try:
-            with translate():
-                self.client.put_item(
-                    TableName=self.table,
-                    Item=ddb.encode(item),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            existing = self.get(user_id)
-            if existing is None:  # pragma: no cover - deleted between the two requests
-                raise
-            return existing
-        return item
+        if self._put_new(item):
+            return item
+        existing = self.get(user_id)
+        if existing is None:  # pragma: no cover - deleted between the two requests
+            raise Conflict("userId is taken")
+        return existing
 
     def get(self, user_id: str) -> User | None:
         """The profile of `user_id`, or None."""
-        with translate():
-            page = self.client.get_item(TableName=self.table, Key=ddb.key(pk=user_id, sk=PROFILE))
-        item = page.get("Item")
-        return cast(User, ddb.decode(item)) if item else None
+        key = ddb.key(pk=user_id, sk=PROFILE)
+        return cast("User | None", get_item(self.client, self.table, key))
 
     def existing(self, user_ids: list[str]) -> set[str]:
         """The subset of `user_ids` that are registered users."""
@@ -94,21 +79,16 @@ class UsersRepository(Repository):
         return {r["pk"]: r for r in cast(list[Profile], ddb.decode_all(rows))}
 
     def set_last_seen(self, user_id: str, ts: int) -> None:
-        """Record when the user was last connected (kept when the last socket goes)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            with translate():
-                self.client.update_item(
-                    TableName=self.table,
-                    Key=ddb.key(pk=user_id, sk=PROFILE),
-                    UpdateExpression="SET lastSeen = :ts",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues=ddb.encode({":ts": ts}),
-                )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        """Record when the user was last connected (kept when the last socket goes; an
+        unknown user stays unknown)."""
+        conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.key(pk=user_id, sk=PROFILE),
+            UpdateExpression="SET lastSeen = :ts",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=ddb.encode({":ts": ts}),
+        )
 
     def block(self, blocker: str, blocked: str, now: int) -> None:
         """Record that `blocker` blocks `blocked` (idempotent)."""
@@ -127,10 +107,5 @@ class UsersRepository(Repository):
 
     def is_blocked(self, blocker: str, blocked: str) -> bool:
         """Whether `blocker` has blocked `blocked`."""
-        with translate():
-            page = self.client.get_item(
-                TableName=self.table,
-                Key=ddb.key(pk=blocker, sk=BLOCK + blocked),
-                ProjectionExpression="pk",
-            )
-        return "Item" in page
+        key = ddb.key(pk=blocker, sk=BLOCK + blocked)
+        return get_item(self.client, self.table, key, ProjectionExpression="pk") is not None
