@@ -62,8 +62,21 @@ function union(parts) {
   return unique.length === 0 ? "never" : unique.join(" | ");
 }
 
+/** `type` in parentheses when it has a `|` or `&` outside any brackets. */
 function wrap(type) {
-  return /[|&]/.test(type) && !/^[({[]/.test(type) ? `(${type})` : type;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < type.length; i++) {
+    const ch = type[i];
+    if (inString) {
+      if (ch === "\\") i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if ("({[<".includes(ch)) depth++;
+    else if (")}]>".includes(ch)) depth--;
+    else if (depth === 0 && (ch === "|" || ch === "&")) return `(${type})`;
+  }
+  return type;
 }
 
 /** The TypeScript type of one JSON Schema, at nesting `depth` (for indentation). */

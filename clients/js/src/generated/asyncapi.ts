@@ -231,11 +231,11 @@ export type SendFrame = {
   /** Chosen by the client (a UUID fits). A send repeated with the same clientMsgId in the same conversation stores nothing new and gets the first ack. */
   clientMsgId: string;
   body: TextBody | CustomBody;
-} & {
+} & ({
   to: string;
 } | {
   conversationId: string;
-};
+});
 
 /** Any frame the server sends: one JSON object, `type` names it. */
 export type ServerFrame = AckFrame | SyncReplyFrame | MessageFrame | ReceiptFrame | TypingEventFrame | PresenceReplyFrame | SignalEventFrame | OkFrame | PongFrame | ErrorFrame;
