@@ -51,6 +51,27 @@ typecheck: $(STAMP) ## mypy (strict) on the package, handlers, local cloud and c
 schema: $(STAMP) ## Write docs/schema/ (AsyncAPI 3.0, OpenAPI 3.1) from the protocol's pydantic models
 	$(BIN)/python -m parley_schema --out docs/schema
 
+# The TypeScript SDK needs Node 20+ and npm; nothing else in this Makefile does.
+JS := clients/js
+JS_STAMP := $(JS)/node_modules/.installed-$(shell cksum $(JS)/package-lock.json | cut -d' ' -f1)
+NODE_CHECK := command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+	|| { echo "clients/js needs Node 20 or later and npm, which are not on the PATH" >&2; exit 1; }; \
+	node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+	|| { echo "clients/js needs Node 20 or later; this is node $$(node --version)" >&2; exit 1; }
+
+$(JS_STAMP): $(JS)/package-lock.json
+	@$(NODE_CHECK)
+	cd $(JS) && npm ci --no-audit --no-fund
+	@rm -f $(JS)/node_modules/.installed-*
+	@touch $@
+
+.PHONY: js js-test
+js: $(JS_STAMP) ## Build the TypeScript SDK into clients/js/dist (npm ci from the lock file, then tsc; Node 20+)
+	cd $(JS) && npm run build
+
+js-test: $(JS_STAMP) $(STAMP) ## SDK checks: generated types match docs/schema, tsc, vitest (unit, then against the local cloud)
+	cd $(JS) && npm run check-types && npm run typecheck && npm test
+
 validate: $(STAMP) ## Lint the SAM template (sam validate --lint when the SAM CLI is installed, else cfn-lint)
 	@if test -x $(SAM); then $(SAM) validate --lint --template template.yaml; \
 	elif command -v sam >/dev/null 2>&1; then sam validate --lint --template template.yaml; \
