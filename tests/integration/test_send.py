@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from parley.errors import Unavailable
 from parley.repositories.messages import MessagesRepository
+from parley_memory import Delivery
 
 from tests.integration.conftest import Harness
 from tests.integration.helpers import (
@@ -340,13 +341,11 @@ def test_concurrent_senders_get_gap_free_unique_seqs(pair: Harness) -> None:
 def test_the_message_is_stored_before_anyone_hears_of_it(pair: Harness) -> None:
     # GIVEN a gateway that checks the table at the moment bob's push goes out
     seen_at_push: list[int] = []
-    post = pair.gateway.post
 
-    def checking_post(connection_id: str, data: bytes) -> Any:
+    def check(_: Delivery) -> None:
         seen_at_push.extend(m["seq"] for m in stored_messages(pair))
-        return post(connection_id, data)
 
-    pair.gateway.post = checking_post  # type: ignore[method-assign]
+    pair.gateway.on_delivery = check
     # WHEN alice sends
     ack = send_frame(pair, text_frame("m1", to="bob"))
     # THEN the message was in the table when it was pushed, and is there with the ack's id
