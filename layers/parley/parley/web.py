@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from parley import frames
 from parley.errors import Code, InvalidParam, ParleyError, Unauthenticated, internal_error
 from parley.observability import count, error_metric, logger
 from parley.tokens import Principal
@@ -244,11 +245,8 @@ def ws_reply(frame: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def ws_error(err: ParleyError, request_id: str | None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error"}
-    if request_id is not None:
-        frame["id"] = request_id
-    frame.update(err.payload())
-    return ws_reply(frame)
+    """The route response carrying `err` as an `error` frame."""
+    return ws_reply(frames.error(err.payload(), request_id))
 
 
 WsAction = Callable[[WsRequest], dict[str, Any] | None]
