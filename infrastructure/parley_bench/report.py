@@ -19,7 +19,7 @@ from parley_bench.prices import PRICES, PRICES_DATE, REGION, SOURCES
 Result = dict[str, Any]
 
 TARGETS = {
-    "coldstart": "import ≤ 1.3x a bare `import boto3`",
+    "coldstart": "first ready ≤ 1.3x `import boto3` and the same clients, for every function",
     "cost": "≤ $6.00 per million direct messages delivered to one online device",
     "critical": "≤ 4 sequential AWS calls before the first post",
     "fanout": "≤ 2 s from ack to last delivery at 10,000 members",
