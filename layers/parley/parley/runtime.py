@@ -1,7 +1,10 @@
 """Composition root: builds repositories and services from the settings, once per container.
 
 Handlers ask for the service they need; everything is created on first use so a function
-pays only for what its path touches. Tests build services directly with fakes instead.
+pays only for what its path touches. Services are typed against the ports
+(`parley.ports`); passing the DynamoDB repositories in here is what makes mypy check that
+they implement them. Tests build services directly over the in-memory implementation
+(`parley_memory`, through `tests/fakes`) instead.
 """
 
 from __future__ import annotations
