@@ -34,7 +34,9 @@ export interface WebSocketLike {
   binaryType?: string;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  addEventListener(type: "open" | "message" | "error" | "close", listener: (event: never) => void): void;
+  // `any`: each runtime passes its own event classes (DOM events, `ws`'s), read defensively.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  addEventListener(type: "open" | "message" | "error" | "close", listener: (event: any) => void): void;
 }
 
 /** A `WebSocket` constructor: `globalThis.WebSocket`, or `WebSocket` from the `ws` package. */

@@ -33,7 +33,7 @@ function trackedWebSocket(): { WebSocket: WebSocketConstructor; sockets: WebSock
       sockets.push(this);
     }
   }
-  return { WebSocket: Tracked as unknown as WebSocketConstructor, sockets };
+  return { WebSocket: Tracked, sockets };
 }
 
 describe.skipIf(skipReason !== undefined)("against the local cloud", { timeout: 120_000 }, () => {

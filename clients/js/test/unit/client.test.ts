@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { ParleyClient, type ParleyClientOptions } from "../../src/client.js";
+import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
+import WebSocket from "ws";
+import { ParleyClient, type ParleyClientOptions, type WebSocketConstructor } from "../../src/client.js";
 import {
   ForbiddenError,
   ParleyClosedError,
@@ -52,6 +53,12 @@ afterEach(async () => {
 });
 
 describe("ParleyClient", () => {
+  it("takes the WebSocket classes of browsers, Node 22 and the ws package", () => {
+    expectTypeOf(WebSocket).toExtend<WebSocketConstructor>();
+    expectTypeOf<typeof globalThis.WebSocket>().toExtend<WebSocketConstructor>();
+    expect(() => new ParleyClient("http://not-ws.test", "t", { WebSocket: WebSocket as WebSocketConstructor })).toThrow(TypeError);
+  });
+
   it("connects with the token in the query, syncs, and returns the ack of a send", async () => {
     // GIVEN a server that acks sends at seq 1
     const server = new FakeServer();
@@ -262,6 +269,25 @@ describe("ParleyClient", () => {
     expect(server.framesOf("signal")[0]).toMatchObject({ to: "bob", callId: "call1", kind: "offer", payload: { sdp: "v=0" } });
     server.onFrame = () => undefined;
     await expect(c.read(C, 1)).rejects.toBeInstanceOf(ParleyTimeoutError);
+  });
+
+  it("applies edits, deletes and reactions to the messages it holds (section 9.2)", async () => {
+    // GIVEN a client holding message 1 from history and receiving 2 live
+    const server = new FakeServer();
+    const c = client(server, { cursors: { [C]: 1 } });
+    c.holdHistory([{ ...message(1, "from history"), type: undefined }]);
+    await c.connect();
+    const socket = server.open as FakeSocket;
+    socket.push(message(2, "live"));
+    // WHEN bob reacts to 1 and edits 2
+    socket.push({ ...message(3), body: { type: "reaction", target: 1, key: "👍", on: true } });
+    socket.push({ ...message(4), body: { type: "edit", target: 2, text: "live, edited" } });
+    // THEN each event is followed by an update carrying the target's new state
+    const first = await c.nextEvent({ type: "update", seq: 1 }, 500);
+    const second = await c.nextEvent({ type: "update", seq: 2 }, 500);
+    expect(first).toMatchObject({ message: { reactions: { "👍": ["bob"] } }, event: { seq: 3 } });
+    expect(second).toMatchObject({ message: { body: { text: "live, edited" }, edited: { seq: 4, ts: 4 } } });
+    expect(c.messages(C).map((m) => m.seq)).toEqual([1, 2, 3, 4]);
   });
 
   it("ends the iterator, rejects calls and stops listeners on close", async () => {
