@@ -310,6 +310,8 @@ export class ParleyClient implements AsyncIterable<ServerEvent> {
       this.started = false;
       throw error;
     }
+    // close() may have run while the handshake was in flight: start no timers then.
+    if (this.closed) throw this.fatal ?? new ParleyClosedError("client closed");
     if (this.opts.pingIntervalMs > 0) {
       this.pingTimer = setInterval(() => void this.keepalive(), this.opts.pingIntervalMs);
     }

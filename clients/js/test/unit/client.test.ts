@@ -224,6 +224,33 @@ describe("ParleyClient", () => {
     expect(c.closed).toBe(true);
   });
 
+  it("forces a refresh after two handshakes failed without a status, as browsers report them", async () => {
+    // GIVEN a connected client whose next two handshakes fail without telling why
+    const server = new FakeServer();
+    const forced: boolean[] = [];
+    const c = client(server, {}, (force) => {
+      forced.push(force);
+      return fakeJwt("alice", later(900));
+    });
+    await c.connect();
+    let failures = 0;
+    server.handshake = () => (++failures <= 2 ? { open: false } : { open: true });
+    // WHEN the socket drops
+    (server.open as FakeSocket).drop();
+    // THEN the third attempt asks the provider for a fresh token, and connects
+    await until(() => c.connectionCount === 2);
+    expect(forced).toEqual([false, false, false, true]);
+  });
+
+  it("starts no timers when closed while connecting", async () => {
+    const server = new FakeServer();
+    const c = client(server);
+    const connecting = c.connect();
+    await c.close();
+    await expect(connecting).rejects.toBeInstanceOf(ParleyClosedError);
+    await until(() => server.sockets[0]?.readyState === 3);
+  });
+
   it("renews its token with auth before it expires", async () => {
     // GIVEN a token that expires within the renewal margin, and a provider with a later one
     const server = new FakeServer();
