@@ -93,19 +93,18 @@ export interface ParleyClientOptions {
   logger?: Pick<Console, "debug" | "info" | "warn" | "error">;
 }
 
-/** Options of {@link ParleyClient.send}. */
-export interface SendOptions {
-  /** The recipient's userId (their direct conversation)... */
-  to?: string;
-  /** ...or the conversation. */
-  conversationId?: string;
+/** Options of {@link ParleyClient.send}: exactly one of `to` and `conversationId`. */
+export type SendOptions = (
+  | { /** The recipient's userId: their direct conversation. */ to: string; conversationId?: undefined }
+  | { /** A conversation the sender is a member of. */ conversationId: string; to?: undefined }
+) & {
   /** The idempotency key; a fresh UUID by default. The same one is used for every retry. */
   clientMsgId?: string;
   /** How long each try waits for its ack. */
   timeoutMs?: number;
   /** How many tries in all. */
   attempts?: number;
-}
+};
 
 /** What one {@link ParleyClient.sync} call brought. */
 export interface SyncResult {
@@ -379,11 +378,8 @@ export class ParleyClient implements AsyncIterable<ServerEvent> {
    */
   async send(body: string | Body, options: SendOptions): Promise<Ack> {
     const fullBody = (typeof body === "string" ? { type: "text", text: body } : body) as JsonObject;
-    const target = options.to !== undefined ? { to: options.to } : { conversationId: options.conversationId as string };
-    if ((options.to === undefined) === (options.conversationId === undefined)) {
-      throw new TypeError("give exactly one of `to` or `conversationId`");
-    }
-    const frame = sendFrame(fullBody, target, options.clientMsgId ?? newClientMsgId());
+    // sendFrame refuses both or neither target (callers without type checking may pass either).
+    const frame = sendFrame(fullBody, options, options.clientMsgId ?? newClientMsgId());
     const policy = options.attempts ? { ...this.resend, attempts: options.attempts } : this.resend;
     for (let tried = 1; ; tried++) {
       try {
