@@ -906,9 +906,12 @@ export class HandshakeError extends ParleyConnectionError {
   }
 }
 
-/** A fresh idempotency key (a UUID: within the protocol's `A-Z a-z 0-9 _ -`, 1-64 chars). */
+/** A fresh idempotency key: 128 random bits in the protocol's `A-Z a-z 0-9 _ -` (1-64 chars). */
 export function newClientMsgId(): string {
-  return globalThis.crypto.randomUUID();
+  // randomUUID exists only in secure contexts (https, localhost); getRandomValues everywhere.
+  if (typeof globalThis.crypto.randomUUID === "function") return globalThis.crypto.randomUUID();
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function handshakeStatus(message: string): number | undefined {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import WebSocket from "ws";
-import { ParleyClient, type ParleyClientOptions, type WebSocketConstructor } from "../../src/client.js";
+import { newClientMsgId, ParleyClient, type ParleyClientOptions, type WebSocketConstructor } from "../../src/client.js";
 import {
   ForbiddenError,
   ParleyClosedError,
@@ -100,6 +100,20 @@ describe("ParleyClient", () => {
     expect(new Set(tries.map((f) => f.id)).size).toBe(3);
     expect(result.clientMsgId).toBe(tries[0]?.clientMsgId);
     expect(c.connectionCount).toBe(2);
+  });
+
+  it("makes clientMsgIds the protocol accepts, also without crypto.randomUUID (insecure pages)", () => {
+    const pattern = /^[A-Za-z0-9_-]{1,64}$/;
+    expect(newClientMsgId()).toMatch(pattern);
+    const original = globalThis.crypto.randomUUID;
+    Object.defineProperty(globalThis.crypto, "randomUUID", { value: undefined, configurable: true });
+    try {
+      const ids = new Set([newClientMsgId(), newClientMsgId()]);
+      expect(ids.size).toBe(2);
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{32}$/);
+    } finally {
+      Object.defineProperty(globalThis.crypto, "randomUUID", { value: original, configurable: true });
+    }
   });
 
   it("resends after a timeout with the caller's clientMsgId", async () => {

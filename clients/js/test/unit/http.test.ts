@@ -111,6 +111,28 @@ describe("HttpClient", () => {
     expect((limited as RateLimitedError).status).toBe(429);
   });
 
+  it("presents a revoked refresh token once, failing every waiting caller with 1003", async () => {
+    // GIVEN a login whose refresh token the server refuses
+    let refreshes = 0;
+    const { fetch } = fakeFetch(async (call) => {
+      if (call.url.endsWith("/auth/refresh")) {
+        refreshes += 1;
+        await new Promise((r) => setTimeout(r, 10));
+        return json(401, { code: 1003, message: "refresh token reused" });
+      }
+      return json(401, { code: 1003, message: "expired" });
+    });
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("a", later(900)), refreshToken: "r1" });
+    // WHEN three callers need a fresh token at once
+    const results = await Promise.allSettled([http.tokenProvider(true), http.tokenProvider(true), http.me()]);
+    // THEN the refresh token went out once and every caller got UnauthenticatedError
+    expect(refreshes).toBe(1);
+    for (const result of results) {
+      expect(result.status).toBe("rejected");
+      expect((result as PromiseRejectedResult).reason).toBeInstanceOf(UnauthenticatedError);
+    }
+  });
+
   it("refreshes a token about to expire before using it", async () => {
     const { fetch, calls } = fakeFetch((call) =>
       call.url.endsWith("/auth/refresh")
