@@ -3,6 +3,12 @@
 
 /* eslint-disable */
 
+// The same declarations as in the module generated before: declared once.
+import { ErrorCode } from "./asyncapi.js";
+import type { ConversationType, CustomBody, Message, Role, SystemBody, SystemEvent, TextBody } from "./asyncapi.js";
+export { ErrorCode };
+export type { ConversationType, CustomBody, Message, Role, SystemBody, SystemEvent, TextBody };
+
 /** Users to add to a group. */
 export interface AddMembersBody {
   /** Users already in the group are skipped; an unknown user gives 1002 and adds nobody. */
@@ -29,22 +35,12 @@ export interface ConversationSummary {
   unread: number;
 }
 
-/** `dm` for a direct conversation (`dm:<a>:<b>`), `group` for a group (`grp:<ULID>`). */
-export type ConversationType = "dm" | "group";
-
 /** A new group. */
 export interface CreateGroupBody {
   /** 1-64 characters after control characters are removed and white space is folded. */
   name: string;
   /** The other members (the caller becomes the owner). An unknown user gives 1002; more than the group size, 1006. */
   members?: string[];
-}
-
-/** Application-defined content the server stores as is. */
-export interface CustomBody {
-  type: "custom";
-  /** Any JSON, at most 8192 bytes as compact UTF-8 JSON (larger: 1006). */
-  data: unknown;
 }
 
 /** Every HTTP error: the code decides, the message is for people. */
@@ -54,47 +50,6 @@ export interface ErrorBody {
   /** 1005 only: when to retry (also as the `Retry-After` header, in seconds). */
   retryAfterMs?: number;
 }
-
-/**
- * Protocol error codes, shared by WebSocket `error` frames and HTTP error bodies.
- *
- * * 1001 INVALID_PARAM (HTTP 400): bad JSON, missing or malformed field.
- * * 1002 USER_NOT_FOUND (HTTP 404): the named user does not exist.
- * * 1003 UNAUTHENTICATED (HTTP 401): missing, invalid, expired or revoked token.
- * * 1004 FORBIDDEN (HTTP 403): not a member, role too low, or blocked.
- * * 1005 RATE_LIMITED (HTTP 429): too many requests; retryAfterMs says when to retry.
- * * 1006 PAYLOAD_TOO_LARGE (HTTP 413): body over its limit.
- * * 1007 UNKNOWN_ACTION (HTTP 400): no such WebSocket action.
- * * 1008 CONFLICT (HTTP 409): already exists.
- * * 2001 MESSAGE_SEND_FAILED (HTTP 503): not stored; retry with the same clientMsgId.
- * * 2002 CONVERSATION_NOT_FOUND (HTTP 404): no such conversation.
- * * 3001 INTERNAL (HTTP 500): anything else; the message names the request id, never a stack trace.
- */
-export const ErrorCode = {
-  /** bad JSON, missing or malformed field */
-  INVALID_PARAM: 1001,
-  /** the named user does not exist */
-  USER_NOT_FOUND: 1002,
-  /** missing, invalid, expired or revoked token */
-  UNAUTHENTICATED: 1003,
-  /** not a member, role too low, or blocked */
-  FORBIDDEN: 1004,
-  /** too many requests; retryAfterMs says when to retry */
-  RATE_LIMITED: 1005,
-  /** body over its limit */
-  PAYLOAD_TOO_LARGE: 1006,
-  /** no such WebSocket action */
-  UNKNOWN_ACTION: 1007,
-  /** already exists */
-  CONFLICT: 1008,
-  /** not stored; retry with the same clientMsgId */
-  MESSAGE_SEND_FAILED: 2001,
-  /** no such conversation */
-  CONVERSATION_NOT_FOUND: 2002,
-  /** anything else; the message names the request id, never a stack trace */
-  INTERNAL: 3001,
-} as const;
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** A group and its members. */
 export interface Group {
@@ -145,21 +100,6 @@ export interface LoginBody {
   password: string;
 }
 
-/** A stored message, as history, `sync` and `message` frames show it. */
-export interface Message {
-  /** `dm:<a>:<b>` (the two userIds sorted) or `grp:<ULID>`. */
-  conversationId: string;
-  /** A message's place in its conversation. */
-  seq: number;
-  /** A ULID assigned by the server. */
-  messageId: string;
-  senderId: string;
-  clientMsgId: string;
-  body: TextBody | CustomBody | SystemBody;
-  /** Milliseconds since the Unix epoch. */
-  ts: number;
-}
-
 /** The caller's account. */
 export interface Profile {
   userId: string;
@@ -185,9 +125,6 @@ export interface Registered {
   userId: string;
 }
 
-/** A member's role in a group: `owner` (one per group), `admin` or `member`. */
-export type Role = "owner" | "admin" | "member";
-
 /** A member's new role. */
 export interface RoleBody {
   /** `admin` or `member`; `owner` hands ownership over (the caller becomes an admin). */
@@ -200,28 +137,6 @@ export interface RoleChange {
   conversationId: string;
   userId: string;
   role: Role;
-}
-
-/** A membership change, written by the server into the conversation (clients cannot send one). `senderId` of its message is `by`; its `clientMsgId` is `sys-<messageId>`. */
-export interface SystemBody {
-  type: "system";
-  event: SystemEvent;
-  /** The user who made the change. */
-  by: string;
-  /** The users the change is about (`group_created`: the owner and the first members; further members come in `members_added` chunks of at most 90). */
-  userIds?: string[];
-  /** `role_changed` only: the new role (`owner` when ownership was handed over). */
-  role?: Role;
-}
-
-/** The membership change a `system` message records. */
-export type SystemEvent = "group_created" | "members_added" | "member_removed" | "member_left" | "role_changed";
-
-/** A text message. */
-export interface TextBody {
-  type: "text";
-  /** 1-4000 Unicode code points (longer: 1006). */
-  text: string;
 }
 
 /** A login's tokens. The refresh token is spent by `POST /auth/refresh`; presenting it again revokes the whole login. */

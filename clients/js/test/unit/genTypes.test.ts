@@ -63,6 +63,24 @@ describe("gen-types", () => {
     expect(typeErrors({ "asyncapi.ts": asyncapi, "openapi.ts": openapi })).toEqual([]);
   });
 
+  it("declares a schema both documents share once, in the first module", () => {
+    // GIVEN two documents that both define RoleBody
+    const dir = mkdtempSync(join(tmpdir(), "parley-schema-"));
+    const asyncapi = fixture("asyncapi.json") as { components: { schemas: Record<string, unknown> } };
+    const openapi = fixture("openapi.json") as { components: { schemas: Record<string, unknown> } };
+    asyncapi.components.schemas.RoleBody = openapi.components.schemas.RoleBody;
+    writeFileSync(join(dir, "asyncapi.json"), JSON.stringify(asyncapi));
+    writeFileSync(join(dir, "openapi.json"), JSON.stringify(openapi));
+    // WHEN both are generated
+    const [first, second] = generateAll(dir);
+    // THEN the second module imports and re-exports it, and the pair type-checks
+    expect(first?.text).toContain("export interface RoleBody {");
+    expect(second?.text).not.toContain("export interface RoleBody {");
+    expect(second?.text).toContain('import type { RoleBody } from "./asyncapi.js";');
+    expect(second?.text).toContain("export type { RoleBody };");
+    expect(typeErrors({ "asyncapi.ts": first?.text ?? "", "openapi.ts": second?.text ?? "" })).toEqual([]);
+  });
+
   it("emits named integer enums and x-parley tables as constants", () => {
     const text = generate(
       {
