@@ -10,6 +10,7 @@ revoking them is the identity provider's business (short lifetimes there).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
 from parley import ids, tokens
@@ -47,35 +48,21 @@ class Me(TypedDict):
     displayName: str
 
 
+@dataclass(eq=False, kw_only=True)
 class AuthService:
     """Every rule about identities and tokens."""
 
-    def __init__(
-        self,
-        *,
-        users: Users,
-        sessions: Sessions,
-        keys: Callable[[], tokens.Keys],
-        clock: Clock,
-        issuer: str,
-        audience: str,
-        access_ttl: int,
-        refresh_ttl: int,
-        on_logout: Callable[[str, str], None] | None = None,
-        limiter: RateLimiter | None = None,
-        external: tokens.ExternalVerifier | None = None,
-    ) -> None:
-        self.users = users
-        self.sessions = sessions
-        self.keys = keys
-        self.clock = clock
-        self.issuer = issuer
-        self.audience = audience
-        self.access_ttl = access_ttl
-        self.refresh_ttl = refresh_ttl
-        self.on_logout = on_logout
-        self.limiter = limiter
-        self.external = external
+    users: Users
+    sessions: Sessions
+    keys: Callable[[], tokens.Keys]
+    clock: Clock
+    issuer: str
+    audience: str
+    access_ttl: int
+    refresh_ttl: int
+    on_logout: Callable[[str, str], None] | None = None
+    limiter: RateLimiter | None = None
+    external: tokens.ExternalVerifier | None = None
 
     def register(self, body: RegisterBody) -> Registered:
         """Create an account; 1008 when the userId is taken."""

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from parley.clock import Clock
 from parley.ports import ConnectionGateway, Connections, Users
 from parley.records import Connection
 
 
+@dataclass(eq=False, kw_only=True)
 class ConnectionService:
     """Records live connections so fan-out can find them by user."""
 
-    def __init__(
-        self,
-        *,
-        connections: Connections,
-        users: Users,
-        gateway: ConnectionGateway | None,
-        clock: Clock,
-        ttl_seconds: int,
-    ) -> None:
-        self.connections = connections
-        self.users = users
-        self.gateway = gateway
-        self.clock = clock
-        self.ttl_seconds = ttl_seconds
+    connections: Connections
+    users: Users
+    gateway: ConnectionGateway | None
+    clock: Clock
+    ttl_seconds: int
 
     def connect(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple, NotRequired, TypedDict
 
 from parley import frames, ids
@@ -66,19 +67,13 @@ class SyncResult(NamedTuple):
     complete: bool
 
 
+@dataclass(eq=False, kw_only=True)
 class ConversationService:
     """Membership-checked reads of conversations and their messages."""
 
-    def __init__(
-        self,
-        *,
-        messages: Messages,
-        members: Members,
-        conversations: Conversations,
-    ) -> None:
-        self.messages = messages
-        self.members = members
-        self.conversations = conversations
+    messages: Messages
+    members: Members
+    conversations: Conversations
 
     def require_member(self, user_id: str, conversation_id: str) -> Member:
         """The caller's membership row; 2002 for an unknown conversation, 1004 for outsiders."""

@@ -6,6 +6,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from parley import ids, roles
@@ -49,29 +50,18 @@ class RoleChange(TypedDict):
     role: str
 
 
+@dataclass(eq=False, kw_only=True)
 class GroupService:
     """Group rules; every change is one transaction with its system message."""
 
-    def __init__(
-        self,
-        *,
-        conversations: Conversations,
-        members: Members,
-        membership: MembershipWriter,
-        messages: Messages,
-        users: Users,
-        push: PushService | None,
-        clock: Clock,
-        max_members: int,
-    ) -> None:
-        self.conversations = conversations
-        self.members = members
-        self.membership = membership
-        self.messages = messages
-        self.users = users
-        self.push = push
-        self.clock = clock
-        self.max_members = max_members
+    conversations: Conversations
+    members: Members
+    membership: MembershipWriter
+    messages: Messages
+    users: Users
+    push: PushService | None
+    clock: Clock
+    max_members: int
 
     # ---- reads --------------------------------------------------------------------------
 

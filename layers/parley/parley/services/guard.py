@@ -3,6 +3,8 @@ still valid (or was renewed with `auth`) and the connection is within its frame 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from parley import frames
 from parley.clock import Clock
 from parley.errors import ParleyError, Unauthenticated
@@ -12,23 +14,15 @@ from parley.services.limits import RateLimiter
 from parley.wire import compact_bytes
 
 
+@dataclass(eq=False, kw_only=True)
 class WsGuard:
     """Token lifetime on open sockets, token renewal, and per-connection frame limits."""
 
-    def __init__(
-        self,
-        *,
-        connections: Connections,
-        gateway: ConnectionGateway | None,
-        auth: AuthService,
-        limiter: RateLimiter | None,
-        clock: Clock,
-    ) -> None:
-        self.connections = connections
-        self.gateway = gateway
-        self.auth = auth
-        self.limiter = limiter
-        self.clock = clock
+    connections: Connections
+    gateway: ConnectionGateway | None
+    auth: AuthService
+    limiter: RateLimiter | None
+    clock: Clock
 
     def check(self, connection_id: str, token_expires_at: int, *, count_frame: bool = True) -> None:
         """Raise 1003 (and close the socket) after the token expired unless it was renewed;

@@ -8,6 +8,7 @@ goes to the reader's own other devices and typing is not relayed. Presence is pu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
 from parley import frames, ids
@@ -29,29 +30,18 @@ class Presence(TypedDict):
     lastSeen: int | None
 
 
+@dataclass(eq=False, kw_only=True)
 class LiveService:
     """Receipts, typing, presence and signaling over live connections."""
 
-    def __init__(
-        self,
-        *,
-        conversations: ConversationService,
-        members: Members,
-        messages: Messages,
-        connections: Connections,
-        users: Users,
-        push: PushService,
-        clock: Clock,
-        relay_max: int = 50,
-    ) -> None:
-        self.conversations = conversations
-        self.members = members
-        self.messages = messages
-        self.connections = connections
-        self.users = users
-        self.push = push
-        self.clock = clock
-        self.relay_max = relay_max
+    conversations: ConversationService
+    members: Members
+    messages: Messages
+    connections: Connections
+    users: Users
+    push: PushService
+    clock: Clock
+    relay_max: int = 50
 
     def _others(self, conversation_id: str, user_id: str) -> list[str] | None:
         """The other members to relay to, or None when the conversation is too large."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from parley import ids
@@ -62,31 +63,19 @@ class Sent(NamedTuple):
     duplicate: bool
 
 
+@dataclass(eq=False, kw_only=True)
 class MessageService:
     """Stores messages in order and hands them to the push service."""
 
-    def __init__(
-        self,
-        *,
-        messages: Messages,
-        members: Members,
-        conversations: Conversations,
-        membership: MembershipWriter,
-        users: Users,
-        push: PushService,
-        clock: Clock,
-        on_push_error: Logger | None = None,
-        limiter: RateLimiter | None = None,
-    ) -> None:
-        self.messages = messages
-        self.members = members
-        self.conversations = conversations
-        self.membership = membership
-        self.users = users
-        self.push = push
-        self.clock = clock
-        self.on_push_error = on_push_error
-        self.limiter = limiter
+    messages: Messages
+    members: Members
+    conversations: Conversations
+    membership: MembershipWriter
+    users: Users
+    push: PushService
+    clock: Clock
+    on_push_error: Logger | None = None
+    limiter: RateLimiter | None = None
 
     def send(
         self,

@@ -56,34 +56,21 @@ class DeliveryReport:
         self.throttled += other.throttled
 
 
+@dataclass(eq=False, kw_only=True)
 class PushService:
     """Finds recipients' live connections and posts frames to them."""
 
-    def __init__(
-        self,
-        *,
-        connections: Connections,
-        members: Members,
-        gateway: ConnectionGateway,
-        queue: PushQueue | None,
-        clock: Clock,
-        inline_max: int = 50,
-        batch_users: int = 100,
-        threads: int = 16,
-        metric: MetricSink = _no_metrics,
-        timing: TimingSink = _no_timing,
-    ) -> None:
-        self.connections = connections
-        self.members = members
-        self.gateway = gateway
-        self.queue = queue
-        self.clock = clock
-        self.inline_max = inline_max
-        self.batch_users = batch_users
-        self.threads = threads
-        self.metric = metric
-        self.timing = timing
-        self._pool: ThreadPoolExecutor | None = None
+    connections: Connections
+    members: Members
+    gateway: ConnectionGateway
+    queue: PushQueue | None
+    clock: Clock
+    inline_max: int = 50
+    batch_users: int = 100
+    threads: int = 16
+    metric: MetricSink = _no_metrics
+    timing: TimingSink = _no_timing
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     # ---- entry points -------------------------------------------------------------------
 

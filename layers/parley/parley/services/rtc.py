@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
 from parley.clock import Clock
@@ -39,23 +40,15 @@ def split_urls(value: str) -> list[str]:
     return [u.strip() for u in value.split(",") if u.strip()]
 
 
+@dataclass(eq=False, kw_only=True)
 class RtcService:
     """Hands out ICE server lists; TURN credentials expire after `ttl` seconds."""
 
-    def __init__(
-        self,
-        *,
-        stun_urls: list[str],
-        turn_urls: list[str],
-        ttl: int,
-        turn_secret: Callable[[], str],
-        clock: Clock,
-    ) -> None:
-        self.stun_urls = stun_urls
-        self.turn_urls = turn_urls
-        self.ttl = ttl
-        self.turn_secret = turn_secret
-        self.clock = clock
+    stun_urls: list[str]
+    turn_urls: list[str]
+    ttl: int
+    turn_secret: Callable[[], str]
+    clock: Clock
 
     def ice_servers(self, user_id: str) -> IceServers:
         """`{iceServers: [{urls, username?, credential?}], ttl}` for `user_id`."""

@@ -3,19 +3,21 @@ blocker, nor signal them, and learns nothing beyond a plain 1004."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from parley import ids
 from parley.clock import Clock
 from parley.errors import InvalidParam, UserNotFound
 from parley.ports import Members, Users
 
 
+@dataclass(eq=False, kw_only=True)
 class UserService:
     """Per-user settings that other users' actions must respect."""
 
-    def __init__(self, *, users: Users, members: Members, clock: Clock) -> None:
-        self.users = users
-        self.members = members
-        self.clock = clock
+    users: Users
+    members: Members
+    clock: Clock
 
     def block(self, blocker: str, blocked: str) -> None:
         """`blocker` blocks `blocked`; an existing direct conversation is closed to them."""
