@@ -81,6 +81,26 @@ class Member(Membership):
     blocked: NotRequired[bool]
 
 
+def member_row(
+    conversation_id: str,
+    user_id: str,
+    role: str,
+    joined_seq: int,
+    now: int,
+    *,
+    read_seq: int | None = None,
+) -> Member:
+    """A new member's row: it has read nothing before its join unless `read_seq` says so."""
+    return {
+        "conversationId": conversation_id,
+        "userId": user_id,
+        "role": role,
+        "joinedSeq": joined_seq,
+        "readSeq": joined_seq - 1 if read_seq is None else read_seq,
+        "joinedAt": now,
+    }
+
+
 # ---- users, logins and connections -------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 from parley import ddb
 from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooLarge
 from parley.ports import SeqTaken
-from parley.records import Conversation, Member, MemberEntry, Membership, Message
+from parley.records import Conversation, Member, MemberEntry, Membership, Message, member_row
 from parley.repositories.base import (
     AwsClient,
     Repository,
@@ -141,26 +141,6 @@ class MembersRepository(Repository):
             ConditionExpression="attribute_exists(userId)",
             ExpressionAttributeValues=ddb.encode({":b": blocked}),
         )
-
-
-def member_row(
-    conversation_id: str,
-    user_id: str,
-    role: str,
-    joined_seq: int,
-    now: int,
-    *,
-    read_seq: int | None = None,
-) -> Member:
-    """A new member's row: it has read nothing before its join unless `read_seq` says so."""
-    return {
-        "conversationId": conversation_id,
-        "userId": user_id,
-        "role": role,
-        "joinedSeq": joined_seq,
-        "readSeq": joined_seq - 1 if read_seq is None else read_seq,
-        "joinedAt": now,
-    }
 
 
 class MembershipRepository(AwsClient):

@@ -19,8 +19,7 @@ from parley.errors import (
     UserNotFound,
 )
 from parley.ports import Conversations, Members, MembershipWriter, Messages, SeqTaken, Users
-from parley.records import Conversation, Member, MemberEntry, Message
-from parley.repositories.conversations import member_row
+from parley.records import Conversation, Member, MemberEntry, Message, member_row
 from parley.services.push import PushService
 
 # A transaction holds at most 100 items: the message, the counter and up to 90 members.

@@ -38,8 +38,7 @@ from parley.errors import (
     UserNotFound,
 )
 from parley.ports import Conversations, Members, MembershipWriter, Messages, Newest, Users
-from parley.records import Conversation, Member, Message
-from parley.repositories.conversations import member_row
+from parley.records import Conversation, Member, Message, member_row
 from parley.roles import MEMBER
 from parley.services.limits import RateLimiter
 from parley.services.push import PushService
