@@ -23,7 +23,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,7 +210,10 @@ class Store:
 
 
 class Repository:
-    """What every in-memory repository shares: the store, and a record of its calls."""
+    """What every in-memory repository shares: the store, a record of its calls, and the
+    reports of what each call read or wrote (made only when the store has a probe)."""
+
+    table = ""  # the table's logical id in the template, for the probe
 
     def __init__(self, store: Store | None = None) -> None:
         self.store = store or Store()
@@ -220,6 +223,33 @@ class Repository:
         with self.store.lock:
             self.calls.append((name, args))
         self.store.wait("dynamodb")
+
+    def _read(
+        self,
+        operation: str,
+        rows: Iterable[Mapping[str, Any] | None],
+        *,
+        index: str | None = None,
+        consistent: bool = False,
+    ) -> None:
+        """Report a read of `rows` (None for an item that was not there)."""
+        if self.store.probe is not None:
+            read = tuple(copy.deepcopy(dict(r)) for r in rows if r)
+            self.store.report(
+                Access("dynamodb", operation, self.table, index, read=read, consistent=consistent)
+            )
+
+    def _wrote(
+        self,
+        operation: str,
+        old: Mapping[str, Any] | None,
+        new: Mapping[str, Any] | None,
+        applied: bool = True,
+    ) -> None:
+        """Report a write of one item from `old` to `new` (a refused one: `applied` False)."""
+        if self.store.probe is not None:
+            write = Write(copy.deepcopy(old), copy.deepcopy(new), applied)
+            self.store.report(Access("dynamodb", operation, self.table, writes=(write,)))
 
     def times(self, name: str) -> int:
         """How many times method `name` was called."""

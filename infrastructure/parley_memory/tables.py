@@ -25,11 +25,9 @@ from parley.records import Membership as UserMembership
 from parley.repositories.messages import BY_CLIENT_MSG_ID, dedupe_key
 
 from parley_memory.store import (
-    Access,
     Repository,
     Row,
     Store,
-    Write,
     protocol_message,
     stored_message,
 )
@@ -72,12 +70,12 @@ def _membership(row: Member) -> UserMembership:
 class Users(Repository):
     """Profiles and block lists (`pk` = userId, `sk` = `profile` | `block#<userId>`)."""
 
-    def _get(self, operation: str, key: tuple[str, str], consistent: bool = False) -> Row | None:
+    table = "UsersTable"
+
+    def _get(self, key: tuple[str, str]) -> Row | None:
         with self.store.lock:
             row = _copy(self.store.users.get(key))
-        if self.store.probing:
-            read = (row,) if row else ()
-            self.store.report(Access("dynamodb", operation, "UsersTable", read=read))
+        self._read("GetItem", [row])
         return row
 
     def _put(self, key: tuple[str, str], new: Row | None, *, only_new: bool) -> Row | None:
@@ -91,10 +89,9 @@ class Users(Repository):
                     self.store.users.pop(key, None)
                 else:
                     self.store.users[key] = _copy(new)
-        if self.store.probing:
-            operation = "DeleteItem" if new is None else "PutItem"
-            write = Write(old, new if applied else old, applied)
-            self.store.report(Access("dynamodb", operation, "UsersTable", writes=(write,)))
+        self._wrote(
+            "DeleteItem" if new is None else "PutItem", old, new if applied else old, applied
+        )
         return old
 
     def create(self, user_id: str, password_hash: str, display_name: str, now: int) -> None:
@@ -123,7 +120,7 @@ class Users(Repository):
 
     def get(self, user_id: str) -> User | None:
         self._called("get", user_id)
-        return cast("User | None", self._get("GetItem", (user_id, PROFILE)))
+        return cast("User | None", self._get((user_id, PROFILE)))
 
     def existing(self, user_ids: list[str]) -> set[str]:
         self._called("existing", tuple(user_ids))
@@ -159,7 +156,7 @@ class Users(Repository):
 
     def is_blocked(self, blocker: str, blocked: str) -> bool:
         self._called("is_blocked", blocker, blocked)
-        return self._get("GetItem", (blocker, BLOCK + blocked)) is not None
+        return self._get((blocker, BLOCK + blocked)) is not None
 
 
 class Sessions(Repository):
@@ -215,32 +212,28 @@ class Sessions(Repository):
 class Connections(Repository):
     """Live WebSocket connections by id and by user (the `byUser` index)."""
 
+    table = "ConnectionsTable"
+
     def put(self, connection: Connection) -> None:
         self._called("put", connection.get("connectionId"))
         # As the codec does: `None` attributes are not stored.
         item = cast(Connection, {k: v for k, v in connection.items() if v is not None})
         with self.store.lock:
             old = self.store.put_connection(_copy(item))
-        if self.store.probing:
-            write = Write(old, item)
-            self.store.report(Access("dynamodb", "PutItem", "ConnectionsTable", writes=(write,)))
+        self._wrote("PutItem", old, item)
 
     def get(self, connection_id: str) -> Connection | None:
         self._called("get", connection_id)
         with self.store.lock:
             row = _copy(self.store.connections.get(connection_id))
-        if self.store.probing:
-            read = (row,) if row else ()
-            self.store.report(Access("dynamodb", "GetItem", "ConnectionsTable", read=read))
+        self._read("GetItem", [row])
         return row
 
     def delete(self, connection_id: str) -> Connection | None:
         self._called("delete", connection_id)
         with self.store.lock:
             row = self.store.drop_connection(connection_id)
-        if self.store.probing:
-            write = Write(row, None)
-            self.store.report(Access("dynamodb", "DeleteItem", "ConnectionsTable", writes=(write,)))
+        self._wrote("DeleteItem", row, None)
         return row
 
     def by_user(self, user_id: str, now: int) -> list[Connection]:
@@ -248,9 +241,7 @@ class Connections(Repository):
         with self.store.lock:
             ids = sorted(self.store.connections_by_user.get(user_id, ()))
             rows = [_copy(self.store.connections[c]) for c in ids]
-        if self.store.probing:
-            access = Access("dynamodb", "Query", "ConnectionsTable", "byUser", read=tuple(rows))
-            self.store.report(access)
+        self._read("Query", rows, index="byUser")
         return [c for c in rows if int(c.get("ttl", now + 1)) > now]
 
     def by_users(self, user_ids: list[str], now: int) -> dict[str, list[Connection]]:
@@ -263,13 +254,13 @@ class Connections(Repository):
 class Conversations(Repository):
     """Conversation metadata by id."""
 
+    table = "ConversationsTable"
+
     def get(self, conversation_id: str) -> Conversation | None:
         self._called("get", conversation_id)
         with self.store.lock:
             row = _copy(self.store.conversations.get(conversation_id))
-        if self.store.probing:
-            read = (row,) if row else ()
-            self.store.report(Access("dynamodb", "GetItem", "ConversationsTable", read=read))
+        self._read("GetItem", [row])
         return row
 
     def get_many(self, conversation_ids: list[str]) -> dict[str, Conversation]:
@@ -285,14 +276,13 @@ class Conversations(Repository):
 class Members(Repository):
     """Membership rows with role, joinedSeq, readSeq and blocked."""
 
+    table = "MembersTable"
+
     def get(self, conversation_id: str, user_id: str) -> Member | None:
         self._called("get", conversation_id, user_id)
         with self.store.lock:
             row = _copy(self.store.member(conversation_id, user_id))
-        if self.store.probing:
-            read = (row,) if row else ()
-            access = Access("dynamodb", "GetItem", "MembersTable", read=read, consistent=True)
-            self.store.report(access)
+        self._read("GetItem", [row], consistent=True)
         return row
 
     def page(
@@ -309,9 +299,7 @@ class Members(Repository):
             more = start + limit < len(order)
             out = [_entry(r) for r in full]
             # A Query bills the items it reads, whatever it projects.
-            read = tuple(_copy(r) for r in full) if self.store.probing else ()
-        if self.store.probing:
-            self.store.report(Access("dynamodb", "Query", "MembersTable", read=read))
+            self._read("Query", full)
         return out, (chosen[-1] if more and chosen else None)
 
     def all(self, conversation_id: str) -> list[MemberEntry]:
@@ -345,10 +333,7 @@ class Members(Repository):
             applied = row is not None and "readSeq" in row and row["readSeq"] < seq
             if applied and row is not None:
                 row["readSeq"] = seq
-            new = _copy(row) if self.store.probing else None
-        if self.store.probing:
-            write = Write(old, new, applied)
-            self.store.report(Access("dynamodb", "UpdateItem", "MembersTable", writes=(write,)))
+            self._wrote("UpdateItem", old, row, applied)
         return applied
 
     def set_blocked(self, conversation_id: str, user_id: str, blocked: bool) -> None:
@@ -375,6 +360,8 @@ class Messages(Repository):
     `lose_every_put` every put answers "taken".
     """
 
+    table = "MessagesTable"
+
     def __init__(self, store: Store | None = None) -> None:
         super().__init__(store)
         self.before_put: Callable[[Message], None] | None = None
@@ -384,17 +371,11 @@ class Messages(Repository):
         log = self.store.messages.get(conversation_id, {})
         return log[max(log)] if log else None
 
-    def _report_newest(self, top: StoredMessage | None) -> None:
-        if self.store.probing:
-            read = (_copy(top),) if top else ()
-            access = Access("dynamodb", "Query", "MessagesTable", read=read, consistent=True)
-            self.store.report(access)
-
     def last_seq(self, conversation_id: str) -> int:
         self._called("last_seq", conversation_id)
         with self.store.lock:
             top = self._top(conversation_id)
-        self._report_newest(top)
+        self._read("Query", [top], consistent=True)
         return top["seq"] if top else 0
 
     def newest(self, conversation_id: str) -> Newest:
@@ -403,7 +384,7 @@ class Messages(Repository):
         with self.store.lock:
             top = self._top(conversation_id)
             own = dict(top.get("own", {})) if top else {}
-        self._report_newest(top)
+        self._read("Query", [top], consistent=True)
         return Newest(top["seq"] if top else 0, own)
 
     def newest_many(self, conversation_ids: list[str]) -> dict[str, Newest]:
@@ -418,18 +399,7 @@ class Messages(Repository):
             seq = self.store.dedupe.get((conversation_id, dedupe_key(sender_id, client_msg_id)))
             found = self.store.messages.get(conversation_id, {}).get(seq) if seq else None
             message = protocol_message(found) if found else None
-        if self.store.probing:
-            read = (_copy(found),) if found else ()
-            self.store.report(
-                Access(
-                    "dynamodb",
-                    "Query",
-                    "MessagesTable",
-                    BY_CLIENT_MSG_ID,
-                    read=read,
-                    consistent=True,
-                )
-            )
+        self._read("Query", [found], index=BY_CLIENT_MSG_ID, consistent=True)
         return message
 
     def put_if_absent(self, message: Message, own: dict[str, int] | None = None) -> bool:
@@ -444,9 +414,7 @@ class Messages(Repository):
             applied = old is None
             if applied:
                 self.store.put_message(stored)
-        if self.store.probing:
-            write = Write(old, stored if applied else old, applied)
-            self.store.report(Access("dynamodb", "PutItem", "MessagesTable", writes=(write,)))
+        self._wrote("PutItem", old, stored if applied else old, applied)
         return applied
 
     def after_with_own(
