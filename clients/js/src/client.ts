@@ -19,7 +19,11 @@ import {
   UnauthenticatedError,
 } from "./errors.js";
 import { EventQueue } from "./queue.js";
-import type { Ack, Body, OkReply, PresenceUser, ServerEvent, SignalKind, SyncConversation } from "./types.js";
+import type { Operations } from "./generated/asyncapi.js";
+import type { Ack, Body, ErrorEvent, PresenceUser, ServerEvent, SignalKind, SyncConversation } from "./types.js";
+
+/** The success reply of a WebSocket action, as the schema declares it. */
+export type ReplyOf<A extends keyof Operations> = Exclude<Operations[A]["reply"], ErrorEvent>;
 
 /**
  * `(forceRefresh) => accessToken`. Called with `false` before every connection attempt
@@ -407,8 +411,8 @@ export class ParleyClient implements AsyncIterable<ServerEvent> {
   }
 
   /** Mark `conversationId` read up to `seq`. */
-  async read(conversationId: string, seq: number): Promise<OkReply> {
-    return (await this.request({ action: "read", conversationId, seq })) as unknown as OkReply;
+  async read(conversationId: string, seq: number): Promise<ReplyOf<"read">> {
+    return (await this.request({ action: "read", conversationId, seq })) as unknown as ReplyOf<"read">;
   }
 
   /** Tell the other members you started or stopped typing (no reply on success). */
@@ -431,11 +435,11 @@ export class ParleyClient implements AsyncIterable<ServerEvent> {
     callId: string,
     kind: SignalKind,
     options: { payload?: unknown; toConnection?: string } = {},
-  ): Promise<OkReply> {
+  ): Promise<ReplyOf<"signal">> {
     const frame: JsonObject = { action: "signal", to, callId, kind };
     if (options.payload !== undefined) frame.payload = options.payload;
     if (options.toConnection !== undefined) frame.toConnection = options.toConnection;
-    return (await this.request(frame)) as unknown as OkReply;
+    return (await this.request(frame)) as unknown as ReplyOf<"signal">;
   }
 
   /** Send `ping`; resolves with the round trip in milliseconds. */
@@ -446,11 +450,11 @@ export class ParleyClient implements AsyncIterable<ServerEvent> {
   }
 
   /** Present a fresh access token on the open socket (`auth` → `ok`). */
-  async auth(accessToken: string): Promise<OkReply> {
+  async auth(accessToken: string): Promise<ReplyOf<"auth">> {
     const reply = await this.request({ action: "auth", token: accessToken }, { renew: false });
     this.token = accessToken;
     this.scheduleRenewal();
-    return reply as unknown as OkReply;
+    return reply as unknown as ReplyOf<"auth">;
   }
 
   /** Get a fresh token from the provider (forcing a refresh) and `auth` with it. */

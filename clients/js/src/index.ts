@@ -28,6 +28,7 @@ export type {
   EventFilter,
   EventListener,
   ParleyClientOptions,
+  ReplyOf,
   SendOptions,
   SyncResult,
   TokenProvider,

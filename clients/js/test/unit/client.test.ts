@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import WebSocket from "ws";
-import { newClientMsgId, ParleyClient, type ParleyClientOptions, type WebSocketConstructor } from "../../src/client.js";
+import {
+  newClientMsgId,
+  ParleyClient,
+  type ParleyClientOptions,
+  type ReplyOf,
+  type WebSocketConstructor,
+} from "../../src/client.js";
 import {
   ForbiddenError,
   ParleyClosedError,
@@ -56,6 +62,9 @@ describe("ParleyClient", () => {
   it("takes the WebSocket classes of browsers, Node 22 and the ws package", () => {
     expectTypeOf(WebSocket).toExtend<WebSocketConstructor>();
     expectTypeOf<typeof globalThis.WebSocket>().toExtend<WebSocketConstructor>();
+    // Replies are typed from the schema's operations.
+    expectTypeOf<ReplyOf<"read">["readSeq"]>().toEqualTypeOf<number>();
+    expectTypeOf<ReplyOf<"signal">["delivered"]>().toEqualTypeOf<number>();
     expect(() => new ParleyClient("http://not-ws.test", "t", { WebSocket: WebSocket as WebSocketConstructor })).toThrow(TypeError);
   });
 
