@@ -129,7 +129,6 @@ export type EventFilter = Partial<Record<string, unknown>> & {
 };
 
 const NOOP_LOGGER = { debug() {}, info() {}, warn() {}, error() {} };
-const OPEN = 1;
 
 interface Pending {
   resolve: (frame: JsonObject & { type: string }) => void;
