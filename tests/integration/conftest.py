@@ -12,11 +12,38 @@ from moto import mock_aws
 from parley import runtime
 
 from tests.fakes.gateway import FakeGateway
-from tests.support import events
+from tests.support import events, iam_audit
 from tests.support.handlers import load
 from tests.support.stack import Stack, create_stack
 
 PASSWORD = "correct horse battery"
+
+# Before any boto3 client exists: every session created from now on records handlers' calls.
+iam_audit.install()
+
+
+@pytest.fixture(autouse=True)
+def _iam_audit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every AWS call a handler makes must be allowed by its function's role in the
+    transformed template (moto enforces no IAM; tests/support/iam_audit.py)."""
+    with iam_audit.recording(monkeypatch.setattr, FakeGateway) as calls:
+        yield
+    denied = [str(f) for f in iam_audit.check(calls) if not f.verdict.allowed]
+    if denied:
+        pytest.fail("calls the function's role does not allow:\n" + "\n".join(denied))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    iam_audit.publish(session.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    iam_audit.collect(getattr(node, "workeroutput", {}))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    iam_audit.report(terminalreporter.write_line)
 
 
 class LambdaContext:

@@ -11,7 +11,7 @@ from parley.repositories.messages import encode_message
 
 from tests.integration.conftest import CONTEXT, Harness
 from tests.support import events
-from tests.support.handlers import load
+from tests.support.handlers import as_the_test, load
 from tests.support.stack import client
 
 ULID_CHARS = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
@@ -24,6 +24,7 @@ def is_ulid(value: object) -> bool:
 # ---- tables -----------------------------------------------------------------------------
 
 
+@as_the_test()
 def scan(app: Harness, logical: str) -> list[dict[str, Any]]:
     """Every item of one of the template's tables (`UsersTable`, `MessagesTable`, ...)."""
     ddb_client = client("dynamodb")
@@ -37,6 +38,7 @@ def scan(app: Harness, logical: str) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+@as_the_test()
 def get_item(app: Harness, logical: str, **key: str | int) -> dict[str, Any] | None:
     item = client("dynamodb").get_item(
         TableName=app.stack.tables[logical], Key=ddb.key(**key), ConsistentRead=True
