@@ -263,6 +263,18 @@ def test_a_send_records_its_writes_and_posts(app: Harness) -> None:
     assert all(f.verdict.allowed for f in iam_audit.check(iam_audit.RECORDER.calls))
 
 
+def test_a_secret_read_from_the_cache_is_still_the_handlers_read(app: Harness) -> None:
+    # GIVEN alice registered and logged in: the auth function read the signing secret, and
+    # Powertools keeps it in its cache (this process plays every function's container)
+    app.user("alice")
+    iam_audit.RECORDER.take()
+    # WHEN the authorizer checks her token, with the secret served from that cache
+    app.connect("alice", "a1")
+    # THEN the authorizer's read is audited all the same
+    calls = {(c.invocation.function, c.action, c.resource) for c in iam_audit.RECORDER.calls}
+    assert ("authorizer", "secretsmanager:GetSecretValue", app.stack.secret_arn) in calls
+
+
 def test_a_missing_permission_is_caught(app: Harness) -> None:
     # GIVEN the template without the send function's write to the messages table
     template = copy.deepcopy(iam_audit.template())

@@ -6,7 +6,8 @@ registers its own) records each call a handler makes, including calls from the I
 threads, as the IAM request AWS would authorize: an action (`dynamodb:Query`) on a resource
 ARN (`.../table/t-MessagesTable/index/byClientMsgId`). Posts and closes through the fake
 `@connections` gateway are recorded as the `execute-api:ManageConnections` calls the real
-one makes. Each call is then evaluated against the role of the function whose handler made
+one makes, and secrets read from Powertools' cache as the read each function's own
+container would make. Each call is then evaluated against the role of the function whose handler made
 it, in the template *after the SAM transform* (the policies CloudFormation would create):
 Allow and Deny statements, `NotAction`/`NotResource`, wildcards in actions and resources,
 `Fn::If` on the template's conditions, and `Ref`/`Fn::GetAtt`/`Fn::Sub` resolved to the
@@ -291,10 +292,28 @@ def _gateway_recorder(method: str, original: Callable[..., Any]) -> Callable[...
     return call
 
 
+def _secret_recorder(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap Powertools' `get_secret`: a read served from its cache is still the handler's
+    read (each function's container fills its own cache, with its own role)."""
+
+    def get_secret(name: str, *args: Any, **kwargs: Any) -> Any:
+        invocation = running.get()
+        if invocation is not None:
+            region = os.environ.get("AWS_REGION", "us-east-1")
+            [(action, secret)] = iam_requests(
+                "secretsmanager", "secretsmanager", "GetSecretValue", {"SecretId": name}, region, ""
+            )
+            RECORDER.add(Call(invocation, action, secret))
+        return original(name, *args, **kwargs)
+
+    return get_secret
+
+
 @contextmanager
 def recording(patch: Callable[[Any, str, Any], None], gateway: Any) -> Iterator[set[Call]]:
-    """Record one test's calls: pool threads run as the handler that submitted to them, and
-    the fake gateway's `post`/`close` count as PostToConnection/DeleteConnection.
+    """Record one test's calls: pool threads run as the handler that submitted to them, the
+    fake gateway's `post`/`close` count as PostToConnection/DeleteConnection, and a secret
+    read from Powertools' cache as a GetSecretValue.
 
     `patch` is `monkeypatch.setattr` (undone after the test); the yielded set is filled
     when the block ends.
@@ -302,6 +321,9 @@ def recording(patch: Callable[[Any, str, Any], None], gateway: Any) -> Iterator[
     patch(ThreadPoolExecutor, "submit", _propagating_submit(ThreadPoolExecutor.submit))
     patch(gateway, "post", _gateway_recorder("POST", gateway.post))
     patch(gateway, "close", _gateway_recorder("DELETE", gateway.close))
+    from aws_lambda_powertools.utilities import parameters
+
+    patch(parameters, "get_secret", _secret_recorder(parameters.get_secret))
     RECORDER.take()
     calls: set[Call] = set()
     try:
