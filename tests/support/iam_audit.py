@@ -7,11 +7,11 @@ threads, as the IAM request AWS would authorize: an action (`dynamodb:Query`) on
 ARN (`.../table/t-MessagesTable/index/byClientMsgId`). Posts and closes through the fake
 `@connections` gateway are recorded as the `execute-api:ManageConnections` calls the real
 one makes, and secrets read from Powertools' cache as the read each function's own
-container would make. Each call is then evaluated against the role of the function whose handler made
-it, in the template *after the SAM transform* (the policies CloudFormation would create):
-Allow and Deny statements, `NotAction`/`NotResource`, wildcards in actions and resources,
-`Fn::If` on the template's conditions, and `Ref`/`Fn::GetAtt`/`Fn::Sub` resolved to the
-names the handler saw in its `PARLEY_*` settings (the same way the stack passes them).
+container would make. Each call is then evaluated against the role of the function whose
+handler made it, in the template *after the SAM transform* (the policies CloudFormation
+would create): Allow and Deny statements, `NotAction`/`NotResource`, wildcards in actions
+and resources, `Fn::If` on the template's conditions, and `Ref`/`Fn::GetAtt`/`Fn::Sub`
+resolved to the names the handler saw in its `PARLEY_*` settings (as the stack sets them).
 
 AWS managed policies (basic execution, X-Ray) are not evaluated: the code's own calls must
 be granted by the template's own statements. Statements with a `Condition` never count as
