@@ -1,5 +1,5 @@
-"""The IAM audit itself (tests/support/iam_audit.py): how it names calls, how it evaluates
-the roles, and that it sees handlers' calls, also from the I/O pool's threads.
+"""The IAM audit itself (tests/support/iam_*.py): how it names calls, how it evaluates the
+roles, and that it sees handlers' calls, also from the I/O pool's threads.
 
 Every other integration test is audited by the autouse fixture in conftest.py; `pytest
 tests/integration` prints the number of distinct grants the run used, and
@@ -17,7 +17,9 @@ from parley import aws, concurrency
 from tests.integration.conftest import Harness
 from tests.support import iam_audit
 from tests.support.handlers import Invocation, running
-from tests.support.iam_audit import Call, Unnamed, iam_requests
+from tests.support.iam_audit import Call
+from tests.support.iam_names import Unnamed, iam_requests
+from tests.support.iam_policy import listed, role_statements
 
 REGION = "us-east-1"
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table"
@@ -212,7 +214,7 @@ def test_deny_wins_and_conditional_allows_grant_nothing() -> None:
 def test_every_function_of_the_template_has_a_role_the_audit_reads() -> None:
     template = iam_audit.template()
     for directory, function in iam_audit.function_ids().items():
-        statements = iam_audit.role_statements(template, function)
+        statements = role_statements(template, function)
         assert isinstance(statements, list), directory
 
 
@@ -278,8 +280,8 @@ def test_a_secret_read_from_the_cache_is_still_the_handlers_read(app: Harness) -
 def test_a_missing_permission_is_caught(app: Harness) -> None:
     # GIVEN the template without the send function's write to the messages table
     template = copy.deepcopy(iam_audit.template())
-    statements = iam_audit.role_statements(template, "SendFunction")
-    on_messages = [s for s in statements if MESSAGES in iam_audit.listed(s.get("Resource"))]
+    statements = role_statements(template, "SendFunction")
+    on_messages = [s for s in statements if MESSAGES in listed(s.get("Resource"))]
     for statement in on_messages:
         statement["Action"] = [a for a in statement["Action"] if a != "dynamodb:PutItem"]
     # WHEN alice sends bob a message
