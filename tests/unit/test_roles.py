@@ -61,7 +61,7 @@ def test_can_remove_the_same_name_is_leaving_whatever_the_rank() -> None:
 
 
 @pytest.mark.parametrize(
-    ("actor_role", "target_role", "new_role"), itertools.product(ROLES, repeat=3)
+    ("actor_role", "target_role", "new_role"), list(itertools.product(ROLES, repeat=3))
 )
 def test_can_set_role_truth_table(actor_role: str, target_role: str, new_role: str) -> None:
     # GIVEN every combination of actor role, target role and requested role
