@@ -13,6 +13,7 @@ import ast
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -47,6 +48,24 @@ def build_layer() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@cache
+def runtime_python() -> str | None:
+    """A Python of the runtime's version: on the PATH, else pyenv's, else None."""
+    version = build_layer().PYTHON_VERSION
+    candidates = [f"python{version}"]
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        prefix = subprocess.run(
+            [pyenv, "prefix", version], capture_output=True, text=True, check=False
+        )
+        if prefix.returncode == 0:
+            candidates.append(str(Path(prefix.stdout.strip()) / "bin" / f"python{version}"))
+    for python in candidates:
+        if build_layer().python_version(python) == version:
+            return python
+    return None
 
 
 @cache
@@ -173,11 +192,22 @@ def test_powertools_brings_the_tracer_instead_of_a_bare_xray_sdk() -> None:
     assert "aws-xray-sdk" not in {r.name for r in requirements}
 
 
+def test_the_layer_build_stops_without_the_runtimes_python(tmp_path: Path) -> None:
+    # GIVEN no Python 3.13 where the build looks for it
+    missing = str(tmp_path / "python3.13")
+    # WHEN the build checks it, THEN it stops, saying what to do
+    with pytest.raises(SystemExit, match=r"RUNTIME_PYTHON=.*SOURCE_ONLY=1"):
+        build_layer().require_runtime_python(missing)
+
+
 @pytest.mark.slow
 def test_the_layer_build_leaves_out_what_the_runtime_provides(tmp_path: Path) -> None:
-    # GIVEN the target `sam build` runs for the layer, with SAM's ARTIFACTS_DIR
+    # GIVEN the target `sam build` runs for the layer, with SAM's ARTIFACTS_DIR, and the
+    # runtime's Python to compile it (without one, the build can only ship source)
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     make = ["make", "--no-print-directory", "-C", str(LAYER), "build-ParleyLayer"]
+    runtime = runtime_python()
+    make.append(f"RUNTIME_PYTHON={runtime}" if runtime else "SOURCE_ONLY=1")
     # WHEN it builds (pip resolves for the runtime's platform; its cache makes this fast)
     subprocess.run(
         [*make, f"ARTIFACTS_DIR={tmp_path}", f"PYTHON={sys.executable}"],
@@ -198,8 +228,31 @@ def test_the_layer_build_leaves_out_what_the_runtime_provides(tmp_path: Path) ->
     assert not dists & build_layer().RUNTIME_PROVIDED, dists
     assert not top & {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil"}
     assert "six.py" not in top
-    # AND the parley package as it is in the source, without bytecode
+    # AND the parley package as it is in the source, without the source tree's bytecode
     source = {p.relative_to(LAYER).as_posix() for p in (LAYER / "parley").rglob("*.py")}
     built = {p.relative_to(shipped).as_posix() for p in (shipped / "parley").rglob("*")}
     assert source <= built
-    assert not [name for name in built if "__pycache__" in name or name.endswith(".pyc")]
+    pycs = [p.relative_to(shipped).as_posix() for p in shipped.rglob("*.pyc")]
+    assert not [
+        name for name in pycs if not re.search(r"__pycache__/[^/]+\.cpython-313\.pyc$", name)
+    ]
+    if runtime is None:
+        reason = "no Python 3.13 (python3.13 on the PATH or pyenv's) to compile the layer:"
+        pytest.skip(f"{reason} built with SOURCE_ONLY=1, so its bytecode is not checked")
+    # AND every module has the runtime's bytecode, which the runtime uses without a check
+    modules = sorted(shipped.rglob("*.py"))
+    script = "import importlib.util as u, sys; print(u.MAGIC_NUMBER.hex()); "
+    script += "[print(u.source_hash(open(p, 'rb').read()).hex()) for p in sys.argv[1:]]"
+    out = subprocess.run(
+        [runtime, "-c", script, *map(str, modules)], capture_output=True, text=True, check=True
+    )
+    magic, *hashes = out.stdout.split()
+    wrong = []
+    for module, source_hash in zip(modules, hashes, strict=True):
+        pyc = module.parent / "__pycache__" / f"{module.stem}.cpython-313.pyc"
+        header = pyc.read_bytes()[:16] if pyc.exists() else b""
+        # PEP 552 header: magic, flags (bit 0 hash-based, bit 1 check_source), source hash
+        flags = int.from_bytes(header[4:8], "little")
+        if (header[:4].hex(), flags, header[8:].hex()) != (magic, 0b01, source_hash):
+            wrong.append(module.relative_to(shipped).as_posix())
+    assert modules and not wrong, wrong
