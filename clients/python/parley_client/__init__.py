@@ -25,6 +25,14 @@ Quick start::
 """
 
 from .backoff import full_jitter
+from .bodies import (
+    attachment_request,
+    delete_body,
+    edit_body,
+    file_body,
+    reaction_body,
+    rich_text_body,
+)
 from .client import ParleyClient
 from .core import ClientCore, SyncResult
 from .errors import (
@@ -38,8 +46,10 @@ from .errors import (
 from .events import EventListener
 from .formatting import dm_conversation_id
 from .http_client import HttpClient, TokensCallback
+from .multipart import encode_multipart
 from .options import ClientOptions
 from .ordering import Sequencer
+from .state import MessageStore, Updated
 from .tokens import TokenProvider, jwt_claims, static_token
 from .wire import MAX_FRAME_BYTES, JsonObject, text_body
 
@@ -53,6 +63,7 @@ __all__ = [
     "EventListener",
     "HttpClient",
     "JsonObject",
+    "MessageStore",
     "ParleyClient",
     "ParleyClientError",
     "ParleyClosedError",
@@ -63,10 +74,18 @@ __all__ = [
     "SyncResult",
     "TokenProvider",
     "TokensCallback",
+    "Updated",
     "__version__",
+    "attachment_request",
+    "delete_body",
     "dm_conversation_id",
+    "edit_body",
+    "encode_multipart",
+    "file_body",
     "full_jitter",
     "jwt_claims",
+    "reaction_body",
+    "rich_text_body",
     "static_token",
     "text_body",
 ]

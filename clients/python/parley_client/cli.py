@@ -29,6 +29,9 @@ from .commands import (
     cmd_block,
     cmd_chat,
     cmd_conversations,
+    cmd_delete,
+    cmd_download,
+    cmd_edit,
     cmd_group_add,
     cmd_group_create,
     cmd_group_remove,
@@ -38,8 +41,11 @@ from .commands import (
     cmd_listen,
     cmd_login,
     cmd_logout,
+    cmd_react,
     cmd_register,
+    cmd_reply,
     cmd_send,
+    cmd_send_file,
     cmd_unblock,
     cmd_whoami,
 )
@@ -102,6 +108,41 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("words", nargs="*", metavar="USER|TEXT", help="USER TEXT..., or TEXT...")
     sub.add_argument("--conversation", "-c", metavar="ID", help="send to this conversation")
     sub.add_argument("--data", metavar="JSON", help="send a custom body with this data")
+
+    conv_help = "a conversation id, or a USER for your direct conversation"
+    sub = command("reply", cmd_reply, "reply to message SEQ")
+    sub.add_argument("conversation", metavar="CONV", help=conv_help)
+    sub.add_argument("seq", type=_int_range(1, None), metavar="SEQ")
+    sub.add_argument("text", nargs="+", metavar="TEXT")
+    sub.add_argument("--mention", action="append", metavar="USER", help="mention USER (repeatable)")
+
+    sub = command("edit", cmd_edit, "replace the text of your message SEQ")
+    sub.add_argument("conversation", metavar="CONV", help=conv_help)
+    sub.add_argument("seq", type=_int_range(1, None), metavar="SEQ")
+    sub.add_argument("text", nargs="+", metavar="TEXT")
+
+    sub = command("delete", cmd_delete, "delete (erase) message SEQ")
+    sub.add_argument("conversation", metavar="CONV", help=conv_help)
+    sub.add_argument("seq", type=_int_range(1, None), metavar="SEQ")
+
+    sub = command("react", cmd_react, "add (or --off: remove) your reaction KEY to message SEQ")
+    sub.add_argument("conversation", metavar="CONV", help=conv_help)
+    sub.add_argument("seq", type=_int_range(1, None), metavar="SEQ")
+    sub.add_argument("key", metavar="KEY", help="e.g. 👍 (1-32 bytes)")
+    sub.add_argument("--off", action="store_true", help="remove the reaction")
+
+    sub = command("send-file", cmd_send_file, "upload a file and send it")
+    sub.add_argument("target", metavar="USER|CONV", help="a USER or a conversation id")
+    sub.add_argument("path", metavar="PATH")
+    sub.add_argument("--caption", metavar="TEXT", help="at most 1,000 characters")
+    sub.add_argument("--name", metavar="NAME", help="the name others see (default: PATH's)")
+    sub.add_argument("--type", dest="content_type", metavar="TYPE/SUBTYPE", help="default: guessed")
+
+    sub = command("download", cmd_download, "save an attachment")
+    sub.add_argument("attachment_id", metavar="ATTACHMENT_ID")
+    sub.add_argument(
+        "-o", "--output", metavar="PATH", help="file or directory (default: its name, here)"
+    )
 
     command("listen", cmd_listen, "print incoming events, one per line, until Ctrl-C")
 

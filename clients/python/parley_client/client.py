@@ -7,15 +7,29 @@ the socket and the timers in :mod:`parley_client.connection`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Literal
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
+from .bodies import (
+    check_caption,
+    delete_body,
+    edit_body,
+    file_body,
+    reaction_body,
+    rich_text_body,
+)
 from .connection import Connection
-from .errors import ParleyClientError
+from .errors import ErrorCode, ParleyClientError, ParleyError
 from .events import EventListener, EventPredicate
+from .formatting import dm_conversation_id
 from .options import ClientOptions
+from .state import MessageStore
 from .syncing import SyncResult
 from .wire import MAX_FRAME_BYTES, JsonObject, compact_json, encode_frame, text_body
+
+if TYPE_CHECKING:
+    from .http_client import HttpClient
 
 __all__ = [
     "MAX_FRAME_BYTES",
@@ -97,6 +111,24 @@ class ParleyClient(Connection):
     def cursor(self, conversation_id: str) -> int | None:
         """One conversation's cursor, ``None`` if the client has not seen it."""
         return self._core.sequencer.cursor(conversation_id)
+
+    # -------------------------------------------------------- current state
+
+    @property
+    def messages(self) -> MessageStore:
+        """The messages this client holds, in their current state (protocol §9.2).
+
+        Every delivered message and every own acked send is held (at most
+        ``options.max_held_messages`` per conversation); edits, deletes and
+        reactions are applied to the messages they target, and each change is
+        delivered as an ``updated`` event ``{type, conversationId, seq, message,
+        event}``. Add pages of history with ``client.messages.add_all(page)``.
+        """
+        return self._core.messages
+
+    def message(self, conversation_id: str, seq: int) -> JsonObject | None:
+        """A copy of held message ``seq`` in its current state, ``None`` if not held."""
+        return self._core.messages.get(conversation_id, seq)
 
     # --------------------------------------------------------------- events
 
@@ -200,6 +232,131 @@ class ParleyClient(Connection):
                 return ack
         finally:
             self._core.end_send(pending)
+
+    async def reply(
+        self,
+        conversation_id: str,
+        seq: int,
+        text: str,
+        *,
+        mentions: Iterable[str] | None = None,
+        client_msg_id: str | None = None,
+        timeout: float | None = None,
+        attempts: int | None = None,
+    ) -> JsonObject:
+        """Send ``text`` as a reply to message ``seq`` (``replyTo``), with optional
+        ``mentions`` (1-50 distinct userIds); returns the ``ack``.
+
+        Raises:
+            ParleyError: 1001/1006 before sending when the body breaks §9.1's rules.
+        """
+        body = rich_text_body(text, reply_to=seq, mentions=mentions)
+        return await self.send(
+            body,
+            conversation_id=conversation_id,
+            client_msg_id=client_msg_id,
+            timeout=timeout,
+            attempts=attempts,
+        )
+
+    async def edit(
+        self,
+        conversation_id: str,
+        target: int,
+        text: str,
+        *,
+        client_msg_id: str | None = None,
+        timeout: float | None = None,
+        attempts: int | None = None,
+    ) -> JsonObject:
+        """Replace the text of your text message ``target``; returns the edit's ``ack``."""
+        return await self.send(
+            edit_body(target, text),
+            conversation_id=conversation_id,
+            client_msg_id=client_msg_id,
+            timeout=timeout,
+            attempts=attempts,
+        )
+
+    async def delete(
+        self,
+        conversation_id: str,
+        target: int,
+        *,
+        client_msg_id: str | None = None,
+        timeout: float | None = None,
+        attempts: int | None = None,
+    ) -> JsonObject:
+        """Delete (erase) message ``target``: yours, or any as a group owner or admin."""
+        return await self.send(
+            delete_body(target),
+            conversation_id=conversation_id,
+            client_msg_id=client_msg_id,
+            timeout=timeout,
+            attempts=attempts,
+        )
+
+    async def react(
+        self,
+        conversation_id: str,
+        target: int,
+        key: str,
+        on: bool = True,
+        *,
+        client_msg_id: str | None = None,
+        timeout: float | None = None,
+        attempts: int | None = None,
+    ) -> JsonObject:
+        """Add (``on``) or remove your reaction ``key`` (1-32 UTF-8 bytes) on ``target``."""
+        return await self.send(
+            reaction_body(target, key, on),
+            conversation_id=conversation_id,
+            client_msg_id=client_msg_id,
+            timeout=timeout,
+            attempts=attempts,
+        )
+
+    async def send_file(
+        self,
+        http: HttpClient,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        to: str | None = None,
+        conversation_id: str | None = None,
+        caption: str | None = None,
+        name: str | None = None,
+        content_type: str | None = None,
+        client_msg_id: str | None = None,
+        timeout: float | None = None,
+        attempts: int | None = None,
+    ) -> JsonObject:
+        """Upload a file with ``http`` and send it as ``{type: "file", attachmentId,
+        caption?}``; returns the ``ack``.
+
+        ``source`` is a path or the file's bytes (then give ``name``). Give exactly
+        one of ``to`` (a userId: the direct conversation) or ``conversation_id``.
+        The caption and the attachment's name, size and type are checked before
+        anything goes out (see :meth:`HttpClient.upload_attachment`).
+        """
+        if (to is None) == (conversation_id is None):
+            raise ValueError("give exactly one of to= or conversation_id=")
+        check_caption(caption)
+        if conversation_id is None:
+            me = self.user_id or http.user_id
+            if me is None or to is None:
+                raise ParleyError(ErrorCode.UNAUTHENTICATED, "not logged in")
+            conversation_id = dm_conversation_id(me, to)
+        created = await http.upload_attachment(
+            conversation_id, source, name=name, content_type=content_type
+        )
+        return await self.send(
+            file_body(str(created["attachmentId"]), caption),
+            to=to,
+            conversation_id=None if to is not None else conversation_id,
+            client_msg_id=client_msg_id,
+            timeout=timeout,
+            attempts=attempts,
+        )
 
     async def read(self, conversation_id: str, seq: int) -> None:
         """Mark ``conversation_id`` read up to ``seq`` (the server never moves it back)."""

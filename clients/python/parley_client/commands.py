@@ -18,10 +18,13 @@ from .formatting import (
     format_chat_line,
     format_event,
     format_message,
+    format_size,
+    format_update,
 )
 from .http_client import HttpClient, JsonObject
 from .options import ClientOptions
 from .profile import ProfileStore
+from .state import event_target
 from .terminal import CliError, isatty, read_lines
 
 DEFAULT_HTTP_URL = "http://127.0.0.1:3000"
@@ -182,19 +185,82 @@ async def cmd_send(ctx: Context) -> int:
         if not text:
             raise CliError("send: nothing to send (give TEXT, or pipe it on stdin)", EXIT_USAGE)
         body = {"type": "text", "text": text}
-    # one send and out: no catching up, keepalive or renewal
-    one_shot = ClientOptions(
-        sync_on_connect=False, ping_interval=None, auto_renew=False, backfill_unknown=False
-    )
-    async with ctx.ws_client(one_shot) as client:
+    async with ctx.ws_client(one_shot_options()) as client:
         ack = await client.send(body, to=to, conversation_id=args.conversation)
-    if args.json:
-        ctx.out_json(ack)
-    else:
-        ctx.out(
-            f"sent #{ack.get('seq')} to {ack.get('conversationId')} "
-            f"(messageId {ack.get('messageId')})"
+    print_ack(ctx, ack)
+    return EXIT_OK
+
+
+async def cmd_reply(ctx: Context) -> int:
+    """``parley reply CONV SEQ TEXT... [--mention USER]...``: a reply to message SEQ."""
+    args = ctx.args
+    conversation_id = await resolve_conversation(ctx, args.conversation)
+    text = " ".join(args.text)
+    mentions: list[str] | None = args.mention or None
+    async with ctx.ws_client(one_shot_options()) as client:
+        ack = await client.reply(conversation_id, args.seq, text, mentions=mentions)
+    print_ack(ctx, ack)
+    return EXIT_OK
+
+
+async def cmd_edit(ctx: Context) -> int:
+    """``parley edit CONV SEQ TEXT...``: replace the text of your message SEQ."""
+    args = ctx.args
+    conversation_id = await resolve_conversation(ctx, args.conversation)
+    async with ctx.ws_client(one_shot_options()) as client:
+        ack = await client.edit(conversation_id, args.seq, " ".join(args.text))
+    print_ack(ctx, ack, f"edited #{args.seq}:")
+    return EXIT_OK
+
+
+async def cmd_delete(ctx: Context) -> int:
+    """``parley delete CONV SEQ``: delete (erase) message SEQ."""
+    args = ctx.args
+    conversation_id = await resolve_conversation(ctx, args.conversation)
+    async with ctx.ws_client(one_shot_options()) as client:
+        ack = await client.delete(conversation_id, args.seq)
+    print_ack(ctx, ack, f"deleted #{args.seq}:")
+    return EXIT_OK
+
+
+async def cmd_react(ctx: Context) -> int:
+    """``parley react CONV SEQ KEY [--off]``: add (or remove) your reaction KEY."""
+    args = ctx.args
+    conversation_id = await resolve_conversation(ctx, args.conversation)
+    async with ctx.ws_client(one_shot_options()) as client:
+        ack = await client.react(conversation_id, args.seq, args.key, on=not args.off)
+    verb = f"removed {args.key} from" if args.off else f"reacted {args.key} to"
+    print_ack(ctx, ack, f"{verb} #{args.seq}:")
+    return EXIT_OK
+
+
+async def cmd_send_file(ctx: Context) -> int:
+    """``parley send-file USER|CONV PATH [--caption TEXT]``: upload a file and send it."""
+    args = ctx.args
+    http = ctx.require_login()
+    to, conversation_id = split_target(args.target)
+    async with ctx.ws_client(one_shot_options()) as client:
+        ack = await client.send_file(
+            http,
+            args.path,
+            to=to,
+            conversation_id=conversation_id,
+            caption=args.caption,
+            name=args.name,
+            content_type=args.content_type,
         )
+    print_ack(ctx, ack, f"sent {args.path} as")
+    return EXIT_OK
+
+
+async def cmd_download(ctx: Context) -> int:
+    """``parley download ATTACHMENT_ID [-o PATH]``: save an attachment."""
+    args = ctx.args
+    path = await ctx.require_login().download(args.attachment_id, args.output)
+    if args.json:
+        ctx.out_json({"attachmentId": args.attachment_id, "path": str(path)})
+    else:
+        ctx.out(f"saved {path} ({format_size(path.stat().st_size)})")
     return EXIT_OK
 
 
@@ -244,17 +310,28 @@ async def cmd_chat(ctx: Context) -> int:
     marker: ReadMarker | None = None
 
     def on_event(event: JsonObject) -> None:
-        if event.get("type") == "message" and event.get("conversationId") == conversation_id:
-            ctx.out(format_chat_line(event))
+        if event.get("conversationId") != conversation_id:
+            if event.get("type") == "error":
+                ctx.err(format_event(event))
+            return
+        if event.get("type") == "message":
+            target = event_target(event)
+            # an event on a message the view holds shows as its "updated" line
+            if target is None or not client.messages.holds(conversation_id, target):
+                ctx.out(format_chat_line(event))
             seq = event.get("seq")
             if marker is not None and isinstance(seq, int):
                 marker.mark(seq)
-        elif event.get("type") == "error":
-            ctx.err(format_event(event))
+        elif event.get("type") == "updated":
+            body = (event.get("message") or {}).get("body")
+            if not (isinstance(body, dict) and body.get("type") == "edit"):
+                ctx.out(format_update(event, with_conversation=False))
 
     client = ctx.ws_client(
         ClientOptions(max_buffered_events=100), cursors=cursors, on_event=on_event
     )
+    # history comes in its current state; events from now on apply to it
+    client.messages.add_all(history)
     marker = ReadMarker(client, conversation_id)
     async with client:
         if seqs:
@@ -371,6 +448,44 @@ async def cmd_unblock(ctx: Context) -> int:
 
 
 # ----------------------------------------------------------------- helpers
+
+
+def one_shot_options() -> ClientOptions:
+    """Options for one request and out: no catching up, keepalive or renewal."""
+    return ClientOptions(
+        sync_on_connect=False, ping_interval=None, auto_renew=False, backfill_unknown=False
+    )
+
+
+def print_ack(ctx: Context, ack: JsonObject, what: str | None = None) -> None:
+    """``sent #5 to dm:alice:bob (messageId ...)`` (``what`` leads, e.g. ``edited #3:``),
+    or the ack's JSON with ``--json``."""
+    if ctx.args.json:
+        ctx.out_json(ack)
+        return
+    lead = f"{what} sent" if what else "sent"
+    ctx.out(
+        f"{lead} #{ack.get('seq')} to {ack.get('conversationId')} "
+        f"(messageId {ack.get('messageId')})"
+    )
+
+
+def split_target(target: str) -> tuple[str | None, str | None]:
+    """``(to, conversation_id)`` for a USER or a conversation id (``dm:...``, ``grp:...``).
+
+    UserIds never hold ``:`` (protocol §2) and conversation ids always do.
+    """
+    return (None, target) if ":" in target else (target, None)
+
+
+async def resolve_conversation(ctx: Context, target: str) -> str:
+    """A conversation id, or a USER's direct conversation with the logged-in user."""
+    http = ctx.require_login()
+    to, conversation_id = split_target(target)
+    if conversation_id is not None:
+        return conversation_id
+    me = ctx.user_id or str((await http.me()).get("userId"))
+    return dm_conversation_id(me, str(to))
 
 
 def print_group(ctx: Context, group: JsonObject, verb: str | None) -> None:

@@ -61,6 +61,12 @@ Rules:
 9. **Token renewal** happens ``renew_margin`` seconds before the token's JWT
    ``exp``, only with a token whose ``exp`` is later; after ``n`` failed renewals
    it waits at least ``min(60, 2**n)`` seconds, and never less than 0.05 s.
+10. **Current state** is the :class:`~parley_client.state.MessageStore`'s: every
+    delivered message, and each own acked send (built from its frame and ack,
+    ``senderId`` the token's ``sub``), is held (``max_held_messages`` per
+    conversation) and, when it is an edit, delete or reaction of a held message,
+    applied to it; each change is delivered right after the message as
+    ``{type: "updated", conversationId, seq, message, event}``.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ from .errors import (
 from .options import ClientOptions
 from .ordering import Sequencer
 from .schedules import ReconnectSchedule, RenewalSchedule
+from .state import MessageStore
 from .syncing import SyncResult, SyncRun, apply_sync_reply, sync_frame
 from .tokens import jwt_claims
 from .wire import JsonObject, decode_frame, encode_frame, text_body
@@ -200,6 +207,8 @@ class ClientCore:
     ) -> None:
         self.options = options
         self.sequencer = Sequencer(cursors, backfill_unknown=options.backfill_unknown)
+        self.messages = MessageStore(options.max_held_messages)
+        """The messages held in their current state (rule 10)."""
         self._rng = rng or random.Random()
         self._id_prefix = id_prefix or uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
@@ -319,6 +328,17 @@ class ClientCore:
         if not isinstance(conversation_id, str) or not isinstance(seq, int):
             return
         self._deliver(self.sequencer.acked(conversation_id, seq))
+        own: JsonObject = {
+            "type": "message",
+            "conversationId": conversation_id,
+            "seq": seq,
+            "messageId": ack.get("messageId"),
+            "senderId": self.user_id,
+            "clientMsgId": pending.client_msg_id,
+            "body": pending.frame.get("body"),
+            "ts": ack.get("ts"),
+        }
+        self._out.extend(Deliver(update.as_event()) for update in self.messages.add(own))
         self._check_gaps()
 
     def end_send(self, pending: PendingSend) -> None:
@@ -458,7 +478,10 @@ class ClientCore:
     # ------------------------------------------------------------- internals
 
     def _deliver(self, events: list[JsonObject]) -> None:
-        self._out.extend(Deliver(event) for event in events)
+        for event in events:
+            self._out.append(Deliver(event))
+            if event.get("type") == "message":
+                self._out.extend(Deliver(update.as_event()) for update in self.messages.add(event))
 
     def _check_gaps(self) -> None:
         if self.sequencer.has_gaps() and not self._gap_fill_active:

@@ -7,14 +7,26 @@ import contextlib
 import http.client
 import json
 import logging
+import mimetypes
+import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ._net import is_loopback_url, quote_segment
-from .errors import ErrorCode, ParleyConnectionError, ParleyError, ParleyTimeoutError
+from .bodies import attachment_request
+from .errors import (
+    STATUS_TO_CODE,
+    ErrorCode,
+    ParleyConnectionError,
+    ParleyError,
+    ParleyTimeoutError,
+)
+from .multipart import encode_multipart
 from .tokens import jwt_claims, token_expires_within
 from .wire import JsonObject, compact_json
 
@@ -339,6 +351,160 @@ class HttpClient:
     async def ice_servers(self) -> JsonObject:
         """``GET /rtc/ice-servers`` → ``{iceServers: [{urls, username?, credential?}], ttl}``."""
         return _expect_object(await self.request("GET", "/rtc/ice-servers"))
+
+    # ------------------------------------------------------------ attachments
+
+    async def create_attachment(
+        self, conversation_id: str, name: str, size: int, content_type: str
+    ) -> JsonObject:
+        """``POST /attachments`` → ``{attachmentId, upload: {url, fields}, expiresIn}``.
+
+        The name, size and content type are checked first (protocol §9.3): a bad one
+        raises ``ParleyError`` 1001 or 1006 without a request.
+        """
+        body = attachment_request(conversation_id, name, size, content_type)
+        return _expect_object(await self.request("POST", "/attachments", body))
+
+    async def upload_attachment(
+        self,
+        conversation_id: str,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        name: str | None = None,
+        content_type: str | None = None,
+    ) -> JsonObject:
+        """Create an attachment for ``conversation_id`` and upload the file to it.
+
+        ``source`` is a path (``name`` defaults to its file name) or the bytes
+        themselves (``name`` required). ``content_type`` defaults to a guess from
+        the name, else ``application/octet-stream``. The file is read whole (the
+        server caps attachments at ``MaxAttachmentBytes``, 25 MiB by default) and
+        posted as ``multipart/form-data``: every field of ``upload.fields``, then
+        the file as ``file``.
+
+        Returns:
+            the ``POST /attachments`` reply; send its ``attachmentId`` in a file body.
+
+        Raises:
+            ParleyError: a refused body (1001, 1006, 1004), or storage refusing the
+                upload (1006 for a size over the signed range, else by status).
+        """
+        if isinstance(source, bytes):
+            if not name:
+                raise ValueError("give name= when uploading bytes")
+            content = source
+        else:
+            path = Path(source)
+            content = await asyncio.to_thread(path.read_bytes)
+            name = name or path.name
+        content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        created = await self.create_attachment(conversation_id, name, len(content), content_type)
+        upload = created.get("upload")
+        if not isinstance(upload, dict) or not isinstance(upload.get("url"), str):
+            raise ParleyError(ErrorCode.INTERNAL, "POST /attachments: no upload url")
+        fields = upload.get("fields") or {}
+        if not isinstance(fields, dict):
+            raise ParleyError(ErrorCode.INTERNAL, "POST /attachments: upload fields not an object")
+        data, header = encode_multipart(
+            {str(k): str(v) for k, v in fields.items()}, name, content, content_type
+        )
+        await asyncio.to_thread(
+            self._storage_blocking, "POST", upload["url"], data, {"Content-Type": header}, None
+        )
+        return created
+
+    async def attachment(self, attachment_id: str) -> JsonObject:
+        """``GET /attachments/{id}`` → ``{attachmentId, conversationId, name, size,
+        contentType, url, expiresIn}``; ``url`` downloads the file for a few minutes."""
+        path = f"/attachments/{quote_segment(attachment_id)}"
+        return _expect_object(await self.request("GET", path))
+
+    async def download(
+        self, attachment_id: str, dest: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Download an attachment to ``dest`` and return the path written.
+
+        ``dest`` is a file path, or a directory to write the attachment's own name
+        into (default: the current directory). The file is written whole or not at
+        all (a partial download is removed).
+        """
+        info = await self.attachment(attachment_id)
+        url = info.get("url")
+        if not isinstance(url, str):
+            raise ParleyError(ErrorCode.INTERNAL, f"GET /attachments/{attachment_id}: no url")
+        target = Path(dest) if dest is not None else Path()
+        if target.is_dir():
+            target = target / _safe_name(info.get("name"), attachment_id)
+        await asyncio.to_thread(self._storage_blocking, "GET", url, None, {}, target)
+        return target
+
+    def _storage_blocking(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        dest: Path | None,
+    ) -> None:
+        """One request to a presigned storage URL (no bearer token: the URL is signed)."""
+        handlers: list[urllib.request.BaseHandler] = []
+        if is_loopback_url(url):
+            handlers.append(urllib.request.ProxyHandler({}))
+        opener = urllib.request.build_opener(*handlers)
+        req = urllib.request.Request(  # noqa: S310
+            url, data=data, headers={"User-Agent": _USER_AGENT, **headers}, method=method
+        )
+        # the URL's query holds its signature: keep it out of error messages
+        shown = url.split("?", 1)[0]
+        try:
+            with opener.open(req, timeout=self.timeout) as resp:
+                if dest is None:
+                    resp.read()
+                    return
+                try:
+                    with dest.open("wb") as out:
+                        while chunk := resp.read(1 << 16):
+                            out.write(chunk)
+                except BaseException:
+                    dest.unlink(missing_ok=True)
+                    raise
+        except urllib.error.HTTPError as exc:
+            with exc:
+                raise _storage_error(exc.code, exc.read(), f"{method} {shown}") from None
+        except TimeoutError as exc:
+            raise ParleyTimeoutError(f"{method} {shown}: no response in {self.timeout} s") from exc
+        except urllib.error.URLError as exc:
+            raise ParleyConnectionError(f"cannot reach {shown}: {exc.reason}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+                raise
+            raise ParleyConnectionError(f"{method} {shown} failed: {exc}") from exc
+
+
+def _safe_name(name: Any, fallback: str) -> str:
+    """An attachment's name usable as a file name here (never a path or ``..``)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name:
+        return fallback
+    return name
+
+
+#: Storage error codes (S3's XML ``<Code>``) and the protocol code they amount to.
+_STORAGE_CODES = {
+    "EntityTooLarge": ErrorCode.PAYLOAD_TOO_LARGE,
+    "EntityTooSmall": ErrorCode.INVALID_PARAM,
+    "AccessDenied": ErrorCode.FORBIDDEN,
+    "NoSuchKey": ErrorCode.NOT_FOUND,
+}
+
+
+def _storage_error(status: int, raw: bytes, what: str) -> ParleyError:
+    """A storage error response (XML ``<Error><Code>...``) as a ``ParleyError``."""
+    text = raw.decode("utf-8", "replace")
+    match = re.search(r"<Code>([^<]{1,100})</Code>", text)
+    storage_code = match.group(1) if match else ""
+    code = _STORAGE_CODES.get(storage_code) or STATUS_TO_CODE.get(status, ErrorCode.INTERNAL)
+    detail = f" {storage_code}" if storage_code else ""
+    return ParleyError(code, f"{what}: storage answered HTTP {status}{detail}", status)
 
 
 def _http_error(status: int, raw: bytes, retry_after_header: str | None) -> ParleyError:

@@ -47,6 +47,9 @@ class ClientOptions:
         open_timeout: seconds allowed for each WebSocket handshake.
         max_buffered_events: events kept for the iterator; the oldest are dropped
             past it.
+        max_held_messages: messages held per conversation in their current state
+            (:class:`~parley_client.state.MessageStore`); the lowest seqs are
+            dropped past it, ``0`` holds none.
     """
 
     request_timeout: float = 10.0
@@ -69,12 +72,15 @@ class ClientOptions:
     gap_retries: int = 3
     open_timeout: float = 10.0
     max_buffered_events: int = 10_000
+    max_held_messages: int = 500
 
     def __post_init__(self) -> None:
         if self.send_attempts < 1:
             raise ValueError("send_attempts must be >= 1")
         if self.max_buffered_events < 1:
             raise ValueError("max_buffered_events must be >= 1")
+        if self.max_held_messages < 0:
+            raise ValueError("max_held_messages must be >= 0")
         # accept any iterable of codes, stored as a frozenset of ints
         object.__setattr__(self, "retry_codes", frozenset(int(c) for c in self.retry_codes))
 
