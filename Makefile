@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install Parley with its dev tools
 
-dev: $(STAMP) ## Run the whole stack locally (HTTP :3000, WebSocket :3001)
+dev: $(STAMP) web-maybe ## Run the whole stack locally (HTTP :3000, WebSocket :3001, web client :3002)
 	$(BIN)/python -m parley_local $(ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
@@ -72,6 +72,45 @@ js: $(JS_STAMP) ## Build the TypeScript SDK into clients/js/dist (npm ci from th
 js-test: $(JS_STAMP) $(STAMP) ## SDK checks: generated types match docs/schema, tsc, vitest (unit, then against the local cloud)
 	cd $(JS) && npm run check-types && npm run typecheck && npm test
 
+# The web client (clients/web) is built on the SDK's dist; Node is optional for everything
+# else, so `make dev` and `make test` build and check it only when Node 20+ is present.
+WEB := clients/web
+WEB_STAMP := $(WEB)/node_modules/.installed-$(shell cksum $(WEB)/package-lock.json | cut -d' ' -f1)
+WEB_SOURCES := $(WEB)/index.html $(WEB)/package.json $(WEB)/vite.config.ts $(WEB)/vite.sdk.config.ts \
+	$(wildcard $(WEB)/src/*) $(wildcard $(JS)/src/*.ts $(JS)/src/*/*.ts)
+HAVE_NODE := command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+	&& node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'
+NO_NODE_NOTE := echo "note: Node 20+ and npm are not on the PATH, so the web client (clients/web) is not built \
+and its browser tests skip; the Python stack is unaffected" >&2
+
+$(WEB_STAMP): $(WEB)/package-lock.json
+	@$(NODE_CHECK)
+	cd $(WEB) && npm ci --no-audit --no-fund
+	@rm -f $(WEB)/node_modules/.installed-*
+	@touch $@
+
+$(WEB)/dist/index.html: $(JS_STAMP) $(WEB_STAMP) $(WEB_SOURCES)
+	cd $(JS) && npm run build
+	cd $(WEB) && npm run build
+
+.PHONY: web web-test web-maybe web-check chromium
+web: $(WEB)/dist/index.html ## Build the web client into clients/web/dist, with the SDK as one module (parley.js)
+
+web-test: web ## Web client checks: tsc and vitest (the browser tests run with the e2e tests)
+	cd $(WEB) && npm run typecheck && npm test
+
+web-maybe: ## Build the web client if Node 20+ is present (else say so and go on)
+	@if $(HAVE_NODE); then $(MAKE) --no-print-directory web; else $(NO_NODE_NOTE); fi
+
+web-check: ## web-test if Node 20+ is present (else say so and go on)
+	@if $(HAVE_NODE); then $(MAKE) --no-print-directory web-test; else $(NO_NODE_NOTE); fi
+
+chromium: ## Install Debian's Chromium for the browser tests when missing and running as root (CI)
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "note: no Chromium on the PATH: the web client's browser tests skip" >&2; fi
+
 validate: $(STAMP) ## Lint the SAM template (sam validate --lint when the SAM CLI is installed, else cfn-lint)
 	@if test -x $(SAM); then $(SAM) validate --lint --template template.yaml; \
 	elif command -v sam >/dev/null 2>&1; then sam validate --lint --template template.yaml; \
@@ -85,7 +124,7 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 
-test: lint typecheck validate iac ## Everything CI runs: lint, types, template, IaC scan, all tests with coverage
+test: lint typecheck validate iac web-check chromium ## Everything CI runs: lint, types, template, IaC scan, web client, all tests with coverage
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered --cov-fail-under=85 -p no:cacheprovider $(PYTEST_ARGS)
 
 unit: $(STAMP) ## Unit tests only

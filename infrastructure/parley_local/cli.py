@@ -17,6 +17,7 @@ from parley_local.template import TemplateError
 
 DEFAULT_HTTP_PORT = 3000
 DEFAULT_WS_PORT = 3001
+DEFAULT_WEB_PORT = 3002
 
 _N = TypeVar("_N", int, float)
 
@@ -99,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"WebSocket API port (env PARLEY_WS_PORT, default {DEFAULT_WS_PORT}; 0 = any free)",
     )
     parser.add_argument(
+        "--web-port",
+        type=_port,
+        default=None,
+        help=f"web client port (env PARLEY_WEB_PORT, default {DEFAULT_WEB_PORT}; 0 = any free)",
+    )
+    parser.add_argument(
+        "--no-web", action="store_true", help="do not serve the web client (clients/web/dist)"
+    )
+    parser.add_argument(
         "--workers",
         type=_workers,
         default=4,
@@ -153,6 +163,8 @@ def banner(cloud: LocalCloud) -> str:
         lines.append(f"  WebSocket   {ws}")
         for stage in stack.websocket_api.stages:
             lines.append(f"              {ws}/{stage}   (@connections at {http_like(ws)}/{stage})")
+    if cloud.web_url is not None:
+        lines.append(f"  Web client  {cloud.web_url}   (the SDK at {cloud.web_url}/parley.js)")
     lines.append(f"  AWS (moto)  {cloud.aws_endpoint_url}")
     counts = ", ".join(
         _plural(n, what)
@@ -167,7 +179,10 @@ def banner(cloud: LocalCloud) -> str:
         f"  {_plural(len(stack.functions), 'function')} (up to {cloud.workers} "
         f"workers each), {counts}; state is in memory"
     )
-    lines += ["", "Try it:", f"  curl {http}/health"]
+    lines += ["", "Try it:"]
+    if cloud.web_url is not None:
+        lines.append(f"  open {cloud.web_url} in a browser")
+    lines.append(f"  curl {http}/health")
     if (cloud.http_port, cloud.ws_port) != (DEFAULT_HTTP_PORT, DEFAULT_WS_PORT):
         lines.append(f"  export PARLEY_HTTP_URL={http} PARLEY_WS_URL={ws}")
     lines += [
@@ -203,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ws_port = args.ws_port
     if ws_port is None:
         ws_port = _env_port("PARLEY_WS_PORT", DEFAULT_WS_PORT)
+    web_port = args.web_port
+    if web_port is None and not args.no_web:
+        web_port = _env_port("PARLEY_WEB_PORT", DEFAULT_WEB_PORT)
 
     stop = threading.Event()
     signals = {"count": 0}
@@ -221,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         color=False if args.no_color else None,
         verbose=args.verbose,
         reload=not args.no_reload,
+        web_port=None if args.no_web else web_port,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -243,8 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         except PortInUseError as exc:
             print(
-                f"parley-local: {exc.strerror} (choose another with --http-port/--ws-port "
-                "or PARLEY_HTTP_PORT/PARLEY_WS_PORT)",
+                f"parley-local: {exc.strerror} (choose another with --http-port/--ws-port/"
+                "--web-port or PARLEY_HTTP_PORT/PARLEY_WS_PORT/PARLEY_WEB_PORT)",
                 file=sys.stderr,
             )
             return 2
@@ -259,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "running",
                 http_url=cloud.http_url,
                 ws_url=cloud.ws_url,
+                web_url=cloud.web_url,
                 aws_endpoint_url=cloud.aws_endpoint_url,
             )
         else:

@@ -28,6 +28,8 @@ from parley_local.responses import message_response
 from parley_local.sqs_poller import SqsPoller
 from parley_local.stack import ACCOUNT_ID, Stack
 from parley_local.template import TemplateError, load_template
+from parley_local.web_server import WebServer
+from parley_local.web_server import origins as web_origins
 
 _T = TypeVar("_T")
 
@@ -86,6 +88,8 @@ class LocalCloud:
         color: bool | None = None,
         verbose: bool = False,
         reload: bool = True,
+        web_port: int | None = None,
+        web_root: str | os.PathLike[str] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -102,6 +106,9 @@ class LocalCloud:
         self.stack_name = stack_name
         self.region = region
         self.reload = reload
+        # The web client (section 14): served only when a port is given (0 = any free).
+        self.web_port = web_port
+        self.web_root = Path(web_root) if web_root is not None else None
         self.sink = LogSink(
             log_stream, json_logs=json_logs, color=color, level="DEBUG" if verbose else "INFO"
         )
@@ -130,6 +137,11 @@ class LocalCloud:
     @property
     def ws_url(self) -> str:
         return f"ws://{self._url_host}:{self.ws_port}"
+
+    @property
+    def web_url(self) -> str | None:
+        """The web client's URL, or None when it is not served."""
+        return None if self.web_port is None else f"http://{self._url_host}:{self.web_port}"
 
     @property
     def _url_host(self) -> str:
@@ -179,6 +191,22 @@ class LocalCloud:
         ws_sock = _bind(self.host, self.ws_port)
         self._sockets.append(ws_sock)
         self.ws_port = int(ws_sock.getsockname()[1])
+        web_sock: socket.socket | None = None
+        if self.web_port is not None:
+            try:
+                web_sock = _bind(self.host, self.web_port)
+            except PortInUseError as exc:
+                # The web client is an extra: the APIs still run without it.
+                self.sink.warning("web", f"the web client is not served: {exc.strerror}")
+                self.web_port = None
+        if web_sock is not None:
+            self._sockets.append(web_sock)
+            self.web_port = int(web_sock.getsockname()[1])
+            # The API lets the web client's origins in, and only them, unless told otherwise.
+            if "AllowedOrigins" in template.parameters:
+                self.parameter_overrides.setdefault(
+                    "AllowedOrigins", ",".join(web_origins(self.web_port))
+                )
 
         # moto boots in its process while this one loads the SDK (two cores, both busy).
         services = registry.services(template)
@@ -216,7 +244,7 @@ class LocalCloud:
             target=self._loop.run_forever, name="parley-local-gateways", daemon=True
         )
         self._thread.start()
-        self._run(self._start_servers(http_sock, ws_sock), timeout=30)
+        self._run(self._start_servers(http_sock, ws_sock, web_sock), timeout=30)
 
         for mapping in stack.sqs_mappings:
             poller = SqsPoller(
@@ -234,7 +262,9 @@ class LocalCloud:
         took = int((time.monotonic() - started) * 1000)
         self.sink.debug("cloud", f"started in {took} ms")
 
-    async def _start_servers(self, http_sock: socket.socket, ws_sock: socket.socket) -> None:
+    async def _start_servers(
+        self, http_sock: socket.socket, ws_sock: socket.socket, web_sock: socket.socket | None
+    ) -> None:
         from parley_local.http_gateway import HttpGateway
         from parley_local.ws_gateway import WebSocketGateway
 
@@ -261,6 +291,14 @@ class LocalCloud:
             apps.append((self.ws_gateway.app(), ws_sock))
         else:  # no WebSocket API in the template: answer, rather than leave clients hanging
             apps.append((_not_found_app(), ws_sock))
+        if web_sock is not None:
+            root = self.web_root or self.template_path.parent / "clients" / "web" / "dist"
+            site = WebServer(root, http_url=self.http_url, ws_url=self.ws_url)
+            if not site.built:
+                self.sink.warning(
+                    "web", f"the web client is not built in {root}: run `make web` (Node 20+)"
+                )
+            apps.append((site.app(), web_sock))
         for app, sock in apps:
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
             await runner.setup()

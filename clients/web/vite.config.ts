@@ -1,0 +1,17 @@
+import { defineConfig } from "vitest/config";
+
+// The app loads the SDK at run time from /parley.js (built by vite.sdk.config.ts), the same
+// one module any page on the server can import, so the SDK is fetched once and not bundled twice.
+export default defineConfig({
+  base: "/",
+  build: {
+    outDir: "dist",
+    emptyOutDir: false,
+    target: "es2022",
+    rollupOptions: { external: ["/parley.js"] },
+  },
+  test: {
+    include: ["test/**/*.test.ts"],
+    environment: "node",
+  },
+});
