@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -239,16 +240,21 @@ async def cmd_send_file(ctx: Context) -> int:
     args = ctx.args
     http = ctx.require_login()
     to, conversation_id = split_target(args.target)
+    if not os.path.isfile(args.path):
+        raise CliError(f"send-file: not a file: {args.path}")
     async with ctx.ws_client(one_shot_options()) as client:
-        ack = await client.send_file(
-            http,
-            args.path,
-            to=to,
-            conversation_id=conversation_id,
-            caption=args.caption,
-            name=args.name,
-            content_type=args.content_type,
-        )
+        try:
+            ack = await client.send_file(
+                http,
+                args.path,
+                to=to,
+                conversation_id=conversation_id,
+                caption=args.caption,
+                name=args.name,
+                content_type=args.content_type,
+            )
+        except OSError as exc:
+            raise CliError(f"send-file: cannot read {args.path}: {exc.strerror}") from None
     print_ack(ctx, ack, f"sent {args.path} as")
     return EXIT_OK
 
@@ -256,7 +262,11 @@ async def cmd_send_file(ctx: Context) -> int:
 async def cmd_download(ctx: Context) -> int:
     """``parley download ATTACHMENT_ID [-o PATH]``: save an attachment."""
     args = ctx.args
-    path = await ctx.require_login().download(args.attachment_id, args.output)
+    try:
+        path = await ctx.require_login().download(args.attachment_id, args.output)
+    except OSError as exc:
+        where = exc.filename or args.output
+        raise CliError(f"download: cannot write {where}: {exc.strerror}") from None
     if args.json:
         ctx.out_json({"attachmentId": args.attachment_id, "path": str(path)})
     else:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import email.parser
+import email.policy
 import itertools
 import json
 import threading
@@ -65,6 +67,7 @@ class FakeBackend:
         self.idempotency: dict[tuple[str, str, str], JsonObject] = {}
         self.read_seq: dict[tuple[str, str], int] = {}
         self.blocked: set[tuple[str, str]] = set()
+        self.attachments: dict[str, JsonObject] = {}
         self._counter = itertools.count(1)
 
     # accounts ------------------------------------------------------------
@@ -410,7 +413,12 @@ class FakeHttpServer:
             def _go(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
+                content_type = self.headers.get("Content-Type") or ""
+                body: Any
+                if content_type.startswith("multipart/form-data"):
+                    body = parse_multipart(content_type, raw)
+                else:
+                    body = json.loads(raw) if raw else None
                 auth = self.headers.get("Authorization")
                 fake.requests.append((self.command, self.path, auth, body))
                 if fake.fail_next:
@@ -418,6 +426,9 @@ class FakeHttpServer:
                     self._reply(status, payload)
                     return
                 status, result = fake.route(self.command, self.path, auth, body)
+                if isinstance(result, bytes):  # storage: file content or an XML error
+                    self._reply(status, result)
+                    return
                 payload = b"" if result is None else json.dumps(result).encode()
                 self._reply(status, payload)
 
@@ -488,9 +499,13 @@ class FakeHttpServer:
             b.revoke_login(info["login"])
             return 204, None
 
+        if parts[0] == "storage":
+            return self.storage(method, parts, query, body)
         user_id = b.user_for((auth or "").removeprefix("Bearer "))
         if user_id is None:
             return error(401, 1003, "missing or invalid token")
+        if parts[0] == "attachments":
+            return self.attachments(method, parts, user_id, body)
         if parts == ["me"]:
             return 200, {"userId": user_id, "displayName": b.users[user_id]["displayName"]}
         if parts == ["groups"] and method == "POST":
@@ -557,6 +572,71 @@ class FakeHttpServer:
             return 204, None
         return error(404, 1001, f"no route {method} {path}")
 
+    def attachments(
+        self, method: str, parts: list[str], user_id: str, body: Any
+    ) -> tuple[int, Any]:
+        """``POST /attachments`` and ``GET /attachments/{id}`` (protocol §9.3), presigning
+        URLs of this server's ``/storage``."""
+        b = self.backend
+        if method == "POST" and len(parts) == 1:
+            conversation_id = body["conversationId"]
+            conv = b.conversations.get(conversation_id)
+            member = user_id in conv.members if conv else user_id in conversation_id.split(":")
+            if not member:
+                return 403, {"code": 1004, "message": "not a member"}
+            attachment_id = f"att{next(b._counter)}"
+            b.attachments[attachment_id] = {**body, "uploader": user_id, "content": None}
+            fields = {"key": f"att/{attachment_id}", "Content-Type": body["contentType"]}
+            fields["policy"] = "signed-policy"
+            upload = {"url": f"{self.url}/storage", "fields": fields}
+            return 201, {"attachmentId": attachment_id, "upload": upload, "expiresIn": 300}
+        if method == "GET" and len(parts) == 2:
+            attachment = b.attachments.get(parts[1])
+            if attachment is None or attachment["content"] is None:
+                return 404, {"code": 2003, "message": "no such attachment"}
+            info = {k: v for k, v in attachment.items() if k not in ("uploader", "content")}
+            url = f"{self.url}/storage/{parts[1]}?X-Amz-Signature=secret"
+            return 200, {"attachmentId": parts[1], **info, "url": url, "expiresIn": 300}
+        return 404, {"code": 1001, "message": "no route"}
+
+    def storage(
+        self, method: str, parts: list[str], query: dict[str, str], form: Any
+    ) -> tuple[int, bytes]:
+        """A presigned-POST store: the signed fields, then the file of the declared size."""
+        b = self.backend
+        if method == "POST":
+            names = [name for name, _, _ in form]
+            values = {name: value for name, _, value in form}
+            attachment_id = values.get("key", b"").decode().removeprefix("att/")
+            attachment = b.attachments.get(attachment_id)
+            if names[-1:] != ["file"] or "policy" not in values or attachment is None:
+                return 403, b"<Error><Code>AccessDenied</Code></Error>"
+            content = values["file"]
+            if len(content) != attachment["size"]:
+                return 400, b"<Error><Code>EntityTooLarge</Code></Error>"
+            attachment["content"] = content
+            attachment["uploadedName"] = form[-1][1]
+            return 204, b""
+        attachment = b.attachments.get(parts[1]) if len(parts) == 2 else None
+        if attachment is None or query.get("X-Amz-Signature") != "secret":
+            return 403, b"<Error><Code>AccessDenied</Code></Error>"
+        return 200, attachment["content"]
+
+
+def parse_multipart(content_type: str, raw: bytes) -> list[tuple[str, str | None, bytes]]:
+    """A ``multipart/form-data`` body as ``[(name, filename, value)]``, in order, read
+    with the standard library's MIME parser (not the client's own code)."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    assert message.is_multipart() and not message.defects, message.defects
+    out: list[tuple[str, str | None, bytes]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        assert isinstance(name, str) and isinstance(payload, bytes)
+        out.append((name, part.get_filename(), payload))
+    return out
+
 
 def _group(conv: Conversation) -> JsonObject:
     return {
@@ -576,6 +656,12 @@ def backend() -> FakeBackend:
     for name in ("alice", "bob", "carol"):
         state.add_user(name)
     return state
+
+
+@pytest.fixture
+def read_multipart() -> Any:
+    """:func:`parse_multipart`: a form body as ``[(name, filename, value)]``."""
+    return parse_multipart
 
 
 @pytest.fixture
