@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -195,44 +195,38 @@ async def cmd_send(ctx: Context) -> int:
 async def cmd_reply(ctx: Context) -> int:
     """``parley reply CONV SEQ TEXT... [--mention USER]...``: a reply to message SEQ."""
     args = ctx.args
-    conversation_id = await resolve_conversation(ctx, args.conversation)
-    text = " ".join(args.text)
-    mentions: list[str] | None = args.mention or None
-    async with ctx.ws_client(one_shot_options()) as client:
-        ack = await client.reply(conversation_id, args.seq, text, mentions=mentions)
-    print_ack(ctx, ack)
-    return EXIT_OK
+    text, mentions = " ".join(args.text), args.mention or None
+    return await send_to_message(
+        ctx, lambda client, conv: client.reply(conv, args.seq, text, mentions=mentions)
+    )
 
 
 async def cmd_edit(ctx: Context) -> int:
     """``parley edit CONV SEQ TEXT...``: replace the text of your message SEQ."""
     args = ctx.args
-    conversation_id = await resolve_conversation(ctx, args.conversation)
-    async with ctx.ws_client(one_shot_options()) as client:
-        ack = await client.edit(conversation_id, args.seq, " ".join(args.text))
-    print_ack(ctx, ack, f"edited #{args.seq}:")
-    return EXIT_OK
+    text = " ".join(args.text)
+    return await send_to_message(
+        ctx, lambda client, conv: client.edit(conv, args.seq, text), f"edited #{args.seq}:"
+    )
 
 
 async def cmd_delete(ctx: Context) -> int:
     """``parley delete CONV SEQ``: delete (erase) message SEQ."""
     args = ctx.args
-    conversation_id = await resolve_conversation(ctx, args.conversation)
-    async with ctx.ws_client(one_shot_options()) as client:
-        ack = await client.delete(conversation_id, args.seq)
-    print_ack(ctx, ack, f"deleted #{args.seq}:")
-    return EXIT_OK
+    return await send_to_message(
+        ctx, lambda client, conv: client.delete(conv, args.seq), f"deleted #{args.seq}:"
+    )
 
 
 async def cmd_react(ctx: Context) -> int:
     """``parley react CONV SEQ KEY [--off]``: add (or remove) your reaction KEY."""
     args = ctx.args
-    conversation_id = await resolve_conversation(ctx, args.conversation)
-    async with ctx.ws_client(one_shot_options()) as client:
-        ack = await client.react(conversation_id, args.seq, args.key, on=not args.off)
     verb = f"removed {args.key} from" if args.off else f"reacted {args.key} to"
-    print_ack(ctx, ack, f"{verb} #{args.seq}:")
-    return EXIT_OK
+    return await send_to_message(
+        ctx,
+        lambda client, conv: client.react(conv, args.seq, args.key, on=not args.off),
+        f"{verb} #{args.seq}:",
+    )
 
 
 async def cmd_send_file(ctx: Context) -> int:
@@ -478,6 +472,20 @@ def print_ack(ctx: Context, ack: JsonObject, what: str | None = None) -> None:
         f"{lead} #{ack.get('seq')} to {ack.get('conversationId')} "
         f"(messageId {ack.get('messageId')})"
     )
+
+
+async def send_to_message(
+    ctx: Context,
+    send: Callable[[ParleyClient, str], Awaitable[JsonObject]],
+    what: str | None = None,
+) -> int:
+    """Resolve ``args.conversation``, ``send(client, conversationId)`` on a one-shot
+    connection and print its ack (the reply, edit, delete and react commands)."""
+    conversation_id = await resolve_conversation(ctx, ctx.args.conversation)
+    async with ctx.ws_client(one_shot_options()) as client:
+        ack = await send(client, conversation_id)
+    print_ack(ctx, ack, what)
+    return EXIT_OK
 
 
 def split_target(target: str) -> tuple[str | None, str | None]:
