@@ -14,7 +14,8 @@ events (edit, delete, reaction), which the client applies to the target it holds
      or on a deleted or non-text target, changes nothing;
    * ``delete``: ``body`` becomes ``{type: "deleted"}`` (text, caption, file
      fields, replyTo and mentions go) and ``deleted`` is ``{seq, ts, by}``; the
-     held edits of that target lose their text (``{type: "edit", target}``);
+     held edits of that target, earlier or later, lose their text
+     (``{type: "edit", target}``);
    * ``reaction``: the sender's userId is added to (``on``) or removed from
      ``reactions[key]``; a key left with no user disappears. A deleted target
      takes no reaction.
@@ -161,7 +162,7 @@ class MessageStore:
         target = event_target(message)
         if target is not None:
             if target in held:
-                self._apply(conversation_id, target, held.get(seq, message), out)
+                self._apply(conversation_id, target, held.get(seq) or copy.deepcopy(message), out)
             else:
                 self._keep_orphan(conversation_id, seq, message)
         # events that came before this message (out of order, or from a newer page)
@@ -221,6 +222,12 @@ class MessageStore:
         kind = body.get("type")
         if kind == "edit":
             changed = _apply_edit(message, event, body)
+            if isinstance(message.get("deleted"), dict):
+                # an edit of a deleted message keeps no text either (§9.2)
+                held_edit = self._held.get(conversation_id, {}).get(key[1], {})
+                for edit_body in (body, held_edit.get("body")):
+                    if isinstance(edit_body, dict):
+                        edit_body.pop("text", None)
         elif kind == "delete":
             changed = _apply_delete(message, event, body)
             if changed:

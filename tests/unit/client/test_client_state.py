@@ -8,6 +8,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from parley_client import ClientCore, ClientOptions, MessageStore
 from parley_client.core import Deliver, Reply
 from parley_client.state import Updated
@@ -380,3 +382,57 @@ def test_max_held_messages_is_validated() -> None:
     # GIVEN/WHEN a negative bound THEN the options refuse it
     with pytest.raises(ValueError, match="max_held_messages"):
         ClientOptions(max_held_messages=-1)
+
+
+# -------------------------------------------------------------- properties
+
+_events = st.lists(
+    st.one_of(
+        st.tuples(st.just("edit"), st.integers(1, 3), st.sampled_from(["a", "b"])),
+        st.tuples(st.just("delete"), st.integers(1, 3), st.just("")),
+        st.tuples(
+            st.just("reaction"),
+            st.integers(1, 3),
+            st.tuples(
+                st.sampled_from(["👍", "🎉"]), st.sampled_from(["bob", "eve"]), st.booleans()
+            ),
+        ),
+    ),
+    max_size=12,
+)
+
+
+def _event_messages(spec: list[tuple[str, int, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for offset, (kind, target, extra) in enumerate(spec):
+        seq = 4 + offset
+        if kind == "edit":
+            out.append(edit(seq, target, f"{extra}{seq}"))
+        elif kind == "delete":
+            out.append(delete(seq, target))
+        else:
+            key, user, on = extra
+            out.append(react(seq, target, key, user, on))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(spec=_events, split=st.integers(0, 12))
+def test_state_is_the_same_whatever_repeats_or_early_events(
+    spec: list[tuple[str, int, Any]], split: int
+) -> None:
+    # GIVEN three text messages and any run of events on them, applied in order
+    targets = [text(seq, f"t{seq}") for seq in (1, 2, 3)]
+    events = _event_messages(spec)
+    reference = MessageStore()
+    reference.add_all(targets + events)
+    # WHEN another store gets everything twice over (repeats, as after a re-sync)
+    repeated = MessageStore()
+    repeated.add_all(targets + events)
+    assert repeated.add_all(targets + events) == []
+    # AND a third gets the first events before their targets (out of order)
+    early = MessageStore()
+    early.add_all(events[:split] + targets + events[split:])
+    # THEN all three hold the same current state
+    assert repeated.messages(CONV) == reference.messages(CONV)
+    assert early.messages(CONV) == reference.messages(CONV)
