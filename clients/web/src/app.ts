@@ -222,6 +222,7 @@ export class App {
     };
     fill(banner, text[state]);
     banner.hidden = state === "online";
+    this.renderHeader();
     const pill = this.els.status;
     if (pill) {
       pill.dataset.state = state;
@@ -283,7 +284,8 @@ export class App {
   }
 
   private async refreshPresence(): Promise<void> {
-    const peers = [...this.conversations.keys()].map((id) => dmPeer(id, this.me)).filter((p): p is string => !!p && p !== this.me);
+    const ids = new Set([...this.conversations.keys(), ...(this.active ? [this.active] : [])]);
+    const peers = [...ids].map((id) => dmPeer(id, this.me)).filter((p): p is string => !!p && p !== this.me);
     if (!this.client?.connected || peers.length === 0) return;
     try {
       for (const u of await this.client.presence(peers.slice(0, 100))) this.online.set(u.userId, u.online);
@@ -305,6 +307,13 @@ export class App {
   private onEvent(event: ServerEvent): void {
     switch (event.type) {
       case "message":
+        {
+          const sender = String(event.senderId);
+          if (sender !== this.me && this.online.get(sender) === false) {
+            this.online.set(sender, true);
+            this.renderHeader();
+          }
+        }
         this.addMessages(event.conversationId, [event as unknown as ChatMessage]);
         break;
       case "update": {
@@ -410,6 +419,7 @@ export class App {
     this.renderList();
     this.renderChat();
     this.markRead(conversationId);
+    if (conversationId.startsWith("dm:")) void this.refreshPresence();
     if (!this.older.has(conversationId)) await this.loadOlder(conversationId);
     if (conversationId.startsWith("grp:") && !this.groupSizes.has(conversationId)) {
       this.http
@@ -499,15 +509,15 @@ export class App {
   async startDm(userId: string): Promise<void> {
     const id = dmId(this.me, userId);
     if (!this.messages.has(id)) this.messages.set(id, []);
-    await this.open(id);
-    (this.els.composer as HTMLTextAreaElement | undefined)?.focus();
+    // Not awaited: the dialog closes at once, and the history fills in behind it.
+    void this.open(id);
   }
 
   async createGroup(name: string, members: string[]): Promise<void> {
     const group = await this.http.createGroup(name, members);
     this.conversations.set(group.conversationId, { conversationId: group.conversationId, type: "group", name: group.name, lastSeq: 0, readSeq: 0, unread: 0 });
     this.groupSizes.set(group.conversationId, group.members.length);
-    await this.open(group.conversationId);
+    void this.open(group.conversationId);
     void this.refreshConversations();
   }
 
@@ -652,8 +662,11 @@ export class App {
     const peer = dmPeer(id, this.me);
     const online = peer !== undefined && peer !== this.me ? this.online.get(peer) : undefined;
     const size = this.groupSizes.get(id);
-    const sub = peer !== undefined ? (peer === this.me ? "Notes to yourself" : online ? "Online" : "Offline") : size ? `${size} members` : "Group";
+    const presence = online === undefined ? "" : online ? "Online" : "Offline";
+    const sub = peer !== undefined ? (peer === this.me ? "Notes to yourself" : presence) : size ? `${size} members` : "Group";
     const canCall = peer !== undefined && peer !== this.me;
+    // No call while one is on, or while the signalling socket is down.
+    const callable = this.connection === "online" && !this.call?.busy;
     fill(
       header,
       h("div", { class: "chat-title" }, h("h2", { id: "chat-title" }, titleOf(conv, this.me)), h("span", { class: "muted", id: "chat-sub" }, online !== undefined && h("span", { class: "dot inline" + (online ? " on" : ""), "aria-hidden": "true" }), sub)),
@@ -661,8 +674,8 @@ export class App {
         h(
           "div",
           { class: "call-buttons" },
-          h("button", { type: "button", class: "secondary", id: "audio-call", "aria-label": `Audio call ${peer}`, onclick: () => void this.startCall(peer, false) }, "Audio call"),
-          h("button", { type: "button", class: "secondary", id: "video-call", "aria-label": `Video call ${peer}`, onclick: () => void this.startCall(peer, true) }, "Video call"),
+          h("button", { type: "button", class: "secondary", id: "audio-call", "aria-label": `Audio call ${peer}`, disabled: !callable, onclick: () => void this.startCall(peer, false) }, "Audio call"),
+          h("button", { type: "button", class: "secondary", id: "video-call", "aria-label": `Video call ${peer}`, disabled: !callable, onclick: () => void this.startCall(peer, true) }, "Video call"),
         ),
     );
   }
@@ -719,7 +732,10 @@ export class App {
     if (readers.length === 0) return;
     const text = id.startsWith("dm:") ? "Seen" : `Seen by ${readers.sort().join(", ")}`;
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    list.append(h("li", { class: "seen muted", id: "seen", "aria-label": text }, text));
+    const seen = h("li", { class: "seen muted", id: "seen", "aria-label": text }, text);
+    const after = list.querySelector(`[data-seq="${mine.seq}"]`);
+    if (after) after.after(seen);
+    else list.append(seen);
     if (atBottom) list.scrollTop = list.scrollHeight;
   }
 
@@ -754,7 +770,10 @@ export class App {
           e.preventDefault();
           submit.disabled = true;
           action(form)
-            .then(() => dialog.close())
+            .then(() => {
+              dialog.close();
+              (this.els.composer as HTMLTextAreaElement | undefined)?.focus();
+            })
             .catch((err: unknown) => fill(error, describeError(err, doing)))
             .finally(() => {
               submit.disabled = false;
@@ -807,6 +826,7 @@ export class App {
     const el = this.els.call;
     if (!el) return;
     el.dataset.phase = state.phase;
+    this.renderHeader();
     if (state.phase === "idle") {
       el.hidden = true;
       return;

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import threading
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,24 @@ def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None) 
         return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read()
     finally:
         connection.close()
+
+
+def run_apart(scenario: Any) -> None:
+    """asyncio.run(scenario) on a thread of its own: the browser tests' Playwright holds
+    this thread's event loop while their package fixture lives."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(scenario)
+        except BaseException as exc:  # handed to the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(60)
+    if failure:
+        raise failure[0]
 
 
 def preflight(cloud: LocalCloud, origin: str | None) -> Any:
@@ -139,7 +158,7 @@ def test_a_built_client_is_served_with_the_sdk_as_one_module(tmp_path: Path) -> 
             # AND nothing outside the root is served
             assert escape.status == 404
 
-    asyncio.run(scenario())
+    run_apart(scenario())
 
 
 def test_an_unbuilt_client_says_how_to_build_it(tmp_path: Path) -> None:
@@ -157,4 +176,4 @@ def test_an_unbuilt_client_says_how_to_build_it(tmp_path: Path) -> None:
             assert sdk.status == 404
 
     assert not server.built
-    asyncio.run(scenario())
+    run_apart(scenario())

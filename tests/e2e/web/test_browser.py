@@ -1,0 +1,267 @@
+"""The web client in a real Chromium against the local cloud: chat, groups, going offline,
+a video call, and the SDK alone from `/parley.js`.
+
+Set PARLEY_WEB_SCREENSHOTS to a directory to save the main screens there (docs/web/).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from parley_local import LocalCloud
+
+from tests.e2e.helpers import uid
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct horse battery"
+SHOTS = os.environ.get("PARLEY_WEB_SCREENSHOTS")
+
+
+def shot(page: Any, name: str) -> None:
+    """Save a screenshot of `page` as `name`.png when PARLEY_WEB_SCREENSHOTS is set."""
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def register(page: Any, prefix: str) -> str:
+    """Create an account on the sign-in screen and enter the app; returns the userId."""
+    user = uid(prefix)
+    page.get_by_role("tab", name="Create account").click()
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account", exact=True).click()
+    page.locator("#connection-status[data-state=online]").wait_for()
+    assert page.locator("#me").inner_text() == user
+    return user
+
+
+def start_dm(page: Any, peer: str) -> None:
+    page.get_by_role("button", name="New message").click()
+    page.get_by_label("To (user name)").fill(peer)
+    page.get_by_role("button", name="Start").click()
+    page.locator("#chat-title", has_text=peer).wait_for()
+
+
+def send(page: Any, text: str) -> None:
+    page.get_by_label("Message", exact=True).fill(text)
+    page.keyboard.press("Enter")
+    page.locator("#messages .message.mine:not(.pending) .text", has_text=text).wait_for()
+
+
+def texts(page: Any) -> list[str]:
+    return [str(t) for t in page.locator("#messages .message .text").all_inner_texts()]
+
+
+def open_conversation(page: Any, title: str) -> None:
+    page.locator("#conversation-list .conversation", has_text=title).click()
+    page.locator("#chat-title", has_text=title).wait_for()
+
+
+def test_two_people_chat_see_typing_and_seen(new_page: Callable[[], Any]) -> None:
+    # GIVEN alice and bob, each in their own browser, signed up through the web client
+    alice, bob = new_page(), new_page()
+    shot(alice, "login")
+    alice_id, bob_id = register(alice, "alice"), register(bob, "bob")
+    # WHEN alice starts a DM with bob and writes
+    start_dm(alice, bob_id)
+    send(alice, "Hi Bob! Lunch today?")
+    # THEN bob's list shows the conversation with one unread message
+    row = bob.locator("#conversation-list .conversation", has_text=alice_id)
+    row.locator(".badge", has_text="1").wait_for()
+    assert "1 unread" in str(row.get_attribute("aria-label"))
+    # WHEN bob opens it THEN he reads it, and alice sees "Seen"
+    open_conversation(bob, alice_id)
+    assert texts(bob) == ["Hi Bob! Lunch today?"]
+    alice.locator("#seen", has_text="Seen").wait_for()
+    assert row.locator(".badge").count() == 0
+    # WHEN bob types THEN alice sees him typing
+    bob.get_by_label("Message", exact=True).press_sequentially("Sure", delay=20)
+    alice.locator("#typing", has_text=f"{bob_id} is typing").wait_for()
+    # WHEN bob sends THEN the typing line clears and alice has both messages in order
+    bob.keyboard.press("Enter")
+    alice.locator("#messages .message:not(.mine) .text", has_text="Sure").wait_for()
+    assert texts(alice) == ["Hi Bob! Lunch today?", "Sure"]
+    assert alice.locator("#typing").inner_text() == ""
+    send(alice, "12:30 at the usual place")
+    bob.locator("#messages .text", has_text="12:30").wait_for()
+    # AND presence shows bob online to alice
+    alice.locator("#chat-sub", has_text="Online").wait_for(timeout=30_000)
+    shot(alice, "dm")
+
+
+def test_a_group_of_three(new_page: Callable[[], Any]) -> None:
+    # GIVEN three people
+    pages = [new_page() for _ in range(3)]
+    alice, bob, carol = pages
+    ids = [
+        register(page, name) for page, name in zip(pages, ("alice", "bob", "carol"), strict=True)
+    ]
+    # WHEN alice creates a group with the other two and each writes once
+    alice.get_by_role("button", name="New group").click()
+    alice.get_by_label("Group name").fill("Weekend trip")
+    alice.get_by_label("Members (user names, separated by commas)").fill(f"{ids[1]}, {ids[2]}")
+    alice.get_by_role("button", name="Create group").click()
+    alice.locator("#chat-title", has_text="Weekend trip").wait_for()
+    alice.locator("#chat-sub", has_text="3 members").wait_for()
+    send(alice, "Who is driving?")
+    for page, line in ((bob, "I can drive"), (carol, "I'll bring snacks")):
+        page.locator("#conversation-list .conversation", has_text="Weekend trip").wait_for()
+        open_conversation(page, "Weekend trip")
+        send(page, line)
+    # THEN everyone sees the same three messages in the same order, and who wrote them
+    expected = ["Who is driving?", "I can drive", "I'll bring snacks"]
+    for page in pages:
+        page.locator("#messages .text", has_text="snacks").wait_for()
+        assert texts(page) == expected
+        page.locator("#messages .system", has_text="created the group").wait_for()
+    assert alice.locator("#messages .sender").all_inner_texts() == [ids[1], ids[2]]
+    # AND alice sees who has read her message
+    alice.locator("#seen", has_text="Seen by").wait_for()
+    shot(alice, "group")
+
+
+def test_offline_then_back_every_message_once_in_order(
+    new_page: Callable[[], Any], browser: Any
+) -> None:
+    # GIVEN alice and bob in a DM, bob's browser open on it
+    alice, bob = new_page(), new_page()
+    alice_id, bob_id = register(alice, "alice"), register(bob, "bob")
+    start_dm(alice, bob_id)
+    send(alice, "before")
+    bob.locator("#conversation-list .conversation", has_text=alice_id).click()
+    bob.locator("#messages .text", has_text="before").wait_for()
+    # WHEN bob's browser goes offline while alice sends five messages
+    bob.context.set_offline(True)
+    bob.locator("#connection-banner[data-state=offline]").wait_for()
+    assert "offline" in bob.locator("#connection-banner").inner_text().lower()
+    assert bob.locator("#connection-status").inner_text() == "Offline"
+    sent = [f"while you were away {n}" for n in range(1, 6)]
+    for text in sent:
+        send(alice, text)
+    shot(bob, "offline")
+    # AND comes back
+    bob.context.set_offline(False)
+    bob.locator("#connection-status[data-state=online]").wait_for(timeout=60_000)
+    # THEN bob has every message exactly once, in order
+    bob.locator("#messages .text", has_text="away 5").wait_for(timeout=60_000)
+    assert texts(bob) == ["before", *sent]
+    seqs = [
+        int(s)
+        for s in bob.locator("#messages .message").evaluate_all(
+            "els => els.map(e => e.dataset.seq)"
+        )
+    ]
+    assert seqs == sorted(set(seqs))
+    assert bob.locator("#connection-banner").is_hidden()
+
+
+def _playing(page: Any) -> dict[str, float]:
+    return dict(
+        page.evaluate(
+            """() => { const v = document.querySelector('#remote-video');
+                return {width: v.videoWidth, time: v.currentTime}; }"""
+        )
+    )
+
+
+def test_a_video_call_between_two_pages(new_page: Callable[[], Any]) -> None:
+    # GIVEN alice and bob, with a DM between them
+    alice, bob = new_page(), new_page()
+    alice_id, bob_id = register(alice, "alice"), register(bob, "bob")
+    start_dm(alice, bob_id)
+    send(alice, "Can I call you?")
+    # WHEN alice starts a video call and bob accepts it
+    alice.get_by_role("button", name=f"Video call {bob_id}").click()
+    bob.locator("#call[data-phase=incoming]").wait_for()
+    assert f"{alice_id} is calling you (video)" in bob.locator("#call-status").inner_text()
+    shot(bob, "incoming-call")
+    bob.get_by_role("button", name="Accept").click()
+    # THEN both peer connections reach "connected"
+    for page in (alice, bob):
+        page.wait_for_function(
+            "() => window.parleyApp.call.pc?.connectionState === 'connected'",
+            timeout=30_000,
+        )
+        page.locator("#call[data-phase=connected]").wait_for()
+    # AND each remote video plays: it has a size and its time advances
+    for page in (alice, bob):
+        page.wait_for_function(
+            "() => document.querySelector('#remote-video').videoWidth > 0", timeout=20_000
+        )
+        first = _playing(page)
+        page.wait_for_function(
+            f"() => document.querySelector('#remote-video').currentTime > {first['time'] + 0.3}",
+            timeout=20_000,
+        )
+    shot(alice, "call")
+    # WHEN alice hangs up THEN bob's call ends too
+    alice.get_by_role("button", name="Hang up").click()
+    bob.locator("#call[data-phase=ended]").wait_for(state="attached")
+    assert bob.evaluate("() => window.parleyApp.call.pc === undefined")
+    assert "ended the call" in bob.locator("#toast").inner_text()
+
+
+def test_the_sdk_alone_from_parley_js(browser: Any, web_cloud: LocalCloud) -> None:
+    # GIVEN a page of the web client's origin that is not the app (the config document)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{web_cloud.web_url}/config.json")
+    user = uid("bare")
+    try:
+        # WHEN it imports /parley.js, signs up, connects and writes a note to itself
+        result = page.evaluate(
+            """async ([user, password]) => {
+                const sdk = await import('/parley.js');
+                const config = await (await fetch('/config.json')).json();
+                const http = new sdk.HttpClient(config.httpUrl);
+                await http.register(user, password);
+                await http.login(user, password);
+                const client = new sdk.ParleyClient(config.wsUrl, http.tokenProvider);
+                await client.connect();
+                const ack = await client.send('note to self', {to: user});
+                const page = await http.history(ack.conversationId, {});
+                let refused = null;
+                try { await http.login(user, 'wrong password!'); }
+                catch (e) { refused = {code: e.code, name: e.name}; }
+                await client.close();
+                return {ack, texts: page.messages.map(m => m.body.text), refused,
+                        exports: Object.keys(sdk).sort()};
+            }""",
+            [user, PASSWORD],
+        )
+    finally:
+        context.close()
+    # THEN the SDK works cross-origin (CORS) with the server's codes as error classes
+    assert result["ack"]["conversationId"] == f"dm:{user}:{user}"
+    assert result["ack"]["seq"] == 1
+    assert result["texts"] == ["note to self"]
+    assert result["refused"] == {"code": 1003, "name": "UnauthenticatedError"}
+    assert {"HttpClient", "ParleyClient", "RateLimitedError"} <= set(result["exports"])
+
+
+def test_errors_are_in_words(new_page: Callable[[], Any]) -> None:
+    # GIVEN the sign-in screen
+    page = new_page()
+    # WHEN signing in with an unknown account
+    page.get_by_label("User name").fill(uid("nobody"))
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    # THEN the screen says so in words, without a code
+    alert = page.locator("#login-error")
+    alert.get_by_text("Wrong user name or password.").wait_for()
+    assert not re.search(r"\b1\d{3}\b", alert.inner_text())
+    # WHEN a taken user name is registered again
+    taken = register(page, "taken")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("tab", name="Create account").click()
+    page.get_by_label("User name").fill(taken)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account", exact=True).click()
+    alert.get_by_text("That user name is taken.").wait_for()
