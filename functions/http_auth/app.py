@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from parley import runtime
-from parley.models import LoginBody, RefreshBody, RegisterBody, prepare, validate
+from parley.models import LoginBody, RefreshBody, RegisterBody, validate
 from parley.observability import instrumented
 from parley.web import HttpRequest, http_response, public, serve_http
-
-prepare(RegisterBody, LoginBody, RefreshBody)
 
 
 def register(request: HttpRequest) -> dict[str, Any]:

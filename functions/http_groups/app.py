@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from parley import runtime
-from parley.models import AddMembersBody, CreateGroupBody, RoleBody, prepare, validate
+from parley.models import AddMembersBody, CreateGroupBody, RoleBody, validate
 from parley.observability import instrumented
 from parley.web import HttpRequest, http_response, serve_http
-
-prepare(CreateGroupBody, AddMembersBody, RoleBody)
 
 
 def create(request: HttpRequest) -> dict[str, Any]:

@@ -15,12 +15,9 @@ from parley.models import (
     SignalFrame,
     TypingFrame,
     parse_frame,
-    prepare,
 )
 from parley.observability import instrumented
 from parley.web import WsRequest, guard_frame, serve_ws
-
-prepare(PingFrame, TypingFrame, ReadFrame, PresenceFrame, AuthFrame, SignalFrame)
 
 
 def live(request: WsRequest) -> dict[str, Any] | None:

@@ -7,11 +7,9 @@ from typing import Any
 from parley import frames, runtime
 from parley.config import settings
 from parley.errors import UnknownAction
-from parley.models import SendFrame, parse_frame, prepare
+from parley.models import SendFrame, parse_frame
 from parley.observability import count, instrumented, logger
 from parley.web import WsRequest, guard_send, serve_ws
-
-prepare(SendFrame)
 
 
 def send(request: WsRequest) -> dict[str, Any]:

@@ -6,11 +6,9 @@ from typing import Any
 
 from parley import frames, runtime
 from parley.errors import UnknownAction
-from parley.models import SyncFrame, parse_frame, prepare
+from parley.models import SyncFrame, parse_frame
 from parley.observability import count, instrumented
 from parley.web import WsRequest, guard_frame, serve_ws
-
-prepare(SyncFrame)
 
 
 def sync(request: WsRequest) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 
 `python -m parley_schema.dispatch_cost [runs]` starts fresh interpreters, alternating the two,
 and prints medians (docs/architecture.md, "The protocol as schema", quotes them). Both sides
-start from what a validating handler imports anyway (`parley.observability`,
-`parley.models`), run with the template's `PYDANTIC_DISABLE_PLUGINS`, and serve the same
-route (`PATCH /groups/{id}/members/{userId}` with a `RoleBody`):
+start from what every handler imports anyway (`parley.observability`), run with the
+template's `PYDANTIC_DISABLE_PLUGINS`, and serve the same route (`PATCH
+/groups/{id}/members/{userId}` with a `RoleBody`: `web.py` validates the runtime's
+dataclass, Powertools needs its pydantic twin from `parley_schema.requests`):
 
 * `ready`: importing the dispatch and declaring the route, in ms (wall and CPU);
 * `first`: the first request through it;
@@ -29,7 +30,7 @@ _ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYDANTIC_DISABLE_PLUGINS": "__all__",
 }
-_BASE = "from parley import observability, models"
+_BASE = "from parley import observability"
 _MARK = "import sys; sys.stderr.write('MARK\\n'); sys.stderr.flush()"
 _EVENT = {
     "version": "2.0",
@@ -61,7 +62,7 @@ DISPATCHES: dict[str, tuple[str, str, str]] = {
         "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver",
         "from typing import Annotated\n"
         "from aws_lambda_powertools.event_handler.openapi.params import Body\n"
-        "from parley.models import RoleBody\n"
+        "from parley_schema.requests import RoleBody\n"
         "app = APIGatewayHttpResolver(enable_validation=True)\n"
         "@app.patch('/groups/<id>/members/<userId>')\n"
         "def role(id: str, userId: str, body: Annotated[RoleBody, Body()]) -> dict:\n"

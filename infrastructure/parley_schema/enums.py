@@ -1,6 +1,6 @@
 """The protocol's enumerations, as named schemas a client SDK can turn into types.
 
-Each mirrors a value set of the runtime (a `Literal` of :mod:`parley.models`, the role
+Each mirrors a value set of the runtime (a `Literal` or `Choice` of :mod:`parley.models`, the role
 names of :mod:`parley.roles`, :class:`parley.errors.Code`); `tests/unit/test_schema_models.py`
 holds each to its source, so the two cannot drift apart.
 """

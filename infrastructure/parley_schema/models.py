@@ -4,7 +4,7 @@ The functions build these shapes as plain dicts (building pydantic classes at co
 costs time no reply needs); these models describe them, and the conformance test
 (`tests/integration/test_schema_conformance.py`) holds every frame and body the handlers
 really produce to the schemas generated from here. Client frames and request bodies are
-not repeated: they are the runtime's own models in :mod:`parley.models`.
+in :mod:`parley_schema.requests`, the twins of the runtime's :mod:`parley.models`.
 
 A field the server leaves out when it does not apply is typed `X | SkipJsonSchema[None]`
 with default None: optional in the schema, but never `null` on the wire. Response objects
@@ -17,7 +17,11 @@ from typing import Annotated, Any, Literal
 
 from parley import ids
 from parley.errors import Code
-from parley.models import (
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic.json_schema import SkipJsonSchema
+
+from parley_schema.enums import ConversationType, Role, SignalKind, SystemEvent, TypingState
+from parley_schema.requests import (
     AuthFrame,
     ClientMsgId,
     CustomBody,
@@ -32,10 +36,6 @@ from parley.models import (
     TypingFrame,
     UserId,
 )
-from pydantic import BaseModel, ConfigDict, Field, RootModel
-from pydantic.json_schema import SkipJsonSchema
-
-from parley_schema.enums import ConversationType, Role, SignalKind, SystemEvent, TypingState
 
 _USER = ids.USER_ID_RE.pattern.strip("^$")
 _ULID = ids.ULID_RE.pattern.strip("^$")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from parley import models
 from parley.errors import Code
 from pydantic import BaseModel
 
+from parley_schema import requests
 from parley_schema.models import (
     ConversationList,
     Group,
@@ -76,7 +76,7 @@ ROUTES: tuple[Route, ...] = (
         "Create an account",
         201,
         Registered,
-        models.RegisterBody,
+        requests.RegisterBody,
         (Code.CONFLICT,),
         public=True,
         description="A taken userId answers 409 1008.",
@@ -89,7 +89,7 @@ ROUTES: tuple[Route, ...] = (
         "Log in with a password",
         200,
         TokenPair,
-        models.LoginBody,
+        requests.LoginBody,
         (Code.UNAUTHENTICATED, Code.RATE_LIMITED),
         public=True,
         description="Unknown user and wrong password give the same 401 1003. Past the failed "
@@ -104,7 +104,7 @@ ROUTES: tuple[Route, ...] = (
         "Rotate the refresh token",
         200,
         TokenPair,
-        models.RefreshBody,
+        requests.RefreshBody,
         (Code.UNAUTHENTICATED,),
         public=True,
         description="The used refresh token is spent. Presenting a spent one again revokes "
@@ -117,7 +117,7 @@ ROUTES: tuple[Route, ...] = (
         "auth",
         "End the login",
         204,
-        body=models.RefreshBody,
+        body=requests.RefreshBody,
         errors=(Code.UNAUTHENTICATED,),
         public=True,
         description="Its refresh token and access tokens are refused from then on; its open "
@@ -161,7 +161,7 @@ ROUTES: tuple[Route, ...] = (
         "Create a group",
         201,
         Group,
-        models.CreateGroupBody,
+        requests.CreateGroupBody,
         (Code.USER_NOT_FOUND,),
         description="The caller is the owner. Recorded as `system` messages (`group_created`, "
         "then `members_added` chunks).",
@@ -184,7 +184,7 @@ ROUTES: tuple[Route, ...] = (
         "Add members (owner or admin)",
         200,
         Group,
-        models.AddMembersBody,
+        requests.AddMembersBody,
         _GROUP,
     ),
     Route(
@@ -206,7 +206,7 @@ ROUTES: tuple[Route, ...] = (
         "Change a member's role (owner only)",
         200,
         RoleChange,
-        models.RoleBody,
+        requests.RoleBody,
         _GROUP,
         description="`owner` hands ownership over: the target becomes the owner and the caller "
         "an admin, recorded as one `role_changed` message with `role: owner`.",

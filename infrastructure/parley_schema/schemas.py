@@ -1,9 +1,9 @@
 """JSON Schema from the models: the `components.schemas` of both documents.
 
 pydantic generates the schemas (draft 2020-12, which OpenAPI 3.1 uses as is). On top of
-what the types say, this module adds what the runtime models check in validators (text
+what the types say, this module adds what the request models check in validators (text
 length, one of `to`/`conversationId`, JSON byte sizes) and their descriptions, without
-touching :mod:`parley.models`: see :data:`REQUEST_FIELDS`. Inline enums become references
+touching :mod:`parley_schema.requests`: see :data:`REQUEST_FIELDS`. Inline enums become references
 to the named enums of :mod:`parley_schema.enums`, so an SDK gets one `Role` type, not five
 unions of strings.
 """

@@ -32,6 +32,16 @@ from parley_schema.models import (
     SyncReplyFrame,
     TypingEventFrame,
 )
+from parley_schema.requests import (
+    AuthFrame,
+    PingFrame,
+    PresenceFrame,
+    ReadFrame,
+    SendFrame,
+    SignalFrame,
+    SyncFrame,
+    TypingFrame,
+)
 from parley_schema.schemas import asyncapi_flavour, component_schemas
 
 CHANNEL = "socket"
@@ -58,14 +68,14 @@ class Push:
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("send", models.SendFrame, (AckFrame, ErrorFrame), "Send a message."),
-    Action("sync", models.SyncFrame, (SyncReplyFrame, ErrorFrame), "Catch up from cursors."),
-    Action("read", models.ReadFrame, (ReadOkFrame, ErrorFrame), "Mark messages read."),
-    Action("typing", models.TypingFrame, (ErrorFrame,), "Typing indicator (no reply on success)."),
-    Action("presence", models.PresenceFrame, (PresenceReplyFrame, ErrorFrame), "Who is online."),
-    Action("signal", models.SignalFrame, (SignalOkFrame, ErrorFrame), "Call signaling."),
-    Action("ping", models.PingFrame, (PongFrame, ErrorFrame), "Keep the socket alive."),
-    Action("auth", models.AuthFrame, (AuthOkFrame, ErrorFrame), "Renew the socket's token."),
+    Action("send", SendFrame, (AckFrame, ErrorFrame), "Send a message."),
+    Action("sync", SyncFrame, (SyncReplyFrame, ErrorFrame), "Catch up from cursors."),
+    Action("read", ReadFrame, (ReadOkFrame, ErrorFrame), "Mark messages read."),
+    Action("typing", TypingFrame, (ErrorFrame,), "Typing indicator (no reply on success)."),
+    Action("presence", PresenceFrame, (PresenceReplyFrame, ErrorFrame), "Who is online."),
+    Action("signal", SignalFrame, (SignalOkFrame, ErrorFrame), "Call signaling."),
+    Action("ping", PingFrame, (PongFrame, ErrorFrame), "Keep the socket alive."),
+    Action("auth", AuthFrame, (AuthOkFrame, ErrorFrame), "Renew the socket's token."),
 )
 
 PUSHES: tuple[Push, ...] = (

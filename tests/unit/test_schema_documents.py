@@ -11,6 +11,7 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from parley import models
 from parley.errors import HTTP_STATUS, Code
+from parley_schema import requests
 from parley_schema.__main__ import DOCUMENTS, main, render, stale
 from parley_schema.enums import NAMED_ENUMS
 from parley_schema.http import build_openapi
@@ -241,13 +242,15 @@ def test_named_enums_are_referenced_not_repeated(
 
 
 def test_request_annotations_name_existing_fields() -> None:
-    # GIVEN the keywords added to the runtime models' schemas
-    # THEN each names a runtime model and one of its fields (a rename fails here)
+    # GIVEN the keywords added to the request models' schemas
+    # THEN each names a request model (a twin of a runtime one) and one of its fields (a
+    # rename fails here)
     for name, fields in REQUEST_FIELDS.items():
-        model = getattr(models, name)
+        model = getattr(requests, name)
         assert set(fields) <= set(model.model_fields), name
-    for name in REQUEST_MODELS:
         assert hasattr(models, name), name
+    for name in REQUEST_MODELS:
+        assert hasattr(requests, name) and hasattr(models, name), name
 
 
 def test_http_routes_document_security_and_errors(openapi: dict[str, Any]) -> None:

@@ -1,27 +1,34 @@
 """Wire models: client frames and HTTP bodies, validated strictly (no coercion, no extras).
 
-Validation failures become protocol errors in one place (:func:`validate`): a value over its
-size limit is 1006, anything else malformed is 1001.
+Each is a frozen dataclass declared with :func:`parley.validation.shape`; validation failures
+become protocol errors in one place (:func:`validate`): a value over its size limit is 1006,
+anything else malformed is 1001. No pydantic here: the published schema comes from the
+pydantic twins in `parley_schema.requests`, which the tests hold to the same verdicts.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Any, Literal, TypeVar
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
+from parley.errors import UnknownAction
+from parley.ids import CLIENT_MSG_ID_RE, USER_ID_RE
+from parley.validation import (
+    AnyJson,
+    Choice,
+    Default,
+    Int,
+    ListOf,
+    MapOf,
+    Opt,
+    Str,
+    Tagged,
+    exactly_one,
+    shape,
 )
-from pydantic_core import PydanticCustomError
-
-from parley.errors import InvalidParam, PayloadTooLarge, UnknownAction
-from parley.wire import compact_json, parse_json_object
+from parley.validation import validate as validate
+from parley.wire import parse_json_object
 
 MAX_FRAME_BYTES = 32 * 1024
 MAX_TEXT_CHARS = 4000
@@ -31,135 +38,170 @@ MAX_PRESENCE_IDS = 100
 MAX_DISPLAY_NAME = 64
 MAX_GROUP_NAME = 128
 
-UserId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{2,31}$")]
-ClientMsgId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
-RequestId = Annotated[str, Field(min_length=1, max_length=64)]
-ConversationRef = Annotated[str, Field(min_length=1, max_length=80)]
-Seq = Annotated[int, Field(ge=0, le=2**53)]
-
-
-def _too_large(what: str, limit: str) -> PydanticCustomError:
-    return PydanticCustomError("payload_too_large", f"{what} is over {limit}")
-
-
-def _json_within(value: Any, what: str, limit: int) -> Any:
-    """`value` if its compact UTF-8 JSON form fits in `limit` bytes (1006 past it)."""
-    try:
-        size = len(compact_json(value).encode())
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be JSON") from exc
-    if size > limit:
-        raise _too_large(what, f"{limit} bytes")
-    return value
-
-
-class Strict(BaseModel):
-    # defer_build: a model's validator is built when first used, or by `prepare` at cold
-    # start; each function builds only the few models it serves, not all fifteen.
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
-
-
-class TextBody(Strict):
-    type: Literal["text"]
-    text: str
-
-    @field_validator("text")
-    @classmethod
-    def _text_length(cls, value: str) -> str:
-        if not value:
-            raise ValueError("text must not be empty")
-        if len(value) > MAX_TEXT_CHARS:
-            raise _too_large("text", f"{MAX_TEXT_CHARS} characters")
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            # A lone surrogate ("\ud800" in JSON) cannot be stored, pushed or synced as UTF-8.
-            raise ValueError("text must be valid Unicode") from None
-        return value
-
-
-class CustomBody(Strict):
-    type: Literal["custom"]
-    data: Any = Field(...)
-
-    @field_validator("data")
-    @classmethod
-    def _data_size(cls, value: Any) -> Any:
-        return _json_within(value, "data", MAX_CUSTOM_BYTES)
-
-
-Body = Annotated[TextBody | CustomBody, Field(discriminator="type")]
-
-
-class Frame(Strict):
-    action: str
-    id: RequestId | None = None
-
-
-class SendFrame(Frame):
-    action: Literal["send"]
-    to: UserId | None = None
-    conversationId: ConversationRef | None = None
-    clientMsgId: ClientMsgId
-    body: Body
-
-    @model_validator(mode="after")
-    def _one_target(self) -> SendFrame:
-        if (self.to is None) == (self.conversationId is None):
-            raise ValueError("exactly one of to or conversationId is required")
-        return self
-
-
-class SyncFrame(Frame):
-    action: Literal["sync"]
-    cursors: dict[ConversationRef, Seq] = Field(default_factory=dict, max_length=5000)
-    limit: int = Field(default=100, ge=1, le=500)
-
-
-class ReadFrame(Frame):
-    action: Literal["read"]
-    conversationId: ConversationRef
-    seq: Seq
-
-
-class TypingFrame(Frame):
-    action: Literal["typing"]
-    conversationId: ConversationRef
-    state: Literal["start", "stop"]
-
-
-class PresenceFrame(Frame):
-    action: Literal["presence"]
-    userIds: list[UserId] = Field(min_length=1, max_length=MAX_PRESENCE_IDS)
-
+USER_ID = Str(pattern=USER_ID_RE.pattern.strip("^$"))
+CLIENT_MSG_ID = Str(pattern=CLIENT_MSG_ID_RE.pattern.strip("^$"))
+REQUEST_ID = Str(min_len=1, max_len=64)
+CONVERSATION_REF = Str(min_len=1, max_len=80)
+SEQ = Int(ge=0, le=2**53)
 
 SignalKind = Literal[
     "invite", "ringing", "accept", "reject", "offer", "answer", "candidate", "hangup"
 ]
+TypingState = Literal["start", "stop"]
+RoleName = Literal["owner", "admin", "member"]
 
 
+# ---- message bodies ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageBody:
+    """A message body a client may send; `type` names it."""
+
+    type: str
+
+    def model_dump(self) -> dict[str, Any]:
+        """The body as a JSON object, as stored and pushed."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextBody(MessageBody):
+    type: Literal["text"]
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomBody(MessageBody):
+    type: Literal["custom"]
+    data: Any
+
+
+shape(
+    TextBody,
+    type=Choice("text"),
+    # A lone surrogate ("\ud800" in JSON) cannot be stored, pushed or synced: Str refuses it.
+    text=Str(min_len=1, max_len=MAX_TEXT_CHARS, too_long=True),
+)
+shape(CustomBody, type=Choice("custom"), data=AnyJson(MAX_CUSTOM_BYTES))
+
+
+BODY = Tagged("type", {"text": TextBody, "custom": CustomBody})
+
+
+# ---- client frames -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Frame:
+    """A client frame; `action` names it, `id` (optional) is echoed in the reply."""
+
+    action: str
+    id: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SendFrame(Frame):
+    action: Literal["send"]
+    to: str | None
+    conversationId: str | None
+    clientMsgId: str
+    body: TextBody | CustomBody
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyncFrame(Frame):
+    action: Literal["sync"]
+    cursors: dict[str, int]
+    limit: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadFrame(Frame):
+    action: Literal["read"]
+    conversationId: str
+    seq: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TypingFrame(Frame):
+    action: Literal["typing"]
+    conversationId: str
+    state: TypingState
+
+
+@dataclass(frozen=True, kw_only=True)
+class PresenceFrame(Frame):
+    action: Literal["presence"]
+    userIds: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
 class SignalFrame(Frame):
     action: Literal["signal"]
-    to: UserId
-    callId: ClientMsgId
+    to: str
+    callId: str
     kind: SignalKind
-    payload: Any = None
-    toConnection: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-
-    @field_validator("payload")
-    @classmethod
-    def _payload_size(cls, value: Any) -> Any:
-        return _json_within(value, "payload", MAX_SIGNAL_PAYLOAD_BYTES)
+    payload: Any
+    toConnection: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
 class PingFrame(Frame):
     action: Literal["ping"]
 
 
+@dataclass(frozen=True, kw_only=True)
 class AuthFrame(Frame):
     action: Literal["auth"]
-    token: Annotated[str, Field(min_length=1, max_length=4096)]
+    token: str
 
+
+FRAME_ID = Opt(REQUEST_ID)
+
+shape(
+    SendFrame,
+    action=Choice("send"),
+    id=FRAME_ID,
+    to=Opt(USER_ID),
+    conversationId=Opt(CONVERSATION_REF),
+    clientMsgId=CLIENT_MSG_ID,
+    body=BODY,
+    rules=(exactly_one("to", "conversationId"),),
+)
+shape(
+    SyncFrame,
+    action=Choice("sync"),
+    id=FRAME_ID,
+    cursors=Default(MapOf(CONVERSATION_REF, SEQ, max_len=5000), {}),
+    limit=Default(Int(ge=1, le=500), 100),
+)
+shape(ReadFrame, action=Choice("read"), id=FRAME_ID, conversationId=CONVERSATION_REF, seq=SEQ)
+shape(
+    TypingFrame,
+    action=Choice("typing"),
+    id=FRAME_ID,
+    conversationId=CONVERSATION_REF,
+    state=Choice(*get_args(TypingState)),
+)
+shape(
+    PresenceFrame,
+    action=Choice("presence"),
+    id=FRAME_ID,
+    userIds=ListOf(USER_ID, min_len=1, max_len=MAX_PRESENCE_IDS),
+)
+shape(
+    SignalFrame,
+    action=Choice("signal"),
+    id=FRAME_ID,
+    to=USER_ID,
+    callId=CLIENT_MSG_ID,
+    kind=Choice(*get_args(SignalKind)),
+    payload=Opt(AnyJson(MAX_SIGNAL_PAYLOAD_BYTES)),
+    toConnection=Opt(Str(min_len=1, max_len=128)),
+)
+shape(PingFrame, action=Choice("ping"), id=FRAME_ID)
+shape(AuthFrame, action=Choice("auth"), id=FRAME_ID, token=Str(min_len=1, max_len=4096))
 
 FRAMES: dict[str, type[Frame]] = {
     "send": SendFrame,
@@ -192,75 +234,54 @@ def clean_display_name(value: str) -> str:
     return cleaned
 
 
-def _unicode_text(value: str) -> str:
-    """Refuse lone surrogates ("\ud800" in JSON): they cannot be encoded to hash or store."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode") from None
-    return value
+DISPLAY_NAME = Str(clean=clean_display_name)
 
 
-DisplayName = Annotated[str, AfterValidator(clean_display_name)]
-Password = Annotated[str, Field(min_length=8, max_length=128), AfterValidator(_unicode_text)]
+@dataclass(frozen=True, kw_only=True)
+class RegisterBody:
+    userId: str
+    password: str
+    displayName: str | None
 
 
-class RegisterBody(Strict):
-    userId: UserId
-    password: Password
-    displayName: DisplayName | None = None
+@dataclass(frozen=True, kw_only=True)
+class LoginBody:
+    userId: str
+    password: str
 
 
-class LoginBody(Strict):
-    userId: Annotated[str, Field(min_length=1, max_length=64)]
-    password: Annotated[str, Field(min_length=1, max_length=1024)]
+@dataclass(frozen=True, kw_only=True)
+class RefreshBody:
+    refreshToken: str
 
 
-class RefreshBody(Strict):
-    refreshToken: Annotated[str, Field(min_length=1, max_length=512)]
+@dataclass(frozen=True, kw_only=True)
+class CreateGroupBody:
+    name: str
+    members: list[str]
 
 
-class CreateGroupBody(Strict):
-    name: DisplayName
-    members: list[UserId] = Field(default_factory=list)
+@dataclass(frozen=True, kw_only=True)
+class AddMembersBody:
+    userIds: list[str]
 
 
-class AddMembersBody(Strict):
-    userIds: list[UserId] = Field(min_length=1)
+@dataclass(frozen=True, kw_only=True)
+class RoleBody:
+    role: RoleName
 
 
-class RoleBody(Strict):
-    role: Literal["owner", "admin", "member"]
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _location(loc: tuple[Any, ...]) -> str:
-    # Discriminated unions add the tag to the path ("body.text.text"); keep what a user typed.
-    last = len(loc) - 1
-    parts = [str(p) for i, p in enumerate(loc) if not (p in {"text", "custom"} and i < last)]
-    return ".".join(parts) or "body"
-
-
-def prepare(*models: type[BaseModel]) -> None:
-    """Build the validators of the models a function serves, at its cold start (the init
-    phase) rather than in its first request."""
-    for model in models:
-        model.model_rebuild(force=True)
-
-
-def validate(model: type[M], data: Any) -> M:
-    """Validate `data` against `model`, raising the protocol error for the first problem."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        for err in errors:
-            if err["type"] == "payload_too_large":
-                raise PayloadTooLarge(f"{_location(err['loc'])}: {err['msg']}") from None
-        err = errors[0]
-        raise InvalidParam(f"{_location(err['loc'])}: {err['msg']}") from None
+shape(
+    RegisterBody,
+    userId=USER_ID,
+    password=Str(min_len=8, max_len=128),
+    displayName=Opt(DISPLAY_NAME),
+)
+shape(LoginBody, userId=Str(min_len=1, max_len=64), password=Str(min_len=1, max_len=1024))
+shape(RefreshBody, refreshToken=Str(min_len=1, max_len=512))
+shape(CreateGroupBody, name=DISPLAY_NAME, members=Default(ListOf(USER_ID), []))
+shape(AddMembersBody, userIds=ListOf(USER_ID, min_len=1))
+shape(RoleBody, role=Choice(*get_args(RoleName)))
 
 
 def parse_frame(raw: str | bytes | None) -> Frame:

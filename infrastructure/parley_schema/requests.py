@@ -1,0 +1,216 @@
+"""Client frames and HTTP request bodies as pydantic models: the source of their schemas.
+
+The functions validate with :mod:`parley.models` (frozen dataclasses checked by
+:mod:`parley.validation`, no pydantic on a cold start). These are their twins, class for
+class under the same names, with the same rules: `tests/unit/test_schema_models.py` feeds
+both generated near-valid and invalid objects and requires the same verdict (accepted, 1001
+or 1006), so the published schema describes what the runtime accepts. Limits and the display
+name rule are the runtime's own, imported from :mod:`parley.models`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from parley.ids import CLIENT_MSG_ID_RE, USER_ID_RE
+from parley.models import (
+    MAX_CUSTOM_BYTES,
+    MAX_PRESENCE_IDS,
+    MAX_SIGNAL_PAYLOAD_BYTES,
+    MAX_TEXT_CHARS,
+    SignalKind,
+    clean_display_name,
+)
+from parley.wire import json_size
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+UserId = Annotated[str, Field(pattern=USER_ID_RE.pattern)]
+ClientMsgId = Annotated[str, Field(pattern=CLIENT_MSG_ID_RE.pattern)]
+RequestId = Annotated[str, Field(min_length=1, max_length=64)]
+ConversationRef = Annotated[str, Field(min_length=1, max_length=80)]
+Seq = Annotated[int, Field(ge=0, le=2**53)]
+
+TOO_LARGE = "payload_too_large"
+"""The error type of a value over a size limit (1006 at runtime)."""
+
+
+def _too_large(what: str, limit: str) -> PydanticCustomError:
+    return PydanticCustomError(TOO_LARGE, f"{what} is over {limit}")
+
+
+def _json_within(value: Any, what: str, limit: int) -> Any:
+    """`value` if its compact UTF-8 JSON form fits in `limit` bytes (1006 past it)."""
+    try:
+        size = json_size(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be JSON") from exc
+    if size > limit:
+        raise _too_large(what, f"{limit} bytes")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class TextBody(Strict):
+    type: Literal["text"]
+    text: str
+
+    @field_validator("text")
+    @classmethod
+    def _text_length(cls, value: str) -> str:
+        if not value:
+            raise ValueError("text must not be empty")
+        if len(value) > MAX_TEXT_CHARS:
+            raise _too_large("text", f"{MAX_TEXT_CHARS} characters")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode") from None
+        return value
+
+
+class CustomBody(Strict):
+    type: Literal["custom"]
+    data: Any = Field(...)
+
+    @field_validator("data")
+    @classmethod
+    def _data_size(cls, value: Any) -> Any:
+        return _json_within(value, "data", MAX_CUSTOM_BYTES)
+
+
+Body = Annotated[TextBody | CustomBody, Field(discriminator="type")]
+
+
+class Frame(Strict):
+    action: str
+    id: RequestId | None = None
+
+
+class SendFrame(Frame):
+    action: Literal["send"]
+    to: UserId | None = None
+    conversationId: ConversationRef | None = None
+    clientMsgId: ClientMsgId
+    body: Body
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SendFrame:
+        if (self.to is None) == (self.conversationId is None):
+            raise ValueError("exactly one of to or conversationId is required")
+        return self
+
+
+class SyncFrame(Frame):
+    action: Literal["sync"]
+    cursors: dict[ConversationRef, Seq] = Field(default_factory=dict, max_length=5000)
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class ReadFrame(Frame):
+    action: Literal["read"]
+    conversationId: ConversationRef
+    seq: Seq
+
+
+class TypingFrame(Frame):
+    action: Literal["typing"]
+    conversationId: ConversationRef
+    state: Literal["start", "stop"]
+
+
+class PresenceFrame(Frame):
+    action: Literal["presence"]
+    userIds: list[UserId] = Field(min_length=1, max_length=MAX_PRESENCE_IDS)
+
+
+class SignalFrame(Frame):
+    action: Literal["signal"]
+    to: UserId
+    callId: ClientMsgId
+    kind: SignalKind
+    payload: Any = None
+    toConnection: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+    @field_validator("payload")
+    @classmethod
+    def _payload_size(cls, value: Any) -> Any:
+        return _json_within(value, "payload", MAX_SIGNAL_PAYLOAD_BYTES)
+
+
+class PingFrame(Frame):
+    action: Literal["ping"]
+
+
+class AuthFrame(Frame):
+    action: Literal["auth"]
+    token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+FRAMES: dict[str, type[Frame]] = {
+    "send": SendFrame,
+    "sync": SyncFrame,
+    "read": ReadFrame,
+    "typing": TypingFrame,
+    "presence": PresenceFrame,
+    "signal": SignalFrame,
+    "ping": PingFrame,
+    "auth": AuthFrame,
+}
+
+
+# ---- HTTP bodies ---------------------------------------------------------------------------
+
+
+def _unicode_text(value: str) -> str:
+    """Refuse lone surrogates ("\ud800" in JSON): they cannot be encoded to hash or store."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode") from None
+    return value
+
+
+DisplayName = Annotated[str, AfterValidator(clean_display_name)]
+Password = Annotated[str, Field(min_length=8, max_length=128), AfterValidator(_unicode_text)]
+
+
+class RegisterBody(Strict):
+    userId: UserId
+    password: Password
+    displayName: DisplayName | None = None
+
+
+class LoginBody(Strict):
+    userId: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class RefreshBody(Strict):
+    refreshToken: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class CreateGroupBody(Strict):
+    name: DisplayName
+    members: list[UserId] = Field(default_factory=list)
+
+
+class AddMembersBody(Strict):
+    userIds: list[UserId] = Field(min_length=1)
+
+
+class RoleBody(Strict):
+    role: Literal["owner", "admin", "member"]
+
+
+BODIES: tuple[type[Strict], ...] = (
+    RegisterBody,
+    LoginBody,
+    RefreshBody,
+    CreateGroupBody,
+    AddMembersBody,
+    RoleBody,
+)
