@@ -91,6 +91,11 @@ def test_two_people_chat_see_typing_and_seen(new_page: Callable[[], Any]) -> Non
     assert alice.locator("#typing").inner_text() == ""
     send(alice, "12:30 at the usual place")
     bob.locator("#messages .text", has_text="12:30").wait_for()
+    # AND bob reading it moves "Seen" under alice's newest message
+    alice.wait_for_function(
+        """() => document.querySelector('#seen')?.previousElementSibling
+                   ?.textContent.includes('12:30 at the usual place')"""
+    )
     # AND presence shows bob online to alice
     alice.locator("#chat-sub", has_text="Online").wait_for(timeout=30_000)
     shot(alice, "dm")
