@@ -162,6 +162,11 @@ export class App {
     this.call = new CallManager({ client, iceServers: () => this.iceServers(), onChange: (s) => this.renderCall(s) });
     this.renderShell();
     await this.refreshConversations();
+    // Start the live stream where the list stands: older messages come as history pages
+    // when a conversation is opened, instead of syncing every conversation's whole past.
+    const cursors: Record<string, number> = {};
+    for (const c of this.conversations.values()) cursors[c.conversationId] = c.lastSeq;
+    client.importCursors(cursors);
     await client.connect();
     this.setConnection("online");
     this.timers.push(setInterval(() => this.watchConnection(), 400));

@@ -270,3 +270,31 @@ def test_errors_are_in_words(new_page: Callable[[], Any]) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account", exact=True).click()
     alert.get_by_text("That user name is taken.").wait_for()
+
+
+def test_history_pages_in_when_scrolling_up(new_page: Callable[[], Any]) -> None:
+    # GIVEN 45 messages from alice to bob, sent while bob was signed out
+    alice, bob = new_page(), new_page()
+    alice_id, bob_id = register(alice, "alice"), register(bob, "bob")
+    bob.get_by_role("button", name="Sign out").click()
+    alice.evaluate(
+        """async (to) => { for (let n = 1; n <= 45; n++)
+            await window.parleyApp.client.send(`line ${n}`, {to}); }""",
+        bob_id,
+    )
+    # WHEN bob signs in and opens the conversation
+    bob.get_by_label("User name").fill(bob_id)
+    bob.get_by_label("Password").fill(PASSWORD)
+    bob.get_by_role("button", name="Sign in", exact=True).click()
+    row = bob.locator("#conversation-list .conversation", has_text=alice_id)
+    row.locator(".badge", has_text="45").wait_for(timeout=30_000)
+    open_conversation(bob, alice_id)
+    bob.locator("#messages .text", has_text="line 45").wait_for()
+    # THEN he sees the newest page, and older ones come in as he scrolls up, in order
+    assert texts(bob) == [f"line {n}" for n in range(16, 46)]
+    bob.locator("#messages").evaluate("el => { el.scrollTop = 0; }")
+    bob.locator("#messages .text", has_text="line 1").first.wait_for()
+    bob.locator("#messages .history-start", has_text="Start of the conversation").wait_for()
+    assert texts(bob) == [f"line {n}" for n in range(1, 46)]
+    # AND the page he was reading stays in view (the list grew above it)
+    assert bob.locator("#messages").evaluate("el => el.scrollTop") > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import socket
 import threading
 import urllib.parse
 from pathlib import Path
@@ -15,6 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from parley_local import LocalCloud
 from parley_local.web_server import WebServer, origins
 from samtranslator.yaml_helper import yaml_parse
+
+from tests.e2e.helpers import make_cloud, stop_and_check
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -177,3 +180,24 @@ def test_an_unbuilt_client_says_how_to_build_it(tmp_path: Path) -> None:
 
     assert not server.built
     run_apart(scenario())
+
+
+def test_a_taken_web_port_leaves_the_apis_running_without_the_client() -> None:
+    # GIVEN the web port is taken by another program
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cloud = make_cloud(web_port=taken.getsockname()[1])
+        # WHEN the cloud starts
+        cloud.start()
+        try:
+            # THEN the APIs run, the web client is not served and the log says why
+            assert cloud.web_url is None
+            cloud.wait_for_log("the web client is not served")
+            status, _, body = fetch(f"{cloud.http_url}/health")
+            assert (status, json.loads(body)) == (200, {"status": "ok"})
+            # AND no origin is allowed (AllowedOrigins keeps its empty default)
+            _, headers, _ = preflight(cloud, f"http://127.0.0.1:{taken.getsockname()[1]}")
+            assert "access-control-allow-origin" not in headers
+        finally:
+            stop_and_check(cloud)
