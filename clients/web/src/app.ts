@@ -177,20 +177,24 @@ export class App {
   }
 
   async signOut(): Promise<void> {
-    await this.call?.hangup();
+    const client = this.client;
+    if (!client) return;
+    // Taken first: the connection watcher and a second click see a signed-out app.
+    this.client = undefined;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    await this.call?.hangup();
     this.removeListener?.();
     window.removeEventListener("online", this.onBrowserOnline);
     window.removeEventListener("offline", this.onBrowserOffline);
-    await this.client?.close();
+    await client.close();
     await this.http.logout().catch(() => undefined);
-    this.client = undefined;
     this.me = "";
     this.active = undefined;
     for (const m of [this.conversations, this.messages, this.older, this.readers, this.typingNow, this.online]) m.clear();
     this.renderLogin();
   }
+
 
   // ------------------------------------------------------------------ connection
 
@@ -206,6 +210,11 @@ export class App {
   private watchConnection(): void {
     const client = this.client;
     if (!client) return;
+    if (client.closed) {
+      // The SDK gave up for good (the login was revoked, or the account suspended).
+      void this.signOut().then(() => this.renderLogin("login", "Your session has ended. Please sign in again."));
+      return;
+    }
     const next: Connection = !navigator.onLine ? "offline" : client.connected ? "online" : "reconnecting";
     if (next !== this.connection) {
       const wasDown = this.connection !== "online";

@@ -201,3 +201,16 @@ def test_a_taken_web_port_leaves_the_apis_running_without_the_client() -> None:
             assert "access-control-allow-origin" not in headers
         finally:
             stop_and_check(cloud)
+
+
+def test_the_banner_and_the_command_line_name_the_web_client(web_cloud: LocalCloud) -> None:
+    from parley_local.cli import DEFAULT_WEB_PORT, banner, build_parser
+
+    # GIVEN a cloud serving the web client WHEN the banner is printed THEN it names its URL
+    text = banner(web_cloud)
+    assert f"Web client  {web_cloud.web_url}   (the SDK at {web_cloud.web_url}/parley.js)" in text
+    assert f"open {web_cloud.web_url} in a browser" in text
+    # AND the command line takes a web port, or none at all
+    assert build_parser().parse_args(["--web-port", "4000"]).web_port == 4000
+    assert build_parser().parse_args(["--no-web"]).no_web is True
+    assert DEFAULT_WEB_PORT == 3002
