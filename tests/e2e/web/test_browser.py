@@ -298,3 +298,22 @@ def test_history_pages_in_when_scrolling_up(new_page: Callable[[], Any]) -> None
     assert texts(bob) == [f"line {n}" for n in range(1, 46)]
     # AND the page he was reading stays in view (the list grew above it)
     assert bob.locator("#messages").evaluate("el => el.scrollTop") > 0
+
+
+def test_an_audio_call_can_be_declined(new_page: Callable[[], Any]) -> None:
+    # GIVEN alice and bob, with a DM between them
+    alice, bob = new_page(), new_page()
+    alice_id, bob_id = register(alice, "alice"), register(bob, "bob")
+    start_dm(alice, bob_id)
+    send(alice, "Quick call?")
+    # WHEN alice places an audio call THEN bob's page rings, saying who calls
+    alice.get_by_role("button", name=f"Audio call {bob_id}").click()
+    bob.locator("#call[data-phase=incoming]").wait_for()
+    assert bob.locator("#call-status").inner_text() == f"{alice_id} is calling you"
+    alice.locator("#call[data-phase=ringing]").wait_for()
+    assert alice.get_by_role("button", name=f"Video call {bob_id}").is_disabled()
+    # WHEN bob declines THEN alice's call ends with the reason in words
+    bob.get_by_role("button", name="Decline").click()
+    alice.locator("#call[data-phase=ended]").wait_for(state="attached")
+    alice.locator("#toast", has_text=f"{bob_id} declined the call.").wait_for()
+    assert alice.get_by_role("button", name=f"Video call {bob_id}").is_enabled()
