@@ -55,6 +55,15 @@ def send(page: Any, text: str) -> None:
     page.locator("#messages .message.mine:not(.pending) .text", has_text=text).wait_for()
 
 
+def dm_pair(new_page: Callable[[], Any], first_line: str) -> list[tuple[Any, str]]:
+    """Alice and bob, signed up in their own browsers, with alice's first line sent to bob."""
+    pages = [new_page(), new_page()]
+    ids = [register(pages[0], "alice"), register(pages[1], "bob")]
+    start_dm(pages[0], ids[1])
+    send(pages[0], first_line)
+    return list(zip(pages, ids, strict=True))
+
+
 def texts(page: Any) -> list[str]:
     return [str(t) for t in page.locator("#messages .message .text").all_inner_texts()]
 
@@ -178,10 +187,7 @@ def _playing(page: Any) -> dict[str, float]:
 
 def test_a_video_call_between_two_pages(new_page: Callable[[], Any]) -> None:
     # GIVEN alice and bob, with a DM between them
-    alice, bob = new_page(), new_page()
-    alice_id, bob_id = register(alice, "alice"), register(bob, "bob")
-    start_dm(alice, bob_id)
-    send(alice, "Can I call you?")
+    (alice, alice_id), (bob, bob_id) = dm_pair(new_page, "Can I call you?")
     # WHEN alice starts a video call and bob accepts it
     alice.get_by_role("button", name=f"Video call {bob_id}").click()
     bob.locator("#call[data-phase=incoming]").wait_for()
@@ -302,10 +308,7 @@ def test_history_pages_in_when_scrolling_up(new_page: Callable[[], Any]) -> None
 
 def test_an_audio_call_can_be_declined(new_page: Callable[[], Any]) -> None:
     # GIVEN alice and bob, with a DM between them
-    alice, bob = new_page(), new_page()
-    alice_id, bob_id = register(alice, "alice"), register(bob, "bob")
-    start_dm(alice, bob_id)
-    send(alice, "Quick call?")
+    (alice, alice_id), (bob, bob_id) = dm_pair(new_page, "Quick call?")
     # WHEN alice places an audio call THEN bob's page rings, saying who calls
     alice.get_by_role("button", name=f"Audio call {bob_id}").click()
     bob.locator("#call[data-phase=incoming]").wait_for()
