@@ -127,6 +127,8 @@ class Store:
         self.messages: dict[str, dict[int, StoredMessage]] = {}  # conversationId -> seq
         self.dedupe: dict[tuple[str, str], int] = {}  # Messages `byClientMsgId` -> seq
         self.counters: dict[str, int] = {}  # Limits
+        self.attachments: dict[str, Row] = {}  # AttachmentsTable
+        self.objects: dict[str, Row] = {}  # the attachment bucket: key -> object
 
     # ---- hooks ---------------------------------------------------------------------------
 

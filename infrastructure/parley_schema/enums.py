@@ -77,5 +77,6 @@ ERROR_WHEN: dict[Code, str] = {
     Code.CONFLICT: "already exists",
     Code.MESSAGE_SEND_FAILED: "not stored; retry with the same clientMsgId",
     Code.CONVERSATION_NOT_FOUND: "no such conversation",
+    Code.NOT_FOUND: "no such message or attachment, or not visible to the caller",
     Code.INTERNAL: "anything else; the message names the request id, never a stack trace",
 }

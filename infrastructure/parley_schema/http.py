@@ -25,6 +25,7 @@ TAGS = {
     "groups": "Groups and membership; every change is also a `system` message.",
     "conversations": "Conversation list and history.",
     "rtc": "Calls: ICE servers.",
+    "attachments": "Files: upload forms and download links (the bytes go to storage directly).",
 }
 
 _PATH_PARAMS: dict[str, dict[str, Any]] = {
@@ -39,11 +40,17 @@ _PATH_PARAMS: dict[str, dict[str, Any]] = {
         "pattern": ids.USER_ID_RE.pattern,
         "description": "A userId (malformed: 400 1001).",
     },
+    "attachmentId": {
+        "type": "string",
+        "minLength": 1,
+        "description": "An attachment id (a ULID); an unknown or malformed one answers 404 2003.",
+    },
 }
 
 DESCRIPTION = f"""\
-Parley's HTTP API: accounts, tokens, groups, conversation list, history and ICE servers.
-The prose contract is `docs/protocol.md` (sections 3 and 4); this document states it as data.
+Parley's HTTP API: accounts, tokens, groups, conversation list, history, ICE servers and
+attachments. The prose contract is `docs/protocol.md` (sections 3, 4 and 9.3); this document
+states it as data.
 
 All bodies are JSON, at most {MAX_HTTP_BODY} bytes (413 1006 past it). Every route except
 `/health` and `/auth/*` needs `Authorization: Bearer <accessToken>`; without a valid one it

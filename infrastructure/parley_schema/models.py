@@ -79,7 +79,21 @@ class SystemBody(Reply):
     """`role_changed` only: the new role (`owner` when ownership was handed over)."""
 
 
-MessageBody = Annotated[TextBody | CustomBody | SystemBody, Field(discriminator="type")]
+class StoredFileBody(Reply):
+    """A file message as stored and shown: the attachment with its name, size and type."""
+
+    type: Literal["file"]
+    attachmentId: Ulid
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    size: Annotated[int, Field(ge=1)]
+    contentType: str
+    """The media type the upload was announced with; `GET /attachments/{id}` downloads it."""
+    caption: str | SkipJsonSchema[None] = None
+
+
+MessageBody = Annotated[
+    TextBody | CustomBody | StoredFileBody | SystemBody, Field(discriminator="type")
+]
 
 
 class Message(Reply):
@@ -410,6 +424,36 @@ class IceServers(Reply):
     iceServers: list[IceServer]
     ttl: Annotated[int, Field(ge=1)]
     """The TURN credentials' lifetime in seconds."""
+
+
+class UploadForm(Reply):
+    """A presigned POST: send `multipart/form-data` to `url` with every field of `fields`
+    (unchanged, in any order), then the file as `file`."""
+
+    url: str
+    fields: dict[str, str]
+
+
+class AttachmentUpload(Reply):
+    """A pending attachment and the form that uploads it."""
+
+    attachmentId: Ulid
+    upload: UploadForm
+    expiresIn: Annotated[int, Field(ge=1)]
+    """Seconds the form is valid (storage refuses it afterwards)."""
+
+
+class AttachmentLink(Reply):
+    """An attachment's metadata and a short-lived download link."""
+
+    attachmentId: Ulid
+    conversationId: ConversationId
+    name: str
+    size: Annotated[int, Field(ge=1)]
+    contentType: str
+    url: str
+    """Downloads the file (with its name and type) until it expires."""
+    expiresIn: Annotated[int, Field(ge=1, le=300)]
 
 
 class ErrorBody(Reply):

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from parley.ids import CLIENT_MSG_ID_RE, USER_ID_RE
+from parley.ids import CLIENT_MSG_ID_RE, ULID_RE, USER_ID_RE
 from parley.models import (
+    MAX_CAPTION_CHARS,
     MAX_CUSTOM_BYTES,
+    MAX_FILE_NAME,
     MAX_PRESENCE_IDS,
     MAX_SIGNAL_PAYLOAD_BYTES,
     MAX_TEXT_CHARS,
@@ -82,7 +84,30 @@ class CustomBody(Strict):
         return _json_within(value, "data", MAX_CUSTOM_BYTES)
 
 
-Body = Annotated[TextBody | CustomBody, Field(discriminator="type")]
+class FileBody(Strict):
+    """A file message (protocol 9.1): an attachment uploaded by the sender for this
+    conversation and not used by another message; stored and returned with the file's
+    `name`, `size` and `contentType`."""
+
+    type: Literal["file"]
+    attachmentId: Annotated[str, Field(pattern=ULID_RE.pattern)]
+    caption: str | None = None
+
+    @field_validator("caption")
+    @classmethod
+    def _caption_length(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if len(value) > MAX_CAPTION_CHARS:
+            raise _too_large("caption", f"{MAX_CAPTION_CHARS} characters")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("caption must be valid Unicode") from None
+        return value
+
+
+Body = Annotated[TextBody | CustomBody | FileBody, Field(discriminator="type")]
 
 
 class Frame(Strict):
@@ -206,6 +231,22 @@ class RoleBody(Strict):
     role: Literal["owner", "admin", "member"]
 
 
+FileName = Annotated[
+    str, Field(min_length=1, max_length=MAX_FILE_NAME), AfterValidator(_unicode_text)
+]
+
+
+class AttachmentUploadBody(Strict):
+    """Announce a file (protocol 9.3). `name`: no `/`, no control characters; `contentType`:
+    `type/subtype` (RFC 6838 names, no parameters); `size`: 1 byte to `MaxAttachmentBytes`
+    (larger: 413 1006). Those rules are checked after the shape (1001)."""
+
+    conversationId: ConversationRef
+    name: FileName
+    size: Annotated[int, Field(ge=1)]
+    contentType: Annotated[str, Field(min_length=3, max_length=255), AfterValidator(_unicode_text)]
+
+
 BODIES: tuple[type[Strict], ...] = (
     RegisterBody,
     LoginBody,
@@ -213,4 +254,5 @@ BODIES: tuple[type[Strict], ...] = (
     CreateGroupBody,
     AddMembersBody,
     RoleBody,
+    AttachmentUploadBody,
 )

@@ -16,6 +16,8 @@ from pydantic import BaseModel
 
 from parley_schema import requests
 from parley_schema.models import (
+    AttachmentLink,
+    AttachmentUpload,
     ConversationList,
     Group,
     Health,
@@ -248,6 +250,35 @@ ROUTES: tuple[Route, ...] = (
         "STUN/TURN servers with short-lived TURN credentials",
         200,
         IceServers,
+    ),
+    Route(
+        "POST",
+        "/attachments",
+        "createAttachment",
+        "attachments",
+        "Announce a file and get its upload form",
+        201,
+        AttachmentUpload,
+        requests.AttachmentUploadBody,
+        (Code.INVALID_PARAM, Code.FORBIDDEN, Code.PAYLOAD_TOO_LARGE),
+        description="Members only (1004, whether or not the conversation exists). Upload "
+        "with `multipart/form-data`: every field of `upload.fields`, then the file as "
+        "`file`; storage refuses another size (400 `EntityTooLarge`/`EntityTooSmall`) or "
+        "content type (403 `AccessDenied`). A size over `MaxAttachmentBytes` is 413 1006. "
+        "Uploads no message uses are deleted after 24 hours.",
+    ),
+    Route(
+        "GET",
+        "/attachments/{attachmentId}",
+        "getAttachment",
+        "attachments",
+        "An attachment's metadata and download link",
+        200,
+        AttachmentLink,
+        errors=(Code.FORBIDDEN, Code.NOT_FOUND),
+        description="The uploader, or a member who can see a message carrying it (joined at "
+        "or before that message); others 1004, an unknown id 404 2003. `url` is valid for "
+        "at most 300 s.",
     ),
 )
 

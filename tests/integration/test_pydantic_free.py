@@ -57,6 +57,8 @@ HTTP = {
     "http_users": ("GET", "/me", None),
     "http_conversations": ("GET", "/conversations", None),
     "http_rtc": ("GET", "/rtc/ice-servers", None),
+    "http_attachments": ("POST", "/attachments", {"conversationId": "dm:alice:bob",
+                         "name": "a.txt", "size": 5, "contentType": "text/plain"}),
 }
 
 with mock_aws():
@@ -139,6 +141,7 @@ EXPECTED: dict[str, tuple[Any, str | None]] = {
     "http_users": (200, None),
     "http_conversations": (200, None),
     "http_rtc": (200, None),
+    "http_attachments": (403, None),  # validated, then refused: no dm membership yet
     "health": (200, None),
 }
 

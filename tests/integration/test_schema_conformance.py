@@ -356,6 +356,33 @@ def history(c: Conformance, gid: str) -> None:
     c.http("http_users", "DELETE", block, 204, user="alice", path={"userId": "dave"})
 
 
+def attachments(c: Conformance, gid: str) -> None:
+    import requests
+
+    body = {"conversationId": gid, "name": "a.txt", "size": 5, "contentType": "text/plain"}
+    created = c.http("http_attachments", "POST", "/attachments", 201, user="alice", body=body)
+    form = created["upload"]
+    posted = requests.post(
+        form["url"], data=form["fields"], files={"file": ("a", b"hello")}, timeout=10
+    )
+    assert posted.status_code in (200, 201, 204)
+    c.http("http_attachments", "POST", "/attachments", 403, user="dave", body=body)
+    link = "/attachments/{attachmentId}"
+    one = {"attachmentId": created["attachmentId"]}
+    c.http("http_attachments", "GET", link, 403, user="bob", path=one)
+    send = {
+        "action": "send",
+        "id": "f",
+        "conversationId": gid,
+        "clientMsgId": "file-1",
+        "body": {"type": "file", "attachmentId": created["attachmentId"], "caption": "hi"},
+    }
+    assert c.frame("send", send, user="alice", connection="a1")["type"] == "ack"
+    c.http("http_attachments", "GET", link, 200, user="bob", path=one)
+    unknown = {"attachmentId": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+    c.http("http_attachments", "GET", link, 404, user="bob", path=unknown)
+
+
 def test_every_frame_and_response_of_a_conversation_conforms(conformance: Conformance) -> None:
     # GIVEN the committed AsyncAPI and OpenAPI documents, with the server's objects closed
     c = conformance
@@ -367,6 +394,7 @@ def test_every_frame_and_response_of_a_conversation_conforms(conformance: Confor
     live(c, gid)
     limits_and_expiry(c)
     history(c, gid)
+    attachments(c, gid)
     # THEN every reply, push and response above was valid (checked as it came), and the
     # conversation produced every server frame and reached every documented route
     server_frames = {

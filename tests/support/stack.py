@@ -1,4 +1,5 @@
-"""The template's tables, queues and secret created in moto, for integration tests."""
+"""The template's tables, queues, secret and attachment bucket created in moto, for
+integration tests."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ _ENV = {
     "MembersTable": "PARLEY_MEMBERS_TABLE",
     "MessagesTable": "PARLEY_MESSAGES_TABLE",
     "LimitsTable": "PARLEY_LIMITS_TABLE",
+    "AttachmentsTable": "PARLEY_ATTACHMENTS_TABLE",
 }
 
 
@@ -40,6 +42,7 @@ class Stack:
     queue_url: str = ""
     dlq_url: str = ""
     secret_arn: str = ""
+    bucket: str = ""
 
     def env(self) -> dict[str, str]:
         env = {_ENV[logical]: name for logical, name in self.tables.items() if logical in _ENV}
@@ -48,6 +51,7 @@ class Stack:
             PARLEY_SIGNING_SECRET_ARN=self.secret_arn,
             PARLEY_WS_API_ENDPOINT=WS_ENDPOINT,
             PARLEY_WS_STAGE=WS_STAGE,
+            PARLEY_ATTACHMENTS_BUCKET=self.bucket,
         )
         return env
 
@@ -98,6 +102,8 @@ def create_stack(prefix: str = "t") -> Stack:
             "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}',
         },
     )["QueueUrl"]
+    stack.bucket = f"{prefix.lower()}-attachments"
+    client("s3").create_bucket(Bucket=stack.bucket)
     stack.secret_arn = client("secretsmanager").create_secret(
         Name=f"{prefix}-signing", SecretString="test-signing-secret-0123456789abcdef"
     )["ARN"]

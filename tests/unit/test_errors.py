@@ -18,6 +18,7 @@ PROTOCOL = {
     1008: ("CONFLICT", 409),
     2001: ("MESSAGE_SEND_FAILED", 503),
     2002: ("CONVERSATION_NOT_FOUND", 404),
+    2003: ("NOT_FOUND", 404),  # protocol 1.1, section 9.3
     3001: ("INTERNAL", 500),
 }
 
@@ -32,6 +33,7 @@ CLASSES = {
     errors.Conflict: 1008,
     errors.MessageSendFailed: 2001,
     errors.ConversationNotFound: 2002,
+    errors.NotFound: 2003,
     errors.Internal: 3001,
     errors.Unavailable: 2001,
 }

@@ -447,13 +447,14 @@ def objects(model: type[Any], *, mutate: bool = True) -> st.SearchStrategy[dict[
 PARITY_MODELS = [
     models.TextBody,
     models.CustomBody,
+    models.FileBody,
     *models.FRAMES.values(),
     *(getattr(models, b.__name__) for b in requests.BODIES),
 ]
 
 
 # Shapes with a size limit of their own: their generated objects must reach 1006 too.
-SIZE_LIMITED = {models.TextBody, models.CustomBody}
+SIZE_LIMITED = {models.TextBody, models.CustomBody, models.FileBody}
 
 
 @pytest.mark.parametrize("model", PARITY_MODELS, ids=lambda m: m.__name__)
@@ -490,6 +491,7 @@ def test_every_runtime_shape_has_a_twin_with_the_same_fields() -> None:
     assert {m.__name__ for m in PARITY_MODELS} == {
         "TextBody",
         "CustomBody",
+        "FileBody",
         *(m.__name__ for m in requests.FRAMES.values()),
         *(b.__name__ for b in requests.BODIES),
     }

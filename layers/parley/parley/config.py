@@ -57,6 +57,9 @@ class Settings:
     turn_secret_arn: str | None = None
     ws_api_endpoint: str | None = None
     ws_stage: str | None = None
+    attachments_table: str | None = None
+    attachments_bucket: str | None = None
+    max_attachment_bytes: int = _bounded(25 * 1024 * 1024, ge=1, le=5 * 1024**3)
 
     jwt_issuer: str = "parley"
     jwt_audience: str = "parley-clients"

@@ -23,6 +23,7 @@ class Code(IntEnum):
     CONFLICT = 1008
     MESSAGE_SEND_FAILED = 2001
     CONVERSATION_NOT_FOUND = 2002
+    NOT_FOUND = 2003
     INTERNAL = 3001
 
 
@@ -37,6 +38,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.CONFLICT: 409,
     Code.MESSAGE_SEND_FAILED: 503,
     Code.CONVERSATION_NOT_FOUND: 404,
+    Code.NOT_FOUND: 404,
     Code.INTERNAL: 500,
 }
 
@@ -112,6 +114,13 @@ class MessageSendFailed(ParleyError):
 class ConversationNotFound(ParleyError):
     code = Code.CONVERSATION_NOT_FOUND
     default_message = "conversation not found"
+
+
+class NotFound(ParleyError):
+    """No such message or attachment, or not visible to the caller (protocol 1.1)."""
+
+    code = Code.NOT_FOUND
+    default_message = "not found"
 
 
 class Internal(ParleyError):

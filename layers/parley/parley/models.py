@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
 from parley.errors import UnknownAction
-from parley.ids import CLIENT_MSG_ID_RE, USER_ID_RE
+from parley.ids import CLIENT_MSG_ID_RE, ULID_RE, USER_ID_RE
 from parley.validation import (
     AnyJson,
     Choice,
@@ -37,6 +37,8 @@ MAX_SIGNAL_PAYLOAD_BYTES = 24 * 1024
 MAX_PRESENCE_IDS = 100
 MAX_DISPLAY_NAME = 64
 MAX_GROUP_NAME = 128
+MAX_CAPTION_CHARS = 1000
+MAX_FILE_NAME = 255
 
 USER_ID = Str(pattern=USER_ID_RE.pattern.strip("^$"))
 CLIENT_MSG_ID = Str(pattern=CLIENT_MSG_ID_RE.pattern.strip("^$"))
@@ -86,7 +88,31 @@ shape(
 shape(CustomBody, type=Choice("custom"), data=AnyJson(MAX_CUSTOM_BYTES))
 
 
-BODY = Tagged("type", {"text": TextBody, "custom": CustomBody})
+@dataclass(frozen=True, kw_only=True)
+class FileBody(MessageBody):
+    """A file message (protocol 9.1): an uploaded attachment and an optional caption."""
+
+    type: Literal["file"]
+    attachmentId: str
+    caption: str | None
+
+    def model_dump(self) -> dict[str, Any]:
+        """As sent: no `caption` key when there is none (send adds the file's fields)."""
+        body: dict[str, Any] = {"type": "file", "attachmentId": self.attachmentId}
+        if self.caption is not None:
+            body["caption"] = self.caption
+        return body
+
+
+shape(
+    FileBody,
+    type=Choice("file"),
+    attachmentId=Str(pattern=ULID_RE.pattern.strip("^$")),
+    # Past 1,000 code points is 1006, as an over-long text is.
+    caption=Opt(Str(max_len=MAX_CAPTION_CHARS, too_long=True)),
+)
+
+BODY = Tagged("type", {"text": TextBody, "custom": CustomBody, "file": FileBody})
 
 
 # ---- client frames -------------------------------------------------------------------------
@@ -106,7 +132,7 @@ class SendFrame(Frame):
     to: str | None
     conversationId: str | None
     clientMsgId: str
-    body: TextBody | CustomBody
+    body: TextBody | CustomBody | FileBody
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,6 +308,27 @@ shape(RefreshBody, refreshToken=Str(min_len=1, max_len=512))
 shape(CreateGroupBody, name=DISPLAY_NAME, members=Default(ListOf(USER_ID), []))
 shape(AddMembersBody, userIds=ListOf(USER_ID, min_len=1))
 shape(RoleBody, role=Choice(*get_args(RoleName)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachmentUploadBody:
+    """`POST /attachments` (protocol 9.3). The name's characters, the media type's form and
+    the size's bounds are the service's checks (`parley.services.attachments`): a size past
+    `MaxAttachmentBytes` is 413 1006, which no static bound can say."""
+
+    conversationId: str
+    name: str
+    size: int
+    contentType: str
+
+
+shape(
+    AttachmentUploadBody,
+    conversationId=CONVERSATION_REF,
+    name=Str(min_len=1, max_len=MAX_FILE_NAME),
+    size=Int(ge=1),
+    contentType=Str(min_len=3, max_len=255),
+)
 
 
 def parse_frame(raw: str | bytes | None) -> Frame:

@@ -13,6 +13,7 @@ from typing import NamedTuple, Protocol
 
 from parley.clock import Clock
 from parley.records import (
+    Attachment,
     Connection,
     Conversation,
     Member,
@@ -21,11 +22,14 @@ from parley.records import (
     Message,
     Profile,
     Session,
+    UploadForm,
     User,
     WorkItem,
 )
 
 __all__ = [
+    "Attachments",
+    "ClaimOutcome",
     "Clock",
     "ConnectionGateway",
     "Connections",
@@ -35,6 +39,7 @@ __all__ = [
     "MembershipWriter",
     "Messages",
     "Newest",
+    "ObjectStore",
     "PostResult",
     "PushQueue",
     "SeqTaken",
@@ -245,4 +250,56 @@ class PushQueue(Protocol):
 
     def send_all(self, items: list[WorkItem]) -> None:
         """Enqueue every item (:class:`~parley.errors.Unavailable` if some were not)."""
+        ...
+
+
+class ClaimOutcome(StrEnum):
+    """What storing a `file` message together with its attachment's claim did."""
+
+    STORED = "stored"  # the message is stored and the attachment is `used` by it
+    SEQ_TAKEN = "seq_taken"  # another writer took the seq: nothing written, retry
+    REFUSED = "refused"  # the attachment is not claimable by this message: nothing written
+
+
+class Attachments(Protocol):
+    """Attachment records (AttachmentsTable) and the claim that ties one to a message."""
+
+    def create(self, attachment: Attachment) -> None:
+        """Store a new pending record (its id is fresh: no condition)."""
+        ...
+
+    def get(self, attachment_id: str) -> Attachment | None:
+        """The record, strongly consistent; None when there is none."""
+        ...
+
+    def put_message_claiming(
+        self, message: Message, own: dict[str, int] | None, attachment_id: str
+    ) -> ClaimOutcome:
+        """Store `message` at its seq and mark the attachment `used` by it, atomically: the
+        seq must be free, and the attachment pending, uploaded by the message's sender for
+        the message's conversation. Either both writes happen or neither does."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """The attachment bucket: presigned forms and links, and the checks send makes."""
+
+    def upload_form(self, key: str, size: int, content_type: str, expires_in: int) -> UploadForm:
+        """A presigned POST for exactly `size` bytes of `content_type` at `key`."""
+        ...
+
+    def download_url(self, key: str, name: str, content_type: str, expires_in: int) -> str:
+        """A presigned GET that names the file `name` (Content-Disposition) and its type."""
+        ...
+
+    def size_of(self, key: str) -> int | None:
+        """The stored object's size; None when nothing was uploaded at `key`."""
+        ...
+
+    def mark_used(self, key: str) -> None:
+        """Exempt the object from the pending expiry (idempotent)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object (idempotent)."""
         ...

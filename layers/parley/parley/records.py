@@ -186,3 +186,34 @@ WORK_KINDS = frozenset({"conversation", "users", "connections"})
 def is_work_item(value: object) -> TypeGuard[WorkItem]:
     """Whether a decoded queue body is a work item of a known kind."""
     return isinstance(value, dict) and value.get("kind") in WORK_KINDS
+
+
+# ---- attachments -------------------------------------------------------------------------
+
+AttachmentState = Literal["pending", "used"]
+
+
+class Attachment(TypedDict):
+    """An AttachmentsTable item: one uploaded (or announced) file of one conversation.
+
+    `pending` until a `file` message claims it (then `used`, with that message's `seq` and
+    no `expiresAt`: a used record never expires).
+    """
+
+    attachmentId: str
+    conversationId: str
+    uploaderId: str
+    name: str
+    size: int
+    contentType: str
+    createdAt: int
+    state: AttachmentState
+    expiresAt: NotRequired[int]
+    seq: NotRequired[int]
+
+
+class UploadForm(TypedDict):
+    """A presigned POST: where to send the `multipart/form-data` and every field it needs."""
+
+    url: str
+    fields: dict[str, str]

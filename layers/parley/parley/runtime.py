@@ -16,6 +16,7 @@ from parley.clock import SYSTEM_CLOCK
 from parley.config import settings
 
 if TYPE_CHECKING:
+    from parley.repositories.attachments import AttachmentsRepository
     from parley.repositories.connections import ConnectionsRepository
     from parley.repositories.conversations import (
         ConversationsRepository,
@@ -25,9 +26,11 @@ if TYPE_CHECKING:
     from parley.repositories.gateway import ConnectionGateway
     from parley.repositories.limits import LimitsRepository
     from parley.repositories.messages import MessagesRepository
+    from parley.repositories.objects import ObjectsRepository
     from parley.repositories.queue import PushQueue
     from parley.repositories.sessions import SessionsRepository
     from parley.repositories.users import UsersRepository
+    from parley.services.attachments import AttachmentService
     from parley.services.auth import AuthService
     from parley.services.connections import ConnectionService
     from parley.services.conversations import ConversationService
@@ -88,6 +91,33 @@ def messages() -> MessagesRepository:
     from parley.repositories.messages import MessagesRepository
 
     return MessagesRepository(_need("messages_table"))
+
+
+@cache
+def attachments() -> AttachmentsRepository:
+    from parley.repositories.attachments import AttachmentsRepository
+
+    return AttachmentsRepository(_need("attachments_table"), _need("messages_table"))
+
+
+@cache
+def objects() -> ObjectsRepository:
+    from parley.repositories.objects import ObjectsRepository
+
+    return ObjectsRepository(_need("attachments_bucket"))
+
+
+@cache
+def attachment_service() -> AttachmentService:
+    from parley.services.attachments import AttachmentService
+
+    return AttachmentService(
+        attachments=attachments(),
+        objects=objects(),
+        members=members(),
+        clock=SYSTEM_CLOCK,
+        max_bytes=settings().max_attachment_bytes,
+    )
 
 
 @cache
@@ -239,6 +269,7 @@ def message_service() -> MessageService:
     from parley.observability import logger
     from parley.services.messages import MessageService
 
+    cfg = settings()
     return MessageService(
         messages=messages(),
         members=members(),
@@ -249,6 +280,8 @@ def message_service() -> MessageService:
         clock=SYSTEM_CLOCK,
         on_push_error=logger.warning,
         limiter=limiter(),
+        # Only where the stack gives the function the attachments (file bodies: 1001).
+        files=attachment_service() if cfg.attachments_table and cfg.attachments_bucket else None,
     )
 
 

@@ -63,6 +63,7 @@ export interface CustomBody {
  * * 1008 CONFLICT (HTTP 409): already exists.
  * * 2001 MESSAGE_SEND_FAILED (HTTP 503): not stored; retry with the same clientMsgId.
  * * 2002 CONVERSATION_NOT_FOUND (HTTP 404): no such conversation.
+ * * 2003 NOT_FOUND (HTTP 404): no such message or attachment, or not visible to the caller.
  * * 3001 INTERNAL (HTTP 500): anything else; the message names the request id, never a stack trace.
  */
 export const ErrorCode = {
@@ -86,6 +87,8 @@ export const ErrorCode = {
   MESSAGE_SEND_FAILED: 2001,
   /** no such conversation */
   CONVERSATION_NOT_FOUND: 2002,
+  /** no such message or attachment, or not visible to the caller */
+  NOT_FOUND: 2003,
   /** anything else; the message names the request id, never a stack trace */
   INTERNAL: 3001,
 } as const;
@@ -103,6 +106,13 @@ export interface ErrorFrame {
   retryAfterMs?: number;
 }
 
+/** A file message (protocol 9.1): an attachment uploaded by the sender for this conversation and not used by another message; stored and returned with the file's `name`, `size` and `contentType`. */
+export interface FileBody {
+  type: "file";
+  attachmentId: string;
+  caption?: string | null;
+}
+
 /** A stored message, as history, `sync` and `message` frames show it. */
 export interface Message {
   /** `dm:<a>:<b>` (the two userIds sorted) or `grp:<ULID>`. */
@@ -113,7 +123,7 @@ export interface Message {
   messageId: string;
   senderId: string;
   clientMsgId: string;
-  body: TextBody | CustomBody | SystemBody;
+  body: TextBody | CustomBody | StoredFileBody | SystemBody;
   /** Milliseconds since the Unix epoch. */
   ts: number;
 }
@@ -128,7 +138,7 @@ export interface MessageFrame {
   messageId: string;
   senderId: string;
   clientMsgId: string;
-  body: TextBody | CustomBody | SystemBody;
+  body: TextBody | CustomBody | StoredFileBody | SystemBody;
   /** Milliseconds since the Unix epoch. */
   ts: number;
   type: "message";
@@ -230,7 +240,7 @@ export type SendFrame = {
   conversationId?: string | null;
   /** Chosen by the client (a UUID fits). A send repeated with the same clientMsgId in the same conversation stores nothing new and gets the first ack. */
   clientMsgId: string;
-  body: TextBody | CustomBody;
+  body: TextBody | CustomBody | FileBody;
 } & ({
   to: string;
 } | {
@@ -278,6 +288,18 @@ export interface SignalOkFrame {
   type: "ok";
   /** How many of the callee's connections the frame was posted to (0: offline). */
   delivered: number;
+}
+
+/** A file message as stored and shown: the attachment with its name, size and type. */
+export interface StoredFileBody {
+  type: "file";
+  /** A ULID assigned by the server. */
+  attachmentId: string;
+  name: string;
+  size: number;
+  /** The media type the upload was announced with; `GET /attachments/{id}` downloads it. */
+  contentType: string;
+  caption?: string;
 }
 
 /** One conversation with messages above the client's cursor. */
@@ -480,6 +502,12 @@ export const errorCodes = [
     "name": "CONVERSATION_NOT_FOUND",
     "httpStatus": 404,
     "when": "no such conversation"
+  },
+  {
+    "code": 2003,
+    "name": "NOT_FOUND",
+    "httpStatus": 404,
+    "when": "no such message or attachment, or not visible to the caller"
   },
   {
     "code": 3001,

@@ -5,14 +5,45 @@
 
 // The same declarations as in the module generated before: declared once.
 import { ErrorCode } from "./asyncapi.js";
-import type { ConversationType, CustomBody, Message, Role, SystemBody, SystemEvent, TextBody } from "./asyncapi.js";
+import type { ConversationType, CustomBody, Message, Role, StoredFileBody, SystemBody, SystemEvent, TextBody } from "./asyncapi.js";
 export { ErrorCode };
-export type { ConversationType, CustomBody, Message, Role, SystemBody, SystemEvent, TextBody };
+export type { ConversationType, CustomBody, Message, Role, StoredFileBody, SystemBody, SystemEvent, TextBody };
 
 /** Users to add to a group. */
 export interface AddMembersBody {
   /** Users already in the group are skipped; an unknown user gives 1002 and adds nobody. */
   userIds: string[];
+}
+
+/** An attachment's metadata and a short-lived download link. */
+export interface AttachmentLink {
+  /** A ULID assigned by the server. */
+  attachmentId: string;
+  /** `dm:<a>:<b>` (the two userIds sorted) or `grp:<ULID>`. */
+  conversationId: string;
+  name: string;
+  size: number;
+  contentType: string;
+  /** Downloads the file (with its name and type) until it expires. */
+  url: string;
+  expiresIn: number;
+}
+
+/** A pending attachment and the form that uploads it. */
+export interface AttachmentUpload {
+  /** A ULID assigned by the server. */
+  attachmentId: string;
+  upload: UploadForm;
+  /** Seconds the form is valid (storage refuses it afterwards). */
+  expiresIn: number;
+}
+
+/** Announce a file (protocol 9.3). `name`: no `/`, no control characters; `contentType`: `type/subtype` (RFC 6838 names, no parameters); `size`: 1 byte to `MaxAttachmentBytes` (larger: 413 1006). Those rules are checked after the shape (1001). */
+export interface AttachmentUploadBody {
+  conversationId: string;
+  name: string;
+  size: number;
+  contentType: string;
 }
 
 /** Every conversation the caller is a member of. */
@@ -150,8 +181,28 @@ export interface TokenPair {
   expiresIn: number;
 }
 
+/** A presigned POST: send `multipart/form-data` to `url` with every field of `fields` (unchanged, in any order), then the file as `file`. */
+export interface UploadForm {
+  url: string;
+  fields: Record<string, string>;
+}
+
 /** Every route: its JSON body, its success response and status. */
 export interface Routes {
+  /** Announce a file and get its upload form */
+  "POST /attachments": {
+    query: undefined;
+    body: AttachmentUploadBody;
+    response: AttachmentUpload;
+    status: 201;
+  };
+  /** An attachment's metadata and download link */
+  "GET /attachments/{attachmentId}": {
+    query: undefined;
+    body: undefined;
+    response: AttachmentLink;
+    status: 200;
+  };
   /** Log in with a password */
   "POST /auth/login": {
     query: undefined;
@@ -332,6 +383,12 @@ export const errorCodes = [
     "name": "CONVERSATION_NOT_FOUND",
     "httpStatus": 404,
     "when": "no such conversation"
+  },
+  {
+    "code": 2003,
+    "name": "NOT_FOUND",
+    "httpStatus": 404,
+    "when": "no such message or attachment, or not visible to the caller"
   },
   {
     "code": 3001,

@@ -18,6 +18,11 @@ entry set to `n+1`; the observable readSeq is the larger of the Members row and 
 message's entry (`observed_read_seq`), so no Members write is needed. Because `n+1` is
 put only after `n` was read consistently, the chain of maps is exact. Groups keep the
 Members write (a map of up to 10,000 senders would not fit on every message).
+
+A `file` message (protocol 9.1) adds, after the dedupe miss, the attachment's checks (one
+consistent GetItem and a HeadObject) and replaces step 3's PutItem with a TransactWriteItems
+of the same Put and the attachment's claim (docs/architecture.md, "The file send"); text and
+custom messages keep the single PutItem.
 """
 
 from __future__ import annotations
@@ -34,10 +39,19 @@ from parley.concurrency import gather, submit
 from parley.errors import (
     ConversationNotFound,
     Forbidden,
+    InvalidParam,
     MessageSendFailed,
     UserNotFound,
 )
-from parley.ports import Conversations, Members, MembershipWriter, Messages, Newest, Users
+from parley.ports import (
+    ClaimOutcome,
+    Conversations,
+    Members,
+    MembershipWriter,
+    Messages,
+    Newest,
+    Users,
+)
 from parley.records import Conversation, Member, Message, member_row
 from parley.roles import MEMBER
 from parley.services.limits import RateLimiter
@@ -45,6 +59,7 @@ from parley.services.push import PushService
 
 if TYPE_CHECKING:
     from parley.models import SendFrame
+    from parley.services.attachments import AttachmentService
 
 MAX_ATTEMPTS = 25
 Logger = Callable[..., None]
@@ -75,6 +90,7 @@ class MessageService:
     clock: Clock
     on_push_error: Logger | None = None
     limiter: RateLimiter | None = None
+    files: AttachmentService | None = None  # None: `file` bodies are refused (1001)
 
     def send(
         self,
@@ -109,8 +125,17 @@ class MessageService:
             member = self._join_direct_or_refuse(sender, conversation_id, via_to=frame.to)
         if member.get("blocked"):
             raise Forbidden("not allowed to write to this conversation")
+        body = frame.body.model_dump()
+        attachment_id = body.get("attachmentId") if body.get("type") == "file" else None
+        if attachment_id is not None and self.files is None:
+            raise InvalidParam("file messages are not enabled")
         message, duplicate = self.append(
-            conversation_id, sender, frame.clientMsgId, frame.body.model_dump(), newest
+            conversation_id,
+            sender,
+            frame.clientMsgId,
+            body,
+            newest,
+            attachment_id=attachment_id,
         )
         # In a group, the sender's readSeq and the push are independent: the write runs
         # beside the push (on the I/O pool; the push stays on this thread, so no pool task
@@ -148,20 +173,35 @@ class MessageService:
         client_msg_id: str,
         body: dict[str, Any],
         newest: Newest | None = None,
+        *,
+        attachment_id: str | None = None,
     ) -> Sent:
         """The ordered, idempotent append: the stored (or first stored) message.
 
         In a direct conversation the stored item also carries `own`: the previous newest
         message's map with the sender's entry set to the new seq (never in the returned
         message, which is what clients see).
+
+        With `attachment_id` (a `file` body) the attachment is checked once, after the
+        first dedupe miss (a retried send answers its first copy even though the
+        attachment is used by then), and claimed in the same transaction as the put.
         """
         dm = _is_dm(conversation_id)
+        checked = False
         for attempt in range(MAX_ATTEMPTS):
             if newest is None:
                 newest = self._newest(conversation_id)
             existing = self.messages.find_by_client_id(conversation_id, sender, client_msg_id)
             if existing is not None:
+                first = existing["body"]
+                if attachment_id is not None and first.get("type") == "file":
+                    # The first send may have stored the claim and then failed to lift the
+                    # pending expiry: the retry lifts it (idempotent).
+                    self._files().claimed(str(first["attachmentId"]))
                 return Sent(existing, True)
+            if attachment_id is not None and not checked:
+                body = self._file_body(conversation_id, sender, attachment_id, body)
+                checked = True
             now = self.clock.now_ms()
             message: Message = {
                 "conversationId": conversation_id,
@@ -173,12 +213,49 @@ class MessageService:
                 "ts": now,
             }
             own = {**newest.own, sender: newest.seq + 1} if dm else None
-            if self.messages.put_if_absent(message, own):
+            if attachment_id is None:
+                if self.messages.put_if_absent(message, own):
+                    return Sent(message, False)
+            elif self._put_claiming(message, own, attachment_id):
+                self._files().claimed(attachment_id)
                 return Sent(message, False)
             newest = None
             # Another writer took the seq: back off a little so a hot conversation converges.
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
         raise MessageSendFailed("conversation busy; retry with the same clientMsgId")
+
+    def _files(self) -> AttachmentService:
+        if self.files is None:
+            raise InvalidParam("file messages are not enabled")
+        return self.files
+
+    def _file_body(
+        self, conversation_id: str, sender: str, attachment_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The stored `file` body: the attachment's name, size and type beside the id and
+        the optional caption (protocol 9.1)."""
+        attachment = self._files().claimable(sender, conversation_id, attachment_id)
+        stored: dict[str, Any] = {
+            "type": "file",
+            "attachmentId": attachment_id,
+            "name": attachment["name"],
+            "size": attachment["size"],
+            "contentType": attachment["contentType"],
+        }
+        if body.get("caption") is not None:
+            stored["caption"] = body["caption"]
+        return stored
+
+    def _put_claiming(
+        self, message: Message, own: dict[str, int] | None, attachment_id: str
+    ) -> bool:
+        """The transaction of the put and the claim: True when stored, False when the seq
+        was taken (retry); a refused claim (a concurrent message took the attachment)
+        stores nothing and answers 1001."""
+        outcome = self._files().attachments.put_message_claiming(message, own, attachment_id)
+        if outcome is ClaimOutcome.REFUSED:
+            raise InvalidParam("attachment is already used by another message")
+        return outcome is ClaimOutcome.STORED
 
     def _join_direct_or_refuse(
         self, sender: str, conversation_id: str, via_to: str | None
