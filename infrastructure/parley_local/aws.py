@@ -72,7 +72,12 @@ def _moto_main(conn: Connection, host: str, services: tuple[str, ...], region: s
     from parley_local import moto_speedups
 
     moto_speedups.install()
-    app = _SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
+    from parley_local.s3_post import PostPolicyFront
+
+    # S3 form uploads are checked as S3 checks them (moto stores any), see s3_post.
+    app = PostPolicyFront(
+        _SerialDynamoDB(DomainDispatcherApplication(create_backend_app)), SECRET_KEY
+    )
     server = make_server(host, 0, app, threaded=True, request_handler=_keep_alive_handler())
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     # moto builds a backend on its first request (SSM's loads AWS's public parameters:

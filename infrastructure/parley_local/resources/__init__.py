@@ -11,6 +11,7 @@ from parley_local.resources import functions  # noqa: F401  (imported to registe
 from parley_local.resources import dynamodb  # noqa: F401
 from parley_local.resources import sqs  # noqa: F401
 from parley_local.resources import secretsmanager  # noqa: F401
+from parley_local.resources import s3  # noqa: F401
 from parley_local.resources import ssm  # noqa: F401
 from parley_local.resources import apigateway  # noqa: F401
 from parley_local.resources import websocket_api  # noqa: F401
