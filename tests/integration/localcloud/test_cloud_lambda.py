@@ -130,7 +130,7 @@ def test_tables_queues_secrets_and_parameters_exist_in_moto(cloud: LocalCloud) -
     attributes = sqs.get_queue_attributes(QueueUrl=cloud.ref("Queue"), AttributeNames=["All"])[
         "Attributes"
     ]
-    assert attributes["VisibilityTimeout"] == "3"
+    assert attributes["VisibilityTimeout"] == "6"
     redrive = json.loads(attributes["RedrivePolicy"])
     assert redrive["maxReceiveCount"] == 2
     secrets = cloud.client("secretsmanager")

@@ -86,10 +86,12 @@ def test_partial_batch_failures_are_retried_then_dead_lettered(cloud: LocalCloud
     for body in good:
         wait_until(lambda body=body: consumed(cloud, body))
     # AND the failed one comes back after the visibility timeout (maxReceiveCount is 2)
-    attempts = wait_until(lambda: len(consumed(cloud, bad)) >= 2 and consumed(cloud, bad))
+    attempts = wait_until(
+        lambda: len(consumed(cloud, bad)) >= 2 and consumed(cloud, bad), timeout=30
+    )
     assert sorted(int(item["sk"]["S"]) for item in attempts) == [1, 2]
     # AND then lands in the dead-letter queue
-    wait_until(lambda: bad in dlq_bodies(cloud), timeout=20)
+    wait_until(lambda: bad in dlq_bodies(cloud), timeout=30)
     for body in good:
         assert len(consumed(cloud, body)) == 1
 
@@ -99,7 +101,7 @@ def test_a_function_error_fails_the_whole_batch(cloud: LocalCloud) -> None:
     body = f"crash-{uuid.uuid4().hex[:8]}"
     cloud.client("sqs").send_message(QueueUrl=cloud.ref("Queue"), MessageBody=body)
     # THEN it is never deleted: retried, then dead-lettered by the redrive policy
-    wait_until(lambda: body in dlq_bodies(cloud), timeout=20)
+    wait_until(lambda: body in dlq_bodies(cloud), timeout=30)
     cloud.wait_for_log(f"RuntimeError: crash requested by {body}")
     cloud.wait_for_log("failed (function failed: RuntimeError)")
 
