@@ -12,9 +12,11 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from parley_local import LocalCloud
 from parley_local.web_server import WebServer, origins
+from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from tests.e2e.helpers import make_cloud, stop_and_check
@@ -62,21 +64,55 @@ def preflight(cloud: LocalCloud, origin: str | None) -> Any:
     return fetch(f"{cloud.http_url}/auth/login", "OPTIONS", headers)
 
 
+class _NoManagedPolicies:
+    """The translator's managed-policy lookup, offline (policies are given as ARNs)."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def _http_api_cors(origins: list[str]) -> Any:
+    """The HTTP API's `x-amazon-apigateway-cors` after SAM's transform, given AllowedOrigins
+    as CloudFormation hands a CommaDelimitedList to the transform (a list)."""
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str):
+                props[key] = "s3://parley-artifacts/" + props[key].strip("/")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        translated = transform(template, {"AllowedOrigins": origins}, _NoManagedPolicies())
+    return translated["Resources"]["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
+
+
 def test_the_template_allows_only_the_allowed_origins() -> None:
     # GIVEN the template as written
     template = yaml_parse((ROOT / "template.yaml").read_text())
-    # WHEN reading the HTTP API's CORS configuration
     cors = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
-    # THEN the origins are the AllowedOrigins parameter, and none when it is empty
-    assert cors["AllowOrigins"] == {"Fn::If": ["HasAllowedOrigins", {"Ref": "AllowedOrigins"}, []]}
+    # THEN CORS exists only when AllowedOrigins is not empty, and allows exactly those
+    condition, allowed, otherwise = cors["Fn::If"]
+    assert (condition, otherwise) == ("HasAllowedOrigins", {"Ref": "AWS::NoValue"})
+    assert allowed["AllowOrigins"] == {"Ref": "AllowedOrigins"}
     assert template["Parameters"]["AllowedOrigins"]["Type"] == "CommaDelimitedList"
     assert template["Conditions"]["HasAllowedOrigins"] == {
         "Fn::Not": [{"Fn::Equals": [{"Fn::Join": [",", {"Ref": "AllowedOrigins"}]}, ""]}]
     }
     # AND a browser may send the token and JSON with every method the API has
-    assert set(cors["AllowHeaders"]) == {"authorization", "content-type"}
-    assert {"GET", "POST", "PATCH", "DELETE"} <= set(cors["AllowMethods"])
-    assert "*" not in json.dumps(cors["AllowOrigins"])
+    assert set(allowed["AllowHeaders"]) == {"authorization", "content-type"}
+    assert {"GET", "POST", "PATCH", "DELETE"} <= set(allowed["AllowMethods"])
+
+
+def test_sam_turns_it_into_the_api_cors_of_exactly_those_origins() -> None:
+    # WHEN SAM transforms the template with two origins
+    web = ["https://chat.example.com", "https://www.example.com"]
+    cors = _http_api_cors(web)
+    # THEN API Gateway gets them as its allowOrigins, under the same condition
+    condition, allowed, otherwise = cors["Fn::If"]
+    assert (condition, otherwise) == ("HasAllowedOrigins", {"Ref": "AWS::NoValue"})
+    assert allowed["allowOrigins"] == web
+    assert allowed["allowHeaders"] == ["authorization", "content-type"]
+    assert allowed["maxAge"] == 600
 
 
 def test_a_preflight_from_the_web_client_is_allowed(web_cloud: LocalCloud) -> None:
