@@ -95,10 +95,9 @@ def test_the_cli_sends_a_file_and_downloads_it(
     page = run(bob.http.history(dm(alice.user_id, bob.user_id)))
     message = page["messages"][-1]
     code, out, err = parley("--profile", bob.user_id, "history", dm(alice.user_id, bob.user_id))
-    assert code == 0 and "📎 menu.txt (12 B)" in out, (out, err)
+    attachment_id = message["body"]["attachmentId"]
+    assert code == 0 and f"📎 menu.txt (12 B, id {attachment_id})" in out, (out, err)
     target = tmp_path / "got.txt"
-    code, out, err = parley(
-        "--profile", bob.user_id, "download", message["body"]["attachmentId"], "-o", str(target)
-    )
+    code, out, err = parley("--profile", bob.user_id, "download", attachment_id, "-o", str(target))
     assert code == 0, err
     assert target.read_text() == "soup, bread\n"

@@ -43,7 +43,7 @@ def format_size(size: Any) -> str:
 
 def describe_body(body: Any, sender: str = "?") -> str:
     """A message body as text: the text (``↪ #12`` for a reply, ``@user`` mentions),
-    ``📎 name (size)``, an event (``✎ edited #12: ...``), ``message deleted``,
+    ``📎 name (size, id attachmentId)``, an event (``✎ edited #12: ...``), ``message deleted``,
     ``<custom> {...}``, or a system line."""
     if not isinstance(body, dict):
         return compact_json(body)
@@ -58,8 +58,9 @@ def describe_body(body: Any, sender: str = "?") -> str:
         return text
     if kind == "file":
         name = body.get("name")
+        # the id is what `parley download` takes
         line = (
-            f"📎 {name} ({format_size(body.get('size'))})"
+            f"📎 {name} ({format_size(body.get('size'))}, id {body.get('attachmentId', '?')})"
             if isinstance(name, str)
             else f"📎 attachment {body.get('attachmentId', '?')}"
         )

@@ -225,10 +225,9 @@ def test_bodies_read_well() -> None:
     assert describe_body({"type": "text", "text": "hi", "mentions": ["bob", "eve"]}) == (
         "hi (@bob @eve)"
     )
-    assert describe_body({"type": "file", "name": "a.pdf", "size": 2048}) == "📎 a.pdf (2.0 KB)"
-    assert describe_body({"type": "file", "name": "a.pdf", "size": 5, "caption": "see"}) == (
-        "📎 a.pdf (5 B) see"
-    )
+    file = {"type": "file", "attachmentId": "A1", "name": "a.pdf", "size": 2048}
+    assert describe_body(file) == "📎 a.pdf (2.0 KB, id A1)"
+    assert describe_body({**file, "size": 5, "caption": "see"}) == "📎 a.pdf (5 B, id A1) see"
     assert describe_body({"type": "file", "attachmentId": "att1"}) == "📎 attachment att1"
     assert describe_body({"type": "edit", "target": 3, "text": "x"}) == "✎ edited #3: x"
     assert describe_body({"type": "edit", "target": 3}) == "✎ edited #3"
