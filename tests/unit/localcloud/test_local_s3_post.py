@@ -15,7 +15,6 @@ from parley_local.aws import SECRET_KEY
 from parley_local.s3_post import PostRefused, check_form
 
 BUCKET = "attachments-bucket"
-NOW = datetime.now(UTC)
 
 
 def form(size: int = 5, content_type: str = "text/plain", expires: int = 900) -> dict[str, str]:
@@ -38,13 +37,14 @@ def form(size: int = 5, content_type: str = "text/plain", expires: int = 900) ->
 
 
 def refused(fields: dict[str, str], size: int = 5, **kwargs: Any) -> PostRefused:
+    now = kwargs.get("now") or datetime.now(UTC)
     with pytest.raises(PostRefused) as caught:
-        check_form(fields, size, kwargs.get("bucket", BUCKET), SECRET_KEY, kwargs.get("now", NOW))
+        check_form(fields, size, kwargs.get("bucket", BUCKET), SECRET_KEY, now)
     return caught.value
 
 
 def test_a_form_used_as_signed_is_admitted() -> None:
-    check_form(form(), 5, BUCKET, SECRET_KEY, NOW)
+    check_form(form(), 5, BUCKET, SECRET_KEY, datetime.now(UTC))
 
 
 @pytest.mark.parametrize(("size", "code"), [(6, "EntityTooLarge"), (4, "EntityTooSmall")])
@@ -65,7 +65,8 @@ def test_another_key_or_bucket_is_access_denied() -> None:
 
 
 def test_an_expired_form_is_access_denied() -> None:
-    error = refused(form(expires=60), now=NOW + timedelta(seconds=120))
+    fields = form(expires=60)
+    error = refused(fields, now=datetime.now(UTC) + timedelta(seconds=120))
     assert error.code == "AccessDenied" and "expired" in error.message
 
 
