@@ -6,8 +6,8 @@ code the server would answer, so bad input fails before the network. The server
 stays the authority: what needs its state (membership, who sent the target, the
 20-key limit, ``MaxAttachmentBytes``) is left to it.
 
-As on the server, a value over its size limit is 1006 and anything else malformed
-is 1001.
+As on the server, a text, caption or key over its size limit is 1006 and anything
+else malformed (an attachment name over 255 characters included) is 1001.
 """
 
 from __future__ import annotations
@@ -159,10 +159,10 @@ def attachment_request(conversation_id: str, name: str, size: int, content_type:
     """The ``POST /attachments`` body ``{conversationId, name, size, contentType}``.
 
     Raises:
-        ParleyError: 1001 for a name that is empty or holds ``/`` or control
-            characters, a size below 1 byte, or a content type not like
-            ``type/subtype``; 1006 for a name over 255 characters. The size limit
-            (``MaxAttachmentBytes``) is the server's to check.
+        ParleyError: 1001 for a name that is empty, over 255 characters or holds
+            ``/`` or control characters, a size below 1 byte, or a content type not
+            like ``type/subtype``. The size limit (``MaxAttachmentBytes``) is the
+            server's to check.
     """
     if not isinstance(conversation_id, str) or not conversation_id:
         raise _invalid("conversationId must be a non-empty string")
@@ -171,7 +171,8 @@ def attachment_request(conversation_id: str, name: str, size: int, content_type:
     if "/" in name or has_control(name):
         raise _invalid("an attachment name may not hold '/' or control characters")
     if len(name) > MAX_NAME:
-        raise _too_large(f"attachment name is {len(name)} characters; the limit is {MAX_NAME}")
+        # the server answers 1001 here: a name is malformed, not a payload over its size
+        raise _invalid(f"attachment name is {len(name)} characters; the limit is {MAX_NAME}")
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise _invalid(f"an attachment must be at least 1 byte, not {size!r}")
     if not isinstance(content_type, str) or not _CONTENT_TYPE.match(content_type):

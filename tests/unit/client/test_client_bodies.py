@@ -90,7 +90,7 @@ def test_limits_are_inclusive() -> None:
         (lambda: attachment_request("c", "", 1, "text/plain"), ErrorCode.INVALID_PARAM),
         (lambda: attachment_request("c", "a/b", 1, "text/plain"), ErrorCode.INVALID_PARAM),
         (lambda: attachment_request("c", "a\tb", 1, "text/plain"), ErrorCode.INVALID_PARAM),
-        (lambda: attachment_request("c", "n" * 256, 1, "text/plain"), ErrorCode.PAYLOAD_TOO_LARGE),
+        (lambda: attachment_request("c", "n" * 256, 1, "text/plain"), ErrorCode.INVALID_PARAM),
         (lambda: attachment_request("c", "n", 0, "text/plain"), ErrorCode.INVALID_PARAM),
         (lambda: attachment_request("c", "n", 1, "text"), ErrorCode.INVALID_PARAM),
         (lambda: attachment_request("c", "n", 1, "text/plain; x=1"), ErrorCode.INVALID_PARAM),
