@@ -173,15 +173,18 @@ def test_file_sends_answer_every_frame_with_a_code_and_claim_at_most_once() -> N
             },
         )
 
+        state = {"records": attachments()}
+
         @FUZZ
         @given(sender=st.sampled_from(USERS), frame=frames)
         def run(sender: str, frame: dict[str, Any]) -> None:
             world.examples += 1
-            before = attachments()
+            # Only the handler writes: the state after the last example is the state before.
+            before = state["records"]
             event = events.ws_event("send", user=sender, connection=f"{sender}-conn")
             event["body"] = json.dumps(frame)
             reply = check_ws_reply("send", handler(event, CONTEXT))
-            after = attachments()
+            after = state["records"] = attachments()
             claimed = {k for k, v in after.items() if v != before.get(k)}
             if reply is None or reply["type"] != "ack":
                 assert not claimed  # a refused send changes no attachment
