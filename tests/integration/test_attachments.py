@@ -139,6 +139,50 @@ def test_a_non_member_gets_1004_whether_or_not_the_conversation_exists(
     assert (status, reply["code"]) == (403, 1004)
 
 
+def test_a_first_message_in_a_new_direct_conversation_can_be_a_file(
+    app: Harness, team: str
+) -> None:
+    # GIVEN alice and dave, who have never written to each other
+    dm = "dm:alice:dave"
+    # WHEN alice uploads into their direct conversation and sends the file as its first message
+    attachment = uploaded(app, "alice", dm)
+    reply = send_frame(app, file_frame("first", dm, attachment), user="alice")
+    # THEN the send opens the conversation with the file at seq 1, and dave may download it
+    assert reply["type"] == "ack" and reply["seq"] == 1, reply
+    status, body = download(app, "dave", attachment)
+    assert status == 200 and body["attachmentId"] == attachment
+
+
+@pytest.mark.parametrize(
+    ("conversation", "blocked"),
+    [
+        ("dm:alice:nobody-here", False),  # the other user does not exist
+        ("dm:bob:carol", False),  # alice is not one of the two
+        ("dm:alice:dave", True),  # dave blocks alice
+    ],
+    ids=["unknown-user", "not-a-party", "blocked"],
+)
+def test_a_direct_conversation_without_messages_admits_only_its_unblocked_pair(
+    app: Harness, team: str, conversation: str, blocked: bool
+) -> None:
+    # GIVEN a direct conversation alice may not open
+    if blocked:
+        status, _ = app.http(
+            "http_users",
+            "POST",
+            "/users/{userId}/block",
+            token=token(app, "dave"),
+            path={"userId": "alice"},
+        )
+        assert status == 204
+    # WHEN she announces a file there THEN she is refused like a non-member, and nothing is kept
+    got, reply = announce(app, "alice", conversation)
+    assert (got, reply["code"]) == (403, 1004)
+    assert not as_the_test()(client("dynamodb").scan)(
+        TableName=app.stack.tables["AttachmentsTable"]
+    )["Items"]
+
+
 def test_an_unauthenticated_announcement_is_401(app: Harness, team: str) -> None:
     status, reply = app.http("http_attachments", "POST", "/attachments", body={})
     assert (status, reply["code"]) == (401, 1003)

@@ -115,6 +115,7 @@ def attachment_service() -> AttachmentService:
         attachments=attachments(),
         objects=objects(),
         members=members(),
+        users=users(),
         clock=SYSTEM_CLOCK,
         max_bytes=settings().max_attachment_bytes,
     )

@@ -95,13 +95,13 @@ def test_queues_are_created_after_their_dead_letter_queue() -> None:
     dlq, queue = stack.queues["Dlq"], stack.queues["Queue"]
     assert names.index(dlq.name) < names.index(queue.name)
     attributes = next(c["Attributes"] for c in queue_calls if c["QueueName"] == queue.name)
-    assert attributes["VisibilityTimeout"] == "3"
+    assert attributes["VisibilityTimeout"] == "6"
     assert json.loads(attributes["RedrivePolicy"]) == {
         "deadLetterTargetArn": dlq.arn,
         "maxReceiveCount": 2,
     }
     assert queue.arn == f"arn:aws:sqs:us-east-1:123456789012:{queue.name}"
-    assert queue.visibility_timeout == 3
+    assert queue.visibility_timeout == 6
 
 
 def test_secrets() -> None:

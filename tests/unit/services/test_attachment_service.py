@@ -36,6 +36,7 @@ class Files:
             attachments=self.table,
             objects=self.bucket,
             members=world.repos.members,
+            users=world.repos.users,
             clock=world.clock,
             max_bytes=MAX,
         )
@@ -170,7 +171,7 @@ def test_the_largest_allowed_size_and_odd_but_valid_names_are_accepted(files: Fi
     assert created["upload"]["fields"]["Content-Type"] == "application/vnd.ms-excel+xml"
 
 
-@pytest.mark.parametrize("conversation", [OTHER, "grp:01ARZ3NDEKTSV4RRFFQ69G5FAX", "dm:bob:carol"])
+@pytest.mark.parametrize("conversation", [OTHER, "grp:01ARZ3NDEKTSV4RRFFQ69G5FAX", "dm:carol:dave"])
 def test_a_non_member_gets_1004_whether_or_not_the_conversation_exists(
     files: Files, conversation: str
 ) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from parley import ids
 from parley.clock import Clock
+from parley.concurrency import gather
 from parley.errors import (
     ConversationNotFound,
     Forbidden,
@@ -24,7 +25,7 @@ from parley.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from parley.ports import Attachments, Members, ObjectStore
+from parley.ports import Attachments, Members, ObjectStore, Users
 from parley.records import Attachment
 
 __all__ = [
@@ -88,6 +89,7 @@ class AttachmentService:
     attachments: Attachments
     objects: ObjectStore
     members: Members
+    users: Users
     clock: Clock
     max_bytes: int
 
@@ -107,7 +109,9 @@ class AttachmentService:
             raise InvalidParam("size must be at least 1 byte")
         if size > self.max_bytes:
             raise PayloadTooLarge(f"size is over {self.max_bytes} bytes")
-        if self.members.get(conversation_id, caller) is None:
+        if self.members.get(conversation_id, caller) is None and not self._may_open_direct(
+            caller, conversation_id
+        ):
             raise Forbidden("not a member of this conversation")
         now = self.clock.now_ms()
         attachment: Attachment = {
@@ -130,6 +134,28 @@ class AttachmentService:
             "upload": {"url": form["url"], "fields": form["fields"]},
             "expiresIn": UPLOAD_EXPIRES,
         }
+
+    def _may_open_direct(self, caller: str, conversation_id: str) -> bool:
+        """Whether `caller` may upload into a direct conversation that has no message yet.
+
+        `send` creates a direct conversation with its first message, so a first message that
+        is a file must be able to upload before the conversation exists: allowed when the
+        caller is one of its two users, the other exists, and the other has not blocked the
+        caller (the same rules as that first send).
+        """
+        if ids.conversation_type(conversation_id) != "dm":
+            return False
+        a, b = ids.dm_members(conversation_id)
+        if caller not in (a, b):
+            return False
+        other = b if caller == a else a
+        if other == caller:
+            return True
+        exists, blocked = gather(
+            lambda: bool(self.users.existing([other])),
+            lambda: self.users.is_blocked(other, caller),
+        )
+        return bool(exists) and not blocked
 
     def download(self, caller: str, attachment_id: str) -> dict[str, Any]:
         """The attachment's metadata and a presigned GET (`200` body).
