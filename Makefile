@@ -102,8 +102,8 @@ web-test: web ## Web client checks: tsc and vitest (the browser tests run with t
 web-maybe: ## Build the web client if Node 20+ is present (else say so and go on)
 	@if $(HAVE_NODE); then $(MAKE) --no-print-directory web; else $(NO_NODE_NOTE); fi
 
-web-check: ## web-test if Node 20+ is present (else say so and go on)
-	@if $(HAVE_NODE); then $(MAKE) --no-print-directory web-test; else $(NO_NODE_NOTE); fi
+web-check: ## web-test and js-test (the SDK's checks) if Node 20+ is present (else say so and go on)
+	@if $(HAVE_NODE); then $(MAKE) --no-print-directory web-test js-test; else $(NO_NODE_NOTE); fi
 
 chromium: ## Install Debian's Chromium for the browser tests when missing and running as root (CI)
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
