@@ -141,7 +141,7 @@ EXPECTED: dict[str, tuple[Any, str | None]] = {
     "http_users": (200, None),
     "http_conversations": (200, None),
     "http_rtc": (200, None),
-    "http_attachments": (403, None),  # validated, then refused: no dm membership yet
+    "http_attachments": (201, None),  # validated; a direct conversation's pair may upload
     "health": (200, None),
 }
 
