@@ -445,6 +445,15 @@ class Messages(Repository):
             chosen = [s for s in sorted(log, reverse=True) if min_seq <= s < before_seq][:limit]
             return [protocol_message(log[s]) for s in reversed(chosen)]
 
+    def get(self, conversation_id: str, seq: int) -> Message | None:
+        """One message in its current state (like the consistent GetItem)."""
+        self._called("get", conversation_id, seq)
+        with self.store.lock:
+            found = self.store.messages.get(conversation_id, {}).get(seq)
+            message = protocol_message(found) if found else None
+        self._read("GetItem", [found], consistent=True)
+        return message
+
     # inspection helpers (not part of the port)
 
     def after(self, conversation_id: str, after_seq: int, limit: int) -> list[Message]:

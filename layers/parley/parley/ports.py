@@ -34,6 +34,7 @@ __all__ = [
     "ConnectionGateway",
     "Connections",
     "Conversations",
+    "ErasureQueue",
     "Limits",
     "Members",
     "MembershipWriter",
@@ -215,6 +216,10 @@ class Messages(Protocol):
         self, conversation_id: str, before_seq: int, min_seq: int, limit: int
     ) -> list[Message]: ...
 
+    def get(self, conversation_id: str, seq: int) -> Message | None:
+        """One message in its current state (strongly consistent), None when absent."""
+        ...
+
 
 class Limits(Protocol):
     """Fixed-window counters."""
@@ -250,6 +255,16 @@ class PushQueue(Protocol):
 
     def send_all(self, items: list[WorkItem]) -> None:
         """Enqueue every item (:class:`~parley.errors.Unavailable` if some were not)."""
+        ...
+
+
+class ErasureQueue(Protocol):
+    """The queue that removes a deleted file message's object from storage (protocol 9.2:
+    within a minute of the delete)."""
+
+    def schedule(self, attachment_id: str) -> None:
+        """Ask for the attachment's object and record to be removed once its message's
+        delete has committed (delivered after a delay longer than a send can last)."""
         ...
 
 

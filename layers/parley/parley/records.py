@@ -190,14 +190,16 @@ def is_work_item(value: object) -> TypeGuard[WorkItem]:
 
 # ---- attachments -------------------------------------------------------------------------
 
-AttachmentState = Literal["pending", "used"]
+AttachmentState = Literal["pending", "used", "erased"]
 
 
 class Attachment(TypedDict):
     """An AttachmentsTable item: one uploaded (or announced) file of one conversation.
 
     `pending` until a `file` message claims it (then `used`, with that message's `seq` and
-    no `expiresAt`: a used record never expires).
+    no `expiresAt`: a used record never expires); `erased` once that message is deleted
+    (name and content type removed in the delete's transaction; the erasure queue then
+    removes the object and the record).
     """
 
     attachmentId: str

@@ -171,3 +171,14 @@ class MessagesRepository(Repository):
                 Limit=limit,
             )
         return [decode_message(i) for i in reversed(page.get("Items", []))]
+
+    def get(self, conversation_id: str, seq: int) -> Message | None:
+        """One message in its current state (strongly consistent GetItem), None if absent."""
+        with translate():
+            found = self.client.get_item(
+                TableName=self.table,
+                Key=ddb.encode({"conversationId": conversation_id, "seq": seq}),
+                ConsistentRead=True,
+            )
+        item = found.get("Item")
+        return decode_message(item) if item else None

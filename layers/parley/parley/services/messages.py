@@ -46,6 +46,7 @@ from parley.errors import (
 from parley.ports import (
     ClaimOutcome,
     Conversations,
+    ErasureQueue,
     Members,
     MembershipWriter,
     Messages,
@@ -91,6 +92,7 @@ class MessageService:
     on_push_error: Logger | None = None
     limiter: RateLimiter | None = None
     files: AttachmentService | None = None  # None: `file` bodies are refused (1001)
+    erasures: ErasureQueue | None = None  # removes a deleted file's object (protocol 9.2)
 
     def send(
         self,
