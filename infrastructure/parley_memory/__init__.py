@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from parley_memory.edges import Delivery, Gateway, PushQueue
+from parley_memory.events import Events
 from parley_memory.store import Access, Latency, Probe, Repository, Store, Write
 from parley_memory.tables import (
     Connections,
@@ -28,6 +29,7 @@ __all__ = [
     "Connections",
     "Conversations",
     "Delivery",
+    "Events",
     "Gateway",
     "Latency",
     "Limits",
@@ -59,6 +61,7 @@ class Memory:
         self.conversations = Conversations(self.store)
         self.members = Members(self.store)
         self.messages = Messages(self.store)
+        self.events = Events(self.store)
         self.membership = Membership(self.store)
         self.limits = Limits(self.store)
         self.queue = PushQueue(self.store)

@@ -56,8 +56,19 @@ class Attachments(Repository):
         self._read("GetItem", [row], consistent=True)
         return cast(Attachment, row) if row is not None else None
 
+    def remove_erased(self, attachment_id: str) -> bool:
+        """Delete the record on condition `state = erased`, as the conditional DeleteItem."""
+        self._called("remove_erased", attachment_id)
+        with self.store.lock:
+            row = self.store.attachments.get(attachment_id)
+            removed = row is not None and row.get("state") == "erased"
+            if removed:
+                del self.store.attachments[attachment_id]
+        self._wrote("DeleteItem", row, None, applied=removed)
+        return removed
+
     def put_message_claiming(
-        self, message: Message, own: dict[str, int] | None, attachment_id: str
+        self, message: Message, own: dict[str, int] | None, attachment_id: str, n: int | None = None
     ) -> ClaimOutcome:
         """Both writes under the store's lock, each on its condition, as the transaction."""
         self._called("put_message_claiming", message["conversationId"], message["seq"])
@@ -75,7 +86,7 @@ class Attachments(Repository):
                 or row.get("conversationId") != message["conversationId"]
             ):
                 return ClaimOutcome.REFUSED
-            self.store.put_message(stored_message(message, own))
+            self.store.put_message(stored_message(message, own, n))
             row["state"] = "used"
             row["seq"] = message["seq"]
             row.pop("expiresAt", None)

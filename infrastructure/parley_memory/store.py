@@ -79,9 +79,11 @@ class Access:
 Probe = Callable[[Access], None]
 
 
-def stored_message(message: Message, own: Mapping[str, int] | None = None) -> StoredMessage:
+def stored_message(
+    message: Message, own: Mapping[str, int] | None = None, n: int | None = None
+) -> StoredMessage:
     """What the Messages table keeps: the protocol fields (the body through compact JSON,
-    as it is stored) and a direct message's `own` map when it has one."""
+    as it is stored), a direct message's `own` map and the running count `n` when given."""
     stored: StoredMessage = {
         "conversationId": message["conversationId"],
         "seq": int(message["seq"]),
@@ -93,12 +95,15 @@ def stored_message(message: Message, own: Mapping[str, int] | None = None) -> St
     }
     if own is not None:
         stored["own"] = {user: int(seq) for user, seq in own.items()}
+    if n is not None:
+        stored["n"] = int(n)
     return stored
 
 
 def protocol_message(stored: StoredMessage) -> Message:
-    """A stored message as a repository hands it out: a copy, never the `own` map."""
-    return {
+    """A stored message as a repository hands it out: a copy in its current state, never
+    the internal `own`, `n`, `edits` or `ver`."""
+    message: Message = {
         "conversationId": stored["conversationId"],
         "seq": stored["seq"],
         "messageId": stored["messageId"],
@@ -107,6 +112,13 @@ def protocol_message(stored: StoredMessage) -> Message:
         "body": copy.deepcopy(stored["body"]),
         "ts": stored["ts"],
     }
+    if "edited" in stored:
+        message["edited"] = copy.deepcopy(stored["edited"])
+    if "deleted" in stored:
+        message["deleted"] = copy.deepcopy(stored["deleted"])
+    if "reactions" in stored:
+        message["reactions"] = copy.deepcopy(stored["reactions"])
+    return message
 
 
 class Store:

@@ -385,7 +385,9 @@ class Messages(Repository):
             top = self._top(conversation_id)
             own = dict(top.get("own", {})) if top else {}
         self._read("Query", [top], consistent=True)
-        return Newest(top["seq"] if top else 0, own)
+        if top is None:
+            return Newest(0, {}, 0)
+        return Newest(top["seq"], own, top.get("n"))
 
     def newest_many(self, conversation_ids: list[str]) -> dict[str, Newest]:
         return {c: self.newest(c) for c in conversation_ids}
@@ -402,13 +404,15 @@ class Messages(Repository):
         self._read("Query", [found], index=BY_CLIENT_MSG_ID, consistent=True)
         return message
 
-    def put_if_absent(self, message: Message, own: dict[str, int] | None = None) -> bool:
+    def put_if_absent(
+        self, message: Message, own: dict[str, int] | None = None, n: int | None = None
+    ) -> bool:
         self._called("put_if_absent", message["conversationId"], message["seq"])
         if self.before_put is not None:
             self.before_put(message)
         if self.lose_every_put:
             return False
-        stored = stored_message(message, own)
+        stored = stored_message(message, own, n)
         with self.store.lock:
             old = self.store.messages.get(stored["conversationId"], {}).get(stored["seq"])
             applied = old is None
@@ -514,7 +518,8 @@ class Membership(Repository):
             if cid in self.store.conversations or int(message["seq"]) in log:
                 raise client_error("TransactionCanceledException", "TransactWriteItems")
             self.store.conversations[cid] = _copy(conversation)
-            self.store.put_message(stored_message(message))
+            # The group's first message, a system one: nothing countable yet.
+            self.store.put_message(stored_message(message, n=0))
             for m in members:
                 self.store.put_member(_copy(m))
             self.transactions.append(
@@ -531,6 +536,7 @@ class Membership(Repository):
         set_role: tuple[str, str] | None = None,
         demote: str | None = None,
         max_members: int,
+        n: int | None = None,
     ) -> None:
         self._called("change", conversation_id, message["seq"])
         add = add or []
@@ -554,7 +560,7 @@ class Membership(Repository):
                     raise Conflict("already a member")
                 raise Forbidden("not a member")
             assert conv is not None
-            self.store.put_message(stored_message(message))
+            self.store.put_message(stored_message(message, n=n))
             conv["memberCount"] = int(conv.get("memberCount", 0)) + delta
             for row in add:
                 self.store.put_member(_copy(row))

@@ -25,8 +25,10 @@ from parley_schema.requests import (
     AuthFrame,
     ClientMsgId,
     CustomBody,
+    DeleteBody,
     PingFrame,
     PresenceFrame,
+    ReactionBody,
     ReadFrame,
     RequestId,
     SendFrame,
@@ -91,9 +93,49 @@ class StoredFileBody(Reply):
     caption: str | SkipJsonSchema[None] = None
 
 
+class StoredEditBody(Reply):
+    """An edit event (protocol 9.1). Once its target is deleted its `text` is erased and it
+    reads `{type: "edit", target}`."""
+
+    type: Literal["edit"]
+    target: Seq
+    text: str | SkipJsonSchema[None] = None
+    """The target's text as of this edit; absent once the target is deleted."""
+
+
+class DeletedBody(Reply):
+    """A deleted message's body (protocol 9.2): nothing of its content is kept."""
+
+    type: Literal["deleted"]
+
+
 MessageBody = Annotated[
-    TextBody | CustomBody | StoredFileBody | SystemBody, Field(discriminator="type")
+    TextBody
+    | CustomBody
+    | StoredFileBody
+    | SystemBody
+    | StoredEditBody
+    | DeleteBody
+    | ReactionBody
+    | DeletedBody,
+    Field(discriminator="type"),
 ]
+
+
+class Edited(Reply):
+    """The latest edit of a message: that edit event's seq and ts."""
+
+    seq: Seq
+    ts: EpochMs
+
+
+class Deleted(Reply):
+    """The delete of a message: that delete event's seq, ts and sender."""
+
+    seq: Seq
+    ts: EpochMs
+    by: UserId
+    """The sender of the delete: the message's sender, or a group's owner or admin."""
 
 
 class Message(Reply):
@@ -107,6 +149,12 @@ class Message(Reply):
     body: MessageBody
     ts: EpochMs
     """When the server stored the message."""
+    edited: Edited | SkipJsonSchema[None] = None
+    """Present once an edit changed the message (its text is the newest)."""
+    deleted: Deleted | SkipJsonSchema[None] = None
+    """Present once the message is deleted (its body is then `{type: "deleted"}`)."""
+    reactions: dict[str, list[UserId]] | SkipJsonSchema[None] = None
+    """Reaction key -> the users who reacted with it (keys with at least one user)."""
 
 
 # ---- server frames: replies ----------------------------------------------------------------

@@ -17,11 +17,13 @@ from parley.models import (
     MAX_CAPTION_CHARS,
     MAX_CUSTOM_BYTES,
     MAX_FILE_NAME,
+    MAX_MENTIONS,
     MAX_PRESENCE_IDS,
     MAX_SIGNAL_PAYLOAD_BYTES,
     MAX_TEXT_CHARS,
     SignalKind,
     clean_display_name,
+    reaction_key,
 )
 from parley.wire import json_size
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -56,22 +58,74 @@ class Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-class TextBody(Strict):
-    type: Literal["text"]
-    text: str
+def _text(value: str) -> str:
+    if not value:
+        raise ValueError("text must not be empty")
+    if len(value) > MAX_TEXT_CHARS:
+        raise _too_large("text", f"{MAX_TEXT_CHARS} characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode") from None
+    return value
 
-    @field_validator("text")
-    @classmethod
-    def _text_length(cls, value: str) -> str:
-        if not value:
-            raise ValueError("text must not be empty")
-        if len(value) > MAX_TEXT_CHARS:
-            raise _too_large("text", f"{MAX_TEXT_CHARS} characters")
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise ValueError("text must be valid Unicode") from None
-        return value
+
+Text = Annotated[str, AfterValidator(_text)]
+Target = Annotated[int, Field(ge=1, le=2**53)]
+
+
+def _distinct(value: list[str] | None) -> list[str] | None:
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("mentions must not repeat an item")
+    return value
+
+
+def _reaction_key(value: str) -> str:
+    if not value:
+        raise ValueError("key must not be empty")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("key must be valid Unicode") from None
+    return reaction_key(value)
+
+
+class TextBody(Strict):
+    """Text; `replyTo` a seq the sender can see (else 2003), `mentions` 1-50 distinct
+    current members (else 1001)."""
+
+    type: Literal["text"]
+    text: Text
+    replyTo: Target | None = None
+    mentions: Annotated[
+        list[UserId] | None,
+        Field(min_length=1, max_length=MAX_MENTIONS),
+        AfterValidator(_distinct),
+    ] = None
+
+
+class EditBody(Strict):
+    """An event: the newest text of the caller's own text message `target`."""
+
+    type: Literal["edit"]
+    target: Target
+    text: Text
+
+
+class DeleteBody(Strict):
+    """An event: delete (and erase) the text, file or custom message `target`."""
+
+    type: Literal["delete"]
+    target: Target
+
+
+class ReactionBody(Strict):
+    """An event: add (`on: true`) or remove the caller's reaction `key` on `target`."""
+
+    type: Literal["reaction"]
+    target: Target
+    key: Annotated[str, AfterValidator(_reaction_key)]
+    on: bool
 
 
 class CustomBody(Strict):
@@ -107,7 +161,10 @@ class FileBody(Strict):
         return value
 
 
-Body = Annotated[TextBody | CustomBody | FileBody, Field(discriminator="type")]
+Body = Annotated[
+    TextBody | CustomBody | FileBody | EditBody | DeleteBody | ReactionBody,
+    Field(discriminator="type"),
+]
 
 
 class Frame(Strict):

@@ -22,6 +22,7 @@ from parley.records import Connection, Conversation, Member, Message
 from parley_memory import (
     Connections,
     Conversations,
+    Events,
     Limits,
     Members,
     Membership,
@@ -142,6 +143,7 @@ class FakeRepos:
         self.conversations = ConversationsRepository(self.store)
         self.members = MembersRepository(self.store)
         self.messages = MessagesRepository(self.store)
+        self.events = Events(self.store)
         self.membership = MembershipRepository(self.store)
         self.limits = LimitsRepository(self.store)
         self.queue = PushQueue(self.store)

@@ -448,17 +448,21 @@ PARITY_MODELS = [
     models.TextBody,
     models.CustomBody,
     models.FileBody,
+    models.EditBody,
+    models.DeleteBody,
+    models.ReactionBody,
     *models.FRAMES.values(),
     *(getattr(models, b.__name__) for b in requests.BODIES),
 ]
 
 
 # Shapes with a size limit of their own: their generated objects must reach 1006 too.
-SIZE_LIMITED = {models.TextBody, models.CustomBody, models.FileBody}
+SIZE_LIMITED = {models.TextBody, models.CustomBody, models.FileBody, models.EditBody}
 
 
 OVERSIZED: dict[type[Any], dict[str, Any]] = {
     models.TextBody: {"type": "text", "text": "x" * 4001},
+    models.EditBody: {"type": "edit", "target": 3, "text": "x" * 4001},
     models.CustomBody: {"type": "custom", "data": "x" * 8192},
     models.FileBody: {
         "type": "file",
@@ -510,6 +514,9 @@ def test_every_runtime_shape_has_a_twin_with_the_same_fields() -> None:
         "TextBody",
         "CustomBody",
         "FileBody",
+        "EditBody",
+        "DeleteBody",
+        "ReactionBody",
         *(m.__name__ for m in requests.FRAMES.values()),
         *(b.__name__ for b in requests.BODIES),
     }

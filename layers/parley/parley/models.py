@@ -9,6 +9,7 @@ pydantic twins in `parley_schema.requests`, which the tests hold to the same ver
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
@@ -16,12 +17,15 @@ from parley.errors import UnknownAction
 from parley.ids import CLIENT_MSG_ID_RE, ULID_RE, USER_ID_RE
 from parley.validation import (
     AnyJson,
+    Bool,
     Choice,
     Default,
     Int,
+    Issue,
     ListOf,
     MapOf,
     Opt,
+    Rule,
     Str,
     Tagged,
     exactly_one,
@@ -39,6 +43,8 @@ MAX_DISPLAY_NAME = 64
 MAX_GROUP_NAME = 128
 MAX_CAPTION_CHARS = 1000
 MAX_FILE_NAME = 255
+MAX_MENTIONS = 50
+MAX_REACTION_KEY_BYTES = 32
 
 USER_ID = Str(pattern=USER_ID_RE.pattern.strip("^$"))
 CLIENT_MSG_ID = Str(pattern=CLIENT_MSG_ID_RE.pattern.strip("^$"))
@@ -69,8 +75,22 @@ class MessageBody:
 
 @dataclass(frozen=True, kw_only=True)
 class TextBody(MessageBody):
+    """Text, optionally a reply (`replyTo`, a seq) and with mentions (1-50 distinct
+    userIds); the service checks that the seq is visible (2003) and the users are members."""
+
     type: Literal["text"]
     text: str
+    replyTo: int | None
+    mentions: list[str] | None
+
+    def model_dump(self) -> dict[str, Any]:
+        """As stored: no `replyTo` or `mentions` key when there is none."""
+        body: dict[str, Any] = {"type": "text", "text": self.text}
+        if self.replyTo is not None:
+            body["replyTo"] = self.replyTo
+        if self.mentions is not None:
+            body["mentions"] = list(self.mentions)
+        return body
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,11 +99,38 @@ class CustomBody(MessageBody):
     data: Any
 
 
+def distinct(name: str) -> Rule:
+    """A rule: the list field `name` (when given) has no repeated item."""
+
+    def rule(values: Mapping[str, Any]) -> Issue | None:
+        items = values[name]
+        if items is None or len(set(items)) == len(items):
+            return None
+        return Issue((name,), "must not repeat an item")
+
+    return rule
+
+
+def reaction_key(value: str) -> str:
+    """A reaction key (protocol 9.1): at most 32 bytes of UTF-8, no control characters."""
+    if len(value.encode()) > MAX_REACTION_KEY_BYTES:
+        raise ValueError(f"must be at most {MAX_REACTION_KEY_BYTES} bytes of UTF-8")
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+# A lone surrogate ("\ud800" in JSON) cannot be stored, pushed or synced: Str refuses it.
+TEXT = Str(min_len=1, max_len=MAX_TEXT_CHARS, too_long=True)
+TARGET = Int(ge=1, le=2**53)
+
 shape(
     TextBody,
     type=Choice("text"),
-    # A lone surrogate ("\ud800" in JSON) cannot be stored, pushed or synced: Str refuses it.
-    text=Str(min_len=1, max_len=MAX_TEXT_CHARS, too_long=True),
+    text=TEXT,
+    replyTo=Opt(TARGET),
+    mentions=Opt(ListOf(USER_ID, min_len=1, max_len=MAX_MENTIONS)),
+    rules=(distinct("mentions"),),
 )
 shape(CustomBody, type=Choice("custom"), data=AnyJson(MAX_CUSTOM_BYTES))
 
@@ -112,7 +159,60 @@ shape(
     caption=Opt(Str(max_len=MAX_CAPTION_CHARS, too_long=True)),
 )
 
-BODY = Tagged("type", {"text": TextBody, "custom": CustomBody, "file": FileBody})
+
+# ---- events (protocol 9.1): messages of their own that change an earlier one, `target` ----
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditBody(MessageBody):
+    """Replace the text of the caller's own text message."""
+
+    type: Literal["edit"]
+    target: int
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteBody(MessageBody):
+    """Delete (and erase) a text, file or custom message."""
+
+    type: Literal["delete"]
+    target: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReactionBody(MessageBody):
+    """Add (`on`) or remove the caller's reaction `key` on a message."""
+
+    type: Literal["reaction"]
+    target: int
+    key: str
+    on: bool
+
+
+shape(EditBody, type=Choice("edit"), target=TARGET, text=TEXT)
+shape(DeleteBody, type=Choice("delete"), target=TARGET)
+shape(
+    ReactionBody,
+    type=Choice("reaction"),
+    target=TARGET,
+    key=Str(min_len=1, clean=reaction_key),
+    on=Bool(),
+)
+
+EVENT_TYPES = frozenset({"edit", "delete", "reaction"})
+BODY = Tagged(
+    "type",
+    {
+        "text": TextBody,
+        "custom": CustomBody,
+        "file": FileBody,
+        "edit": EditBody,
+        "delete": DeleteBody,
+        "reaction": ReactionBody,
+    },
+)
+AnyBody = TextBody | CustomBody | FileBody | EditBody | DeleteBody | ReactionBody
 
 
 # ---- client frames -------------------------------------------------------------------------
@@ -132,7 +232,7 @@ class SendFrame(Frame):
     to: str | None
     conversationId: str | None
     clientMsgId: str
-    body: TextBody | CustomBody | FileBody
+    body: AnyBody
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,20 +8,26 @@ both against these definitions where they are passed into services (`parley.runt
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from parley.clock import Clock
 from parley.records import (
     Attachment,
     Connection,
     Conversation,
+    Deleted,
+    Device,
+    Edited,
     Member,
     MemberEntry,
     Membership,
     Message,
+    NotifyItem,
     Profile,
     Session,
+    StoredMessage,
     UploadForm,
     User,
     WorkItem,
@@ -29,12 +35,15 @@ from parley.records import (
 
 __all__ = [
     "Attachments",
+    "Change",
     "ClaimOutcome",
     "Clock",
     "ConnectionGateway",
     "Connections",
     "Conversations",
     "ErasureQueue",
+    "EventOutcome",
+    "Events",
     "Limits",
     "Members",
     "MembershipWriter",
@@ -54,10 +63,12 @@ class SeqTaken(Exception):
 
 
 class Newest(NamedTuple):
-    """A conversation's newest seq (0 for none) and that message's `own` map ({} for none)."""
+    """A conversation's newest seq (0 for none), that message's `own` map ({} for none) and
+    its running count of countable messages `n` (None when stored before counts existed)."""
 
     seq: int
     own: dict[str, int]
+    n: int | None = 0
 
 
 class PostResult(StrEnum):
@@ -180,6 +191,7 @@ class MembershipWriter(Protocol):
         set_role: tuple[str, str] | None = None,
         demote: str | None = None,
         max_members: int,
+        n: int | None = None,
     ) -> None:
         """One membership change with its system message (:class:`SeqTaken` on a race)."""
         ...
@@ -200,9 +212,11 @@ class Messages(Protocol):
         """The message the sender stored under `client_msg_id` (the dedupe index)."""
         ...
 
-    def put_if_absent(self, message: Message, own: dict[str, int] | None = None) -> bool:
-        """Store `message` (with a direct message's `own` map) at its seq unless that seq is
-        taken; False when it was taken."""
+    def put_if_absent(
+        self, message: Message, own: dict[str, int] | None = None, n: int | None = None
+    ) -> bool:
+        """Store `message` (with a direct message's `own` map and the running count `n`) at
+        its seq unless that seq is taken; False when it was taken."""
         ...
 
     def after_with_own(
@@ -268,6 +282,48 @@ class ErasureQueue(Protocol):
         ...
 
 
+class EventOutcome(StrEnum):
+    """What committing an event with its target's change did."""
+
+    STORED = "stored"  # the event is stored and the target changed
+    SEQ_TAKEN = "seq_taken"  # another writer took the seq: nothing written, re-read the newest
+    TARGET_CHANGED = "target_changed"  # the target changed since it was read: re-read, re-plan
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    """What an event writes to its target (and, for a delete, to what the target owns).
+
+    The fields are the target's next state: `body` replaces the stored body; `edited`,
+    `deleted` and `reactions` are set when not None and removed when None; `edits` is the
+    list of edit-event seqs kept on the target (None: removed).
+    """
+
+    seq: int
+    version: int
+    body: dict[str, Any]
+    edited: Edited | None
+    deleted: Deleted | None
+    reactions: dict[str, list[str]] | None
+    edits: list[int] | None
+    erase_edits: list[int] = field(default_factory=list)
+    erase_attachment: str | None = None
+
+
+class Events(Protocol):
+    """Events (edit, delete, reaction) and the current state of their targets."""
+
+    def target(self, conversation_id: str, seq: int) -> StoredMessage | None:
+        """The message `seq` with its version and edit seqs (strongly consistent)."""
+        ...
+
+    def commit(
+        self, event: Message, own: dict[str, int] | None, n: int | None, change: Change
+    ) -> EventOutcome:
+        """Store `event` at its seq and `change` on its target, all or nothing."""
+        ...
+
+
 class ClaimOutcome(StrEnum):
     """What storing a `file` message together with its attachment's claim did."""
 
@@ -287,8 +343,13 @@ class Attachments(Protocol):
         """The record, strongly consistent; None when there is none."""
         ...
 
+    def remove_erased(self, attachment_id: str) -> bool:
+        """Delete the record if it is `erased` (its object already removed); False when it
+        is not (another state, or already gone)."""
+        ...
+
     def put_message_claiming(
-        self, message: Message, own: dict[str, int] | None, attachment_id: str
+        self, message: Message, own: dict[str, int] | None, attachment_id: str, n: int | None = None
     ) -> ClaimOutcome:
         """Store `message` at its seq and mark the attachment `used` by it, atomically: the
         seq must be free, and the attachment pending, uploaded by the message's sender for
@@ -318,3 +379,80 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object (idempotent)."""
         ...
+
+
+# ---- offline push (protocol 10) ---------------------------------------------------------
+
+
+class Devices(Protocol):
+    """Each user's push devices, and the claim that makes an endpoint or token one device."""
+
+    def list_for(self, user_id: str) -> list[Device]:
+        """The user's devices (one Query, strongly consistent), any order."""
+        ...
+
+    def get(self, user_id: str, device_id: str) -> Device | None: ...
+
+    def owner(self, key: str) -> tuple[str, str] | None:
+        """(userId, deviceId) of the device that holds `key` (strongly consistent)."""
+        ...
+
+    def add(self, device: Device, evict: list[Device], previous: Device | None = None) -> bool:
+        """Store `device` and its claim, removing the `evict`ed devices (and their claims)
+        and `previous` (the key's former device, of this or another user) in one
+        transaction; False when the claim changed meanwhile (nothing is written)."""
+        ...
+
+    def refresh(self, device: Device) -> None:
+        """Rewrite an existing device (new keys, new `registeredAt`)."""
+        ...
+
+    def remove(self, device: Device) -> bool:
+        """Delete the device and, if it still points at it, its claim; False when it was
+        already gone."""
+        ...
+
+
+class PublishOutcome(StrEnum):
+    """What an SNS platform endpoint did with a notification."""
+
+    SENT = "sent"
+    DISABLED = "disabled"  # the platform said the token is dead: remove the device
+    RETRY = "retry"  # throttled or failing: try again later
+
+
+class PushPlatforms(Protocol):
+    """FCM and APNs through SNS platform applications."""
+
+    def create_endpoint(self, platform: str, token: str) -> str:
+        """The SNS endpoint ARN for `token` (created, or the existing one: idempotent)."""
+        ...
+
+    def delete_endpoint(self, arn: str) -> None: ...
+
+    def publish(self, arn: str, message: str) -> PublishOutcome:
+        """Publish a `MessageStructure=json` message to the endpoint."""
+        ...
+
+
+@dataclass(frozen=True)
+class WebPushResult:
+    """A push service's answer: its HTTP status (0: no answer, the connection failed; -1:
+    refused before connecting by the address policy) and its `Retry-After` in seconds."""
+
+    status: int
+    retry_after: float | None = None
+
+
+class WebPushTransport(Protocol):
+    """Encrypts (RFC 8291), signs (RFC 8292) and POSTs one Web Push notification."""
+
+    def send(self, device: Device, data: bytes, *, topic: str, ttl: int) -> WebPushResult: ...
+
+
+class NotifyQueue(Protocol):
+    """The notifier's own queue (retries) and its dead-letter queue."""
+
+    def retry(self, item: NotifyItem, delay_seconds: int) -> None: ...
+
+    def dead_letter(self, item: NotifyItem) -> None: ...

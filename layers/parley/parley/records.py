@@ -19,8 +19,24 @@ ConversationType = Literal["dm", "group"]
 # ---- messages ----------------------------------------------------------------------------
 
 
+class Edited(TypedDict):
+    """A message's latest edit (protocol 9.2): the edit event's seq and ts."""
+
+    seq: int
+    ts: int
+
+
+class Deleted(TypedDict):
+    """A message's delete (protocol 9.2): the delete event's seq, ts and who sent it."""
+
+    seq: int
+    ts: int
+    by: str
+
+
 class Message(TypedDict):
-    """A stored message as the protocol shows it (`message` frames, history, sync)."""
+    """A stored message as the protocol shows it (`message` frames, history, sync), in its
+    current state (protocol 9.2): `edited`, `deleted` and `reactions` once events changed it."""
 
     conversationId: str
     seq: int
@@ -29,14 +45,41 @@ class Message(TypedDict):
     clientMsgId: str
     body: dict[str, Any]
     ts: int
+    edited: NotRequired[Edited]
+    deleted: NotRequired[Deleted]
+    reactions: NotRequired[dict[str, list[str]]]
 
 
 class StoredMessage(Message):
-    """A message with what the Messages table keeps beside it: in a direct conversation,
-    `own` maps each member who has sent to the seq of their newest message (internal: never
-    handed to a client)."""
+    """A message with what the Messages table keeps beside it (internal: never handed to a
+    client):
+
+    * `own` (direct conversations): each member who has sent -> the seq of their newest
+      message;
+    * `n`: how many countable messages (text, file, custom: protocol 9.2's unread) the
+      conversation holds up to this one;
+    * `edits`: the seqs of this message's edit events, which its delete erases;
+    * `ver`: the version of its current state, the condition of every event's update.
+    """
 
     own: NotRequired[dict[str, int]]
+    n: NotRequired[int]
+    edits: NotRequired[list[int]]
+    ver: NotRequired[int]
+
+
+COUNTABLE_TYPES = frozenset({"text", "file", "custom"})
+"""The body types that count as unread (protocol 9.2) and that events may target."""
+
+
+def is_countable(body: dict[str, Any]) -> bool:
+    """Whether a body counts toward unread: text, file and custom (not events or system)."""
+    return body.get("type") in COUNTABLE_TYPES
+
+
+def erased_edit(target_seq: int) -> dict[str, Any]:
+    """The body an edit event keeps once its target is deleted (protocol 9.2)."""
+    return {"type": "edit", "target": target_seq}
 
 
 class MessageFrame(Message):
@@ -147,6 +190,20 @@ class Connection(TypedDict):
 
 
 # ---- push work items (the push queue's JSON bodies) --------------------------------------
+#
+# A work item names its message (`message`: conversation and seq), never carries its text:
+# the fanout reads the message in its current state when it posts. Once a delete is acked
+# no copy of the text may be held anywhere (protocol 9), and the push queue, its retries
+# and its DLQ would be copies. Items queued by the release before carry the whole `frame`
+# instead; the fanout still accepts them for one release (`parley.services.push`), and
+# nothing produces them.
+
+
+class MessageRef(TypedDict):
+    """Which message a work item pushes; the fanout reads it (`Messages.get`) to post it."""
+
+    conversationId: str
+    seq: int
 
 
 class ConversationWork(TypedDict):
@@ -154,18 +211,18 @@ class ConversationWork(TypedDict):
 
     kind: Literal["conversation"]
     conversationId: str
-    frame: MessageFrame
+    message: MessageRef
     exclude: str | None
     extraUsers: list[str]
     correlationId: str | None
 
 
 class UsersWork(TypedDict):
-    """Post a frame to every live connection of these users."""
+    """Post a message to every live connection of these users."""
 
     kind: Literal["users"]
     userIds: list[str]
-    frame: MessageFrame
+    message: MessageRef
     exclude: str | None
     correlationId: str | None
 
@@ -175,7 +232,7 @@ class ConnectionsWork(TypedDict):
 
     kind: Literal["connections"]
     connectionIds: list[str]
-    frame: MessageFrame
+    message: MessageRef
     correlationId: str | None
 
 
@@ -219,3 +276,41 @@ class UploadForm(TypedDict):
 
     url: str
     fields: dict[str, str]
+
+
+Platform = Literal["webpush", "fcm", "apns"]
+
+
+class Device(TypedDict):
+    """A DevicesTable item (protocol 10): one push target of one user.
+
+    `key` is the SHA-256 of the platform and its endpoint (Web Push) or token (FCM, APNs):
+    the claim item under that key says which user's device it is, so registering the same
+    endpoint again finds the same device with one consistent GetItem. Web Push devices keep
+    the subscription (`endpoint`, `p256dh`, `auth`); FCM and APNs devices keep the token and
+    the SNS platform endpoint created for it (`snsEndpointArn`).
+    """
+
+    userId: str
+    deviceId: str
+    platform: Platform
+    key: str
+    createdAt: int
+    registeredAt: int
+    endpoint: NotRequired[str]
+    p256dh: NotRequired[str]
+    auth: NotRequired[str]
+    token: NotRequired[str]
+    snsEndpointArn: NotRequired[str]
+
+
+class NotifyItem(TypedDict):
+    """A NotifyQueue work item: notify `userIds` (members with no live connection) of the
+    message `seq` of `conversationId`. A retry narrows it to `deviceIds` and counts
+    `attempt` (the first delivery is attempt 0)."""
+
+    conversationId: str
+    seq: int
+    userIds: list[str]
+    deviceIds: NotRequired[list[str]]
+    attempt: NotRequired[int]

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
         MembershipRepository,
         MembersRepository,
     )
+    from parley.repositories.erasure_queue import ErasureQueueRepository
+    from parley.repositories.events import EventsRepository
     from parley.repositories.gateway import ConnectionGateway
     from parley.repositories.limits import LimitsRepository
     from parley.repositories.messages import MessagesRepository
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from parley.services.auth import AuthService
     from parley.services.connections import ConnectionService
     from parley.services.conversations import ConversationService
+    from parley.services.erasure import ErasureService
     from parley.services.groups import GroupService
     from parley.services.guard import WsGuard
     from parley.services.limits import RateLimiter
@@ -101,6 +104,15 @@ def attachments() -> AttachmentsRepository:
 
 
 @cache
+def events() -> EventsRepository:
+    from parley.repositories.events import EventsRepository
+
+    # The attachments table is only written by the delete of a file message, which needs
+    # file messages, which need the table: without it the name is never used.
+    return EventsRepository(_need("messages_table"), settings().attachments_table or "")
+
+
+@cache
 def objects() -> ObjectsRepository:
     from parley.repositories.objects import ObjectsRepository
 
@@ -119,6 +131,20 @@ def attachment_service() -> AttachmentService:
         clock=SYSTEM_CLOCK,
         max_bytes=settings().max_attachment_bytes,
     )
+
+
+@cache
+def erasure_queue() -> ErasureQueueRepository:
+    from parley.repositories.erasure_queue import ErasureQueueRepository
+
+    return ErasureQueueRepository(_need("erase_queue_url"), settings().erase_delay_seconds)
+
+
+@cache
+def erasure_service() -> ErasureService:
+    from parley.services.erasure import ErasureService
+
+    return ErasureService(attachments=attachments(), objects=objects())
 
 
 @cache
@@ -215,6 +241,7 @@ def push_service() -> PushService:
     return PushService(
         connections=connections(),
         members=members(),
+        messages=messages(),
         gateway=gateway(),
         queue=push_queue() if cfg.push_queue_url else None,
         clock=SYSTEM_CLOCK,
@@ -281,8 +308,10 @@ def message_service() -> MessageService:
         clock=SYSTEM_CLOCK,
         on_push_error=logger.warning,
         limiter=limiter(),
+        events=events(),
         # Only where the stack gives the function the attachments (file bodies: 1001).
         files=attachment_service() if cfg.attachments_table and cfg.attachments_bucket else None,
+        erasures=erasure_queue() if cfg.erase_queue_url else None,
     )
 
 

@@ -140,7 +140,7 @@ def test_last_seq_is_a_consistent_descending_query(dynamodb: Stubbed) -> None:
             "TableName": "Messages",
             "KeyConditionExpression": "conversationId = :c",
             "ExpressionAttributeValues": {":c": {"S": CID}},
-            "ProjectionExpression": "seq, own",
+            "ProjectionExpression": "seq, own, n",
             "ScanIndexForward": False,
             "Limit": 1,
             "ConsistentRead": True,
@@ -160,14 +160,14 @@ def test_newest_reads_the_seq_and_the_own_map_in_the_same_query(dynamodb: Stubbe
             "TableName": "Messages",
             "KeyConditionExpression": "conversationId = :c",
             "ExpressionAttributeValues": {":c": {"S": CID}},
-            "ProjectionExpression": "seq, own",
+            "ProjectionExpression": "seq, own, n",
             "ScanIndexForward": False,
             "Limit": 1,
             "ConsistentRead": True,
         },
     )
     newest = MessagesRepository("Messages", dynamodb.client).newest(CID)
-    assert newest == Newest(41, {"alice": 40, "bob": 41})
+    assert newest == Newest(41, {"alice": 40, "bob": 41}, None)
 
 
 def test_newest_of_a_message_without_a_map_or_of_nothing(dynamodb: Stubbed) -> None:
@@ -178,8 +178,8 @@ def test_newest_of_a_message_without_a_map_or_of_nothing(dynamodb: Stubbed) -> N
     dynamodb.stub.add_response("query", {"Items": [{"seq": {"N": "7"}}]})
     dynamodb.stub.add_response("query", {"Items": []})
     repo = MessagesRepository("Messages", dynamodb.client)
-    assert repo.newest(CID) == (7, {})
-    assert repo.newest(CID) == (0, {})
+    assert repo.newest(CID) == (7, {}, None)
+    assert repo.newest(CID) == (0, {}, 0)
 
 
 def test_own_is_stored_as_a_map_and_never_decoded_into_a_message() -> None:

@@ -68,6 +68,7 @@ def build_world(
     push = PushService(
         connections=repos.connections,
         members=repos.members,
+        messages=repos.messages,
         gateway=gateway,
         queue=repos.queue,
         clock=repos.clock,
@@ -85,6 +86,7 @@ def build_world(
         push=push,
         clock=repos.clock,
         on_push_error=lambda *args, **kwargs: push_errors.append((args, kwargs)),
+        events=repos.events,
     )
     conversations = ConversationService(
         messages=repos.messages,

@@ -50,6 +50,42 @@ export interface CustomBody {
   data: unknown;
 }
 
+/** An event: delete (and erase) the text, file or custom message `target`. */
+export interface DeleteBody {
+  type: "delete";
+  target: number;
+}
+
+/** The delete of a message: that delete event's seq, ts and sender. */
+export interface Deleted {
+  /** A message's place in its conversation. */
+  seq: number;
+  /** Milliseconds since the Unix epoch. */
+  ts: number;
+  /** The sender of the delete: the message's sender, or a group's owner or admin. */
+  by: string;
+}
+
+/** A deleted message's body (protocol 9.2): nothing of its content is kept. */
+export interface DeletedBody {
+  type: "deleted";
+}
+
+/** An event: the newest text of the caller's own text message `target`. */
+export interface EditBody {
+  type: "edit";
+  target: number;
+  text: string;
+}
+
+/** The latest edit of a message: that edit event's seq and ts. */
+export interface Edited {
+  /** A message's place in its conversation. */
+  seq: number;
+  /** Milliseconds since the Unix epoch. */
+  ts: number;
+}
+
 /**
  * Protocol error codes, shared by WebSocket `error` frames and HTTP error bodies.
  *
@@ -123,9 +159,15 @@ export interface Message {
   messageId: string;
   senderId: string;
   clientMsgId: string;
-  body: TextBody | CustomBody | StoredFileBody | SystemBody;
+  body: TextBody | CustomBody | StoredFileBody | SystemBody | StoredEditBody | DeleteBody | ReactionBody | DeletedBody;
   /** Milliseconds since the Unix epoch. */
   ts: number;
+  /** Present once an edit changed the message (its text is the newest). */
+  edited?: Edited;
+  /** Present once the message is deleted (its body is then `{type: "deleted"}`). */
+  deleted?: Deleted;
+  /** Reaction key -> the users who reacted with it (keys with at least one user). */
+  reactions?: Record<string, string[]>;
 }
 
 /** A stored message pushed to every live connection of every member but the one that sent it. At least once: drop a repeated `(conversationId, seq)`, fill gaps with `sync`. */
@@ -138,9 +180,15 @@ export interface MessageFrame {
   messageId: string;
   senderId: string;
   clientMsgId: string;
-  body: TextBody | CustomBody | StoredFileBody | SystemBody;
+  body: TextBody | CustomBody | StoredFileBody | SystemBody | StoredEditBody | DeleteBody | ReactionBody | DeletedBody;
   /** Milliseconds since the Unix epoch. */
   ts: number;
+  /** Present once an edit changed the message (its text is the newest). */
+  edited?: Edited;
+  /** Present once the message is deleted (its body is then `{type: "deleted"}`). */
+  deleted?: Deleted;
+  /** Reaction key -> the users who reacted with it (keys with at least one user). */
+  reactions?: Record<string, string[]>;
   type: "message";
 }
 
@@ -196,6 +244,14 @@ export interface PresenceUser {
   lastSeen: number | null;
 }
 
+/** An event: add (`on: true`) or remove the caller's reaction `key` on `target`. */
+export interface ReactionBody {
+  type: "reaction";
+  target: number;
+  key: string;
+  on: boolean;
+}
+
 /** Move the caller's readSeq; reply `ok` with `readSeq`. */
 export interface ReadFrame {
   action: "read";
@@ -240,7 +296,7 @@ export type SendFrame = {
   conversationId?: string | null;
   /** Chosen by the client (a UUID fits). A send repeated with the same clientMsgId in the same conversation stores nothing new and gets the first ack. */
   clientMsgId: string;
-  body: TextBody | CustomBody | FileBody;
+  body: TextBody | CustomBody | FileBody | EditBody | DeleteBody | ReactionBody;
 } & ({
   to: string;
 } | {
@@ -288,6 +344,15 @@ export interface SignalOkFrame {
   type: "ok";
   /** How many of the callee's connections the frame was posted to (0: offline). */
   delivered: number;
+}
+
+/** An edit event (protocol 9.1). Once its target is deleted its `text` is erased and it reads `{type: "edit", target}`. */
+export interface StoredEditBody {
+  type: "edit";
+  /** A message's place in its conversation. */
+  target: number;
+  /** The target's text as of this edit; absent once the target is deleted. */
+  text?: string;
 }
 
 /** A file message as stored and shown: the attachment with its name, size and type. */
@@ -358,6 +423,8 @@ export interface TextBody {
   type: "text";
   /** 1-4000 Unicode code points (longer: 1006). */
   text: string;
+  replyTo?: number | null;
+  mentions?: string[] | null;
 }
 
 /** Another member is typing; treat a `start` not refreshed for 6 s as `stop`. */

@@ -5,9 +5,9 @@
 
 // The same declarations as in the module generated before: declared once.
 import { ErrorCode } from "./asyncapi.js";
-import type { ConversationType, CustomBody, Message, Role, StoredFileBody, SystemBody, SystemEvent, TextBody } from "./asyncapi.js";
+import type { ConversationType, CustomBody, DeleteBody, Deleted, DeletedBody, Edited, Message, ReactionBody, Role, StoredEditBody, StoredFileBody, SystemBody, SystemEvent, TextBody } from "./asyncapi.js";
 export { ErrorCode };
-export type { ConversationType, CustomBody, Message, Role, StoredFileBody, SystemBody, SystemEvent, TextBody };
+export type { ConversationType, CustomBody, DeleteBody, Deleted, DeletedBody, Edited, Message, ReactionBody, Role, StoredEditBody, StoredFileBody, SystemBody, SystemEvent, TextBody };
 
 /** Users to add to a group. */
 export interface AddMembersBody {

@@ -17,7 +17,14 @@ from parley import ddb
 from parley.errors import Unavailable
 from parley.ports import ClaimOutcome
 from parley.records import Attachment, Message
-from parley.repositories.base import Repository, Sleep, error_code, get_item, translate
+from parley.repositories.base import (
+    Repository,
+    Sleep,
+    conditional,
+    error_code,
+    get_item,
+    translate,
+)
 from parley.repositories.messages import encode_message
 
 __all__ = ["AttachmentsRepository"]
@@ -49,8 +56,20 @@ class AttachmentsRepository(Repository):
         )
         return cast(Attachment, found) if found else None
 
+    def remove_erased(self, attachment_id: str) -> bool:
+        """DeleteItem on condition `state = erased`: the erase function's last step, after
+        the object is gone (a redelivered erasure finds no record and stops)."""
+        return conditional(
+            self.client.delete_item,
+            TableName=self.table,
+            Key=ddb.key(attachmentId=attachment_id),
+            ConditionExpression="#state = :erased",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=ddb.encode({":erased": "erased"}),
+        )
+
     def put_message_claiming(
-        self, message: Message, own: dict[str, int] | None, attachment_id: str
+        self, message: Message, own: dict[str, int] | None, attachment_id: str, n: int | None = None
     ) -> ClaimOutcome:
         """Put `message` and mark the attachment used by it, in one transaction."""
         from botocore.exceptions import ClientError
@@ -75,7 +94,7 @@ class AttachmentsRepository(Repository):
         }
         put = {
             "TableName": self.messages_table,
-            "Item": encode_message(message, own),
+            "Item": encode_message(message, own, n),
             "ConditionExpression": "attribute_not_exists(seq)",
         }
         try:

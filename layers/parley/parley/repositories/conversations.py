@@ -209,7 +209,7 @@ class MembershipRepository(AwsClient):
             {
                 "Put": {
                     "TableName": self.messages_table,
-                    "Item": encode_message(message),
+                    "Item": encode_message(message, n=0),
                     "ConditionExpression": "attribute_not_exists(seq)",
                 }
             },
@@ -227,8 +227,10 @@ class MembershipRepository(AwsClient):
         set_role: tuple[str, str] | None = None,
         demote: str | None = None,
         max_members: int,
+        n: int | None = None,
     ) -> None:
-        """Apply one membership change together with its system message.
+        """Apply one membership change together with its system message (`n`: the running
+        count of countable messages, which a system message does not add to).
 
         Raises :class:`SeqTaken` when the message's seq was taken (the caller re-reads and
         retries), :class:`Conflict` when an added user is already a member,
@@ -256,7 +258,7 @@ class MembershipRepository(AwsClient):
             {
                 "Put": {
                     "TableName": self.messages_table,
-                    "Item": encode_message(message),
+                    "Item": encode_message(message, n=n),
                     "ConditionExpression": "attribute_not_exists(seq)",
                 }
             },

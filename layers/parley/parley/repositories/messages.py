@@ -18,11 +18,19 @@ import json
 from parley import ddb
 from parley.concurrency import parallel_map
 from parley.ports import Newest
-from parley.records import Message
+from parley.records import Message, StoredMessage
 from parley.repositories.base import AttrItem, Repository, conditional, translate
 from parley.wire import compact_json
 
-__all__ = ["BY_CLIENT_MSG_ID", "MessagesRepository", "Newest", "dedupe_key", "encode_message"]
+__all__ = [
+    "BY_CLIENT_MSG_ID",
+    "MessagesRepository",
+    "Newest",
+    "decode_message",
+    "decode_stored",
+    "dedupe_key",
+    "encode_message",
+]
 
 BY_CLIENT_MSG_ID = "byClientMsgId"
 
@@ -32,9 +40,11 @@ def dedupe_key(sender_id: str, client_msg_id: str) -> str:
     return f"{sender_id}#{client_msg_id}"
 
 
-def encode_message(message: Message, own: dict[str, int] | None = None) -> AttrItem:
-    """A message as a DynamoDB item (body kept as compact JSON text; a direct message's
-    `own` as a map of N)."""
+def encode_message(
+    message: Message, own: dict[str, int] | None = None, n: int | None = None
+) -> AttrItem:
+    """A message as a DynamoDB item: the body kept as compact JSON text, a direct message's
+    `own` as a map of N, the running count `n` when given (protocol 9.2's unread)."""
     item = {
         "conversationId": message["conversationId"],
         "seq": message["seq"],
@@ -44,11 +54,16 @@ def encode_message(message: Message, own: dict[str, int] | None = None) -> AttrI
         "dedupeKey": dedupe_key(message["senderId"], message["clientMsgId"]),
         "body": compact_json(message["body"]),
         "ts": message["ts"],
+        "n": n,
     }
     encoded = ddb.encode(item)
     if own is not None:
         encoded["own"] = {"M": {user: {"N": str(int(seq))} for user, seq in own.items()}}
     return encoded
+
+
+STATE_FIELDS = ("edited", "deleted", "reactions")
+"""A message's current-state attributes (protocol 9.2), each stored as compact JSON text."""
 
 
 def decode_own(item: AttrItem) -> dict[str, int]:
@@ -58,18 +73,43 @@ def decode_own(item: AttrItem) -> dict[str, int]:
     return {user: int(value["N"]) for user, value in raw.items()}
 
 
+def decode_n(item: AttrItem) -> int | None:
+    """The running count of countable messages; None for an item stored before counts."""
+    raw = item.get("n")
+    return int(raw["N"]) if raw is not None else None
+
+
 def decode_message(item: AttrItem) -> Message:
-    """A stored item as the protocol's `message` fields (never the internal `own` map)."""
-    raw = ddb.decode(item)
-    return {
-        "conversationId": raw["conversationId"],
-        "seq": raw["seq"],
-        "messageId": raw["messageId"],
-        "senderId": raw["senderId"],
-        "clientMsgId": raw["clientMsgId"],
-        "body": json.loads(raw["body"]),
-        "ts": raw["ts"],
+    """A stored item as the protocol's `message` fields in its current state (never the
+    internal `own`, `n`, `edits` or `ver`)."""
+    message: Message = {
+        "conversationId": item["conversationId"]["S"],
+        "seq": int(item["seq"]["N"]),
+        "messageId": item["messageId"]["S"],
+        "senderId": item["senderId"]["S"],
+        "clientMsgId": item["clientMsgId"]["S"],
+        "body": json.loads(item["body"]["S"]),
+        "ts": int(item["ts"]["N"]),
     }
+    for name in STATE_FIELDS:
+        if name in item:
+            message[name] = json.loads(item[name]["S"])  # type: ignore[literal-required]
+    return message
+
+
+def decode_stored(item: AttrItem) -> StoredMessage:
+    """A stored item with its internal attributes (an event's target, read before its
+    update: `edits` to erase on delete, `ver` to condition the update on)."""
+    stored: StoredMessage = {**decode_message(item)}  # type: ignore[typeddict-item]
+    n = decode_n(item)
+    if n is not None:
+        stored["n"] = n
+    if "edits" in item:
+        stored["edits"] = [int(v["N"]) for v in item["edits"]["L"]]
+    stored["ver"] = int(item["ver"]["N"]) if "ver" in item else 0
+    if "own" in item:
+        stored["own"] = decode_own(item)
+    return stored
 
 
 class MessagesRepository(Repository):
@@ -83,22 +123,23 @@ class MessagesRepository(Repository):
         """The highest stored seq and its message's `own` map, read with strong consistency.
 
         The same Query as :meth:`last_seq` (one item, billed by its size whatever the
-        projection), with `own` projected too.
+        projection), with `own` and the running count `n` projected too.
         """
         with translate():
             page = self.client.query(
                 TableName=self.table,
                 KeyConditionExpression="conversationId = :c",
                 ExpressionAttributeValues=ddb.encode({":c": conversation_id}),
-                ProjectionExpression="seq, own",
+                ProjectionExpression="seq, own, n",
                 ScanIndexForward=False,
                 Limit=1,
                 ConsistentRead=True,
             )
         items = page.get("Items", [])
         if not items:
-            return Newest(0, {})
-        return Newest(int(items[0]["seq"]["N"]), decode_own(items[0]))
+            return Newest(0, {}, 0)
+        top = items[0]
+        return Newest(int(top["seq"]["N"]), decode_own(top), decode_n(top))
 
     def newest_many(self, conversation_ids: list[str]) -> dict[str, Newest]:
         """`newest` of several conversations, in parallel."""
@@ -125,13 +166,15 @@ class MessagesRepository(Repository):
         # `message` (senderId and body included), not just the ack fields.
         return decode_message(items[0]) if items else None
 
-    def put_if_absent(self, message: Message, own: dict[str, int] | None = None) -> bool:
-        """Store `message` (with a direct message's `own` map) at its seq unless that seq is
-        taken; False when it was taken."""
+    def put_if_absent(
+        self, message: Message, own: dict[str, int] | None = None, n: int | None = None
+    ) -> bool:
+        """Store `message` (with a direct message's `own` map and the running count `n`) at
+        its seq unless that seq is taken; False when it was taken."""
         return conditional(
             self.client.put_item,
             TableName=self.table,
-            Item=encode_message(message, own),
+            Item=encode_message(message, own, n),
             ConditionExpression="attribute_not_exists(seq)",
         )
 

@@ -100,7 +100,7 @@ class ConversationService:
         for membership in memberships:
             cid = membership["conversationId"]
             info = meta.get(cid)
-            last_seq, own = newest.get(cid, Newest(0, {}))
+            last_seq, own, _ = newest.get(cid, Newest(0, {}))
             read_seq = min(observed_read_seq(int(read.get(cid, 0)), own, user_id), last_seq)
             entry: ConversationSummary = {
                 "conversationId": cid,
@@ -175,7 +175,7 @@ class ConversationService:
         # Oldest cursors first, so a long backlog cannot starve the others across rounds.
         for cid in sorted(fresh, key=lambda c: (starts[c], c)):
             page = fresh[cid]
-            last_seq, own = newest[cid]
+            last_seq, own, _ = newest[cid]
             entry: SyncEntry = {
                 "conversationId": cid,
                 "type": ids.conversation_type(cid),

@@ -187,7 +187,8 @@ class GroupService:
     ) -> Message:
         """Write the membership change and its system message at the next seq, retrying races."""
         for attempt in range(25):
-            seq = self.messages.last_seq(conversation_id) + 1
+            newest = self.messages.newest(conversation_id)
+            seq = newest.seq + 1
             now = self.clock.now_ms()
             message = self._system_message(conversation_id, seq, actor, now, event, user_ids, role)
             try:
@@ -199,6 +200,8 @@ class GroupService:
                     set_role=set_role,
                     demote=demote,
                     max_members=self.max_members,
+                    # A system message does not count as unread (protocol 9.2).
+                    n=newest.seq if newest.n is None else newest.n,
                 )
             except SeqTaken:
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))

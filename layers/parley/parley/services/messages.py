@@ -41,20 +41,24 @@ from parley.errors import (
     Forbidden,
     InvalidParam,
     MessageSendFailed,
+    NotFound,
     UserNotFound,
 )
 from parley.ports import (
     ClaimOutcome,
     Conversations,
     ErasureQueue,
+    EventOutcome,
+    Events,
     Members,
     MembershipWriter,
     Messages,
     Newest,
     Users,
 )
-from parley.records import Conversation, Member, Message, member_row
+from parley.records import Conversation, Member, Message, StoredMessage, is_countable, member_row
 from parley.roles import MEMBER
+from parley.services import events as rules
 from parley.services.limits import RateLimiter
 from parley.services.push import PushService
 
@@ -63,6 +67,7 @@ if TYPE_CHECKING:
     from parley.services.attachments import AttachmentService
 
 MAX_ATTEMPTS = 25
+EVENT_TYPES = frozenset({"edit", "delete", "reaction"})
 Logger = Callable[..., None]
 
 
@@ -93,6 +98,7 @@ class MessageService:
     limiter: RateLimiter | None = None
     files: AttachmentService | None = None  # None: `file` bodies are refused (1001)
     erasures: ErasureQueue | None = None  # removes a deleted file's object (protocol 9.2)
+    events: Events | None = None  # None: edit, delete and reaction bodies are refused (1001)
 
     def send(
         self,
@@ -114,31 +120,55 @@ class MessageService:
             conversation_id = ids.dm_id(sender, frame.to)
         else:
             conversation_id = ids.check_conversation_id(frame.conversationId)
+        body = frame.body.model_dump()
+        kind = body["type"]
+        event = kind in EVENT_TYPES
+        if event and self.events is None:
+            raise InvalidParam(f"{kind} messages are not enabled")
         limiter = self.limiter
         reads: list[Callable[[], Any]] = [
             lambda: self.members.get(conversation_id, sender),
             lambda: self._newest(conversation_id),
         ]
+        if event:
+            # Read beside the others: an event costs no extra round trip before its write.
+            reads.append(lambda: self._events().target(conversation_id, body["target"]))
         if limiter is not None:
             # First, so a refusal is the error raised even if a read failed too.
             reads.insert(0, lambda: limiter.send(sender))
-        *_, member, newest = gather(*reads)
+        found = gather(*reads)
+        target: StoredMessage | None = found.pop() if event else None
+        member, newest = found[-2], found[-1]
         if member is None:
+            if event or body.get("replyTo") is not None:
+                # Nothing can be targeted in a conversation the sender has no row in, and a
+                # refused event must not create the direct conversation as a side effect.
+                self._refuse_outsider(sender, conversation_id)
+            if kind == "text" and body.get("mentions"):
+                # Before the join, for the same reason (a direct conversation's members are
+                # known from its id: no read).
+                self._check_references(conversation_id, body, None, newest)
             member = self._join_direct_or_refuse(sender, conversation_id, via_to=frame.to)
+        elif kind == "text" and not member.get("blocked"):
+            self._check_references(conversation_id, body, member, newest)
         if member.get("blocked"):
             raise Forbidden("not allowed to write to this conversation")
-        body = frame.body.model_dump()
-        attachment_id = body.get("attachmentId") if body.get("type") == "file" else None
-        if attachment_id is not None and self.files is None:
-            raise InvalidParam("file messages are not enabled")
-        message, duplicate = self.append(
-            conversation_id,
-            sender,
-            frame.clientMsgId,
-            body,
-            newest,
-            attachment_id=attachment_id,
-        )
+        if event:
+            message, duplicate = self._append_event(
+                conversation_id, sender, frame.clientMsgId, body, newest, member, target
+            )
+        else:
+            attachment_id = body.get("attachmentId") if kind == "file" else None
+            if attachment_id is not None and self.files is None:
+                raise InvalidParam("file messages are not enabled")
+            message, duplicate = self.append(
+                conversation_id,
+                sender,
+                frame.clientMsgId,
+                body,
+                newest,
+                attachment_id=attachment_id,
+            )
         # In a group, the sender's readSeq and the push are independent: the write runs
         # beside the push (on the I/O pool; the push stays on this thread, so no pool task
         # waits on another), and its failure still fails the send (the retry finds the
@@ -160,13 +190,117 @@ class MessageService:
         return Sent(message, duplicate)
 
     def _newest(self, conversation_id: str) -> Newest:
-        """The newest seq, with its `own` map in a direct conversation (groups have none).
+        """The newest seq, with its running count `n` and, in a direct conversation, its
+        `own` map (groups have none)."""
+        return self.messages.newest(conversation_id)
 
-        Groups keep the plain `last_seq` read: the same Query, without a map to decode.
-        """
+    @staticmethod
+    def _count(newest: Newest, body: dict[str, Any]) -> int:
+        """The running count of countable messages (protocol 9.2's unread) through the
+        message after `newest`. A conversation stored before counts existed starts from the
+        newest seq, which is what its unread was before."""
+        base = newest.seq if newest.n is None else newest.n
+        return base + (1 if is_countable(body) else 0)
+
+    def _check_references(
+        self, conversation_id: str, body: dict[str, Any], member: Member | None, newest: Newest
+    ) -> None:
+        """A text's `replyTo` must be a seq the sender can see (2003) and its `mentions`
+        current members (1001), checked before anything is written (protocol 9.1)."""
+        reply_to = body.get("replyTo")
+        joined = int(member.get("joinedSeq", 1)) if member is not None else 1
+        if reply_to is not None and not joined <= reply_to <= newest.seq:
+            raise NotFound("replyTo: no such message in this conversation")
+        mentions: list[str] | None = body.get("mentions")
+        if not mentions:
+            return
         if _is_dm(conversation_id):
-            return self.messages.newest(conversation_id)
-        return Newest(self.messages.last_seq(conversation_id), {})
+            strangers = set(mentions) - set(ids.dm_members(conversation_id))
+        else:
+            rows = gather(*(lambda u=u: self.members.get(conversation_id, u) for u in mentions))
+            strangers = {u for u, row in zip(mentions, rows, strict=True) if row is None}
+        if strangers:
+            raise InvalidParam(f"mentions: not members: {', '.join(sorted(strangers)[:10])}")
+
+    def _refuse_outsider(self, sender: str, conversation_id: str) -> None:
+        """Refuse an event or reply from a sender with no row in the conversation: 1004/2002
+        as any send; in a direct conversation not yet created, 2003 (nothing to target)."""
+        if ids.conversation_type(conversation_id) == "group":
+            self._join_direct_or_refuse(sender, conversation_id, via_to=None)
+        if sender not in ids.dm_members(conversation_id):
+            raise Forbidden("not a member of this conversation")
+        raise NotFound("no such message in this conversation")
+
+    def _events(self) -> Events:
+        if self.events is None:
+            raise InvalidParam("events are not enabled")
+        return self.events
+
+    def _append_event(
+        self,
+        conversation_id: str,
+        sender: str,
+        client_msg_id: str,
+        body: dict[str, Any],
+        newest: Newest | None,
+        member: Member,
+        target: StoredMessage | None,
+    ) -> Sent:
+        """The ordered, idempotent append of an event with its target's change.
+
+        As :meth:`append`, plus the target: checked against the rules (`services.events`)
+        after the dedupe miss, and written in the event's transaction on the version read,
+        so a concurrent event on the same target re-reads and re-plans. A refused event
+        stores nothing and takes no seq. Deleting a file first schedules the erasure of its
+        object (delivered after the longest a send can last), so a crash after the commit
+        cannot forget it; the erasure does nothing if the delete never committed.
+        """
+        events = self._events()
+        dm = _is_dm(conversation_id)
+        joined = int(member.get("joinedSeq", 1))
+        scheduled: str | None = None
+        for attempt in range(MAX_ATTEMPTS):
+            if newest is None:
+                newest = self._newest(conversation_id)
+            existing = self.messages.find_by_client_id(conversation_id, sender, client_msg_id)
+            if existing is not None:
+                return Sent(existing, True)
+            if target is None:
+                target = events.target(conversation_id, body["target"])
+            now = self.clock.now_ms()
+            seq = newest.seq + 1
+            change = rules.plan(
+                body,
+                rules.visible(target, joined),
+                caller=sender,
+                role=member["role"],
+                group=not dm,
+                event_seq=seq,
+                now=now,
+            )
+            if change.erase_attachment is not None and scheduled != change.erase_attachment:
+                if self.erasures is None:
+                    raise InvalidParam("file messages are not enabled")
+                self.erasures.schedule(change.erase_attachment)
+                scheduled = change.erase_attachment
+            message: Message = {
+                "conversationId": conversation_id,
+                "seq": seq,
+                "messageId": ids.new_ulid(now),
+                "senderId": sender,
+                "clientMsgId": client_msg_id,
+                "body": body,
+                "ts": now,
+            }
+            own = {**newest.own, sender: seq} if dm else None
+            outcome = events.commit(message, own, self._count(newest, body), change)
+            if outcome is EventOutcome.STORED:
+                return Sent(message, False)
+            if outcome is EventOutcome.SEQ_TAKEN:
+                newest = None
+            target = None
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+        raise MessageSendFailed("conversation busy; retry with the same clientMsgId")
 
     def append(
         self,
@@ -215,10 +349,11 @@ class MessageService:
                 "ts": now,
             }
             own = {**newest.own, sender: newest.seq + 1} if dm else None
+            n = self._count(newest, body)
             if attachment_id is None:
-                if self.messages.put_if_absent(message, own):
+                if self.messages.put_if_absent(message, own, n):
                     return Sent(message, False)
-            elif self._put_claiming(message, own, attachment_id):
+            elif self._put_claiming(message, own, attachment_id, n):
                 self._files().claimed(attachment_id)
                 return Sent(message, False)
             newest = None
@@ -249,12 +384,12 @@ class MessageService:
         return stored
 
     def _put_claiming(
-        self, message: Message, own: dict[str, int] | None, attachment_id: str
+        self, message: Message, own: dict[str, int] | None, attachment_id: str, n: int
     ) -> bool:
         """The transaction of the put and the claim: True when stored, False when the seq
         was taken (retry); a refused claim (a concurrent message took the attachment)
         stores nothing and answers 1001."""
-        outcome = self._files().attachments.put_message_claiming(message, own, attachment_id)
+        outcome = self._files().attachments.put_message_claiming(message, own, attachment_id, n)
         if outcome is ClaimOutcome.REFUSED:
             raise InvalidParam("attachment is already used by another message")
         return outcome is ClaimOutcome.STORED
