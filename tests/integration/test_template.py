@@ -366,8 +366,12 @@ def test_api_gateway_and_sqs_invoke_the_alias_not_latest(cfn: dict[str, Any]) ->
     for permission in of_type(cfn, "AWS::Lambda::Permission").values():
         target = json.dumps(permission["Properties"]["FunctionName"])
         assert ":live" in target or "Aliaslive" in target, target
+    consumers = {
+        m["Properties"]["FunctionName"]["Ref"]
+        for m in of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    }
+    assert consumers == {"FanoutFunctionAliaslive", "EraseFunctionAliaslive"}
     for mapping in of_type(cfn, "AWS::Lambda::EventSourceMapping").values():
-        assert mapping["Properties"]["FunctionName"] == ref("FanoutFunctionAliaslive")
         assert "ReportBatchItemFailures" in mapping["Properties"]["FunctionResponseTypes"]
 
 
@@ -533,7 +537,7 @@ def test_queues_are_encrypted_with_or_without_a_customer_key(
     cfn: dict[str, Any], has_key: bool
 ) -> None:
     queues = of_type(cfn, "AWS::SQS::Queue")
-    assert set(queues) == {"PushQueue", "PushDeadLetterQueue"}
+    assert set(queues) == {"PushQueue", "PushDeadLetterQueue", "EraseQueue", "EraseDeadLetterQueue"}
     for name, queue in queues.items():
         props = queue["Properties"]
         managed = _branch(props.get("SqsManagedSseEnabled"), has_key)

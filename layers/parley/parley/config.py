@@ -60,6 +60,10 @@ class Settings:
     attachments_table: str | None = None
     attachments_bucket: str | None = None
     max_attachment_bytes: int = _bounded(25 * 1024 * 1024, ge=1, le=5 * 1024**3)
+    # A deleted file's erasure (protocol 9.2), delivered after a delay longer than a send
+    # can last (SQS allows 0-900 s; the template keeps it over the send's timeout).
+    erase_queue_url: str | None = None
+    erase_delay_seconds: int = _bounded(15, ge=0, le=900)
 
     jwt_issuer: str = "parley"
     jwt_audience: str = "parley-clients"

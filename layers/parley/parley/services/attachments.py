@@ -161,9 +161,13 @@ class AttachmentService:
         """The attachment's metadata and a presigned GET (`200` body).
 
         Allowed to the uploader, and to a member who can see the message that carries it
-        (their `joinedSeq` at or below its seq); others 1004, an unknown id 2003.
+        (their `joinedSeq` at or below its seq); others 1004, an unknown id 2003. Once its
+        message is deleted the attachment is erased (protocol 9.2): 2003 for everyone, even
+        before the erasure queue has removed the object and the record.
         """
         attachment = self._find(attachment_id)
+        if attachment["state"] == "erased":
+            raise NotFound("no such attachment")
         if attachment["uploaderId"] != caller:
             seq = attachment.get("seq")
             member = self.members.get(attachment["conversationId"], caller)
@@ -188,10 +192,10 @@ class AttachmentService:
     def claimable(self, sender: str, conversation_id: str, attachment_id: str) -> Attachment:
         """The attachment a `file` message of `sender` in `conversation_id` may claim.
 
-        Unknown: 2003. Another uploader, another conversation or already used: 1001. Not
-        uploaded, or of another size than declared: 1001. The claim itself (the
-        transaction) re-checks state, uploader and conversation, so a concurrent claim
-        between this read and the write still loses.
+        Unknown: 2003. Another uploader, another conversation, already used or erased (its
+        message was deleted): 1001. Not uploaded, or of another size than declared: 1001.
+        The claim itself (the transaction) re-checks state, uploader and conversation, so a
+        concurrent claim between this read and the write still loses.
         """
         attachment = self._find(attachment_id)
         if attachment["uploaderId"] != sender:
