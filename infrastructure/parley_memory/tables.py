@@ -458,6 +458,16 @@ class Messages(Repository):
         self._read("GetItem", [found], consistent=True)
         return message
 
+    def counts_at(self, positions: list[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
+        """The running count at each position (like the BatchGetItem projecting `n`)."""
+        self._called("counts_at", len(positions))
+        with self.store.lock:
+            found = {
+                (cid, seq): self.store.messages.get(cid, {}).get(seq) for cid, seq in set(positions)
+            }
+        self._read("BatchGetItem", found.values())
+        return {pos: row.get("n") for pos, row in found.items() if row is not None}
+
     # inspection helpers (not part of the port)
 
     def after(self, conversation_id: str, after_seq: int, limit: int) -> list[Message]:

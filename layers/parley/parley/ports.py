@@ -234,6 +234,11 @@ class Messages(Protocol):
         """One message in its current state (strongly consistent), None when absent."""
         ...
 
+    def counts_at(self, positions: list[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
+        """The running count `n` at each (conversationId, seq): None for a message stored
+        before counts existed, absent for no message."""
+        ...
+
 
 class Limits(Protocol):
     """Fixed-window counters."""

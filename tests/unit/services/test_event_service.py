@@ -364,3 +364,38 @@ def test_only_text_file_and_custom_messages_count(chat: Chat) -> None:
     # THEN each stored message's running count moves only on the countable ones
     counts = [chat.world.repos.store.messages[GROUP][s].get("n") for s in chat.seqs()]
     assert counts == [1, 1, 1, 2, 2]
+
+
+def test_unread_counts_only_text_file_and_custom_messages(chat: Chat) -> None:
+    # GIVEN bob has read up to alice's first message
+    first = chat.text("alice")
+    chat.world.live.read("bob", GROUP, first["seq"], "conn-bob")
+    # WHEN alice sends two texts, edits one, reacts, and a custom message follows
+    second = chat.text("alice")
+    chat.text("alice")
+    chat.edit("alice", second["seq"], "changed")
+    chat.react("carol", second["seq"])
+    chat._send("carol", {"type": "custom", "data": 1})
+    # THEN bob's unread counts the two texts and the custom message, not the events
+    listed = chat.world.conversations.list("bob")["conversations"]
+    (entry,) = [c for c in listed if c["conversationId"] == GROUP]
+    assert (entry["readSeq"], entry["lastSeq"], entry["unread"]) == (first["seq"], 6, 3)
+    # AND reading up to an event leaves what is above it
+    chat.world.live.read("bob", GROUP, 4, "conn-bob")
+    (entry,) = [
+        c
+        for c in chat.world.conversations.list("bob")["conversations"]
+        if c["conversationId"] == GROUP
+    ]
+    assert entry["unread"] == 1
+
+
+def test_unread_of_messages_stored_before_counts_is_their_seq_difference(world: World) -> None:
+    # GIVEN a conversation whose messages have no running count (stored before counts)
+    world.repos.add_conversation(GROUP)
+    world.repos.add_member(GROUP, "alice", read_seq=1)
+    for seq in (1, 2, 3):
+        world.repos.add_message(GROUP, seq, "bob")
+    # WHEN alice lists her conversations THEN unread is lastSeq - readSeq, as before
+    (entry,) = world.conversations.list("alice")["conversations"]
+    assert entry["unread"] == 2

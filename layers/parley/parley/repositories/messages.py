@@ -19,7 +19,7 @@ from parley import ddb
 from parley.concurrency import parallel_map
 from parley.ports import Newest
 from parley.records import Message, StoredMessage
-from parley.repositories.base import AttrItem, Repository, conditional, translate
+from parley.repositories.base import AttrItem, Repository, batch_get, conditional, translate
 from parley.wire import compact_json
 
 __all__ = [
@@ -225,3 +225,20 @@ class MessagesRepository(Repository):
             )
         item = found.get("Item")
         return decode_message(item) if item else None
+
+    def counts_at(self, positions: list[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
+        """The running count `n` of each (conversationId, seq) given (BatchGetItem of the
+        key and `n` only); None for a message stored before counts, absent for no message."""
+        keys = [
+            ddb.encode({"conversationId": cid, "seq": seq}) for cid, seq in sorted(set(positions))
+        ]
+        if not keys:
+            return {}
+        items = batch_get(
+            self.client,
+            self.table,
+            keys,
+            sleep=self.sleep,
+            ProjectionExpression="conversationId, seq, n",
+        )
+        return {(i["conversationId"]["S"], int(i["seq"]["N"])): decode_n(i) for i in items}
