@@ -1,5 +1,9 @@
 """Push queue consumer: expands large groups into batches and posts them, reporting each
-failed record alone (`ReportBatchItemFailures`) so SQS retries only those, then the DLQ."""
+failed record alone (`ReportBatchItemFailures`) so SQS retries only those, then the DLQ.
+
+Records name their message by reference (conversation and seq); the service reads it in its
+current state before posting. Records of the release before, which carry the whole frame,
+are still accepted for one release (`parley.services.push.with_reference`)."""
 
 from __future__ import annotations
 
@@ -45,6 +49,12 @@ def record_handler(record: SQSRecord) -> None:
             failed=len(report.failed),
             throttled=len(report.throttled),
         )
+    if report is not None and report.missing is not None:
+        # Counted (FanoutMessageNotFound) by the service: a reference to no stored message
+        # can never be delivered, so the record succeeds rather than cycling into the DLQ.
+        outcome.update(conversationId=report.missing["conversationId"], seq=report.missing["seq"])
+        logger.warning("message not found; work item dropped", extra=outcome)
+        return
     if kind == "connections" and report is not None and (report.failed or report.throttled):
         count("FanoutRecordRetries")
         logger.warning("work item failed; SQS retries it", extra=outcome)

@@ -455,7 +455,11 @@ def test_fanout_batch_of_crashing_records_is_a_function_error(
 @pytest.mark.usefixtures("app")
 def test_fanout_batch_with_one_crashing_record_reports_only_that_one(stdout: Capture) -> None:
     # GIVEN a crashing record next to a good (empty) work item
-    good = {"kind": "connections", "connectionIds": [], "frame": {"type": "message"}}
+    good = {
+        "kind": "connections",
+        "connectionIds": [],
+        "message": {"conversationId": "dm:alice:bob", "seq": 1},
+    }
     event = events.sqs_event(["{not json", good])
     # WHEN the fanout function handles it
     result = load("fanout").handler(event, CONTEXT)
@@ -465,3 +469,29 @@ def test_fanout_batch_with_one_crashing_record_reports_only_that_one(stdout: Cap
     assert out.values("FanoutBatchFailures") == [1]
     [done] = out.lines("work item done")
     assert done["kind"] == "connections" and done["delivered"] == 0
+
+
+@pytest.mark.usefixtures("app")
+def test_fanout_drops_an_item_whose_message_is_not_found(stdout: Capture) -> None:
+    # GIVEN a work item naming a message that is not stored
+    item = {
+        "kind": "users",
+        "userIds": ["bob"],
+        "message": {"conversationId": "dm:alice:bob", "seq": 7},
+        "exclude": None,
+        "correlationId": "req-404",
+    }
+    # WHEN the fanout function handles it
+    result = load("fanout").handler(events.sqs_event([item]), CONTEXT)
+    out = stdout()
+    # THEN the record succeeds (it could never be delivered: no retries, no DLQ)
+    assert result == {"batchItemFailures": []}
+    # AND it is counted and logged as a warning naming the message, linked to its send
+    assert out.metrics()["FanoutMessageNotFound"] == {"Count"}
+    assert out.values("FanoutMessageNotFound") == [1]
+    [dropped] = out.lines("message not found; work item dropped")
+    assert dropped["level"] == "WARNING"
+    assert (dropped["conversationId"], dropped["seq"]) == ("dm:alice:bob", 7)
+    assert dropped["correlation_id"] == "req-404"
+    assert out.lines("work item done") == []
+    assert_small_dimensions(out)

@@ -1,5 +1,6 @@
 """Push (protocol 5.3.4): stale connections, retries through the push queue, the fanout
-function's per-record failures, and large groups fanned out through SQS."""
+function's per-record failures, and large groups fanned out through SQS; work items name
+their message and never hold its text (protocol 9: delete erases)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.integration.helpers import (
     connection_item,
     create_group,
     put_connection,
+    seed_messages,
     send_frame,
     text_frame,
 )
@@ -37,12 +39,25 @@ def pair(app: Harness) -> Harness:
     return app
 
 
-def queued(app: Harness) -> list[dict[str, Any]]:
-    """The work items waiting in the push queue (left there: visibility timeout is 0)."""
+def queued(app: Harness, *, dlq: bool = False) -> list[dict[str, Any]]:
+    """The work items waiting in the push queue or its DLQ (left there: visibility timeout
+    is 0)."""
     got = client("sqs").receive_message(
-        QueueUrl=app.stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        QueueUrl=app.stack.dlq_url if dlq else app.stack.queue_url,
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=0,
     )
     return [json.loads(m["Body"]) for m in got.get("Messages", [])]
+
+
+def erase(app: Harness, conversation_id: str, seq: int) -> None:
+    """Leave a stored message as a delete leaves it (its text gone), straight in the table."""
+    client("dynamodb").update_item(
+        TableName=app.stack.tables["MessagesTable"],
+        Key={"conversationId": {"S": conversation_id}, "seq": {"N": str(seq)}},
+        UpdateExpression="SET body = :b",
+        ExpressionAttributeValues={":b": {"S": '{"type":"deleted"}'}},
+    )
 
 
 def fanout(bodies: list[Any]) -> list[str]:
@@ -51,7 +66,11 @@ def fanout(bodies: list[Any]) -> list[str]:
     return [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
 
 
+SECRET = "the launch code is 0000"
+
+
 def message_frame(seq: int = 1, text: str = "hi") -> dict[str, Any]:
+    """A `message` frame as the release before carried it in work items (with its text)."""
     return {
         "type": "message",
         "conversationId": "dm:alice:bob",
@@ -64,8 +83,19 @@ def message_frame(seq: int = 1, text: str = "hi") -> dict[str, Any]:
     }
 
 
+def reference(seq: int = 1) -> dict[str, Any]:
+    return {"conversationId": "dm:alice:bob", "seq": seq}
+
+
 def connections_item(*connection_ids: str) -> dict[str, Any]:
-    return {"kind": "connections", "connectionIds": list(connection_ids), "frame": message_frame()}
+    return {"kind": "connections", "connectionIds": list(connection_ids), "message": reference()}
+
+
+@pytest.fixture
+def stored(pair: Harness) -> Harness:
+    """alice and bob with message 1 of their dm stored (text "seeded 1"), never pushed."""
+    seed_messages(pair, "dm:alice:bob", "alice", range(1, 2))
+    return pair
 
 
 # ---- inline push ---------------------------------------------------------------------------
@@ -104,7 +134,9 @@ def test_a_failing_post_is_queued_for_retry_and_the_send_still_acks(pair: Harnes
     assert len(pair.gateway.frames("b2", "message")) == 1
     [item] = queued(pair)
     assert item["kind"] == "connections" and item["connectionIds"] == ["b1"]
-    assert item["frame"]["seq"] == 1 and item["frame"]["body"]["text"] == "hello"
+    # AND the retry names the message; it does not hold its text
+    assert item["message"] == reference(1)
+    assert "hello" not in json.dumps(item)
     # AND the failing connection is kept (it may recover)
     assert connection_item(pair, "b1") is not None
 
@@ -129,7 +161,8 @@ def test_the_fanout_reports_a_retry_that_still_fails_then_delivers_after_recover
     assert queued(pair) == []
 
 
-def test_a_partial_batch_reports_exactly_the_failing_record(pair: Harness) -> None:
+def test_a_partial_batch_reports_exactly_the_failing_record(stored: Harness) -> None:
+    pair = stored
     # GIVEN b2 fails and b1 works
     pair.gateway.failing.add("b2")
     # WHEN one batch holds a retry for b1 and a retry for b2
@@ -144,7 +177,8 @@ def test_a_partial_batch_reports_exactly_the_failing_record(pair: Harness) -> No
     ["not json", "[]", '{"kind": "connections"}', '{"kind": "users", "userIds": "bob"}'],
     ids=["not-json", "array", "no-fields", "wrong-types"],
 )
-def test_a_malformed_record_fails_only_itself(pair: Harness, bad: str) -> None:
+def test_a_malformed_record_fails_only_itself(stored: Harness, bad: str) -> None:
+    pair = stored
     # WHEN a batch holds a malformed record followed by a good one
     failures = fanout([bad, connections_item("b1")])
     # THEN only the malformed record is reported, and the good one was delivered
@@ -160,10 +194,11 @@ def test_a_record_of_an_unknown_kind_is_dropped_without_failing(pair: Harness) -
     assert pair.gateway.posts == {}
 
 
-def test_a_users_item_whose_posts_fail_requeues_them_as_connections(pair: Harness) -> None:
+def test_a_users_item_whose_posts_fail_requeues_them_as_connections(stored: Harness) -> None:
+    pair = stored
     # GIVEN b1 fails
     pair.gateway.failing.add("b1")
-    item = {"kind": "users", "userIds": ["bob"], "frame": message_frame(), "exclude": None}
+    item = {"kind": "users", "userIds": ["bob"], "message": reference(), "exclude": None}
     # WHEN the fanout delivers a `users` item for bob
     failures = fanout([item])
     # THEN the record itself succeeds, b2 got the message, and b1 is queued for retry
@@ -171,6 +206,62 @@ def test_a_users_item_whose_posts_fail_requeues_them_as_connections(pair: Harnes
     assert len(pair.gateway.frames("b2", "message")) == 1
     [retry] = queued(pair)
     assert retry["kind"] == "connections" and retry["connectionIds"] == ["b1"]
+    assert retry["message"] == reference()
+
+
+def test_a_retry_that_ends_in_the_dlq_holds_no_text(pair: Harness) -> None:
+    # GIVEN b1 fails for good
+    pair.gateway.failing.add("b1")
+    # WHEN alice sends to bob and the fanout retries b1 until SQS gives up on it
+    send_frame(pair, text_frame("m1", SECRET, to="bob"))
+    pair.drain_queue()
+    # THEN the record is in the DLQ, naming the message without its text
+    [dead] = queued(pair, dlq=True)
+    assert dead["kind"] == "connections" and dead["connectionIds"] == ["b1"]
+    assert dead["message"] == reference(1)
+    assert SECRET not in json.dumps(dead)
+    assert queued(pair) == []
+
+
+def test_a_retry_of_a_message_deleted_meanwhile_posts_it_deleted(pair: Harness) -> None:
+    # GIVEN a queued retry for b1 of alice's message
+    pair.gateway.failing.add("b1")
+    send_frame(pair, text_frame("m1", SECRET, to="bob"))
+    # WHEN the message is deleted, then b1 recovers and the retry runs
+    erase(pair, "dm:alice:bob", 1)
+    pair.gateway.failing.clear()
+    assert pair.drain_queue() == 1
+    # THEN b1 gets the message in its current state, never its text
+    assert [f["body"] for f in pair.gateway.frames("b1", "message")] == [{"type": "deleted"}]
+
+
+def test_an_item_naming_no_stored_message_is_dropped_without_failing(stored: Harness) -> None:
+    # WHEN the fanout gets items naming a message that is not stored
+    items = [
+        {"kind": "users", "userIds": ["bob"], "message": reference(9), "exclude": None},
+        connections_item("b1") | {"message": reference(9)},
+    ]
+    failures = fanout(items)
+    # THEN neither is retried (no failure) and nothing is posted or queued
+    assert failures == []
+    assert stored.gateway.posts == {}
+    assert queued(stored) == []
+
+
+def test_items_queued_before_references_still_deliver(stored: Harness) -> None:
+    # GIVEN items in the old format (the whole frame), b2 failing
+    stored.gateway.failing.add("b2")
+    old_users = {"kind": "users", "userIds": ["bob"], "frame": message_frame(text="old copy")}
+    old_retry = {"kind": "connections", "connectionIds": ["b1"], "frame": message_frame()}
+    # WHEN the fanout runs them
+    failures = fanout([old_users | {"exclude": None}, old_retry])
+    # THEN both delivered to b1, as the message is stored now (not the item's copy)
+    assert failures == []
+    assert [f["body"]["text"] for f in stored.gateway.frames("b1", "message")] == ["seeded 1"] * 2
+    # AND b2's retry is queued as a reference
+    [retry] = queued(stored)
+    assert retry["connectionIds"] == ["b2"] and retry["message"] == reference()
+    assert "frame" not in retry
 
 
 # ---- large groups through SQS -------------------------------------------------------------------
@@ -199,8 +290,13 @@ def test_a_large_group_is_fanned_out_through_the_queue(big_group: tuple[Harness,
         app, text_frame("m1", "to everyone", conversationId=group), connection="alice-1"
     )
     assert ack["type"] == "ack"
-    # THEN nothing was posted inline: it went to the push queue
+    # THEN nothing was posted inline: it went to the push queue, naming the message without
+    # its text
     assert app.gateway.posts == {}
+    [item] = queued(app)
+    assert item["kind"] == "conversation"
+    assert item["message"] == {"conversationId": group, "seq": ack["seq"]}
+    assert "to everyone" not in json.dumps(item)
     # AND after the fanout ran (split into batches of 2 users), every member's connection
     # except the sending one got the message
     assert app.drain_queue() >= 1 + 4
@@ -230,3 +326,19 @@ def test_a_member_added_after_a_message_does_not_receive_it(
     # AND the existing members got both
     bob_seqs = {f["seq"] for f in app.gateway.frames("bob-1", "message")}
     assert {ack["seq"], ack["seq"] + 1} <= bob_seqs
+
+
+def test_a_large_group_message_deleted_before_the_fanout_is_pushed_deleted(
+    big_group: tuple[Harness, str],
+) -> None:
+    app, group = big_group
+    # GIVEN alice's message waiting in the push queue
+    ack = send_frame(app, text_frame("m1", SECRET, conversationId=group), connection="alice-1")
+    # WHEN it is deleted before the fanout runs
+    erase(app, group, ack["seq"])
+    assert app.drain_queue() >= 1 + 4
+    # THEN every member gets it in its current state, and no work item held its text
+    for connection in ["alice-2", *(f"{u}-1" for u in OTHERS)]:
+        got = [f for f in app.gateway.frames(connection, "message") if f["seq"] == ack["seq"]]
+        assert [f["body"] for f in got] == [{"type": "deleted"}], connection
+    assert SECRET not in json.dumps(app.gateway.posts)

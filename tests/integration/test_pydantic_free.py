@@ -108,18 +108,20 @@ with mock_aws():
     elif function == "health":
         outcome = handler(events.http_event("GET", "/health"), Context())["statusCode"]
     else:
-        frame = {
-            "type": "message",
+        # Work items name their message: the fanout reads it from the table.
+        runtime.messages().put_if_absent({
             "conversationId": "dm:alice:bob",
             "seq": 1,
-            "from": "bob",
+            "messageId": "01J00000000000000000000001",
+            "senderId": "bob",
+            "clientMsgId": "m1",
             "ts": now,
             "body": {"type": "text", "text": "hi"},
-        }
+        })
         item = {
             "kind": "users",
             "userIds": ["alice"],
-            "frame": frame,
+            "message": {"conversationId": "dm:alice:bob", "seq": 1},
             "exclude": None,
             "correlationId": "c-1",
         }

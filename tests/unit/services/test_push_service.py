@@ -1,6 +1,10 @@
-"""PushService with the fakes: inline vs queued fan-out, batches, 410s and retries."""
+"""PushService with the fakes: inline vs queued fan-out, batches, 410s and retries, and work
+items that name their message (read in its current state) instead of carrying it."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import pytest
 from parley import frames
@@ -9,9 +13,12 @@ from parley.records import (
     ConversationWork,
     Message,
     MessageFrame,
+    MessageRef,
     UsersWork,
+    WorkItem,
     is_work_item,
 )
+from parley.services.push import with_reference
 
 from tests.unit.services.conftest import World, build_world
 
@@ -28,6 +35,10 @@ def message(cid: str = GROUP, seq: int = 1, sender: str = "alice") -> Message:
         "body": {"type": "text", "text": "hi"},
         "ts": 1,
     }
+
+
+def ref(cid: str = GROUP, seq: int = 1) -> MessageRef:
+    return {"conversationId": cid, "seq": seq}
 
 
 def group_of(world: World, count: int, *, joined: int = 1) -> list[str]:
@@ -85,7 +96,7 @@ def test_group_over_inline_max_is_queued_as_one_item(world: World) -> None:
         {
             "kind": "conversation",
             "conversationId": GROUP,
-            "frame": {"type": "message", **message()},
+            "message": ref(),
             "exclude": "x",
             "extraUsers": ["gone-user"],
             "correlationId": "req-1",
@@ -151,7 +162,7 @@ def test_gone_deletes_exactly_that_connection(world: World) -> None:
 def test_failed_and_throttled_posts_become_connection_retry_items() -> None:
     # GIVEN one failing and one throttled connection
     # WHEN a message is published
-    # THEN both go to the queue as one `connections` item carrying the frame; nothing deleted
+    # THEN both go to the queue as one `connections` item naming the message; nothing deleted
     world = build_world()
     gateway = world.gateway
     for conn in ("b-fail", "b-slow", "b-ok"):
@@ -164,7 +175,7 @@ def test_failed_and_throttled_posts_become_connection_retry_items() -> None:
         {
             "kind": "connections",
             "connectionIds": ["b-fail", "b-slow"],
-            "frame": {"type": "message", **message("dm:alice:bob")},
+            "message": ref("dm:alice:bob"),
             "correlationId": "req-7",
         }
     ]
@@ -213,15 +224,22 @@ def test_no_queue_means_no_retry(world: World) -> None:
 # ---- fanout function: expand and deliver -------------------------------------------------
 
 
-def message_frame(seq: int = 1) -> MessageFrame:
-    return frames.message(message(seq=seq))
+def stored_frame(world: World, seq: int = 1, text: str = "hi") -> MessageFrame:
+    """Store message `seq` of the group; the frame a member gets for it."""
+    return frames.message(world.repos.add_message(GROUP, seq, text=text))
+
+
+def erase(world: World, cid: str, seq: int) -> None:
+    """Leave message `seq` as a delete leaves it (its text gone), straight in the store."""
+    with world.repos.store.lock:
+        world.repos.store.messages[cid][seq]["body"] = {"type": "deleted"}
 
 
 def conversation_item(seq: int = 5, extra: list[str] | None = None) -> ConversationWork:
     return {
         "kind": "conversation",
         "conversationId": GROUP,
-        "frame": message_frame(seq),
+        "message": ref(seq=seq),
         "exclude": "sender-conn",
         "extraUsers": extra or [],
         "correlationId": "req-9",
@@ -232,7 +250,7 @@ def test_expand_splits_members_into_batches_of_batch_users() -> None:
     # GIVEN 2,345 members (more than one 1,000-row page) and batch_users 100
     # WHEN the work item is expanded
     # THEN 24 `users` items are queued (23 x 100 + 45), covering every member once, each
-    # carrying the frame, the excluded connection and the correlation id
+    # naming the message, the excluded connection and the correlation id
     world = build_world(batch_users=100)
     names = group_of(world, 2345)
     world.push.expand_conversation(conversation_item())
@@ -241,8 +259,10 @@ def test_expand_splits_members_into_batches_of_batch_users() -> None:
     assert sorted(u for i in items for u in i["userIds"]) == names
     assert all(i["exclude"] == "sender-conn" for i in items)
     assert all(i["correlationId"] == "req-9" for i in items)
-    assert all(i["frame"]["seq"] == 5 for i in items)
+    assert all(i["message"] == ref(seq=5) for i in items)
     assert world.repos.members.times("page") == 3
+    # AND the expansion read the member list only, never the message
+    assert world.repos.messages.times("get") == 0
 
 
 def test_expand_with_an_exact_multiple_has_no_empty_item() -> None:
@@ -282,7 +302,9 @@ def test_expand_adds_extra_users_once() -> None:
 def test_deliver_users_item_posts_and_retries_failures(world: World) -> None:
     # GIVEN a `users` item for bob and carol; bob's connection fails, carol's is the sender's
     # WHEN it is delivered
-    # THEN carol's excluded connection is skipped, bob's failure is queued for retry
+    # THEN carol's excluded connection is skipped, bob's failure is queued for retry, and
+    # the message was read once
+    frame = stored_frame(world)
     world.repos.connections.add("b1", "bob")
     world.repos.connections.add("sender-conn", "carol")
     world.repos.connections.add("c2", "carol")
@@ -290,35 +312,51 @@ def test_deliver_users_item_posts_and_retries_failures(world: World) -> None:
     item: UsersWork = {
         "kind": "users",
         "userIds": ["bob", "carol"],
-        "frame": message_frame(),
+        "message": ref(),
         "exclude": "sender-conn",
         "correlationId": "req-3",
     }
     report = world.push.deliver_users_item(item)
     assert report.delivered == 1
     assert world.gateway.frames("sender-conn") == []
+    assert world.gateway.frames("c2") == [frame]
     [retry] = world.repos.queue.of_kind("connections")
     assert retry["connectionIds"] == ["b1"]
     assert retry["correlationId"] == "req-3"
+    assert retry["message"] == ref()
+    assert world.repos.messages.times("get") == 1
 
 
 def test_deliver_connections_item_reports_but_does_not_requeue(world: World) -> None:
     # GIVEN a `connections` retry item with one ok and one failing connection
     # WHEN it is delivered
-    # THEN the report names the failure (the caller fails the record) and nothing is queued
+    # THEN the report names the failure (the caller fails the record), nothing is queued,
+    # and the message was read once
     world.gateway.failing.add("bad")
-    frame = message_frame()
+    frame = stored_frame(world)
     report = world.push.deliver_connections_item(
         {
             "kind": "connections",
             "connectionIds": ["ok", "bad"],
-            "frame": frame,
+            "message": ref(),
             "correlationId": None,
         }
     )
     assert (report.delivered, report.failed) == (1, ["bad"])
     assert world.gateway.frames("ok") == [frame]
     assert world.repos.queue.items == []
+    assert world.repos.messages.times("get") == 1
+
+
+def test_an_empty_connections_item_reads_nothing(world: World) -> None:
+    # GIVEN a `connections` item with no connection left to retry
+    # WHEN it is delivered
+    # THEN nothing is read or posted
+    report = world.push.deliver_connections_item(
+        {"kind": "connections", "connectionIds": [], "message": ref(), "correlationId": None}
+    )
+    assert (report.delivered, report.missing) == (0, None)
+    assert world.repos.messages.times("get") == 0
 
 
 def test_ephemeral_frames_are_not_retried(world: World) -> None:
@@ -349,20 +387,20 @@ def test_handle_runs_each_kind_of_work_item(world: World) -> None:
     # THEN a conversation item is expanded (no report), users and connections are posted
     world.repos.connections.add("b1", "bob")
     group_of(world, 3)
-    frame = message_frame()
+    stored_frame(world)
     assert world.push.handle(conversation_item()) is None
     assert len(world.repos.queue.of_kind("users")) == 1
     users: UsersWork = {
         "kind": "users",
         "userIds": ["bob"],
-        "frame": frame,
+        "message": ref(),
         "exclude": None,
         "correlationId": None,
     }
     connections: ConnectionsWork = {
         "kind": "connections",
         "connectionIds": ["b1"],
-        "frame": frame,
+        "message": ref(),
         "correlationId": None,
     }
     for item in (users, connections):
@@ -387,3 +425,167 @@ def test_work_items_are_told_apart_by_their_kind(body: object, known: bool) -> N
     # WHEN it is checked
     # THEN only the three kinds of work item are accepted
     assert is_work_item(body) is known
+
+
+# ---- references: what the queue holds, and the message's current state -----------------
+
+SECRET = "the launch code is 0000"
+
+
+def drain(world: World) -> list[WorkItem]:
+    """Run every pending work item through the fanout's handler, as the event source would
+    (items a handled item queues run too); the items run, as their queue bodies decode."""
+    ran: list[WorkItem] = []
+    while bodies := world.repos.queue.receive(10, timeout=0):
+        for body in bodies:
+            item = json.loads(body)
+            assert is_work_item(item)
+            world.push.handle(item)
+            ran.append(item)
+    return ran
+
+
+def posted(world: World) -> list[dict[str, Any]]:
+    """Every frame posted to any connection."""
+    return [frame for frames_ in world.gateway.posts.values() for frame in frames_]
+
+
+def test_a_large_group_message_is_queued_without_its_text() -> None:
+    # GIVEN a group over inline_max, everyone online, two of them with failing connections
+    world = build_world(batch_users=10)
+    names = group_of(world, 60)
+    for name in names:
+        world.repos.connections.add(f"conn-{name}", name)
+    world.gateway.failing.update({"conn-u0003", "conn-u0042"})
+    stored = world.repos.add_message(GROUP, 1, text=SECRET)
+    # WHEN the message is published and the fanout runs everything queued
+    world.push.publish(stored, correlation_id="req-1")
+    ran = drain(world)
+    # THEN the conversation item, its users items and the retries all went through the queue
+    assert {i["kind"] for i in ran} == {"conversation", "users", "connections"}
+    # AND none of them held the text: each names the message by conversation and seq only
+    assert all(SECRET not in json.dumps(i) for i in world.repos.queue.items)
+    assert all(i["message"] == ref() for i in world.repos.queue.items)
+    assert all("frame" not in i for i in world.repos.queue.items)
+    # AND the members who could be reached got the message with its text
+    assert sum(f["body"].get("text") == SECRET for f in posted(world)) == 58
+
+
+def test_a_message_deleted_before_the_fanout_runs_is_pushed_as_deleted() -> None:
+    # GIVEN a large group's message queued for the fanout
+    world = build_world(batch_users=10)
+    for name in group_of(world, 60):
+        world.repos.connections.add(f"conn-{name}", name)
+    world.push.publish(world.repos.add_message(GROUP, 1, text=SECRET))
+    # WHEN it is deleted before the fanout runs
+    erase(world, GROUP, 1)
+    drain(world)
+    # THEN every member gets it in its current state, and nobody its text
+    frames_ = posted(world)
+    assert len(frames_) == 60
+    assert all(f["seq"] == 1 and f["body"] == {"type": "deleted"} for f in frames_)
+    assert SECRET not in json.dumps(frames_)
+
+
+def test_a_retry_posts_the_message_as_it_is_when_retried(world: World) -> None:
+    # GIVEN a dm message posted inline whose post to bob failed (queued for retry)
+    world.repos.connections.add("b1", "bob")
+    world.gateway.failing.add("b1")
+    stored = world.repos.add_message("dm:alice:bob", 1, text=SECRET)
+    world.push.publish(stored)
+    [retry] = world.repos.queue.of_kind("connections")
+    assert SECRET not in json.dumps(retry)
+    # WHEN it is deleted, b1 recovers and the retry runs
+    erase(world, "dm:alice:bob", 1)
+    world.gateway.failing.clear()
+    drain(world)
+    # THEN b1 gets the deleted message, never its text
+    assert [f["body"] for f in world.gateway.frames("b1")] == [{"type": "deleted"}]
+
+
+@pytest.mark.parametrize("kind", ["users", "connections"])
+def test_an_unknown_reference_is_dropped_with_a_metric(world: World, kind: str) -> None:
+    # GIVEN bob online and a work item naming a message that is not stored
+    world.repos.connections.add("b1", "bob")
+    item: WorkItem
+    if kind == "users":
+        item = {
+            "kind": "users",
+            "userIds": ["bob"],
+            "message": ref(seq=99),
+            "exclude": None,
+            "correlationId": None,
+        }
+    else:
+        item = {
+            "kind": "connections",
+            "connectionIds": ["b1"],
+            "message": ref(seq=99),
+            "correlationId": None,
+        }
+    # WHEN the fanout handles it
+    report = world.push.handle(item)
+    # THEN it is dropped: reported missing (not failed), counted, nothing posted or queued
+    assert report is not None
+    assert report.missing == ref(seq=99)
+    assert (report.delivered, report.failed, report.throttled) == (0, [], [])
+    assert ("FanoutMessageNotFound", 1) in world.metrics
+    assert world.gateway.posts == {}
+    assert world.repos.queue.items == []
+
+
+def legacy_frame(seq: int = 1, text: str = "as queued") -> dict[str, Any]:
+    """A `frame` as the release before put it in work items (the message with its text)."""
+    return {"type": "message", **message(seq=seq), "body": {"type": "text", "text": text}}
+
+
+def test_a_users_item_queued_before_references_still_delivers(world: World) -> None:
+    # GIVEN a `users` item in the old format (the whole frame), for a stored message
+    world.repos.connections.add("b1", "bob")
+    current = stored_frame(world, text="as stored")
+    old: Any = {
+        "kind": "users",
+        "userIds": ["bob"],
+        "frame": legacy_frame(),
+        "exclude": None,
+        "correlationId": None,
+    }
+    # WHEN the fanout handles it
+    report = world.push.handle(old)
+    # THEN bob gets the message as stored now (the item's copy is not posted)
+    assert report is not None and report.delivered == 1
+    assert world.gateway.frames("b1") == [current]
+
+
+def test_a_conversation_item_queued_before_references_expands_into_references() -> None:
+    # GIVEN an old-format `conversation` item for a seq-5 message of a group of three
+    world = build_world(batch_users=10)
+    names = group_of(world, 3)
+    old: Any = {
+        "kind": "conversation",
+        "conversationId": GROUP,
+        "frame": legacy_frame(seq=5),
+        "exclude": None,
+        "extraUsers": [],
+        "correlationId": "req-2",
+    }
+    # WHEN the fanout handles it
+    assert world.push.handle(old) is None
+    # THEN its `users` items name the message and carry no frame
+    [users] = world.repos.queue.of_kind("users")
+    assert users["userIds"] == names
+    assert users["message"] == ref(seq=5)
+    assert "frame" not in users
+
+
+def test_with_reference_leaves_a_new_item_as_it_is() -> None:
+    # GIVEN a work item in the current format
+    item: ConnectionsWork = {
+        "kind": "connections",
+        "connectionIds": ["b1"],
+        "message": ref(),
+        "correlationId": None,
+    }
+    # WHEN it is upgraded
+    # THEN it is the same item
+    assert with_reference(item) is item

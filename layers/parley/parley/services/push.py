@@ -5,6 +5,11 @@ push queue as one work item that the fanout function splits into bounded batches
 handled by its own invocation with a bounded thread pool. A 410 deletes exactly the
 connection that answered it; other failures are retried through the queue and end in the
 DLQ. A failed push never fails or undoes the send: the message is stored and `sync` has it.
+
+Work items carry a reference to the message, never its text (`parley.records`): the fanout
+reads the message in its current state (one GetItem per `users` or `connections` item), so a
+message deleted while its push waits in the queue or the DLQ is pushed as deleted, and the
+queue holds nothing a delete would have to erase.
 """
 
 from __future__ import annotations
@@ -12,17 +17,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from parley import frames, ids
 from parley.clock import Clock
 from parley.concurrency import submit
 from parley.frames import Frame, message_ts
-from parley.ports import ConnectionGateway, Connections, Members, PostResult, PushQueue
+from parley.ports import (
+    ConnectionGateway,
+    Connections,
+    Members,
+    Messages,
+    PostResult,
+    PushQueue,
+)
 from parley.records import (
     ConnectionsWork,
     ConversationWork,
     Message,
     MessageFrame,
+    MessageRef,
     UsersWork,
     WorkItem,
 )
@@ -48,12 +62,15 @@ class DeliveryReport:
     gone: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     throttled: list[str] = field(default_factory=list)
+    # The work item's message, when it was not found: nothing was posted, the item is dropped.
+    missing: MessageRef | None = None
 
     def merge(self, other: DeliveryReport) -> None:
         self.delivered += other.delivered
         self.gone += other.gone
         self.failed += other.failed
         self.throttled += other.throttled
+        self.missing = self.missing or other.missing
 
 
 @dataclass(eq=False, kw_only=True)
@@ -62,6 +79,7 @@ class PushService:
 
     connections: Connections
     members: Members
+    messages: Messages
     gateway: ConnectionGateway
     queue: PushQueue | None
     clock: Clock
@@ -89,13 +107,13 @@ class PushService:
         else:
             rows, more = self.members.page(conversation_id, self.inline_max + 1)
             users = None if more or len(rows) > self.inline_max else [r["userId"] for r in rows]
-        frame = frames.message(message)
+        ref: MessageRef = {"conversationId": conversation_id, "seq": message["seq"]}
         if users is None:
             # Large group: one work item; the fanout function pages the member list.
             work: ConversationWork = {
                 "kind": "conversation",
                 "conversationId": conversation_id,
-                "frame": frame,
+                "message": ref,
                 "exclude": exclude_connection,
                 "extraUsers": extra_users or [],
                 "correlationId": correlation_id,
@@ -103,8 +121,9 @@ class PushService:
             self._enqueue([work])
             return DeliveryReport()
         users = sorted(set(users) | set(extra_users or []))
-        report = self.deliver_to_users(users, frame, exclude_connection)
-        self.retry_later(report, frame, correlation_id)
+        # Inline: the message was just stored, so the frame is built from it without a read.
+        report = self.deliver_to_users(users, frames.message(message), exclude_connection)
+        self.retry_later(report, ref, correlation_id)
         return report
 
     def send_frame_to_users(
@@ -121,7 +140,9 @@ class PushService:
 
     def handle(self, item: WorkItem) -> DeliveryReport | None:
         """Run one work item of the push queue (the fanout function's record handler);
-        the delivery report, or None for a `conversation` item (it only enqueues)."""
+        the delivery report, or None for a `conversation` item (it only enqueues). A report
+        whose `missing` is set names a message that was not found: the item was dropped."""
+        item = with_reference(item)
         if item["kind"] == "conversation":
             self.expand_conversation(item)
             return None
@@ -131,7 +152,9 @@ class PushService:
 
     def expand_conversation(self, item: ConversationWork) -> None:
         """Split a large group's work item into per-batch `users` items."""
-        seq = int(item["frame"]["seq"])
+        # Only the seq is needed here (the join window): the message itself is read by
+        # each `users` item, when it is posted.
+        seq = int(item["message"]["seq"])
         batch: list[str] = []
         work: list[WorkItem] = []
         start_after: str | None = None
@@ -155,15 +178,37 @@ class PushService:
         self._enqueue(work)
 
     def deliver_users_item(self, item: UsersWork) -> DeliveryReport:
-        """Deliver a `users` work item; failed posts go back to the queue as `connections`."""
-        report = self.deliver_to_users(item["userIds"], item["frame"], item.get("exclude"))
-        self.retry_later(report, item["frame"], item.get("correlationId"))
+        """Deliver a `users` work item (the message read once, in its current state); failed
+        posts go back to the queue as `connections` items."""
+        ref = item["message"]
+        frame = self.current_frame(ref)
+        if frame is None:
+            return DeliveryReport(missing=ref)
+        report = self.deliver_to_users(item["userIds"], frame, item.get("exclude"))
+        self.retry_later(report, ref, item.get("correlationId"))
         return report
 
     def deliver_connections_item(self, item: ConnectionsWork) -> DeliveryReport:
-        """Retry posts to specific connections; the caller fails the record on any failure."""
-        frame = item["frame"]
+        """Retry posts to specific connections (the message read once, in its current
+        state); the caller fails the record on any failure."""
+        if not item["connectionIds"]:
+            return DeliveryReport()
+        ref = item["message"]
+        frame = self.current_frame(ref)
+        if frame is None:
+            return DeliveryReport(missing=ref)
         return self._post_all(item["connectionIds"], compact_bytes(frame), message_ts(frame))
+
+    def current_frame(self, ref: MessageRef) -> MessageFrame | None:
+        """The referenced message as a `message` frame in its current state (one strongly
+        consistent GetItem: an edit or delete acked before this read is what is posted);
+        None, counted as `FanoutMessageNotFound`, when no such message is stored."""
+        message = self.messages.get(ref["conversationId"], int(ref["seq"]))
+        if message is None:
+            # It cannot be delivered, now or on a retry: drop the item, do not fail it.
+            self.metric("FanoutMessageNotFound", 1)
+            return None
+        return frames.message(message)
 
     # ---- internals ----------------------------------------------------------------------
 
@@ -251,9 +296,10 @@ class PushService:
         return report
 
     def retry_later(
-        self, report: DeliveryReport, frame: MessageFrame, correlation_id: str | None
+        self, report: DeliveryReport, ref: MessageRef, correlation_id: str | None
     ) -> None:
-        """Queue the failed and throttled posts of a message as `connections` items."""
+        """Queue the failed and throttled posts of a message as `connections` items (which
+        carry the reference: the retry reads the message as it is then)."""
         retry = report.failed + report.throttled
         if not retry or self.queue is None:
             return
@@ -261,7 +307,7 @@ class PushService:
             {
                 "kind": "connections",
                 "connectionIds": retry[i : i + 50],
-                "frame": frame,
+                "message": ref,
                 "correlationId": correlation_id,
             }
             for i in range(0, len(retry), 50)
@@ -275,7 +321,7 @@ class PushService:
         return {
             "kind": "users",
             "userIds": list(users),
-            "frame": item["frame"],
+            "message": item["message"],
             "exclude": item.get("exclude"),
             "correlationId": item.get("correlationId"),
         }
@@ -291,3 +337,20 @@ class PushService:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="parley-push")
         return self._pool
+
+
+def with_reference(item: WorkItem) -> WorkItem:
+    """`item` with a message reference: an item queued by the release before references
+    carries the whole `frame` instead, which is replaced by its reference (its text is
+    dropped unread; the message is posted as it is stored now).
+
+    Only for items already in the push queue or its DLQ when this release is deployed:
+    nothing produces them any more. Remove this in the next release.
+    """
+    body = cast(dict[str, Any], item)
+    frame = body.get("frame")
+    if "message" in body or not isinstance(frame, dict):
+        return item
+    upgraded = {key: value for key, value in body.items() if key != "frame"}
+    upgraded["message"] = {"conversationId": frame["conversationId"], "seq": int(frame["seq"])}
+    return cast(WorkItem, upgraded)
