@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -184,6 +185,27 @@ class Objects:
     def delete(self, key: str) -> None:
         with self.store.lock:
             self.store.objects.pop(key, None)
+
+
+class ErasureQueue:
+    """The erase queue: the attachments the send function scheduled, in order, until the
+    erase function (:meth:`drain`) takes them. No delay: a test drains when it chooses."""
+
+    def __init__(self) -> None:
+        self.scheduled: list[str] = []
+        self.fail: Exception | None = None  # raised by the next schedule (tests: outages)
+
+    def schedule(self, attachment_id: str) -> None:
+        if self.fail is not None:
+            failure, self.fail = self.fail, None
+            raise failure
+        self.scheduled.append(attachment_id)
+
+    def drain(self, erase: Callable[[str], object]) -> list[object]:
+        """Hand every scheduled attachment to `erase` (an erasure service's), oldest first;
+        what each call answered."""
+        taken, self.scheduled = self.scheduled, []
+        return [erase(attachment_id) for attachment_id in taken]
 
 
 def _tagging(key: str, value: str) -> str:

@@ -107,6 +107,23 @@ with mock_aws():
         outcome = handler(event, Context())["statusCode"]
     elif function == "health":
         outcome = handler(events.http_event("GET", "/health"), Context())["statusCode"]
+    elif function == "erase":
+        # A deleted file message's attachment: its record erased, its object still stored.
+        from parley import ids
+        from parley.services.attachments import object_key
+
+        attachment_id = ids.new_ulid(now)
+        runtime.attachments().create({
+            "attachmentId": attachment_id, "conversationId": "dm:alice:bob",
+            "uploaderId": "alice", "size": 2, "createdAt": now, "state": "erased",
+            "erasedAt": now,
+        })
+        runtime.objects().client.put_object(
+            Bucket=os.environ["PARLEY_ATTACHMENTS_BUCKET"], Key=object_key(attachment_id),
+            Body=b"hi",
+        )
+        event = events.sqs_event([{"attachmentId": attachment_id}])
+        outcome = handler(event, Context())["batchItemFailures"]
     else:
         # Work items name their message: the fanout reads it from the table.
         runtime.messages().put_if_absent({
@@ -135,6 +152,7 @@ EXPECTED: dict[str, tuple[Any, str | None]] = {
     "ws_connect": (200, "connected"),
     "ws_disconnect": (200, "disconnected"),
     "fanout": ([], "work item done"),
+    "erase": ([], "attachment erased"),
     "ws_send": ("ack", None),
     "ws_sync": ("sync", None),
     "ws_live": ("presence", None),

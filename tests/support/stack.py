@@ -41,6 +41,7 @@ class Stack:
     tables: dict[str, str] = field(default_factory=dict)
     queue_url: str = ""
     dlq_url: str = ""
+    erase_queue_url: str = ""
     secret_arn: str = ""
     bucket: str = ""
 
@@ -52,6 +53,7 @@ class Stack:
             PARLEY_WS_API_ENDPOINT=WS_ENDPOINT,
             PARLEY_WS_STAGE=WS_STAGE,
             PARLEY_ATTACHMENTS_BUCKET=self.bucket,
+            PARLEY_ERASE_QUEUE_URL=self.erase_queue_url,
         )
         return env
 
@@ -102,6 +104,7 @@ def create_stack(prefix: str = "t") -> Stack:
             "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}',
         },
     )["QueueUrl"]
+    stack.erase_queue_url = sqs.create_queue(QueueName=f"{prefix}-erase")["QueueUrl"]
     stack.bucket = f"{prefix.lower()}-attachments"
     client("s3").create_bucket(Bucket=stack.bucket)
     stack.secret_arn = client("secretsmanager").create_secret(
