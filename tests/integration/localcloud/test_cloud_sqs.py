@@ -120,3 +120,16 @@ def test_batches_respect_batch_size(cloud: LocalCloud) -> None:
     items = [wait_until(lambda body=body: consumed(cloud, body))[0] for body in bodies]
     assert all(int(item["batchSize"]["N"]) <= 5 for item in items)
     wait_until(lambda: queue_counts(cloud) == (0, 0) or None, timeout=20)
+
+
+def test_a_delayed_message_reaches_the_function_only_after_its_delay(cloud: LocalCloud) -> None:
+    # GIVEN a message sent with DelaySeconds (as the erase queue's are: docs/architecture.md,
+    # "Erasure")
+    body = f"ok-{uuid.uuid4()}"
+    cloud.client("sqs").send_message(QueueUrl=cloud.ref("Queue"), MessageBody=body, DelaySeconds=3)
+    # WHEN the poller delivers it
+    (item,) = wait_until(lambda: consumed(cloud, body), timeout=30)
+    # THEN it was first received no sooner than the delay after it was sent, as SQS does
+    attributes = json.loads(item["record"]["S"])["attributes"]
+    waited = int(attributes["ApproximateFirstReceiveTimestamp"]) - int(attributes["SentTimestamp"])
+    assert waited >= 3000
