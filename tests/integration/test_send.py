@@ -357,7 +357,9 @@ def test_no_ack_and_no_push_when_the_message_cannot_be_stored(
     pair: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the messages table refuses writes (throttled)
-    def refuse(self: MessagesRepository, message: dict[str, Any], own: object = None) -> bool:
+    def refuse(
+        self: MessagesRepository, message: dict[str, Any], own: object = None, n: object = None
+    ) -> bool:
         raise Unavailable()
 
     monkeypatch.setattr(MessagesRepository, "put_if_absent", refuse)
