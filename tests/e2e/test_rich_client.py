@@ -1,11 +1,13 @@
-"""End to end: the Python client and the `parley` CLI send a file (their own multipart
-upload to the presigned form, then a `file` message) and the other member downloads it,
-through the local cloud."""
+"""End to end through the local cloud: the Python client and the `parley` CLI send a file
+(their own multipart upload to the presigned form, then a `file` message) that the other
+member downloads, and edit, react to, reply to and delete messages, which the other client
+holds in their current state (protocol 9)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,87 @@ def test_the_cli_sends_a_file_and_downloads_it(
     code, out, err = parley("--profile", bob.user_id, "download", attachment_id, "-o", str(target))
     assert code == 0, err
     assert target.read_text() == "soup, bread\n"
+
+
+def test_edits_reactions_and_deletes_reach_the_other_client_in_current_state(
+    cloud: LocalCloud,
+) -> None:
+    async def scenario() -> None:
+        alice, bob = await sign_up_all(cloud, "alice", "bob")
+        group = await alice.http.create_group("events", [bob.user_id])
+        conversation = str(group["conversationId"])
+        async with contextlib.AsyncExitStack() as stack:
+            sender, receiver = await connect_all(stack, alice.client(), bob.client())
+            # GIVEN alice's message, which bob receives
+            ack = await sender.send({"type": "text", "text": "helo"}, conversation_id=conversation)
+            seq = int(ack["seq"])
+            await receiver.next_event("message", conversationId=conversation, seq=seq)
+            # WHEN alice edits it, bob reacts and replies, and alice deletes her message
+            edit = await sender.edit(conversation, seq, "hello")
+            await receiver.next_event("message", seq=edit["seq"], timeout=TIMEOUT)
+            assert receiver.message(conversation, seq)["body"]["text"] == "hello"  # type: ignore[index]
+            react = await receiver.react(conversation, seq, "👍")
+            await sender.next_event("message", seq=react["seq"], timeout=TIMEOUT)
+            assert sender.message(conversation, seq)["reactions"] == {"👍": [bob.user_id]}  # type: ignore[index]
+            reply = await receiver.reply(conversation, seq, "nice", mentions=[alice.user_id])
+            delete = await sender.delete(conversation, seq)
+            await receiver.next_event("message", seq=delete["seq"], timeout=TIMEOUT)
+            # THEN bob holds the message as deleted, and its edit without text
+            held = receiver.message(conversation, seq)
+            assert held is not None and held["body"] == {"type": "deleted"}
+            assert held["deleted"]["by"] == alice.user_id
+            edited = receiver.message(conversation, int(edit["seq"]))
+            assert edited is not None and edited["body"] == {"type": "edit", "target": seq}
+            # AND the server's history agrees, the reply keeping its reference
+            page = await bob.http.history(conversation)
+            by_seq = {m["seq"]: m for m in page["messages"]}
+            assert by_seq[seq]["body"] == {"type": "deleted"}
+            assert by_seq[int(edit["seq"])]["body"] == {"type": "edit", "target": seq}
+            assert by_seq[int(reply["seq"])]["body"]["replyTo"] == seq
+            # AND a refused event is a typed error: bob cannot edit alice's message
+            with pytest.raises(ParleyError) as caught:
+                await receiver.edit(conversation, int(reply["seq"]) - 1, "x")
+            assert caught.value.code in (ErrorCode.FORBIDDEN, ErrorCode.INVALID_PARAM)
+
+    run(scenario())
+
+
+def test_the_cli_edits_reacts_and_deletes(
+    cloud: LocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN alice and bob with CLI profiles and a message from alice
+    alice, bob = run(sign_up_all(cloud, "alice", "bob"))
+    monkeypatch.setenv("PARLEY_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("PARLEY_PASSWORD", PASSWORD)
+    urls = ["--http", cloud.http_url, "--ws", cloud.ws_url]
+
+    def parley(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(argv), stdin=io.StringIO(), stdout=out, stderr=err)
+        return code, out.getvalue(), err.getvalue()
+
+    for user in (alice, bob):
+        code, _, err = parley(*urls, "--profile", user.user_id, "login", user.user_id)
+        assert code == 0, err
+    conversation = dm(alice.user_id, bob.user_id)
+    code, _, err = parley("--profile", alice.user_id, "send", bob.user_id, "teh plan")
+    assert code == 0, err
+    # WHEN alice edits it and bob reacts with the CLI
+    code, _, err = parley("--profile", alice.user_id, "edit", bob.user_id, "1", "the plan")
+    assert code == 0, err
+    code, _, err = parley("--profile", bob.user_id, "react", conversation, "1", "👍")
+    assert code == 0, err
+    # THEN the history shows the new text and the reaction
+    page = run(bob.http.history(conversation))
+    first = page["messages"][0]
+    assert first["body"]["text"] == "the plan" and first["reactions"] == {"👍": [bob.user_id]}
+    code, out, err = parley("--profile", bob.user_id, "history", conversation)
+    assert code == 0 and "the plan" in out, (out, err)
+    # WHEN alice deletes it THEN no text of it is left in the history
+    code, _, err = parley("--profile", alice.user_id, "delete", bob.user_id, "1")
+    assert code == 0, err
+    page = run(bob.http.history(conversation))
+    assert "plan" not in json.dumps(page)
+    # AND bob cannot delete alice's messages: an error in words, exit code 1
+    code, _, err = parley("--profile", bob.user_id, "delete", conversation, "2")
+    assert code != 0 and err
