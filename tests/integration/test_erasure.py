@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from parley import runtime
 
 from tests.integration.conftest import CONTEXT, Harness
@@ -141,6 +142,24 @@ def test_a_failing_erasure_is_reported_for_retry(
     assert result == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
     assert record(app, ULID) is None
     kept = record(app, other)
+    assert kept is not None and kept["state"] == "erased"
+
+
+def test_a_batch_whose_every_erasure_fails_is_a_function_error(
+    app: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN storage failing for every object
+    erased_record(app)
+
+    def down(object_key: str) -> None:
+        raise RuntimeError("storage down")
+
+    monkeypatch.setattr(runtime.objects(), "delete", down)
+    # WHEN the batch runs THEN the invocation fails (Lambda Errors: the function's alarm and
+    # a canary's rollback see it), SQS retries the batch, and the record is kept
+    with pytest.raises(BatchProcessingError):
+        erase({"attachmentId": ULID})
+    kept = record(app, ULID)
     assert kept is not None and kept["state"] == "erased"
 
 

@@ -129,6 +129,8 @@ def test_unknown_variables_are_ignored(clean_env: pytest.MonkeyPatch) -> None:
         ("PARLEY_MAX_GROUP_SIZE", "1"),
         ("PARLEY_FANOUT_BATCH_USERS", "0"),
         ("PARLEY_LOG_BODIES", "maybe"),
+        ("PARLEY_ERASE_DELAY_SECONDS", "901"),  # SQS delays at most 900 s
+        ("PARLEY_ERASE_DELAY_SECONDS", "-1"),
     ],
 )
 def test_out_of_range_values_fail_at_start(
