@@ -208,6 +208,11 @@ class LocalCloud:
                     "AllowedOrigins", ",".join(web_origins(self.web_port))
                 )
 
+        # A local stack's Web Push subscriptions point at push services on this machine
+        # (protocol 10: `make dev` runs with PushEndpointPolicy=loopback), unless told otherwise.
+        if "PushEndpointPolicy" in template.parameters:
+            self.parameter_overrides.setdefault("PushEndpointPolicy", "loopback")
+
         # moto boots in its process while this one loads the SDK (two cores, both busy).
         services = registry.services(template)
         self.moto = MotoServer(self.host if ":" not in self.host else "127.0.0.1")

@@ -26,6 +26,7 @@ TAGS = {
     "conversations": "Conversation list and history.",
     "rtc": "Calls: ICE servers.",
     "attachments": "Files: upload forms and download links (the bytes go to storage directly).",
+    "devices": "Offline push: the VAPID key and the caller's push devices.",
 }
 
 _PATH_PARAMS: dict[str, dict[str, Any]] = {
@@ -44,6 +45,11 @@ _PATH_PARAMS: dict[str, dict[str, Any]] = {
         "type": "string",
         "minLength": 1,
         "description": "An attachment id (a ULID); an unknown or malformed one answers 404 2003.",
+    },
+    "deviceId": {
+        "type": "string",
+        "minLength": 1,
+        "description": "A device id (a ULID); another user's, unknown or malformed: 404 2003.",
     },
 }
 

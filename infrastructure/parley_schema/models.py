@@ -511,3 +511,41 @@ class ErrorBody(Reply):
     message: str
     retryAfterMs: Count | SkipJsonSchema[None] = None
     """1005 only: when to retry (also as the `Retry-After` header, in seconds)."""
+
+
+# ---- devices (protocol 10) -----------------------------------------------------------------
+
+
+class WebPushConfig(Reply):
+    vapidPublicKey: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{87}$")]
+    """The VAPID public key: the base64url uncompressed P-256 point (65 bytes), the
+    `applicationServerKey` of `PushManager.subscribe`."""
+
+
+class PushConfig(Reply):
+    """What a client needs to register for push."""
+
+    webpush: WebPushConfig
+    fcm: bool
+    """Whether FCM tokens may be registered."""
+    apns: bool
+    """Whether APNs tokens may be registered."""
+
+
+class DeviceRegistered(Reply):
+    """A registered device (201 new; 200 the same endpoint or token again)."""
+
+    deviceId: Ulid
+
+
+class DeviceEntry(Reply):
+    deviceId: Ulid
+    platform: Literal["webpush", "fcm", "apns"]
+    createdAt: Annotated[int, Field(ge=0)]
+    """When the device first registered (ms since the epoch)."""
+
+
+class DeviceList(Reply):
+    """The caller's devices (at most 10), oldest first."""
+
+    devices: list[DeviceEntry]

@@ -14,11 +14,14 @@ from typing import Annotated, Any, Literal
 
 from parley.ids import CLIENT_MSG_ID_RE, ULID_RE, USER_ID_RE
 from parley.models import (
+    B64URL_PATTERN,
     MAX_CAPTION_CHARS,
     MAX_CUSTOM_BYTES,
     MAX_FILE_NAME,
     MAX_MENTIONS,
     MAX_PRESENCE_IDS,
+    MAX_PUSH_ENDPOINT,
+    MAX_PUSH_TOKEN,
     MAX_SIGNAL_PAYLOAD_BYTES,
     MAX_TEXT_CHARS,
     SignalKind,
@@ -26,7 +29,15 @@ from parley.models import (
     reaction_key,
 )
 from parley.wire import json_size
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 UserId = Annotated[str, Field(pattern=USER_ID_RE.pattern)]
@@ -313,3 +324,53 @@ BODIES: tuple[type[Strict], ...] = (
     RoleBody,
     AttachmentUploadBody,
 )
+
+
+# ---- devices (protocol 10) -----------------------------------------------------------------
+
+B64Url = Annotated[str, Field(min_length=1, pattern=rf"^{B64URL_PATTERN}$")]
+
+
+class PushKeysBody(Strict):
+    """The subscription's keys, base64url: `p256dh` an uncompressed P-256 point (65 bytes),
+    `auth` 16 bytes (other sizes: 1001, checked after the shape)."""
+
+    p256dh: Annotated[B64Url, Field(max_length=128)]
+    auth: Annotated[B64Url, Field(max_length=64)]
+
+
+class PushSubscriptionBody(Strict):
+    """A browser's `PushSubscription.toJSON()`. `endpoint`: an `https` URL whose host is a
+    DNS name (no IP literal, no `localhost`, no userinfo; 1001, checked after the shape);
+    `PushEndpointPolicy=loopback` also admits `http://127.0.0.1:<port>/`."""
+
+    endpoint: Annotated[
+        str, Field(min_length=1, max_length=MAX_PUSH_ENDPOINT), AfterValidator(_unicode_text)
+    ]
+    keys: PushKeysBody
+    expirationTime: Annotated[int, Field(ge=0)] | None = None
+
+
+class WebPushDeviceBody(Strict):
+    """Register a browser's Web Push subscription."""
+
+    platform: Literal["webpush"]
+    subscription: PushSubscriptionBody
+
+
+class TokenDeviceBody(Strict):
+    """Register an FCM or APNs token (1001 when that platform is not enabled)."""
+
+    platform: Literal["fcm", "apns"]
+    token: Annotated[
+        str, Field(min_length=1, max_length=MAX_PUSH_TOKEN), AfterValidator(_unicode_text)
+    ]
+
+
+class DeviceBody(RootModel[WebPushDeviceBody | TokenDeviceBody]):
+    """`POST /devices`: one of the two bodies, told apart by `platform`."""
+
+    root: Annotated[WebPushDeviceBody | TokenDeviceBody, Field(discriminator="platform")]
+
+
+BODIES = (*BODIES, PushKeysBody, PushSubscriptionBody, WebPushDeviceBody, TokenDeviceBody)

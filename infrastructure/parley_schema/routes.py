@@ -19,11 +19,14 @@ from parley_schema.models import (
     AttachmentLink,
     AttachmentUpload,
     ConversationList,
+    DeviceList,
+    DeviceRegistered,
     Group,
     Health,
     HistoryPage,
     IceServers,
     Profile,
+    PushConfig,
     Registered,
     RoleChange,
     TokenPair,
@@ -279,6 +282,50 @@ ROUTES: tuple[Route, ...] = (
         description="The uploader, or a member who can see a message carrying it (joined at "
         "or before that message); others 1004, an unknown id 404 2003. `url` is valid for "
         "at most 300 s.",
+    ),
+    Route(
+        "GET",
+        "/push/config",
+        "pushConfig",
+        "devices",
+        "The VAPID public key and the enabled push platforms",
+        200,
+        PushConfig,
+    ),
+    Route(
+        "POST",
+        "/devices",
+        "registerDevice",
+        "devices",
+        "Register a Web Push subscription or an FCM/APNs token",
+        201,
+        DeviceRegistered,
+        requests.DeviceBody,
+        (Code.INVALID_PARAM,),
+        description="The same endpoint or token again answers 200 with the same `deviceId`. "
+        "A Web Push endpoint must be `https` with a DNS host name (no IP literal, no "
+        "`localhost`, no userinfo), else 1001; `PushEndpointPolicy=loopback` also admits "
+        "`http://127.0.0.1:<port>/`. A platform that is not enabled is 1001. At most 10 "
+        "devices: an 11th replaces the least recently registered.",
+    ),
+    Route(
+        "GET",
+        "/devices",
+        "listDevices",
+        "devices",
+        "The caller's push devices",
+        200,
+        DeviceList,
+    ),
+    Route(
+        "DELETE",
+        "/devices/{deviceId}",
+        "deleteDevice",
+        "devices",
+        "Remove a push device",
+        204,
+        errors=(Code.NOT_FOUND,),
+        description="Another user's device or an unknown id: 404 2003.",
     ),
 )
 

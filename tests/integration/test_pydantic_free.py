@@ -59,6 +59,9 @@ HTTP = {
     "http_rtc": ("GET", "/rtc/ice-servers", None),
     "http_attachments": ("POST", "/attachments", {"conversationId": "dm:alice:bob",
                          "name": "a.txt", "size": 5, "contentType": "text/plain"}),
+    "http_devices": ("POST", "/devices", {"platform": "webpush", "subscription": {
+        "endpoint": "https://push.example.com/s/1",
+        "keys": {"p256dh": "B" + "A" * 86, "auth": "A" * 22}}}),
 }
 
 with mock_aws():
@@ -124,6 +127,15 @@ with mock_aws():
         )
         event = events.sqs_event([{"attachmentId": attachment_id}])
         outcome = handler(event, Context())["batchItemFailures"]
+    elif function == "notifier":
+        # A notify work item for a user without devices: the message is read, nothing sent.
+        runtime.messages().put_if_absent({
+            "conversationId": "dm:alice:bob", "seq": 1, "messageId": "01J00000000000000000000001",
+            "senderId": "bob", "clientMsgId": "m1", "ts": now,
+            "body": {"type": "text", "text": "hi"},
+        })
+        item = {"conversationId": "dm:alice:bob", "seq": 1, "userIds": ["alice"]}
+        outcome = handler(events.sqs_event([item]), Context())["batchItemFailures"]
     else:
         # Work items name their message: the fanout reads it from the table.
         runtime.messages().put_if_absent({
@@ -153,6 +165,7 @@ EXPECTED: dict[str, tuple[Any, str | None]] = {
     "ws_disconnect": (200, "disconnected"),
     "fanout": ([], "work item done"),
     "erase": ([], "attachment erased"),
+    "notifier": ([], "notify item done"),
     "ws_send": ("ack", None),
     "ws_sync": ("sync", None),
     "ws_live": ("presence", None),
@@ -162,6 +175,7 @@ EXPECTED: dict[str, tuple[Any, str | None]] = {
     "http_conversations": (200, None),
     "http_rtc": (200, None),
     "http_attachments": (201, None),  # validated; a direct conversation's pair may upload
+    "http_devices": (201, None),
     "health": (200, None),
 }
 

@@ -100,7 +100,14 @@ def iam_requests(
         name = secret if secret.startswith("arn:") else arn(prefix, region, f"secret:{secret}")
         return [(f"secretsmanager:{operation}", name)]
     elif service == "sns":
-        topic = params.get("TopicArn") or params.get("TargetArn")
+        # A topic, a platform endpoint (Publish, DeleteEndpoint) or a platform application
+        # (CreatePlatformEndpoint): the ARN named in the call is the resource.
+        topic = (
+            params.get("TopicArn")
+            or params.get("TargetArn")
+            or params.get("EndpointArn")
+            or params.get("PlatformApplicationArn")
+        )
         if topic:
             return [(f"sns:{operation.removesuffix('Batch')}", topic)]
     elif service == "s3" and "Bucket" in params:

@@ -33,6 +33,7 @@ _ENV = {
     "MessagesTable": "PARLEY_MESSAGES_TABLE",
     "LimitsTable": "PARLEY_LIMITS_TABLE",
     "AttachmentsTable": "PARLEY_ATTACHMENTS_TABLE",
+    "DevicesTable": "PARLEY_DEVICES_TABLE",
 }
 
 
@@ -44,6 +45,9 @@ class Stack:
     erase_queue_url: str = ""
     secret_arn: str = ""
     bucket: str = ""
+    notify_queue_url: str = ""
+    notify_dlq_url: str = ""
+    vapid_secret_arn: str = ""
 
     def env(self) -> dict[str, str]:
         env = {_ENV[logical]: name for logical, name in self.tables.items() if logical in _ENV}
@@ -54,6 +58,9 @@ class Stack:
             PARLEY_WS_STAGE=WS_STAGE,
             PARLEY_ATTACHMENTS_BUCKET=self.bucket,
             PARLEY_ERASE_QUEUE_URL=self.erase_queue_url,
+            PARLEY_NOTIFY_QUEUE_URL=self.notify_queue_url,
+            PARLEY_NOTIFY_DLQ_URL=self.notify_dlq_url,
+            PARLEY_VAPID_SECRET_ARN=self.vapid_secret_arn,
         )
         return env
 
@@ -109,5 +116,10 @@ def create_stack(prefix: str = "t") -> Stack:
     client("s3").create_bucket(Bucket=stack.bucket)
     stack.secret_arn = client("secretsmanager").create_secret(
         Name=f"{prefix}-signing", SecretString="test-signing-secret-0123456789abcdef"
+    )["ARN"]
+    stack.notify_dlq_url = sqs.create_queue(QueueName=f"{prefix}-notify-dlq")["QueueUrl"]
+    stack.notify_queue_url = sqs.create_queue(QueueName=f"{prefix}-notify")["QueueUrl"]
+    stack.vapid_secret_arn = client("secretsmanager").create_secret(
+        Name=f"{prefix}-vapid", SecretString="test-vapid-seed-0123456789abcdefghijklmnopqrstuvwxyz"
     )["ARN"]
     return stack

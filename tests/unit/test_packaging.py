@@ -143,15 +143,37 @@ def test_the_local_cloud_imports_only_what_the_local_extra_declares() -> None:
     assert not missing, missing
 
 
+def own_requirements() -> list[Path]:
+    """Functions that ship packages of their own (SAM installs `requirements.txt` beside
+    the handler): the notifier's Web Push libraries, the devices API's `cryptography`."""
+    return sorted((ROOT / "functions").glob("*/requirements.txt"))
+
+
 def test_the_layer_and_handlers_import_only_what_the_layer_ships() -> None:
-    # GIVEN the layer's package and the handlers that run on it
-    imports = third_party_imports(LAYER / "parley", ROOT / "functions")
+    # GIVEN the layer's package and the handlers that run on it (those with requirements
+    # of their own are checked below)
+    own = {path.parent for path in own_requirements()}
+    handlers = [d for d in sorted((ROOT / "functions").iterdir()) if d.is_dir() and d not in own]
+    imports = third_party_imports(LAYER / "parley", *handlers)
     # WHEN matched to the layer's requirements plus what the runtime provides
     shipped = requirements_file(LAYER / "requirements.txt")
     missing = undeclared(imports, shipped | build_layer().RUNTIME_PROVIDED)
     # THEN nothing is missing, and the tests install what the layer ships
     assert not missing, missing
     assert shipped <= declared("dependencies")
+
+
+def test_functions_with_own_requirements_import_only_those_and_the_layers() -> None:
+    # GIVEN each function that ships packages of its own
+    assert own_requirements()
+    shipped = requirements_file(LAYER / "requirements.txt") | build_layer().RUNTIME_PROVIDED
+    for path in own_requirements():
+        # WHEN its imports are matched to its requirements, the layer's and the runtime's
+        imports = third_party_imports(path.parent)
+        missing = undeclared(imports, shipped | requirements_file(path))
+        # THEN nothing is missing, and the local cloud (which runs it) installs them too
+        assert not missing, (path, missing)
+        assert requirements_file(path) <= declared("dependencies", "local"), path
 
 
 def test_dev_installs_both_extras() -> None:

@@ -21,6 +21,7 @@ from parley.validation import (
     Int,
     ListOf,
     MapOf,
+    Nested,
     Opt,
     Str,
     Tagged,
@@ -362,6 +363,8 @@ def valid(check: Check) -> st.SearchStrategy[Any]:
         return JSON | st.builds(lambda n: "x" * n, st.sampled_from([0, check.max_bytes - 2]))
     if isinstance(check, Tagged):
         return st.one_of([objects(model, mutate=False) for model in check.models.values()])
+    if isinstance(check, Nested):
+        return objects(check.model, mutate=False)
     if isinstance(check, Opt):
         return st.none() | valid(check.check)
     if isinstance(check, Default):
@@ -417,6 +420,8 @@ def nasty(check: Check) -> st.SearchStrategy[Any]:
         ) | (st.just(float("nan")) | JUNK)
     if isinstance(check, Tagged):
         return st.one_of([objects(model) for model in check.models.values()]) | JUNK
+    if isinstance(check, Nested):
+        return objects(check.model) | JUNK
     if isinstance(check, (Opt, Default)):
         return nasty(check.check) | st.none()
     return st.text(max_size=6) | JUNK

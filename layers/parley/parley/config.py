@@ -60,6 +60,18 @@ class Settings:
     attachments_table: str | None = None
     attachments_bucket: str | None = None
     max_attachment_bytes: int = _bounded(25 * 1024 * 1024, ge=1, le=5 * 1024**3)
+
+    # Offline push (protocol 10).
+    devices_table: str | None = None
+    notify_queue_url: str | None = None
+    notify_dlq_url: str | None = None
+    vapid_secret_arn: str | None = None
+    push_endpoint_policy: str = "https"
+    push_contact: str = "mailto:push@example.invalid"
+    push_ttl: int = _bounded(86400, ge=0, le=2419200)
+    push_previews: bool = False
+    fcm_application_arn: str = ""
+    apns_application_arn: str = ""
     # A deleted file's erasure (protocol 9.2), delivered after a delay longer than a send
     # can last (SQS allows 0-900 s; the template keeps it over the send's timeout).
     erase_queue_url: str | None = None
@@ -106,6 +118,8 @@ class Settings:
             if (problem := _out_of_bounds(field, getattr(self, field.name)))
         ]
         problems += self._oidc_problems()
+        if self.push_endpoint_policy not in ("https", "loopback"):
+            problems.append("PARLEY_PUSH_ENDPOINT_POLICY must be https or loopback")
         if problems:
             raise SettingsError(problems)
 

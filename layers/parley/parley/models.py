@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
-from parley.errors import UnknownAction
+from parley.errors import InvalidParam, UnknownAction
 from parley.ids import CLIENT_MSG_ID_RE, ULID_RE, USER_ID_RE
 from parley.validation import (
     AnyJson,
@@ -24,6 +24,7 @@ from parley.validation import (
     Issue,
     ListOf,
     MapOf,
+    Nested,
     Opt,
     Rule,
     Str,
@@ -440,4 +441,76 @@ def parse_frame(raw: str | bytes | None) -> Frame:
         raise UnknownAction(
             "missing action" if action is None else f"unknown action {str(action)[:40]!r}"
         )
+    return validate(model, data)
+
+
+# ---- devices (protocol 10) -----------------------------------------------------------------
+
+B64URL_PATTERN = r"[A-Za-z0-9_-]+={0,2}"
+MAX_PUSH_ENDPOINT = 2048
+MAX_PUSH_TOKEN = 4096
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushKeysBody:
+    """A Web Push subscription's keys: `p256dh` (the browser's P-256 point) and `auth` (16
+    bytes), base64url. Their decoded sizes are the service's check (1001)."""
+
+    p256dh: str
+    auth: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushSubscriptionBody:
+    """What a browser's `PushSubscription.toJSON()` gives (its `expirationTime` may be
+    null). The endpoint policy (https, a DNS host name) is the service's check (1001)."""
+
+    endpoint: str
+    keys: PushKeysBody
+    expirationTime: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebPushDeviceBody:
+    """`POST /devices` for a browser: `{platform: "webpush", subscription}`."""
+
+    platform: str
+    subscription: PushSubscriptionBody
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenDeviceBody:
+    """`POST /devices` for a phone: `{platform: "fcm" or "apns", token}`."""
+
+    platform: str
+    token: str
+
+
+shape(
+    PushKeysBody,
+    p256dh=Str(min_len=1, max_len=128, pattern=B64URL_PATTERN),
+    auth=Str(min_len=1, max_len=64, pattern=B64URL_PATTERN),
+)
+shape(
+    PushSubscriptionBody,
+    endpoint=Str(min_len=1, max_len=MAX_PUSH_ENDPOINT),
+    keys=Nested(PushKeysBody),
+    expirationTime=Opt(Int(ge=0)),
+)
+shape(WebPushDeviceBody, platform=Choice("webpush"), subscription=Nested(PushSubscriptionBody))
+shape(TokenDeviceBody, platform=Choice("fcm", "apns"), token=Str(min_len=1, max_len=MAX_PUSH_TOKEN))
+
+DEVICE_BODIES: dict[str, type[WebPushDeviceBody] | type[TokenDeviceBody]] = {
+    "webpush": WebPushDeviceBody,
+    "fcm": TokenDeviceBody,
+    "apns": TokenDeviceBody,
+}
+
+
+def parse_device_body(data: Any) -> WebPushDeviceBody | TokenDeviceBody:
+    """A `POST /devices` body, told apart by `platform` (1001 for another or none)."""
+    platform = data.get("platform") if isinstance(data, dict) else None
+    model = DEVICE_BODIES.get(platform) if isinstance(platform, str) else None
+    if model is None:
+        raise InvalidParam("platform: must be one of webpush, fcm, apns")
     return validate(model, data)

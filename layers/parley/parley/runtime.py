@@ -16,6 +16,9 @@ from parley.clock import SYSTEM_CLOCK
 from parley.config import settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from parley.ports import WebPushTransport
     from parley.repositories.attachments import AttachmentsRepository
     from parley.repositories.connections import ConnectionsRepository
     from parley.repositories.conversations import (
@@ -23,12 +26,14 @@ if TYPE_CHECKING:
         MembershipRepository,
         MembersRepository,
     )
+    from parley.repositories.devices import DevicesRepository
     from parley.repositories.erasure_queue import ErasureQueueRepository
     from parley.repositories.events import EventsRepository
     from parley.repositories.gateway import ConnectionGateway
     from parley.repositories.limits import LimitsRepository
     from parley.repositories.messages import MessagesRepository
     from parley.repositories.objects import ObjectsRepository
+    from parley.repositories.platforms import SnsPlatforms
     from parley.repositories.queue import PushQueue
     from parley.repositories.sessions import SessionsRepository
     from parley.repositories.users import UsersRepository
@@ -36,12 +41,14 @@ if TYPE_CHECKING:
     from parley.services.auth import AuthService
     from parley.services.connections import ConnectionService
     from parley.services.conversations import ConversationService
+    from parley.services.devices import DeviceService
     from parley.services.erasure import ErasureService
     from parley.services.groups import GroupService
     from parley.services.guard import WsGuard
     from parley.services.limits import RateLimiter
     from parley.services.live import LiveService
     from parley.services.messages import MessageService
+    from parley.services.notifier import NotifierService
     from parley.services.push import PushService
     from parley.services.rtc import RtcService
     from parley.services.users import UserService
@@ -396,6 +403,73 @@ def ws_guard() -> WsGuard:
         auth=auth_service(),
         limiter=limiter(),
         clock=SYSTEM_CLOCK,
+    )
+
+
+# ---- offline push (protocol 10) ---------------------------------------------------------
+
+
+@cache
+def devices() -> DevicesRepository:
+    from parley.repositories.devices import DevicesRepository
+
+    return DevicesRepository(_need("devices_table"))
+
+
+@cache
+def push_platforms() -> SnsPlatforms | None:
+    """SNS for the native platforms whose application ARN is set; None when neither is."""
+    from parley.repositories.platforms import SnsPlatforms
+
+    cfg = settings()
+    apps = {"fcm": cfg.fcm_application_arn, "apns": cfg.apns_application_arn}
+    enabled = {platform: arn for platform, arn in apps.items() if arn}
+    return SnsPlatforms(enabled) if enabled else None
+
+
+@cache
+def vapid_seed() -> str:
+    """The VAPID secret, read once per container: the key never changes (a new one would
+    orphan every subscription), so it needs no cache expiry."""
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(_need("vapid_secret_arn")))
+
+
+@cache
+def device_service(vapid_public_key: Callable[[], str]) -> DeviceService:
+    """The devices API; `vapid_public_key` comes from the function (the layer ships no
+    elliptic-curve code: docs/architecture.md, "Offline push")."""
+    from parley.services.devices import DeviceService
+
+    cfg = settings()
+    platforms = push_platforms()
+    enabled = {"webpush", *(platforms.applications if platforms else {})}
+    return DeviceService(
+        devices=devices(),
+        platforms=platforms,
+        enabled=frozenset(enabled),
+        policy="loopback" if cfg.push_endpoint_policy == "loopback" else "https",
+        vapid_public_key=vapid_public_key,
+        clock=SYSTEM_CLOCK,
+    )
+
+
+@cache
+def notifier_service(webpush: WebPushTransport) -> NotifierService:
+    """The notifier over the function's Web Push transport."""
+    from parley.repositories.notify_queue import NotifyQueueClient
+    from parley.services.notifier import NotifierService
+
+    cfg = settings()
+    return NotifierService(
+        messages=messages(),
+        devices=devices(),
+        webpush=webpush,
+        platforms=push_platforms(),
+        queue=NotifyQueueClient(_need("notify_queue_url"), _need("notify_dlq_url")),
+        ttl=cfg.push_ttl,
+        previews=cfg.push_previews,
     )
 
 

@@ -74,6 +74,28 @@ export interface CreateGroupBody {
   members?: string[];
 }
 
+/** `POST /devices`: one of the two bodies, told apart by `platform`. */
+export type DeviceBody = WebPushDeviceBody | TokenDeviceBody;
+
+export interface DeviceEntry {
+  /** A ULID assigned by the server. */
+  deviceId: string;
+  platform: "webpush" | "fcm" | "apns";
+  /** When the device first registered (ms since the epoch). */
+  createdAt: number;
+}
+
+/** The caller's devices (at most 10), oldest first. */
+export interface DeviceList {
+  devices: DeviceEntry[];
+}
+
+/** A registered device (201 new; 200 the same endpoint or token again). */
+export interface DeviceRegistered {
+  /** A ULID assigned by the server. */
+  deviceId: string;
+}
+
 /** Every HTTP error: the code decides, the message is for people. */
 export interface ErrorBody {
   code: ErrorCode;
@@ -138,6 +160,28 @@ export interface Profile {
   displayName: string;
 }
 
+/** What a client needs to register for push. */
+export interface PushConfig {
+  webpush: WebPushConfig;
+  /** Whether FCM tokens may be registered. */
+  fcm: boolean;
+  /** Whether APNs tokens may be registered. */
+  apns: boolean;
+}
+
+/** The subscription's keys, base64url: `p256dh` an uncompressed P-256 point (65 bytes), `auth` 16 bytes (other sizes: 1001, checked after the shape). */
+export interface PushKeysBody {
+  p256dh: string;
+  auth: string;
+}
+
+/** A browser's `PushSubscription.toJSON()`. `endpoint`: an `https` URL whose host is a DNS name (no IP literal, no `localhost`, no userinfo; 1001, checked after the shape); `PushEndpointPolicy=loopback` also admits `http://127.0.0.1:<port>/`. */
+export interface PushSubscriptionBody {
+  endpoint: string;
+  keys: PushKeysBody;
+  expirationTime?: number | null;
+}
+
 /** A refresh token to rotate or end. */
 export interface RefreshBody {
   refreshToken: string;
@@ -170,6 +214,12 @@ export interface RoleChange {
   role: Role;
 }
 
+/** Register an FCM or APNs token (1001 when that platform is not enabled). */
+export interface TokenDeviceBody {
+  platform: "fcm" | "apns";
+  token: string;
+}
+
 /** A login's tokens. The refresh token is spent by `POST /auth/refresh`; presenting it again revokes the whole login. */
 export interface TokenPair {
   /** A JWT for `Authorization: Bearer` and the WebSocket `?token=`. */
@@ -185,6 +235,17 @@ export interface TokenPair {
 export interface UploadForm {
   url: string;
   fields: Record<string, string>;
+}
+
+export interface WebPushConfig {
+  /** The VAPID public key: the base64url uncompressed P-256 point (65 bytes), the `applicationServerKey` of `PushManager.subscribe`. */
+  vapidPublicKey: string;
+}
+
+/** Register a browser's Web Push subscription. */
+export interface WebPushDeviceBody {
+  platform: "webpush";
+  subscription: PushSubscriptionBody;
 }
 
 /** Every route: its JSON body, its success response and status. */
@@ -250,6 +311,27 @@ export interface Routes {
     response: HistoryPage;
     status: 200;
   };
+  /** The caller's push devices */
+  "GET /devices": {
+    query: undefined;
+    body: undefined;
+    response: DeviceList;
+    status: 200;
+  };
+  /** Register a Web Push subscription or an FCM/APNs token */
+  "POST /devices": {
+    query: undefined;
+    body: DeviceBody;
+    response: DeviceRegistered;
+    status: 201;
+  };
+  /** Remove a push device */
+  "DELETE /devices/{deviceId}": {
+    query: undefined;
+    body: undefined;
+    response: void;
+    status: 204;
+  };
   /** Create a group */
   "POST /groups": {
     query: undefined;
@@ -297,6 +379,13 @@ export interface Routes {
     query: undefined;
     body: undefined;
     response: Profile;
+    status: 200;
+  };
+  /** The VAPID public key and the enabled push platforms */
+  "GET /push/config": {
+    query: undefined;
+    body: undefined;
+    response: PushConfig;
     status: 200;
   };
   /** STUN/TURN servers with short-lived TURN credentials */
