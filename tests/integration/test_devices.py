@@ -9,22 +9,16 @@ come from botocore's Stubber.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import http_ece
 import jwt
 import pytest
 from botocore.stub import Stubber
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from parley import runtime
 from parley.ports import PublishOutcome
 from parley.push_rules import topic
@@ -34,81 +28,9 @@ from tests.integration.conftest import CONTEXT, Harness
 from tests.support import events
 from tests.support.handlers import load
 from tests.support.stack import client
+from tests.support.webpush import Browser, PushService, b64, unb64
 
 CONV = "dm:alice:bob"
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@dataclass
-class Browser:
-    """A browser's push subscription: its key pair and auth secret."""
-
-    key: ec.EllipticCurvePrivateKey = field(
-        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
-    )
-    auth: bytes = field(default_factory=lambda: os.urandom(16))
-
-    def keys(self) -> dict[str, str]:
-        point = self.key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-        return {"p256dh": b64(point), "auth": b64(self.auth)}
-
-    def decrypt(self, body: bytes) -> Any:
-        return json.loads(
-            http_ece.decrypt(body, private_key=self.key, auth_secret=self.auth, version="aes128gcm")
-        )
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class PushService:
-    """An HTTP server on 127.0.0.1: records POSTs, answers each path's scripted statuses."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.script: dict[str, list[tuple[int, dict[str, str]]]] = {}
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                service.received.append(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
-                answers = service.script.get(self.path, [])
-                status, headers = answers.pop(0) if answers else (201, {})
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -527,3 +449,39 @@ def test_sns_errors_moto_does_not_raise() -> None:
         with pytest.raises(Unavailable):
             platforms.create_endpoint("fcm", "t")
         platforms.delete_endpoint(arn)  # best effort: never fails the caller
+
+
+# ---- the Web Push transport ---------------------------------------------------------------
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
+    parse = load("notifier").retry_after_seconds
+    assert parse("120", 1000.0) == 120.0
+    assert parse("Thu, 01 Jan 1970 00:17:40 GMT", 1000.0) == 60.0
+    assert parse("Thu, 01 Jan 1970 00:00:00 GMT", 1000.0) == 0.0
+    assert parse(None, 0.0) is None and parse("soon", 0.0) is None and parse("", 0.0) is None
+
+
+def test_redirects_are_not_followed_and_unreachable_hosts_are_retried(
+    push: PushService, app: Harness
+) -> None:
+    # GIVEN a push service that redirects (to where the notifier must not go)
+    notifier = load("notifier")
+    transport = notifier.HttpWebPush("seed", "mailto:ops@example.com", "loopback")
+    device: Any = {
+        "endpoint": push.url("/moved"),
+        **Browser().keys(),
+    }
+    push.script["/moved"] = [(307, {"Location": "http://169.254.169.254/latest"})]
+    # WHEN it sends THEN the 307 is the answer (not followed), counted as a failure
+    assert transport.send(device, b"{}", topic="t", ttl=60).status == 307
+    assert [r.path for r in push.received] == ["/moved"]
+    # AND a host that does not resolve, or a closed port, is "no answer" (retried)
+    gone: Any = {**device, "endpoint": "http://127.0.0.1:1/x"}
+    assert transport.send(gone, b"{}", topic="t", ttl=60).status == 0
+    unresolvable = notifier.HttpWebPush("seed", "mailto:ops@example.com", "https", resolver=_no_dns)
+    assert unresolvable.send(device, b"{}", topic="t", ttl=60).status == 0
+
+
+def _no_dns(host: str, port: int) -> list[str]:
+    raise OSError("no such host")
