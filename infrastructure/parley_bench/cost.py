@@ -108,6 +108,39 @@ def _dm_offline_then_sync(world: World, n: int) -> Bill:
     return bill
 
 
+def _dm_event(kind: str) -> Runner:
+    """Events in a direct conversation, both users online: each iteration is one edit of
+    alice's message, one reaction (added, then removed, alternately) on it, or the delete of
+    one of the messages sent before the metered part (a delete per message)."""
+
+    def run(world: World, n: int) -> Bill:
+        seed_users(world, [user_id(1), user_id(2)])
+        seed_connection(user_id(1), conn_id(1))
+        seed_connection(user_id(2), conn_id(2))
+        targets = [int(dm_send(world, 1, 2, f"t{i:05d}")["seq"]) for i in range(n + 1)]
+
+        def event(client_id: str, target: int, on: bool = True) -> None:
+            if kind == "edit":
+                body: dict[str, Any] = {"type": "edit", "target": target, "text": TEXT[::-1]}
+            elif kind == "reaction":
+                body = {"type": "reaction", "target": target, "key": "👍", "on": on}
+            else:
+                body = {"type": "delete", "target": target}
+            sender, other = (2, 1) if kind == "reaction" else (1, 2)
+            world.send_body(user_id(sender), conn_id(sender), client_id, body, to=user_id(other))
+
+        # Warm-up on a target of its own (a delete cannot be repeated on one).
+        event("warm-up", targets[0])
+        with world.metered(f"dm-{kind}") as bill:
+            for i in range(n):
+                # Edits and reactions keep changing one message; each delete takes its own.
+                target = targets[i + 1] if kind == "delete" else targets[1]
+                event(f"e{i:05d}", target, on=i % 2 == 0)
+        return bill
+
+    return run
+
+
 def _group(members: int) -> Runner:
     def run(world: World, n: int) -> Bill:
         from parley import runtime
@@ -270,6 +303,13 @@ def run(quick: bool = True) -> list[Scenario]:
             deliveries=1,
         )
     )
+    for kind, title in (
+        ("edit", "Edit of a direct message (both online)"),
+        ("reaction", "Reaction on a direct message, added or removed (both online)"),
+        ("delete", "Delete of a direct message (both online)"),
+    ):
+        bill = measure(_dm_event(kind), n)
+        out.append(Scenario(f"dm-{kind}", title, "event", bill, deliveries=1))
     group100 = measure(_group(100), 2 if quick else 5)
     out.append(
         Scenario(

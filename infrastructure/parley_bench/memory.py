@@ -141,6 +141,7 @@ def patched_runtime(repos: Memory, *, per_thread_push: bool = True) -> Iterator[
         "conversations": repos.conversations,
         "members": repos.members,
         "messages": repos.messages,
+        "events": repos.events,
         "membership": repos.membership,
         "push_queue": repos.queue,
         "gateway": repos.gateway,

@@ -240,6 +240,19 @@ def cost_section(r: Result, before: Result | None) -> str:
         ),
         "",
         f"Scan design: {scan['note']}.",
+        "",
+        "**Events cost more than a text message, in DynamoDB writes only.** An edit, a "
+        "reaction or a delete is a message of its own plus its target's new state, written "
+        'in one TransactWriteItems (docs/architecture.md, "Events and current state"): '
+        "transactions bill every item twice, and the target's update rewrites its "
+        "`byClientMsgId` index entry too (the index projects every attribute, so that a "
+        "retried send's answer is the message as it is now). So about 7 write units "
+        "against a text message's 3, and one more consistent read (the target's GetItem, "
+        "made in the same parallel round as the membership and newest-seq reads, so no "
+        "added round trip). Frames, posts and Lambda requests are those of a text message. "
+        "A delete of a message with k edits adds 2k units (each edit's text is erased in "
+        "the same transaction), and a file's delete adds the attachment record's update "
+        "and the erasure queue's SendMessage.",
     ]
     text += _on_aws_text(r)
     return "\n".join(text)

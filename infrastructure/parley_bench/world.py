@@ -409,6 +409,21 @@ class World:
         assert reply is not None and reply.get("type") == "ack", reply
         return reply
 
+    def send_body(
+        self, user: str, connection: str, client_id: str, body: dict[str, Any], **target: Any
+    ) -> dict[str, Any]:
+        """Send any body (an edit, a delete, a reaction...) and return its ack."""
+        frame = {
+            "action": "send",
+            "id": f"r-{client_id}",
+            "clientMsgId": client_id,
+            "body": body,
+            **target,
+        }
+        reply = self.ws("send", frame, user=user, connection=connection)
+        assert reply is not None and reply.get("type") == "ack", reply
+        return reply
+
     def sync(
         self, user: str, connection: str, cursors: dict[str, int], limit: int = 100
     ) -> dict[str, Any]:
