@@ -485,3 +485,40 @@ def test_redirects_are_not_followed_and_unreachable_hosts_are_retried(
 
 def _no_dns(host: str, port: int) -> list[str]:
     raise OSError("no such host")
+
+
+# ---- the devices repository's claim transaction (moto) ------------------------------------
+
+
+def _device(device_id: str, key: str = "k1") -> Any:
+    return {
+        "userId": "bob",
+        "deviceId": device_id,
+        "platform": "webpush",
+        "key": key,
+        "createdAt": 1,
+        "registeredAt": 1,
+        "endpoint": "https://push.example.com/1",
+        "p256dh": "P",
+        "auth": "A",
+    }
+
+
+def test_one_endpoint_can_never_be_claimed_by_two_devices(app: Harness) -> None:
+    repo = runtime.devices()
+    first, second = _device("01J00000000000000000000001"), _device("01J00000000000000000000002")
+    # GIVEN one device holding the endpoint's claim
+    assert repo.add(first, [])
+    # WHEN a second device claims it as if it were free (a racing registration)
+    # THEN the transaction refuses it and writes nothing
+    assert not repo.add(second, [])
+    assert repo.owner("k1") == ("bob", first["deviceId"])
+    assert [d["deviceId"] for d in repo.list_for("bob")] == [first["deviceId"]]
+    # WHEN it replaces the holder it read THEN the claim and the device move together
+    assert repo.add(second, [], previous=first)
+    assert repo.owner("k1") == ("bob", second["deviceId"])
+    assert repo.get("bob", first["deviceId"]) is None
+    # AND removing the old device again neither finds it nor touches the moved claim
+    assert not repo.remove(first)
+    assert repo.owner("k1") == ("bob", second["deviceId"])
+    assert repo.remove(second) and repo.owner("k1") is None

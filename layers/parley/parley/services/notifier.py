@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from parley.concurrency import parallel_map
 from parley.ports import (
     Devices,
     Messages,
@@ -100,30 +101,37 @@ class NotifierService:
         data = json.dumps(payload(message, self.previews), separators=(",", ":")).encode()
         native = self._native(message)
         only = set(item["deviceIds"]) if "deviceIds" in item else None
+        users = [u for u in dict.fromkeys(item["userIds"]) if u != message["senderId"]]
+        # Each user's devices (one Query each), then every device's send, on the I/O pool:
+        # a work item of many users is bounded by the slowest push service, not their sum.
+        targets = [
+            device
+            for found in parallel_map(self.devices.list_for, users)
+            for device in found
+            if only is None or device["deviceId"] in only
+        ]
+
+        def send(device: Device) -> tuple[Device, int, float | None]:
+            return (device, *self._send(device, data, native, message["conversationId"]))
+
         retry: list[Device] = []
         retry_after: float | None = None
-        for user_id in dict.fromkeys(item["userIds"]):
-            if user_id == message["senderId"]:
-                continue
-            for device in self.devices.list_for(user_id):
-                if only is not None and device["deviceId"] not in only:
-                    continue
-                status, after = self._send(device, data, native, message["conversationId"])
-                report.statuses[str(status)] = report.statuses.get(str(status), 0) + 1
-                if status in (200, 201, 202, 204):
-                    report.sent += 1
-                elif status in _GONE:
-                    if self.devices.remove(device):
-                        report.removed += 1
-                        arn = device.get("snsEndpointArn")
-                        if arn and self.platforms is not None:
-                            self.platforms.delete_endpoint(arn)
-                elif _retryable(status):
-                    retry.append(device)
-                    if after is not None:
-                        retry_after = max(retry_after or 0.0, after)
-                else:
-                    report.failed += 1
+        for device, status, after in parallel_map(send, targets):
+            report.statuses[str(status)] = report.statuses.get(str(status), 0) + 1
+            if status in (200, 201, 202, 204):
+                report.sent += 1
+            elif status in _GONE:
+                if self.devices.remove(device):
+                    report.removed += 1
+                    arn = device.get("snsEndpointArn")
+                    if arn and self.platforms is not None:
+                        self.platforms.delete_endpoint(arn)
+            elif _retryable(status):
+                retry.append(device)
+                if after is not None:
+                    retry_after = max(retry_after or 0.0, after)
+            else:
+                report.failed += 1
         if retry:
             self._retry(item, retry, retry_after, report)
         return report
