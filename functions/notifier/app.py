@@ -50,9 +50,10 @@ Resolve = Callable[[str, int], list[str]]
 
 
 def resolve(host: str, port: int) -> list[str]:
-    """Every address `host` resolves to (TCP)."""
+    """Every address `host` resolves to (TCP), IPv4 first: a Lambda function outside a VPC
+    has no IPv6 route, and the notifier connects to the first one."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+    return sorted({str(info[4][0]) for info in infos}, key=lambda a: (":" in a, a))
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:

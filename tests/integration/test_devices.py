@@ -522,3 +522,15 @@ def test_one_endpoint_can_never_be_claimed_by_two_devices(app: Harness) -> None:
     assert not repo.remove(first)
     assert repo.owner("k1") == ("bob", second["deviceId"])
     assert repo.remove(second) and repo.owner("k1") is None
+
+
+def test_the_notifier_connects_to_ipv4_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a host with IPv6 and IPv4 addresses (a Lambda function has no IPv6 route)
+    notifier = load("notifier")
+    answers = [
+        (10, 1, 6, "", ("2a00:1450:4001::200e", 443, 0, 0)),
+        (2, 1, 6, "", ("142.250.1.1", 443)),
+    ]
+    monkeypatch.setattr(notifier.socket, "getaddrinfo", lambda *a, **k: answers)
+    # THEN the IPv4 address comes first
+    assert notifier.resolve("push.example.com", 443) == ["142.250.1.1", "2a00:1450:4001::200e"]
