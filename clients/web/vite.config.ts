@@ -13,5 +13,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     environment: "node",
+    // The browser loads the SDK from /parley.js; the unit tests take the same build.
+    alias: { "/parley.js": decodeURIComponent(new URL("../js/dist/index.js", import.meta.url).pathname) },
   },
 });

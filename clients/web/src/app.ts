@@ -4,17 +4,23 @@
  */
 
 import { HttpClient, ParleyClient } from "/parley.js";
-import type { HeldMessage, IceServer, ServerEvent } from "/parley.js";
+import type { IceServer, ServerEvent } from "/parley.js";
 import { CallManager, type CallState } from "./calls.js";
-import { fill, h } from "./dom.js";
+import { fill, h, reconcile, setText } from "./dom.js";
 import {
   bodyText,
   dmId,
   dmPeer,
+  isEvent,
+  mentionsIn,
   mergeMessages,
+  reactionChips,
+  resolveMessages,
+  sizeLabel,
   sortConversations,
   timeLabel,
   titleOf,
+  type ChatBody,
   type ChatMessage,
   type ConversationView,
 } from "./state.js";
@@ -26,12 +32,27 @@ export interface Config {
   wsUrl: string;
 }
 
-/**
- * What the server serves beyond protocol 1.0. Edits, deletes, reactions and files
- * (protocol 1.1 section 9) get their controls once the server has them: no control is
- * shown for something the server cannot do yet.
- */
-export const features = { edits: false, deletes: false, reactions: false, files: false };
+/** The reactions offered by the picker (any key the server takes shows as a chip). */
+export const REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
+
+/** One conversation's row in the list, kept and updated in place (see renderList). */
+interface Row {
+  li: HTMLLIElement;
+  button: HTMLButtonElement;
+  avatar: HTMLElement;
+  dot: HTMLElement;
+  title: HTMLElement;
+  time: HTMLElement;
+  preview: HTMLElement;
+  badge: HTMLElement;
+  lines: HTMLElement;
+}
+
+/** A download link of an attachment, valid until `until` (ms). */
+interface Link {
+  url: string;
+  until: number;
+}
 
 type Connection = "connecting" | "online" | "reconnecting" | "offline";
 
@@ -55,16 +76,30 @@ export class App {
   readonly typingNow = new Map<string, Map<string, number>>();
   readonly online = new Map<string, boolean>();
   readonly groupSizes = new Map<string, number>();
+  /** Per group: its members and the caller's role (who may delete others' messages, who can be mentioned). */
+  readonly groups = new Map<string, { members: string[]; role: string }>();
+  /** The message the composer replies to. */
+  replyTo: ChatMessage | undefined;
+  /** The key (see messageKey) of the message being edited inline. */
+  editing: string | undefined;
   active: string | undefined;
   connection: Connection = "connecting";
   call: CallManager | undefined;
-  private loadingOlder = false;
+  private loadingOlder: string | undefined;
   private lastTypingSent = 0;
   private typingStopTimer: ReturnType<typeof setTimeout> | undefined;
   private timers: ReturnType<typeof setInterval>[] = [];
   private removeListener: (() => void) | undefined;
   private ice: { servers: IceServer[]; until: number } | undefined;
   private els: Record<string, HTMLElement> = {};
+  private readonly rows = new Map<string, Row>();
+  /** Drawn messages by key, with the signature of what they show (redrawn only when it changes). */
+  private readonly drawn = new Map<string, { sig: string; el: HTMLElement }>();
+  private headerSig = "";
+  private readonly links = new Map<string, Link>();
+  private readonly linkRequests = new Map<string, Promise<Link>>();
+  /** Files being sent, by clientMsgId, kept for a retry. */
+  private readonly files = new Map<string, File>();
 
   constructor(
     private readonly root: HTMLElement,
@@ -191,7 +226,9 @@ export class App {
     await this.http.logout().catch(() => undefined);
     this.me = "";
     this.active = undefined;
-    for (const m of [this.conversations, this.messages, this.older, this.readers, this.typingNow, this.online]) m.clear();
+    for (const m of [this.conversations, this.messages, this.older, this.readers, this.typingNow, this.online, this.groups, this.rows, this.drawn, this.links, this.files]) m.clear();
+    this.replyTo = undefined;
+    this.editing = undefined;
     this.renderLogin();
   }
 
@@ -330,17 +367,10 @@ export class App {
         }
         this.addMessages(event.conversationId, [event as unknown as ChatMessage]);
         break;
-      case "update": {
-        const held = this.messages.get(event.conversationId);
-        if (held) {
-          this.messages.set(
-            event.conversationId,
-            held.map((m) => (m.seq === event.seq ? (event.message as unknown as ChatMessage) : m)),
-          );
-          if (event.conversationId === this.active) this.renderMessages(false);
-        }
+      case "update":
+        // The event itself came as a `message` and is applied by resolveMessages: the SDK
+        // holds no own sends, so its updates would miss reactions to this tab's messages.
         break;
-      }
       case "receipt": {
         if (event.userId === this.me) {
           const conv = this.conversations.get(event.conversationId);
@@ -379,7 +409,9 @@ export class App {
   }
 
   /** Messages arrived (pushed, synced, a history page or an ack): merge, list and draw. */
-  addMessages(conversationId: string, incoming: ChatMessage[], fromHistory = false): void {
+  addMessages(conversationId: string, arrived: ChatMessage[], fromHistory = false): void {
+    // History messages may leave out conversationId; events match their targets by it.
+    const incoming = arrived.map((m) => (m.conversationId ? m : { ...m, conversationId }));
     const before = this.messages.get(conversationId) ?? [];
     const merged = mergeMessages(before, incoming);
     this.messages.set(conversationId, merged);
@@ -390,16 +422,18 @@ export class App {
       // A conversation this tab has not listed yet (a new DM or group): its name comes from the list.
       void this.refreshConversations();
     }
-    const newest = merged.filter((m) => m.seq > 0).at(-1);
-    if (newest && newest.seq >= conv.lastSeq) {
-      const isNew = newest.seq > conv.lastSeq;
-      conv.lastSeq = newest.seq;
-      conv.lastText = this.preview(newest);
-      conv.lastTs = newest.ts;
-      if (isNew && !fromHistory && newest.senderId !== this.me && conversationId !== this.active) {
-        conv.unread = Math.max(0, conv.lastSeq - conv.readSeq);
-      }
-      if (newest.senderId === this.me) conv.readSeq = Math.max(conv.readSeq, newest.seq);
+    const top = merged.filter((m) => m.seq > 0).at(-1);
+    if (top && top.seq >= conv.lastSeq) {
+      // Events and system messages are not unread (protocol 9.2); new messages from others are.
+      const fresh = incoming.filter((m) => m.seq > conv.lastSeq && m.senderId !== this.me && !isEvent(m) && m.body.type !== "system");
+      if (!fromHistory && conversationId !== this.active) conv.unread += fresh.length;
+      conv.lastSeq = top.seq;
+      if (top.senderId === this.me) conv.readSeq = Math.max(conv.readSeq, top.seq);
+    }
+    const shown = resolveMessages(merged).filter((m) => m.seq > 0).at(-1);
+    if (shown && shown.ts >= (conv.lastTs ?? 0)) {
+      conv.lastText = this.preview(shown);
+      conv.lastTs = shown.ts;
     }
     // A message from someone ends their typing.
     for (const m of incoming) this.typingNow.get(conversationId)?.delete(m.senderId);
@@ -429,28 +463,40 @@ export class App {
 
   async open(conversationId: string): Promise<void> {
     this.stopTyping();
+    if (this.active !== conversationId) {
+      this.replyTo = undefined;
+      this.editing = undefined;
+    }
     this.active = conversationId;
     this.renderList();
     this.renderChat();
     this.markRead(conversationId);
     if (conversationId.startsWith("dm:")) void this.refreshPresence();
     if (!this.older.has(conversationId)) await this.loadOlder(conversationId);
-    if (conversationId.startsWith("grp:") && !this.groupSizes.has(conversationId)) {
-      this.http
-        .getGroup(conversationId)
-        .then((g) => {
-          this.groupSizes.set(conversationId, g.members.length);
-          this.renderHeader();
-        })
-        .catch(() => undefined);
+    if (conversationId.startsWith("grp:")) void this.loadGroup(conversationId);
+  }
+
+  /** A group's members and the caller's role: owners and admins may delete anyone's messages. */
+  private async loadGroup(conversationId: string): Promise<void> {
+    try {
+      const group = await this.http.getGroup(conversationId);
+      const mine = group.members.find((m) => m.userId === this.me);
+      this.groups.set(conversationId, { members: group.members.map((m) => m.userId), role: mine?.role ?? "member" });
+      this.groupSizes.set(conversationId, group.members.length);
+      this.renderHeader();
+      if (this.active === conversationId) this.renderMessages(false);
+    } catch {
+      // Without it, only own messages offer Delete, and the header says "Group".
     }
   }
 
   async loadOlder(conversationId: string): Promise<void> {
-    if (this.loadingOlder) return;
+    // One page at a time for the open conversation; another conversation's page does not
+    // block this one (it would leave the conversation opened meanwhile without its history).
+    if (this.loadingOlder === conversationId) return;
     const before = this.older.get(conversationId);
     if (before === null) return;
-    this.loadingOlder = true;
+    this.loadingOlder = conversationId;
     const list = this.els.messages;
     const fromBottom = list ? list.scrollHeight - list.scrollTop : 0;
     try {
@@ -471,33 +517,180 @@ export class App {
       else this.toast(describeError(error, "load"));
       this.renderMessages(true);
     } finally {
-      this.loadingOlder = false;
+      if (this.loadingOlder === conversationId) this.loadingOlder = undefined;
     }
   }
 
+  /** Where a send to `conversationId` goes: `to` for a DM (it may not exist yet), else the id. */
+  private target(conversationId: string, clientMsgId: string): { to: string; clientMsgId: string } | { conversationId: string; clientMsgId: string } {
+    const peer = dmPeer(conversationId, this.me);
+    return peer !== undefined ? { to: peer, clientMsgId } : { conversationId, clientMsgId };
+  }
+
+  /** Show `pending` at the end of the conversation (replacing an earlier try of it). */
+  private showPending(pending: ChatMessage): void {
+    const others = (this.messages.get(pending.conversationId) ?? []).filter((m) => m.clientMsgId !== pending.clientMsgId);
+    this.messages.set(pending.conversationId, [...others, pending]);
+    if (pending.conversationId === this.active) this.renderMessages(true);
+  }
+
+  /** Send a text message (a reply to `this.replyTo` when set; `@name`s of a group become mentions). */
   async sendText(text: string, retryOf?: ChatMessage): Promise<void> {
-    const conversationId = this.active;
-    const client = this.client;
-    if (!conversationId || !client) return;
+    const conversationId = retryOf?.conversationId ?? this.active;
+    if (!conversationId || !this.client) return;
     if ([...text].length > 4000) {
       this.toast(describeError({ code: 1006 }, "send"));
       return;
     }
+    let body: ChatBody = retryOf ? retryOf.body : { type: "text", text };
+    if (!retryOf) {
+      if (this.replyTo && this.replyTo.conversationId === conversationId) body = { ...body, replyTo: this.replyTo.seq };
+      const mentions = mentionsIn(text, this.groups.get(conversationId)?.members ?? [], this.me);
+      if (mentions.length > 0) body = { ...body, mentions };
+      this.setReply(undefined);
+    }
     const clientMsgId = retryOf?.clientMsgId ?? crypto.randomUUID();
-    const pending: ChatMessage = { conversationId, seq: 0, senderId: this.me, body: { type: "text", text }, ts: Date.now(), clientMsgId, pending: true };
-    const others = (this.messages.get(conversationId) ?? []).filter((m) => m.clientMsgId !== clientMsgId);
-    this.messages.set(conversationId, [...others, pending]);
-    this.renderMessages(true);
     this.stopTyping();
-    const peer = dmPeer(conversationId, this.me);
+    await this.sendBody(conversationId, body, clientMsgId, "send");
+  }
+
+  /** Show `body` as being sent, send it, then show it stored (or failed, with Retry). */
+  private async sendBody(conversationId: string, body: ChatBody, clientMsgId: string, doing: Doing, shown: ChatBody = body): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    const pending: ChatMessage = { conversationId, seq: 0, senderId: this.me, body: shown, ts: Date.now(), clientMsgId, pending: true };
+    this.showPending(pending);
     try {
-      const ack = await client.send(text, peer !== undefined ? { to: peer, clientMsgId } : { conversationId, clientMsgId });
+      const ack = await client.send(body as never, this.target(conversationId, clientMsgId));
+      this.files.delete(clientMsgId);
       this.addMessages(conversationId, [{ ...pending, seq: ack.seq, ts: ack.ts, pending: false }]);
     } catch (error) {
-      pending.pending = false;
-      pending.failed = describeError(error, "send");
-      this.renderMessages(false);
+      this.showPending({ ...pending, pending: false, failed: describeError(error, doing) });
     }
+  }
+
+  /**
+   * Send an edit, delete or reaction event (section 9.1). It is applied here once acked (the
+   * sender's own sends are not pushed back); a refusal is told in words.
+   */
+  async sendEvent(conversationId: string, body: ChatBody, doing: Doing): Promise<boolean> {
+    const client = this.client;
+    if (!client) return false;
+    const clientMsgId = crypto.randomUUID();
+    try {
+      const ack = await client.send(body as never, this.target(conversationId, clientMsgId));
+      this.addMessages(conversationId, [{ conversationId, seq: ack.seq, senderId: this.me, body, ts: ack.ts, clientMsgId }]);
+      return true;
+    } catch (error) {
+      this.toast(describeError(error, doing));
+      return false;
+    }
+  }
+
+  /** Toggle your `key` reaction on `message`. */
+  react(message: ChatMessage, key: string): Promise<boolean> {
+    const on = !(message.reactions?.[key] ?? []).includes(this.me);
+    return this.sendEvent(message.conversationId, { type: "reaction", target: message.seq, key, on }, "react");
+  }
+
+  /** Upload `file` to the open conversation and send it as a file message. */
+  async sendFile(file: File, retryOf?: ChatMessage): Promise<void> {
+    const conversationId = retryOf?.conversationId ?? this.active;
+    if (!conversationId || !this.client) return;
+    const clientMsgId = retryOf?.clientMsgId ?? crypto.randomUUID();
+    this.files.set(clientMsgId, file);
+    const contentType = file.type || "application/octet-stream";
+    const shown: ChatBody = { type: "file", name: file.name || "file", size: file.size, contentType };
+    this.showPending({ conversationId, seq: 0, senderId: this.me, body: shown, ts: Date.now(), clientMsgId, pending: true, uploading: true });
+    let attachmentId: string;
+    try {
+      attachmentId = (await this.http.uploadAttachment(conversationId, file, { name: shown.name ?? "file", contentType })).attachmentId;
+    } catch (error) {
+      this.showPending({ conversationId, seq: 0, senderId: this.me, body: shown, ts: Date.now(), clientMsgId, failed: describeError(error, "upload") });
+      return;
+    }
+    // The sender knows the file: show it at once (its image from a fresh link) while it is sent.
+    await this.sendBody(conversationId, { type: "file", attachmentId }, clientMsgId, "upload", { ...shown, attachmentId });
+  }
+
+  /** Retry a failed message: the same clientMsgId, so it is stored at most once. */
+  private retry(m: ChatMessage): void {
+    const file = m.clientMsgId ? this.files.get(m.clientMsgId) : undefined;
+    if (m.body.type === "file" && file && !m.body.attachmentId) void this.sendFile(file, m);
+    else if (m.body.type === "file" && m.body.attachmentId) void this.sendBody(m.conversationId, { type: "file", attachmentId: m.body.attachmentId }, m.clientMsgId ?? crypto.randomUUID(), "upload", m.body);
+    else void this.sendText(m.body.text ?? "", m);
+  }
+
+  /** A download link for an attachment, fetched when missing or about to expire (links last at most 300 s). */
+  link(attachmentId: string, force = false): Promise<Link> {
+    const known = this.links.get(attachmentId);
+    if (!force && known && known.until > Date.now() + 15_000) return Promise.resolve(known);
+    const asked = this.linkRequests.get(attachmentId);
+    if (asked) return asked;
+    const request = this.http
+      .getAttachment(attachmentId)
+      .then((a) => {
+        const link = { url: a.url, until: Date.now() + a.expiresIn * 1000 };
+        this.links.set(attachmentId, link);
+        return link;
+      })
+      .finally(() => this.linkRequests.delete(attachmentId));
+    this.linkRequests.set(attachmentId, request);
+    return request;
+  }
+
+  /** Open a file's download with a fresh link. */
+  private async download(attachmentId: string, name: string): Promise<void> {
+    try {
+      const { url } = await this.link(attachmentId);
+      const a = h("a", { href: url, download: name, rel: "noopener", hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    } catch (error) {
+      this.toast(describeError(error, "download"));
+    }
+  }
+
+  /** Reply to `message` from the composer (undefined: stop replying). */
+  setReply(message: ChatMessage | undefined): void {
+    this.replyTo = message;
+    this.renderReplyBar();
+    if (message) (this.els.composer as HTMLTextAreaElement | undefined)?.focus();
+  }
+
+  /** Ask, then delete `message` for everyone. */
+  private confirmDelete(message: ChatMessage): void {
+    const mine = message.senderId === this.me;
+    this.dialog(
+      "Delete message?",
+      [h("p", { class: "muted" }, mine ? "It will be removed for everyone in this conversation." : `This removes ${message.senderId}'s message for everyone in this group.`)],
+      "Delete",
+      "delete",
+      async () => {
+        // A refusal is told in the toast; the dialog closes either way.
+        await this.sendEvent(message.conversationId, { type: "delete", target: message.seq }, "delete");
+      },
+    );
+  }
+
+  /** Save an inline edit; unchanged text just closes the editor. */
+  private async saveEdit(message: ChatMessage, text: string): Promise<void> {
+    const trimmed = text.trim();
+    this.editing = undefined;
+    if (trimmed && trimmed !== message.body.text) {
+      if ([...trimmed].length > 4000) this.toast(describeError({ code: 1006 }, "edit"));
+      else await this.sendEvent(message.conversationId, { type: "edit", target: message.seq, text: trimmed }, "edit");
+    }
+    this.renderMessages(false);
+    (this.els.composer as HTMLTextAreaElement | undefined)?.focus();
+  }
+
+  /** May the caller delete `message`? Their own, or anyone's as a group's owner or admin. */
+  private canDelete(message: ChatMessage): boolean {
+    if (message.senderId === this.me) return true;
+    const role = this.groups.get(message.conversationId)?.role;
+    return role === "owner" || role === "admin";
   }
 
   private onComposerInput(): void {
@@ -529,6 +722,7 @@ export class App {
 
   async createGroup(name: string, members: string[]): Promise<void> {
     const group = await this.http.createGroup(name, members);
+    this.groups.set(group.conversationId, { members: group.members.map((m) => m.userId), role: "owner" });
     this.conversations.set(group.conversationId, { conversationId: group.conversationId, type: "group", name: group.name, lastSeq: 0, readSeq: 0, unread: 0 });
     this.groupSizes.set(group.conversationId, group.members.length);
     void this.open(group.conversationId);
@@ -577,55 +771,72 @@ export class App {
     this.renderChat();
   }
 
+  /**
+   * Draw the conversation list. Rows are kept per conversation and updated in place: the
+   * list redraws whenever a page, a push or presence arrives, and a row rebuilt between a
+   * click's mousedown and mouseup would lose that click (the conversation would not open).
+   */
   renderList(): void {
     const list = this.els.list;
     if (!list) return;
     const items = sortConversations([...this.conversations.values()]);
     if (items.length === 0) {
+      this.rows.clear();
       fill(list, h("li", { class: "empty muted" }, "No conversations yet. Start one with New message."));
       return;
     }
-    fill(
+    for (const id of [...this.rows.keys()]) if (!this.conversations.has(id)) this.rows.delete(id);
+    reconcile(
       list,
-      items.map((c) => {
-        const peer = dmPeer(c.conversationId, this.me);
-        const title = titleOf(c, this.me);
-        const online = peer !== undefined && peer !== this.me ? this.online.get(peer) : undefined;
-        return h(
-          "li",
-          {},
-          h(
-            "button",
-            {
-              type: "button",
-              class: "conversation" + (c.conversationId === this.active ? " active" : ""),
-              "data-id": c.conversationId,
-              "aria-current": c.conversationId === this.active ? "true" : undefined,
-              "aria-label": `${title}${c.unread ? `, ${c.unread} unread` : ""}${online ? ", online" : ""}`,
-              onclick: () => void this.open(c.conversationId),
-            },
-            h(
-              "span",
-              { class: "avatar" + (c.type === "group" ? " group" : "") , "aria-hidden": "true" },
-              c.type === "group" ? "#" : title.slice(0, 1).toUpperCase(),
-              online !== undefined && h("span", { class: "dot" + (online ? " on" : "") }),
-            ),
-            h(
-              "span",
-              { class: "conversation-text" },
-              h("span", { class: "row" }, h("span", { class: "title" }, title), c.lastTs ? h("span", { class: "time muted" }, timeLabel(c.lastTs)) : null),
-              h("span", { class: "row" }, h("span", { class: "preview muted" }, c.lastText ?? (c.type === "group" ? "Group" : "")), c.unread > 0 && h("span", { class: "badge", "data-unread": c.unread }, c.unread > 99 ? "99+" : c.unread)),
-            ),
-          ),
-        );
-      }),
+      items.map((c) => this.updateRow(c)),
     );
+  }
+
+  private updateRow(c: ConversationView): HTMLLIElement {
+    let row = this.rows.get(c.conversationId);
+    if (!row) {
+      const button = h("button", { type: "button", class: "conversation", "data-id": c.conversationId, onclick: () => void this.open(c.conversationId) });
+      const dot = h("span", { class: "dot" });
+      const avatar = h("span", { class: "avatar" + (c.type === "group" ? " group" : ""), "aria-hidden": "true" });
+      const title = h("span", { class: "title" });
+      const time = h("span", { class: "time muted" });
+      const preview = h("span", { class: "preview muted" });
+      const badge = h("span", { class: "badge" });
+      const lines = h("span", { class: "row" }, preview);
+      button.append(avatar, h("span", { class: "conversation-text" }, h("span", { class: "row" }, title, time), lines));
+      row = { li: h("li", {}, button), button, avatar, dot, title, time, preview, badge, lines };
+      this.rows.set(c.conversationId, row);
+    }
+    const peer = dmPeer(c.conversationId, this.me);
+    const title = titleOf(c, this.me);
+    const online = peer !== undefined && peer !== this.me ? this.online.get(peer) : undefined;
+    const active = c.conversationId === this.active;
+    row.button.className = "conversation" + (active ? " active" : "");
+    if (active) row.button.setAttribute("aria-current", "true");
+    else row.button.removeAttribute("aria-current");
+    row.button.setAttribute("aria-label", `${title}${c.unread ? `, ${c.unread} unread` : ""}${online ? ", online" : ""}`);
+    row.avatar.className = "avatar" + (c.type === "group" ? " group" : "");
+    setText(row.avatar, c.type === "group" ? "#" : title.slice(0, 1).toUpperCase());
+    row.dot.className = "dot" + (online ? " on" : "");
+    if (online !== undefined) row.avatar.append(row.dot);
+    else row.dot.remove();
+    setText(row.title, title);
+    setText(row.time, c.lastTs ? timeLabel(c.lastTs) : "");
+    row.time.hidden = !c.lastTs;
+    setText(row.preview, c.lastText ?? (c.type === "group" ? "Group" : ""));
+    setText(row.badge, c.unread > 99 ? "99+" : String(c.unread));
+    row.badge.dataset.unread = String(c.unread);
+    if (c.unread > 0) row.lines.append(row.badge);
+    else row.badge.remove();
+    return row.li;
   }
 
   private renderChat(): void {
     const chat = this.els.chat;
     if (!chat) return;
     const id = this.active;
+    this.drawn.clear();
+    this.headerSig = "";
     if (!id) {
       fill(chat, h("div", { class: "placeholder" }, h("h2", {}, "No conversation open"), h("p", { class: "muted" }, "Pick one on the left, or start a new message or group.")));
       this.els.messages = undefined as never;
@@ -642,9 +853,25 @@ export class App {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
         form.requestSubmit();
+      } else if (e.key === "Escape" && this.replyTo) {
+        e.preventDefault();
+        this.setReply(undefined);
       }
     });
     composer.addEventListener("input", () => this.onComposerInput());
+    composer.addEventListener("paste", (e) => {
+      const files = [...(e.clipboardData?.files ?? [])];
+      if (files.length === 0) return;
+      e.preventDefault();
+      for (const file of files) void this.sendFile(file);
+    });
+    const picker = h("input", { type: "file", id: "file-input", multiple: true, hidden: true, "aria-hidden": "true", tabindex: "-1" });
+    picker.addEventListener("change", () => {
+      for (const file of [...(picker.files ?? [])]) void this.sendFile(file);
+      picker.value = "";
+    });
+    const attach = h("button", { type: "button", class: "icon", id: "attach", "aria-label": "Attach a file", title: "Attach a file", onclick: () => picker.click() }, "📎");
+    const replyBar = h("div", { class: "reply-bar", id: "reply-bar", hidden: true });
     const form = h(
       "form",
       {
@@ -657,15 +884,51 @@ export class App {
           void this.sendText(text);
         },
       },
+      attach,
+      picker,
       composer,
       h("button", { type: "submit", class: "primary", id: "send" }, "Send"),
     );
-    Object.assign(this.els, { header, messages, typing, composer });
-    fill(chat, header, messages, typing, form);
+    // Files dropped anywhere on the conversation are sent to it.
+    chat.ondragover = (e: DragEvent) => {
+      if (!e.dataTransfer?.types.includes("Files")) return;
+      e.preventDefault();
+      chat.classList.add("dropping");
+    };
+    chat.ondragleave = (e: DragEvent) => {
+      if (!chat.contains(e.relatedTarget as Node | null)) chat.classList.remove("dropping");
+    };
+    chat.ondrop = (e: DragEvent) => {
+      chat.classList.remove("dropping");
+      const files = [...(e.dataTransfer?.files ?? [])];
+      if (files.length === 0) return;
+      e.preventDefault();
+      for (const file of files) void this.sendFile(file);
+    };
+    Object.assign(this.els, { header, messages, typing, composer, replyBar });
+    fill(chat, header, messages, typing, replyBar, form);
     this.renderHeader();
     this.renderMessages(true);
     this.renderTyping();
+    this.renderReplyBar();
     composer.focus();
+  }
+
+  /** The quoted message the composer replies to, above it. */
+  private renderReplyBar(): void {
+    const bar = this.els.replyBar;
+    if (!bar) return;
+    const target = this.replyTo;
+    bar.hidden = !target;
+    if (!target) {
+      fill(bar);
+      return;
+    }
+    fill(
+      bar,
+      h("div", { class: "quote" }, h("strong", {}, target.senderId === this.me ? "Replying to yourself" : `Replying to ${target.senderId}`), h("span", { class: "quote-text" }, bodyText(target))),
+      h("button", { type: "button", class: "icon", id: "cancel-reply", "aria-label": "Cancel the reply", title: "Cancel the reply (Escape)", onclick: () => this.setReply(undefined) }, "✕"),
+    );
   }
 
   private renderHeader(): void {
@@ -681,6 +944,10 @@ export class App {
     const canCall = peer !== undefined && peer !== this.me;
     // No call while one is on, or while the signalling socket is down.
     const callable = this.connection === "online" && !this.call?.busy;
+    // Redrawn only when something shown changes: a call button rebuilt under a click loses it.
+    const sig = JSON.stringify([id, titleOf(conv, this.me), online, sub, canCall, callable]);
+    if (sig === this.headerSig) return;
+    this.headerSig = sig;
     fill(
       header,
       h("div", { class: "chat-title" }, h("h2", { id: "chat-title" }, titleOf(conv, this.me)), h("span", { class: "muted", id: "chat-sub" }, online !== undefined && h("span", { class: "dot inline" + (online ? " on" : ""), "aria-hidden": "true" }), sub)),
@@ -699,40 +966,268 @@ export class App {
     const id = this.active;
     if (!list || !id) return;
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    const messages = this.messages.get(id) ?? [];
+    const messages = resolveMessages(this.messages.get(id) ?? []);
+    const bySeq = new Map(messages.filter((m) => m.seq > 0).map((m) => [m.seq, m]));
     const more = this.older.get(id);
+    const isGroup = id.startsWith("grp:");
+    const used = new Set<string>();
+    const item = (key: string, sig: string, build: () => HTMLElement): HTMLElement => {
+      used.add(key);
+      const known = this.drawn.get(key);
+      if (known && known.sig === sig) return known.el;
+      const el = build();
+      this.drawn.set(key, { sig, el });
+      return el;
+    };
+    const note = (key: string, text: string) => item(`note:${key}`, text, () => h("li", { class: "history-start muted" }, text));
     const items: Node[] = [];
-    if (more === null && messages.length > 0) items.push(h("li", { class: "history-start muted" }, "Start of the conversation"));
-    if (more != null) items.push(h("li", { class: "history-start muted" }, "Scroll up for older messages"));
-    if (messages.length === 0 && more !== undefined) items.push(h("li", { class: "history-start muted" }, "No messages yet. Say hello!"));
+    if (more === null && messages.length > 0) items.push(note("start", "Start of the conversation"));
+    if (more != null) items.push(note("more", "Scroll up for older messages"));
+    if (messages.length === 0 && more !== undefined) items.push(note("empty", "No messages yet. Say hello!"));
     let previous: ChatMessage | undefined;
     for (const m of messages) {
       if (m.body.type === "system") {
-        items.push(h("li", { class: "system muted", "data-seq": m.seq }, bodyText(m)));
+        const text = bodyText(m);
+        items.push(item(`s:${m.seq}`, text, () => h("li", { class: "system muted", "data-seq": m.seq }, text)));
         previous = undefined;
         continue;
       }
-      const mine = m.senderId === this.me;
+      const key = m.seq > 0 ? `s:${m.seq}` : `c:${m.clientMsgId ?? ""}`;
       const grouped = previous?.senderId === m.senderId && m.ts - previous.ts < 5 * 60_000;
-      const isGroup = id.startsWith("grp:");
-      items.push(
+      const replied = m.body.replyTo !== undefined ? bySeq.get(m.body.replyTo) : undefined;
+      const view = {
+        grouped,
+        isGroup,
+        canDelete: m.seq > 0 && this.canDelete(m),
+        editing: this.editing === key,
+        quote: replied ? [replied.senderId, bodyText(replied)] : m.body.replyTo !== undefined ? null : undefined,
+      };
+      const sig = JSON.stringify([m, view]);
+      items.push(item(key, sig, () => this.buildMessage(m, key, view)));
+      previous = m;
+    }
+    for (const key of [...this.drawn.keys()]) if (!used.has(key)) this.drawn.delete(key);
+    reconcile(list, items);
+    this.renderSeen();
+    if (stickToBottom || atBottom) list.scrollTop = list.scrollHeight;
+  }
+
+  /** One message: sender, quoted reply, content, reactions, its actions and its state. */
+  private buildMessage(
+    m: ChatMessage,
+    key: string,
+    view: { grouped: boolean; isGroup: boolean; canDelete: boolean; editing: boolean; quote: (string | undefined)[] | null | undefined },
+  ): HTMLElement {
+    const mine = m.senderId === this.me;
+    const deleted = m.body.type === "deleted";
+    const stored = m.seq > 0 && !m.pending && !m.failed;
+    const classes = ["message", mine && "mine", view.grouped && "grouped", m.pending && "pending", m.failed && "failed", deleted && "deleted"].filter(Boolean).join(" ");
+    const li = h("li", { class: classes, "data-seq": m.seq || undefined, "data-sender": m.senderId, "data-key": key });
+    if (view.isGroup && !mine && !view.grouped) li.append(h("span", { class: "sender" }, m.senderId));
+    const bubble = h("div", { class: "bubble" });
+    if (view.quote !== undefined && !deleted) {
+      const [who, text] = view.quote ?? [undefined, "The original message is not loaded"];
+      bubble.append(
         h(
-          "li",
-          { class: `message${mine ? " mine" : ""}${grouped ? " grouped" : ""}${m.pending ? " pending" : ""}${m.failed ? " failed" : ""}`, "data-seq": m.seq || undefined, "data-sender": m.senderId },
-          isGroup && !mine && !grouped && h("span", { class: "sender" }, m.senderId),
-          h("div", { class: "bubble" }, h("span", { class: "text" }, bodyText(m as HeldMessage as unknown as ChatMessage))),
-          h(
-            "span",
-            { class: "meta muted" },
-            m.pending ? "Sending…" : m.failed ? h("span", {}, m.failed, " ", h("button", { type: "button", class: "link", onclick: () => void this.sendText(m.body.text ?? "", m) }, "Retry")) : timeLabel(m.ts),
+          "button",
+          { type: "button", class: "reply-quote", "aria-label": `Replying to ${who ?? "an earlier message"}: ${text ?? ""}. Show it`, onclick: () => void this.jumpTo(m.conversationId, m.body.replyTo ?? 0) },
+          who && h("strong", {}, who === this.me ? "You" : who),
+          h("span", { class: "quote-text" }, text),
+        ),
+      );
+    }
+    if (deleted) {
+      bubble.append(h("span", { class: "text deleted-text" }, "Message deleted"));
+    } else if (view.editing) {
+      bubble.append(this.buildEditor(m));
+    } else if (m.body.type === "file") {
+      bubble.append(this.buildFile(m));
+      if (m.body.caption) bubble.append(h("span", { class: "text" }, m.body.caption));
+    } else {
+      bubble.append(h("span", { class: "text" }, bodyText(m)));
+    }
+    if (m.edited && !deleted && !view.editing) bubble.append(h("span", { class: "edited", title: `Edited ${timeLabel(m.edited.ts)}` }, " (edited)"));
+    const line = h("div", { class: "bubble-line" }, bubble);
+    if (stored && !deleted && !view.editing) line.append(this.buildActions(m, view.canDelete));
+    li.append(line);
+    const chips = reactionChips(m.reactions, this.me);
+    if (chips.length > 0 && !deleted) {
+      li.append(
+        h(
+          "div",
+          { class: "reactions", role: "group", "aria-label": "Reactions" },
+          chips.map(([reaction, count, yours]) =>
+            h(
+              "button",
+              {
+                type: "button",
+                class: "chip" + (yours ? " yours" : ""),
+                "data-key": reaction,
+                "aria-pressed": String(yours),
+                "aria-label": `${reaction} ${count}${yours ? ", including you: remove yours" : ": add yours"}`,
+                onclick: () => void this.react(m, reaction),
+              },
+              `${reaction} ${count}`,
+            ),
           ),
         ),
       );
-      previous = m;
     }
-    fill(list, items);
-    this.renderSeen();
-    if (stickToBottom || atBottom) list.scrollTop = list.scrollHeight;
+    const status = m.uploading ? "Uploading…" : m.pending ? "Sending…" : undefined;
+    li.append(
+      h(
+        "span",
+        { class: "meta muted" },
+        m.failed
+          ? h("span", {}, m.failed, " ", h("button", { type: "button", class: "link", onclick: () => this.retry(m) }, "Retry"))
+          : status
+            ? [m.uploading && h("progress", { class: "upload", "aria-label": `Uploading ${m.body.name ?? "the file"}` }), status]
+            : timeLabel(m.ts),
+      ),
+    );
+    return li;
+  }
+
+  /** React, reply, edit (own text) and delete (own, or as a group's owner or admin). */
+  private buildActions(m: ChatMessage, canDelete: boolean): HTMLElement {
+    const picker = h(
+      "div",
+      { class: "picker", role: "group", "aria-label": "Pick a reaction", hidden: true },
+      REACTIONS.map((reaction) => {
+        const yours = (m.reactions?.[reaction] ?? []).includes(this.me);
+        return h(
+          "button",
+          {
+            type: "button",
+            class: "icon" + (yours ? " yours" : ""),
+            "aria-label": `React with ${reaction}`,
+            "aria-pressed": String(yours),
+            onclick: () => {
+              picker.hidden = true;
+              void this.react(m, reaction);
+            },
+          },
+          reaction,
+        );
+      }),
+    );
+    picker.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        picker.hidden = true;
+        (picker.previousElementSibling?.querySelector(".react") as HTMLElement | null)?.focus();
+      }
+    });
+    const button = (cls: string, label: string, glyph: string, onclick: () => void) =>
+      h("button", { type: "button", class: `icon ${cls}`, "aria-label": label, title: label, onclick }, glyph);
+    const mine = m.senderId === this.me;
+    return h(
+      "div",
+      { class: "actions-wrap" },
+      h(
+        "div",
+        { class: "message-actions", role: "toolbar", "aria-label": "Message actions" },
+        button("react", "Add a reaction", "☺", () => {
+          picker.hidden = !picker.hidden;
+          picker.querySelector("button")?.focus();
+        }),
+        button("reply", "Reply", "↩", () => this.setReply(m)),
+        mine && m.body.type === "text" && button("edit", "Edit", "✎", () => {
+          this.editing = m.seq > 0 ? `s:${m.seq}` : undefined;
+          this.renderMessages(false);
+          (this.els.messages?.querySelector(".edit-input") as HTMLTextAreaElement | null)?.focus();
+        }),
+        canDelete && button("delete", "Delete", "🗑", () => this.confirmDelete(m)),
+      ),
+      picker,
+    );
+  }
+
+  /** The inline editor of an own text message: Enter saves, Escape cancels. */
+  private buildEditor(m: ChatMessage): HTMLElement {
+    const input = h("textarea", { class: "edit-input", rows: 2, "aria-label": "Edit message", maxlength: 8000 });
+    input.value = m.body.text ?? "";
+    const cancel = () => {
+      this.editing = undefined;
+      this.renderMessages(false);
+      (this.els.composer as HTMLTextAreaElement | undefined)?.focus();
+    };
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        e.preventDefault();
+        cancel();
+      } else if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        void this.saveEdit(m, input.value);
+      }
+    });
+    return h(
+      "form",
+      {
+        class: "edit-form",
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          void this.saveEdit(m, input.value);
+        },
+      },
+      input,
+      h(
+        "div",
+        { class: "edit-buttons" },
+        h("span", { class: "muted" }, "Escape to cancel, Enter to save"),
+        h("button", { type: "button", class: "ghost", onclick: cancel }, "Cancel"),
+        h("button", { type: "submit", class: "primary" }, "Save"),
+      ),
+    );
+  }
+
+  /** A file: an image preview (from a fresh link, fetched again once expired), and its download. */
+  private buildFile(m: ChatMessage): HTMLElement {
+    const { attachmentId, name = "file", size = 0, contentType = "" } = m.body;
+    const box = h("div", { class: "file" });
+    if (attachmentId && contentType.startsWith("image/")) {
+      const img = h("img", { class: "attachment-image", alt: name, decoding: "async" });
+      let retried = false;
+      img.addEventListener("error", () => {
+        // The link may have expired (they last at most 300 s): fetch a new one, once.
+        if (retried || !img.getAttribute("src")) return;
+        retried = true;
+        void this.link(attachmentId, true).then((l) => (img.src = l.url)).catch(() => undefined);
+      });
+      void this.link(attachmentId)
+        .then((l) => (img.src = l.url))
+        .catch(() => img.replaceWith(h("span", { class: "muted" }, "The image is not available.")));
+      box.append(img);
+    }
+    box.append(
+      attachmentId
+        ? h(
+            "button",
+            { type: "button", class: "file-link", "aria-label": `Download ${name}, ${sizeLabel(size)}`, onclick: () => void this.download(attachmentId, name) },
+            h("span", { class: "file-icon", "aria-hidden": "true" }, "⬇"),
+            h("span", { class: "file-name" }, name),
+            h("span", { class: "file-size" }, sizeLabel(size)),
+          )
+        : h("span", { class: "file-link" }, h("span", { class: "file-name" }, name), h("span", { class: "file-size" }, sizeLabel(size))),
+    );
+    return box;
+  }
+
+  /** Show the message `seq` (a reply's original), loading older pages until it is there. */
+  private async jumpTo(conversationId: string, seq: number): Promise<void> {
+    for (let pages = 0; pages < 20; pages++) {
+      const el = this.els.messages?.querySelector<HTMLElement>(`li[data-seq="${seq}"]`);
+      if (el) {
+        el.scrollIntoView({ block: "center", behavior: "smooth" });
+        el.classList.add("flash");
+        el.tabIndex = -1;
+        el.focus({ preventScroll: true });
+        setTimeout(() => el.classList.remove("flash"), 1600);
+        return;
+      }
+      if (this.active !== conversationId || this.older.get(conversationId) == null) break;
+      await this.loadOlder(conversationId);
+    }
+    this.toast("That message is no longer available.");
   }
 
   private renderSeen(): void {

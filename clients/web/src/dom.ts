@@ -28,3 +28,26 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 export function fill(el: Element, ...children: (Child | Child[])[]): void {
   el.replaceChildren(...children.flat().filter((c): c is Node | string | number => c !== undefined && c !== null && c !== false).map((c) => (c instanceof Node ? c : String(c))));
 }
+
+/**
+ * Make `parent`'s children exactly `nodes`, moving only the nodes out of place. Nodes that
+ * stay are not detached: a click whose mousedown landed on one before a redraw still
+ * reaches it (replacing them would drop that click).
+ */
+export function reconcile(parent: Element, nodes: readonly Node[]): void {
+  const wanted = new Set(nodes);
+  for (const child of [...parent.childNodes]) if (!wanted.has(child)) child.remove();
+  let cursor = parent.firstChild;
+  for (const node of nodes) {
+    if (node === cursor) {
+      cursor = cursor.nextSibling;
+      continue;
+    }
+    parent.insertBefore(node, cursor);
+  }
+}
+
+/** Set an element's text only when it differs (keeps its text node otherwise). */
+export function setText(el: Element, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}

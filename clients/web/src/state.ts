@@ -1,15 +1,110 @@
 /** The conversation state the views draw: pure functions, unit tested without a browser. */
 
+import { applyEvent } from "/parley.js";
+
+/** A message body as the views read it (protocol sections 5.1 and 9.1). */
+export interface ChatBody {
+  type: string;
+  text?: string;
+  // system messages
+  event?: string;
+  by?: string;
+  userIds?: string[];
+  role?: string;
+  // text: a reply and mentions
+  replyTo?: number;
+  mentions?: string[];
+  // file
+  attachmentId?: string;
+  name?: string;
+  size?: number;
+  contentType?: string;
+  caption?: string;
+  // edit, delete, reaction events
+  target?: number;
+  key?: string;
+  on?: boolean;
+}
+
 /** A message as the views hold it (a pushed, synced or history message, or one being sent). */
 export interface ChatMessage {
   conversationId: string;
   seq: number; // 0 while sending
   senderId: string;
-  body: { type: string; text?: string; event?: string; by?: string; userIds?: string[]; role?: string };
+  body: ChatBody;
   ts: number;
   clientMsgId?: string;
   pending?: boolean;
+  /** A file being uploaded (before its message is sent). */
+  uploading?: boolean;
   failed?: string;
+  // Section 9.2: the current state of an edited, deleted or reacted-to message.
+  edited?: { seq: number; ts: number };
+  deleted?: { seq: number; ts: number; by: string };
+  reactions?: Record<string, string[]>;
+}
+
+/** Body types that change an earlier message (section 9.1) instead of showing on their own. */
+const EVENT_TYPES = new Set(["edit", "delete", "reaction"]);
+
+/** True for an edit, delete or reaction event. */
+export function isEvent(message: Pick<ChatMessage, "body">): boolean {
+  return EVENT_TYPES.has(message.body.type);
+}
+
+/**
+ * The messages to show, in their current state (section 9.2): every held event applied, in
+ * seq order, to the target it names, and the events themselves left out.
+ *
+ * Held messages keep the state they came with (a push, or a history page that already
+ * showed its events), so events are applied again on every call: the SDK's `applyEvent`
+ * skips what a state already reflects (an older edit, a deleted target, a reaction already
+ * on or off), so replaying them always ends in the latest state.
+ */
+export function resolveMessages(messages: readonly ChatMessage[]): ChatMessage[] {
+  const bySeq = new Map<number, ChatMessage>();
+  for (const m of messages) {
+    if (m.seq > 0 && !isEvent(m)) bySeq.set(m.seq, m);
+  }
+  for (const m of messages) {
+    if (m.seq <= 0 || !isEvent(m) || m.body.target === undefined) continue;
+    const target = bySeq.get(m.body.target);
+    if (!target) continue;
+    const next = applyEvent(target as never, m as never) as ChatMessage | undefined;
+    if (next) bySeq.set(target.seq, next);
+  }
+  return messages.filter((m) => !isEvent(m)).map((m) => (m.seq > 0 ? (bySeq.get(m.seq) ?? m) : m));
+}
+
+/** The `@name` mentions of `text` that name one of `members` (at most 50, each once). */
+export function mentionsIn(text: string, members: readonly string[], me: string): string[] {
+  const known = new Set(members);
+  const found: string[] = [];
+  for (const match of text.matchAll(/(^|[^\w@])@([a-z0-9][a-z0-9_.-]{2,31})/gi)) {
+    const name = (match[2] ?? "").toLowerCase().replace(/[.-]+$/, "");
+    if (known.has(name) && name !== me && !found.includes(name)) found.push(name);
+  }
+  return found.slice(0, 50);
+}
+
+/** "532 B", "12 KB", "3.4 MB". */
+export function sizeLabel(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KB", "MB", "GB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+/** Reaction chips: `[key, count, mine]` in the order the keys were first used. */
+export function reactionChips(reactions: ChatMessage["reactions"], me: string): [string, number, boolean][] {
+  return Object.entries(reactions ?? {})
+    .filter(([, users]) => users.length > 0)
+    .map(([key, users]) => [key, users.length, users.includes(me)]);
 }
 
 /** One conversation in the list. */
@@ -69,6 +164,8 @@ export function bodyText(message: Pick<ChatMessage, "body">): string {
   switch (body.type) {
     case "text":
       return body.text ?? "";
+    case "file":
+      return body.caption ? `📎 ${body.caption}` : `📎 ${body.name ?? "File"}`;
     case "system": {
       const who = (body.userIds ?? []).join(", ");
       switch (body.event) {
@@ -87,7 +184,7 @@ export function bodyText(message: Pick<ChatMessage, "body">): string {
       }
     }
     case "deleted":
-      return "This message was deleted";
+      return "Message deleted";
     default:
       return "A message this app cannot show yet";
   }

@@ -9,7 +9,20 @@ interface ErrorLike {
 }
 
 /** What was being done when the error happened: some codes read differently per action. */
-export type Doing = "login" | "register" | "send" | "group" | "dm" | "call" | "load" | "other";
+export type Doing =
+  | "login"
+  | "register"
+  | "send"
+  | "group"
+  | "dm"
+  | "call"
+  | "load"
+  | "edit"
+  | "delete"
+  | "react"
+  | "upload"
+  | "download"
+  | "other";
 
 /** "in 3 seconds", "in 2 minutes": a wait, rounded up, in words. */
 export function waitInWords(ms: number): string {
@@ -27,6 +40,10 @@ export function describeError(error: unknown, doing: Doing = "other"): string {
   const retry = typeof e.retryAfterMs === "number" ? e.retryAfterMs : undefined;
   switch (code) {
     case 1001:
+      if (doing === "edit") return "That message cannot be edited: only your own text messages can, and not once deleted.";
+      if (doing === "delete") return "That message cannot be deleted (it may be deleted already).";
+      if (doing === "react") return "That reaction cannot be changed: the message may be deleted, or it already has too many different reactions.";
+      if (doing === "upload") return "That file cannot be sent: check its name and type.";
       if (doing === "register") return "Choose a user name of 3-32 letters, digits, dots, dashes or underscores, and a password of 8 to 128 characters.";
       if (doing === "dm") return "That is not a valid user name.";
       return "The server did not accept that request; check what you typed.";
@@ -37,11 +54,17 @@ export function describeError(error: unknown, doing: Doing = "other"): string {
     case 1004:
       if (doing === "login") return "This account is suspended.";
       if (doing === "call") return "You cannot call this person.";
+      if (doing === "edit") return "You can only edit your own messages.";
+      if (doing === "delete") return "You can only delete your own messages; in a group, its owner and admins can delete any.";
+      if (doing === "upload") return "You are not allowed to send files here.";
+      if (doing === "download") return "You are not allowed to open this file.";
       return "You are not allowed to do that here (you are not a member, or you are blocked).";
     case 1005:
       return retry !== undefined ? `Too many attempts. Try again ${waitInWords(retry)}.` : "Too many attempts. Wait a moment and try again.";
     case 1006:
-      return doing === "group" ? "That group would be too large." : "That is too long: a message holds at most 4,000 characters.";
+      if (doing === "group") return "That group would be too large.";
+      if (doing === "upload") return "That file is too large to send.";
+      return "That is too long: a message holds at most 4,000 characters.";
     case 1007:
       return "This app and the server do not understand each other; reload the page.";
     case 1008:
@@ -50,6 +73,9 @@ export function describeError(error: unknown, doing: Doing = "other"): string {
       return "The message could not be stored. It will be retried; try again if it does not appear.";
     case 2002:
       return "That conversation does not exist.";
+    case 2003:
+      if (doing === "download" || doing === "upload") return "That file is no longer available (its message may have been deleted).";
+      return "That message no longer exists, or you cannot see it.";
     case 3001:
       return "The server had a problem. Try again in a moment.";
     default:
@@ -59,6 +85,7 @@ export function describeError(error: unknown, doing: Doing = "other"): string {
   if (name === "ParleyConnectionError" || name === "HandshakeError" || name === "TypeError") {
     return "Cannot reach the server. Check your connection.";
   }
+  if (name === "ParleyUploadError") return "The file could not be uploaded. Try again.";
   if (name === "ParleyClosedError") return "You are signed out.";
   if (name === "NotAllowedError") return "The browser was not allowed to use the camera or microphone.";
   if (name === "NotFoundError" && code === undefined) return "No camera or microphone was found.";

@@ -17,9 +17,23 @@ describe("describeError", () => {
     expect(describeError({ code: 1003 }, "send")).toContain("sign in again");
     expect(describeError({ code: 1008 }, "register")).toBe("That user name is taken.");
     expect(describeError({ code: 1002 }, "dm")).toBe("There is no user with that name.");
-    for (const code of [1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 2001, 2002, 3001]) {
-      expect(describeError({ code })).not.toMatch(/\d{4}/);
+    for (const code of [1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 2001, 2002, 2003, 3001]) {
+      for (const doing of ["send", "edit", "delete", "react", "upload", "download"] as const) {
+        expect(describeError({ code }, doing)).not.toMatch(/\d{4}/);
+      }
     }
+  });
+
+  it("explains refused edits, deletes, reactions and files", () => {
+    // GIVEN the codes a rich-message action can get WHEN described THEN each says why in words
+    expect(describeError({ code: 1001 }, "edit")).toContain("only your own text messages");
+    expect(describeError({ code: 1004 }, "delete")).toContain("owner and admins");
+    expect(describeError({ code: 1004 }, "edit")).toBe("You can only edit your own messages.");
+    expect(describeError({ code: 1001 }, "react")).toContain("too many different reactions");
+    expect(describeError({ code: 2003 }, "send")).toBe("That message no longer exists, or you cannot see it.");
+    expect(describeError({ code: 2003 }, "download")).toContain("no longer available");
+    expect(describeError({ code: 1006 }, "upload")).toBe("That file is too large to send.");
+    expect(describeError({ name: "ParleyUploadError", status: 403 }, "upload")).toBe("The file could not be uploaded. Try again.");
   });
 
   it("names a lost connection and unknown failures plainly", () => {

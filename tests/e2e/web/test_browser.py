@@ -1,5 +1,6 @@
 """The web client in a real Chromium against the local cloud: chat, groups, going offline,
-a video call, and the SDK alone from `/parley.js`.
+rich messages (replies, edits, deletes, reactions, files), a video call, and the SDK alone
+from `/parley.js`.
 
 Set PARLEY_WEB_SCREENSHOTS to a directory to save the main screens there (docs/web/).
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -328,3 +331,177 @@ def test_an_audio_call_can_be_declined(new_page: Callable[[], Any]) -> None:
     alice.locator("#call[data-phase=ended]").wait_for(state="attached")
     alice.locator("#toast", has_text=f"{bob_id} declined the call.").wait_for()
     assert alice.get_by_role("button", name=f"Video call {bob_id}").is_enabled()
+
+
+def test_a_row_redrawn_under_the_pointer_still_opens(new_page: Callable[[], Any]) -> None:
+    # GIVEN bob's list with alice's DM in it
+    (_, alice_id), (bob, _) = dm_pair(new_page, "Are you there?")
+    row = bob.locator("#conversation-list .conversation", has_text=alice_id)
+    row.wait_for()
+    # WHEN the list redraws with new content between the click's mousedown and mouseup (as
+    # when the conversation list's load or a push lands mid-click)
+    bob.evaluate(
+        """(id) => document.addEventListener('mousedown', () => {
+            const app = window.parleyApp;
+            app.conversations.get(id).lastText = 'changed under the pointer';
+            app.online.set(id.split(':').find((u) => u !== app.me), true);
+            app.renderList();
+        }, {capture: true, once: true})""",
+        sorted_dm(alice_id, str(bob.locator("#me").inner_text())),
+    )
+    row.click()
+    # THEN the click still opens the conversation, with its message
+    bob.locator("#chat-title", has_text=alice_id).wait_for(timeout=5_000)
+    bob.locator("#messages .text", has_text="Are you there?").wait_for()
+
+
+def sorted_dm(a: str, b: str) -> str:
+    return "dm:" + ":".join(sorted((a, b)))
+
+
+def message(page: Any, text: str) -> Any:
+    """The message (`li`) of `page` whose text contains `text`."""
+    return page.locator("#messages .message", has=page.locator(".text", has_text=text))
+
+
+def act(page: Any, text: str, action: str) -> None:
+    """Hover the message with `text` and press one of its action buttons (by its label)."""
+    target = message(page, text)
+    target.hover()
+    target.get_by_role("button", name=action, exact=True).click()
+
+
+def test_reply_edit_delete_and_react_appear_on_the_other_side(
+    new_page: Callable[[], Any],
+) -> None:
+    # GIVEN alice and bob in a DM with three of alice's messages, open on both sides
+    (alice, alice_id), (bob, _) = dm_pair(new_page, "Lunch at noon?")
+    send(alice, "The new place on Main St is open")
+    send(alice, "teh booking is at 12:15")
+    open_conversation(bob, alice_id)
+    bob.locator("#messages .text", has_text="teh booking").wait_for()
+    # WHEN alice starts an edit and presses Escape THEN nothing changes
+    act(alice, "teh booking", "Edit")
+    editor = alice.get_by_label("Edit message")
+    editor.fill("discarded")
+    editor.press("Escape")
+    assert alice.locator(".edit-input").count() == 0
+    assert message(alice, "teh booking").count() == 1
+    # WHEN alice edits her message THEN bob sees the new text, marked edited
+    act(alice, "teh booking", "Edit")
+    editor.fill("the booking is at 12:15")
+    editor.press("Enter")
+    edited = message(bob, "the booking is at 12:15")
+    edited.locator(".edited").wait_for()
+    assert message(bob, "teh booking").count() == 0
+    message(alice, "the booking is at 12:15").locator(".edited").wait_for()
+    # WHEN bob reacts with a thumbs up THEN alice sees one, and bob sees his own highlighted
+    act(bob, "the booking", "Add a reaction")
+    bob.get_by_role("button", name="React with 👍").click()
+    message(alice, "the booking").locator(".chip", has_text="👍 1").wait_for()
+    mine = message(bob, "the booking").locator(".chip.yours", has_text="👍 1")
+    mine.wait_for()
+    assert mine.get_attribute("aria-pressed") == "true"
+    # AND alice adding the same reaction makes it two on both sides
+    message(alice, "the booking").locator(".chip", has_text="👍 1").click()
+    message(bob, "the booking").locator(".chip", has_text="👍 2").wait_for()
+    act(alice, "Main St", "Add a reaction")
+    alice.get_by_role("button", name="React with 🎉").click()
+    message(bob, "Main St").locator(".chip", has_text="🎉 1").wait_for()
+    # WHEN bob replies to the first message THEN alice sees it quoted above his reply
+    act(bob, "Lunch at noon?", "Reply")
+    bob.locator("#reply-bar", has_text="Replying to").wait_for()
+    send(bob, "Yes, see you there")
+    assert bob.locator("#reply-bar").is_hidden()
+    reply = message(alice, "Yes, see you there")
+    quote = reply.locator(".reply-quote", has_text="Lunch at noon?")
+    quote.wait_for()
+    # AND clicking the quote shows the original
+    quote.click()
+    alice.locator("#messages .message.flash", has_text="Lunch at noon?").wait_for()
+    # WHEN alice deletes a message THEN bob sees "Message deleted" and the text is gone
+    send(alice, "oops, wrong chat")
+    message(bob, "oops, wrong chat").wait_for()
+    act(alice, "oops, wrong chat", "Delete")
+    alice.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    bob.locator("#messages .message.deleted", has_text="Message deleted").wait_for()
+    assert message(bob, "oops").count() == 0
+    alice.locator("#messages .message.deleted", has_text="Message deleted").wait_for()
+    # AND bob cannot delete alice's messages in a DM (no Delete offered)
+    message(bob, "Main St").hover()
+    assert message(bob, "Main St").get_by_role("button", name="Delete").count() == 0
+    # AND every action button has a label
+    for page in (alice, bob):
+        unlabeled = page.locator(
+            "#chat button.icon:not([aria-label]), #chat .chip:not([aria-label])"
+        ).count()
+        assert unlabeled == 0
+
+
+def png(width: int, height: int) -> bytes:
+    """A `width` x `height` RGB PNG with a gradient (a real image for the browser to decode)."""
+    rows = b"".join(
+        b"\x00"
+        + b"".join(
+            bytes((40 + 200 * x // width, 90 + 120 * y // height, 200 - 120 * x // width))
+            for x in range(width)
+        )
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def downloaded(page: Any, name: str) -> bytes:
+    """Press the download button of the file `name` and return the bytes the browser saved."""
+    with page.expect_download() as info:
+        page.get_by_role("button", name=re.compile(f"^Download {re.escape(name)}")).click()
+    return Path(info.value.path()).read_bytes()
+
+
+def test_a_file_upload_and_its_download(new_page: Callable[[], Any]) -> None:
+    # GIVEN alice and bob in a DM, open on both sides
+    (alice, alice_id), (bob, _) = dm_pair(new_page, "Photos from the trip")
+    open_conversation(bob, alice_id)
+    image = png(240, 160)
+    notes = b"Packing list:\n- boots\n- tent\n" * 60
+    # WHEN alice attaches an image with the attach button
+    with alice.expect_file_chooser() as chooser:
+        alice.get_by_role("button", name="Attach a file").click()
+    chooser.value.set_files({"name": "lake.png", "mimeType": "image/png", "buffer": image})
+    # AND drops a text file on the conversation
+    alice.evaluate(
+        """(text) => { const data = new DataTransfer();
+            data.items.add(new File([text], 'notes.txt', {type: 'text/plain'}));
+            const chat = document.querySelector('#chat');
+            for (const type of ['dragover', 'drop']) chat.dispatchEvent(
+                new DragEvent(type, {dataTransfer: data, bubbles: true, cancelable: true})); }""",
+        notes.decode(),
+    )
+    # THEN bob sees the image previewed (decoded, with its size) and the file by name and size
+    bob.wait_for_function(
+        """() => [...document.querySelectorAll('#messages img.attachment-image')]
+                  .some((img) => img.complete && img.naturalWidth === 240)""",
+        timeout=20_000,
+    )
+    bob.get_by_role("button", name=re.compile(r"^Download notes\.txt, 1\.\d KB$")).wait_for()
+    for page in (alice, bob):
+        page.locator("#messages .message:not(.pending) .file-name", has_text="notes.txt").wait_for()
+    # AND both files download in bob's browser with the bytes alice sent
+    assert downloaded(bob, "notes.txt") == notes
+    assert downloaded(bob, "lake.png") == image
+    # AND alice's own image shows without a reload
+    alice.wait_for_function(
+        """() => [...document.querySelectorAll('#messages img.attachment-image')]
+                  .some((img) => img.complete && img.naturalWidth === 240)"""
+    )
