@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooLarge
-from parley.ports import Newest, SeqTaken
+from parley.ports import ListState, Newest, SeqTaken
 from parley.records import (
     Connection,
     Conversation,
@@ -323,6 +323,40 @@ class Members(Repository):
                 if row is not None:
                     out[cid] = int(row.get("readSeq", 0))
             return out
+
+    def for_user_page(
+        self, user_id: str, limit: int, start_after: str | None = None
+    ) -> tuple[list[UserMembership], str | None]:
+        """A page of the user's memberships in conversationId order (like the index Query)."""
+        self._called("for_user_page", user_id, limit, start_after)
+        with self.store.lock:
+            found = sorted(self.store.members_by_user.get(user_id, ()))
+            if start_after is not None:
+                found = [c for c in found if c > start_after]
+            chosen = found[: limit + 1]
+            rows = [self.store.member(c, user_id) for c in chosen[:limit]]
+            page = [_membership(r) for r in rows if r is not None]
+        more = len(chosen) > limit
+        return page, (page[-1]["conversationId"] if more and page else None)
+
+    def list_states(self, user_id: str, conversation_ids: list[str]) -> dict[str, ListState]:
+        self._called("list_states", user_id, tuple(conversation_ids))
+        with self.store.lock:
+            out = {}
+            for cid in sorted(set(conversation_ids)):
+                row = self.store.member(cid, user_id)
+                if row is not None:
+                    out[cid] = ListState(int(row.get("readSeq", 0)), bool(row.get("muted", False)))
+            return out
+
+    def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
+        self._called("set_muted", conversation_id, user_id, muted)
+        with self.store.lock:
+            row = self.store.member(conversation_id, user_id)
+            if row is None:
+                return False
+            row["muted"] = muted
+            return True
 
     def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
         """`readSeq < seq` on an existing row, like the conditional update (missing -> False)."""

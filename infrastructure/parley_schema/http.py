@@ -102,7 +102,11 @@ def _operation(route: Route) -> dict[str, Any]:
         for name in re.findall(r"\{(\w+)\}", route.path)
     ]
     for query in route.query:
-        schema: dict[str, Any] = {"type": "integer", "minimum": query.low, "maximum": query.high}
+        schema: dict[str, Any] = (
+            {"type": "string", "minLength": query.low, "maxLength": query.high}
+            if query.string
+            else {"type": "integer", "minimum": query.low, "maximum": query.high}
+        )
         if query.default is not None:
             schema["default"] = query.default
         parameters.append(

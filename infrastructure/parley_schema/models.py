@@ -437,13 +437,25 @@ class ConversationSummary(Reply):
     lastSeq: Cursor
     readSeq: Cursor
     unread: Count
-    """`lastSeq - readSeq`."""
+    """Text, file and custom messages above `readSeq` (events and system messages do not
+    count: protocol 9.2)."""
+    muted: bool
+    """The caller muted it (`PATCH /conversations/{id}`): no offline notifications."""
 
 
 class ConversationList(Reply):
-    """Every conversation the caller is a member of."""
+    """A page of the conversations the caller is a member of, in conversationId order."""
 
     conversations: list[ConversationSummary]
+    nextCursor: str | None
+    """The next page's `cursor`; null on the last page."""
+
+
+class MuteSetting(Reply):
+    """A conversation's mute setting for the caller."""
+
+    conversationId: ConversationId
+    muted: bool
 
 
 class HistoryPage(Reply):

@@ -315,6 +315,13 @@ class AttachmentUploadBody(Strict):
     contentType: Annotated[str, Field(min_length=3, max_length=255), AfterValidator(_unicode_text)]
 
 
+class MuteBody(Strict):
+    """Mute or unmute a conversation for the caller (protocol 11): a muted conversation
+    sends the caller no offline notifications."""
+
+    muted: bool
+
+
 BODIES: tuple[type[Strict], ...] = (
     RegisterBody,
     LoginBody,
@@ -323,6 +330,7 @@ BODIES: tuple[type[Strict], ...] = (
     AddMembersBody,
     RoleBody,
     AttachmentUploadBody,
+    MuteBody,
 )
 
 

@@ -25,6 +25,7 @@ from parley_schema.models import (
     Health,
     HistoryPage,
     IceServers,
+    MuteSetting,
     Profile,
     PushConfig,
     Registered,
@@ -37,13 +38,15 @@ MAX_SEQ = 2**53
 
 @dataclass(frozen=True)
 class Query:
-    """An integer query parameter within [low, high] (1001 otherwise)."""
+    """An integer query parameter within [low, high] (1001 otherwise); with `string`, a
+    string of `low` to `high` characters."""
 
     name: str
     low: int
     high: int
     default: int | None
     description: str
+    string: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,9 +224,35 @@ ROUTES: tuple[Route, ...] = (
         "/conversations",
         "listConversations",
         "conversations",
-        "The caller's conversations",
+        "A page of the caller's conversations",
         200,
         ConversationList,
+        query=(
+            Query("limit", 1, 200, 100, "Conversations per page."),
+            Query(
+                "cursor",
+                1,
+                200,
+                None,
+                "The previous page's `nextCursor` (opaque); absent: the first page.",
+                string=True,
+            ),
+        ),
+        description="In conversationId order. `nextCursor` is null on the last page.",
+    ),
+    Route(
+        "PATCH",
+        "/conversations/{id}",
+        "setConversationSettings",
+        "conversations",
+        "Mute or unmute a conversation for the caller",
+        200,
+        MuteSetting,
+        requests.MuteBody,
+        errors=(Code.FORBIDDEN,),
+        description="Members only: anyone else gets 1004 whether or not the conversation "
+        "exists; a malformed id is 1001. A muted conversation sends the caller no offline "
+        "notifications (protocol 10).",
     ),
     Route(
         "GET",

@@ -468,6 +468,15 @@ def _role_bodies(world: World) -> st.SearchStrategy[Any]:
     return st.one_of(st.fixed_dictionaries({"role": role}), JSON)
 
 
+def _mute_bodies(world: World) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.fixed_dictionaries({"muted": st.booleans()}),
+        st.fixed_dictionaries({"muted": JSON}),
+        st.fixed_dictionaries({"muted": st.booleans()}, optional={"extra": JSON}),
+        JSON,
+    )
+
+
 HTTP_ROUTES: dict[str, Route] = {
     "POST /auth/register": Route("http_auth", {201}, _register_bodies, public=True),
     "POST /auth/login": Route("http_auth", {200}, _login_bodies, public=True),
@@ -483,7 +492,8 @@ HTTP_ROUTES: dict[str, Route] = {
     "PATCH /groups/{id}/members/{userId}": Route(
         "http_groups", {200}, _role_bodies, path=("id", "userId")
     ),
-    "GET /conversations": Route("http_conversations", {200}),
+    "GET /conversations": Route("http_conversations", {200}, query=("limit", "cursor")),
+    "PATCH /conversations/{id}": Route("http_conversations", {200}, _mute_bodies, path=("id",)),
     "GET /conversations/{id}/messages": Route(
         "http_conversations", {200}, path=("id",), query=("beforeSeq", "limit")
     ),

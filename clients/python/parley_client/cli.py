@@ -41,6 +41,7 @@ from .commands import (
     cmd_listen,
     cmd_login,
     cmd_logout,
+    cmd_mute,
     cmd_react,
     cmd_register,
     cmd_reply,
@@ -180,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("role", choices=["admin", "member"])
 
     command("conversations", cmd_conversations, "list your conversations")
+
+    for name, what in (("mute", "no offline notifications from"), ("unmute", "notify again for")):
+        sub = command(name, cmd_mute, f"{what} a conversation")
+        sub.add_argument("id", metavar="ID")
 
     sub = command("history", cmd_history, "show a page of a conversation's history")
     sub.add_argument("id", metavar="ID")

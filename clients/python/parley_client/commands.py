@@ -402,7 +402,7 @@ async def cmd_conversations(ctx: Context) -> int:
     if not conversations:
         ctx.out("No conversations yet.")
         return EXIT_OK
-    rows = [("CONVERSATION", "TYPE", "NAME", "LAST", "UNREAD")]
+    rows = [("CONVERSATION", "TYPE", "NAME", "LAST", "UNREAD", "")]
     for conv in conversations:
         rows.append(
             (
@@ -411,6 +411,7 @@ async def cmd_conversations(ctx: Context) -> int:
                 str(conv.get("name") or ""),
                 str(conv.get("lastSeq", "")),
                 str(conv.get("unread", "")),
+                "muted" if conv.get("muted") else "",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -434,6 +435,15 @@ async def cmd_history(ctx: Context) -> int:
     older = page.get("nextBeforeSeq")
     if older is not None and messages:
         ctx.err(f"(older messages: parley history {args.id} --before {older})")
+    return EXIT_OK
+
+
+async def cmd_mute(ctx: Context) -> int:
+    """``parley mute CONV`` and ``parley unmute CONV``."""
+    muted = ctx.args.command == "mute"
+    reply = await ctx.require_login().set_muted(ctx.args.id, muted)
+    state = "Muted" if reply.get("muted") else "Unmuted"
+    ctx.out(f"{state} {reply.get('conversationId', ctx.args.id)}.")
     return EXIT_OK
 
 

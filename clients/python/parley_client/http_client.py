@@ -315,17 +315,42 @@ class HttpClient:
         path = f"/groups/{quote_segment(conversation_id)}/members/{quote_segment(user_id)}"
         return _object_or_empty(await self.request("PATCH", path, {"role": role}))
 
-    async def conversations(self) -> list[JsonObject]:
-        """The caller's conversations.
+    async def conversations(self, page_size: int = 100) -> list[JsonObject]:
+        """Every conversation of the caller, following the list's pages (protocol §11).
 
         Returns:
-            ``[{conversationId, type, name?, lastSeq, readSeq, unread}]``.
+            ``[{conversationId, type, name?, lastSeq, readSeq, unread, muted}]``, in
+            conversationId order.
         """
-        body = _expect_object(await self.request("GET", "/conversations"))
+        out: list[JsonObject] = []
+        cursor: str | None = None
+        while True:
+            page = await self.conversations_page(page_size, cursor)
+            out += page["conversations"]
+            next_cursor = page.get("nextCursor")
+            if not isinstance(next_cursor, str) or not next_cursor:
+                return out
+            cursor = next_cursor
+
+    async def conversations_page(self, limit: int = 100, cursor: str | None = None) -> JsonObject:
+        """One page of ``GET /conversations`` → ``{conversations, nextCursor}``
+        (``nextCursor`` is ``None`` on the last page)."""
+        body = _expect_object(
+            await self.request("GET", "/conversations", query={"limit": limit, "cursor": cursor})
+        )
         items = body.get("conversations")
         if not isinstance(items, list):
             raise ParleyError(ErrorCode.INTERNAL, "GET /conversations: no 'conversations' list")
-        return [c for c in items if isinstance(c, dict)]
+        return {
+            "conversations": [c for c in items if isinstance(c, dict)],
+            "nextCursor": body.get("nextCursor"),
+        }
+
+    async def set_muted(self, conversation_id: str, muted: bool = True) -> JsonObject:
+        """Mute (or unmute) a conversation for yourself: no offline notifications from it
+        (protocol §11) → ``{conversationId, muted}``."""
+        path = f"/conversations/{quote_segment(conversation_id)}"
+        return _expect_object(await self.request("PATCH", path, {"muted": muted}))
 
     async def history(
         self, conversation_id: str, before_seq: int | None = None, limit: int = 50

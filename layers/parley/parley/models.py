@@ -412,6 +412,16 @@ shape(RoleBody, role=Choice(*get_args(RoleName)))
 
 
 @dataclass(frozen=True, kw_only=True)
+class MuteBody:
+    """`PATCH /conversations/{id}` (protocol 11)."""
+
+    muted: bool
+
+
+shape(MuteBody, muted=Bool())
+
+
+@dataclass(frozen=True, kw_only=True)
 class AttachmentUploadBody:
     """`POST /attachments` (protocol 9.3). The name's characters, the media type's form and
     the size's bounds are the service's checks (`parley.services.attachments`): a size past

@@ -45,6 +45,7 @@ __all__ = [
     "EventOutcome",
     "Events",
     "Limits",
+    "ListState",
     "Members",
     "MembershipWriter",
     "Messages",
@@ -69,6 +70,13 @@ class Newest(NamedTuple):
     seq: int
     own: dict[str, int]
     n: int | None = 0
+
+
+class ListState(NamedTuple):
+    """What the conversation list reads of a member's own row: readSeq and `muted`."""
+
+    read_seq: int
+    muted: bool
 
 
 class PostResult(StrEnum):
@@ -162,6 +170,21 @@ class Members(Protocol):
     def for_user(self, user_id: str) -> list[Membership]: ...
 
     def read_seqs(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]: ...
+
+    def for_user_page(
+        self, user_id: str, limit: int, start_after: str | None = None
+    ) -> tuple[list[Membership], str | None]:
+        """Up to `limit` of the user's memberships in conversationId order, after
+        `start_after`, and the conversationId to continue after (None on the last page)."""
+        ...
+
+    def list_states(self, user_id: str, conversation_ids: list[str]) -> dict[str, ListState]:
+        """The user's readSeq and mute setting in each conversation (absent: no row)."""
+        ...
+
+    def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
+        """Mute or unmute the conversation for the member; False when not a member."""
+        ...
 
     def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
         """Move readSeq forward to `seq`; False if it was already there or beyond."""

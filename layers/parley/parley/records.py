@@ -117,11 +117,13 @@ class Membership(MemberEntry):
 
 
 class Member(Membership):
-    """A full Members item: the membership, the read position and the block flag."""
+    """A full Members item: the membership, the read position, the block flag and the
+    member's mute setting (protocol 11: no offline notifications)."""
 
     readSeq: NotRequired[int]
     joinedAt: NotRequired[int]
     blocked: NotRequired[bool]
+    muted: NotRequired[bool]
 
 
 def member_row(

@@ -64,6 +64,7 @@ class FakeBackend:
         self.access: dict[str, JsonObject] = {}
         self.refresh: dict[str, JsonObject] = {}
         self.conversations: dict[str, Conversation] = {}
+        self.muted: set[tuple[str, str]] = set()  # (conversationId, userId)
         self.idempotency: dict[tuple[str, str, str], JsonObject] = {}
         self.read_seq: dict[tuple[str, str], int] = {}
         self.blocked: set[tuple[str, str]] = set()
@@ -537,8 +538,13 @@ class FakeHttpServer:
                 return 200, _group(conv)
             return error(400, 1001, "unsupported in the fake")
         if parts == ["conversations"]:
+            # Paged as protocol §11: conversationId order, the cursor is the last id seen.
+            limit = int(query.get("limit", 100))
+            after = query.get("cursor", "")
+            convs = sorted(b.member_conversations(user_id), key=lambda c: c.conversation_id)
+            convs = [c for c in convs if c.conversation_id > after]
             items = []
-            for conv in b.member_conversations(user_id):
+            for conv in convs[:limit]:
                 read = b.read_seq.get((conv.conversation_id, user_id), 0)
                 item = {
                     "conversationId": conv.conversation_id,
@@ -546,11 +552,26 @@ class FakeHttpServer:
                     "lastSeq": conv.last_seq,
                     "readSeq": read,
                     "unread": conv.last_seq - read,
+                    "muted": (conv.conversation_id, user_id) in b.muted,
                 }
                 if conv.name:
                     item["name"] = conv.name
                 items.append(item)
-            return 200, {"conversations": items}
+            more = len(convs) > limit
+            return 200, {
+                "conversations": items,
+                "nextCursor": items[-1]["conversationId"] if more and items else None,
+            }
+        if method == "PATCH" and parts[0] == "conversations" and len(parts) == 2:
+            conv = b.conversations.get(parts[1])
+            if conv is None or user_id not in conv.members:
+                return error(403, 1004, "not a member")
+            key = (parts[1], user_id)
+            if body.get("muted"):
+                b.muted.add(key)
+            else:
+                b.muted.discard(key)
+            return 200, {"conversationId": parts[1], "muted": bool(body.get("muted"))}
         if parts[0] == "conversations" and len(parts) == 3 and parts[2] == "messages":
             target = b.conversations.get(parts[1])
             if target is None:

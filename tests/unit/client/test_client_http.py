@@ -38,6 +38,13 @@ def test_routes_and_token_handling(http_server: Any, backend: Any) -> None:
         await http.add_members(gid, ["carol"])
         conversations = await http.conversations()
         assert [c["conversationId"] for c in conversations] == [gid]
+        # AND the list follows its pages, and mute is the caller's own setting
+        other = (await http.create_group("other", ["alice"]))["conversationId"]
+        paged = await http.conversations(page_size=1)
+        assert [c["conversationId"] for c in paged] == sorted([gid, other])
+        assert await http.set_muted(other) == {"conversationId": other, "muted": True}
+        muted = {c["conversationId"]: c["muted"] for c in await http.conversations()}
+        assert muted == {gid: False, other: True}
         page = await http.history(gid, limit=1)
         assert [m["seq"] for m in page["messages"]] == [2]
         assert page["nextBeforeSeq"] == 2

@@ -425,6 +425,7 @@ def test_list_reports_last_read_and_unread(world: World) -> None:
         "lastSeq": 5,
         "readSeq": 2,
         "unread": 3,
+        "muted": False,
     }
     assert listed[DM] == {
         "conversationId": DM,
@@ -432,6 +433,7 @@ def test_list_reports_last_read_and_unread(world: World) -> None:
         "lastSeq": 3,
         "readSeq": 3,
         "unread": 0,
+        "muted": False,
     }
 
 
@@ -439,7 +441,7 @@ def test_list_of_a_user_without_conversations(world: World) -> None:
     # GIVEN a user in nothing
     # WHEN they list
     # THEN the list is empty
-    assert world.conversations.list("erin") == {"conversations": []}
+    assert world.conversations.list("erin") == {"conversations": [], "nextCursor": None}
 
 
 def test_list_of_a_new_member_shows_no_negative_unread(world: World) -> None:
@@ -450,3 +452,64 @@ def test_list_of_a_new_member_shows_no_negative_unread(world: World) -> None:
     seed(world, G1, 3)
     [conv] = world.conversations.list("bob")["conversations"]
     assert (conv["lastSeq"], conv["readSeq"], conv["unread"]) == (3, 3, 0)
+
+
+def test_list_pages_with_a_cursor_and_no_empty_last_page(world: World) -> None:
+    # GIVEN alice in five groups
+    groups = [f"grp:01ARZ3NDEKTSV4RRFFQ69G5FA{c}" for c in "ABCDE"]
+    for group in groups:
+        world.repos.add_member(group, "alice")
+        seed(world, group, 1)
+    # WHEN she lists them two at a time, following nextCursor
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = world.conversations.list("alice", 2, cursor)
+        pages += 1
+        seen += [c["conversationId"] for c in page["conversations"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    # THEN every conversation comes once, in order, in three pages (the last one not empty)
+    assert seen == sorted(groups)
+    assert pages == 3
+    # AND a page that ends the list exactly says so
+    assert world.conversations.list("alice", 5)["nextCursor"] is None
+
+
+@pytest.mark.parametrize("cursor", ["!!!", "eA", "Z3JwOg", "x" * 300])
+def test_a_cursor_this_server_never_made_is_1001(world: World, cursor: str) -> None:
+    # GIVEN a cursor that is not base64url of a conversation id
+    # WHEN it is used THEN 1001
+    with pytest.raises(InvalidParam):
+        world.conversations.list("alice", 10, cursor)
+
+
+def test_mute_is_the_members_own_setting(world: World) -> None:
+    # GIVEN alice and bob in a group
+    world.repos.add_member(G1, "alice")
+    world.repos.add_member(G1, "bob")
+    # WHEN alice mutes it
+    assert world.conversations.set_muted("alice", G1, True) == {
+        "conversationId": G1,
+        "muted": True,
+    }
+    # THEN her list says so and bob's does not
+    assert world.conversations.list("alice")["conversations"][0]["muted"] is True
+    assert world.conversations.list("bob")["conversations"][0]["muted"] is False
+    # AND unmuting turns it back
+    world.conversations.set_muted("alice", G1, False)
+    assert world.conversations.list("alice")["conversations"][0]["muted"] is False
+
+
+def test_mute_by_a_non_member_is_1004_whether_or_not_it_exists(world: World) -> None:
+    # GIVEN a group carol is not in, and a group that does not exist
+    world.repos.add_member(G1, "alice")
+    # WHEN carol mutes either THEN 1004; a malformed id is 1001
+    with pytest.raises(Forbidden):
+        world.conversations.set_muted("carol", G1, True)
+    with pytest.raises(Forbidden):
+        world.conversations.set_muted("carol", "grp:01ARZ3NDEKTSV4RRFFQ69G5FZZ", True)
+    with pytest.raises(InvalidParam):
+        world.conversations.set_muted("carol", "grp:nope", True)

@@ -46,9 +46,11 @@ export interface AttachmentUploadBody {
   contentType: string;
 }
 
-/** Every conversation the caller is a member of. */
+/** A page of the conversations the caller is a member of, in conversationId order. */
 export interface ConversationList {
   conversations: ConversationSummary[];
+  /** The next page's `cursor`; null on the last page. */
+  nextCursor: string | null;
 }
 
 /** One of the caller's conversations. */
@@ -62,8 +64,10 @@ export interface ConversationSummary {
   lastSeq: number;
   /** A seq, or 0 before the first message. */
   readSeq: number;
-  /** `lastSeq - readSeq`. */
+  /** Text, file and custom messages above `readSeq` (events and system messages do not count: protocol 9.2). */
   unread: number;
+  /** The caller muted it (`PATCH /conversations/{id}`): no offline notifications. */
+  muted: boolean;
 }
 
 /** A new group. */
@@ -151,6 +155,18 @@ export interface IceServers {
 export interface LoginBody {
   userId: string;
   password: string;
+}
+
+/** Mute or unmute a conversation for the caller (protocol 11): a muted conversation sends the caller no offline notifications. */
+export interface MuteBody {
+  muted: boolean;
+}
+
+/** A conversation's mute setting for the caller. */
+export interface MuteSetting {
+  /** `dm:<a>:<b>` (the two userIds sorted) or `grp:<ULID>`. */
+  conversationId: string;
+  muted: boolean;
 }
 
 /** The caller's account. */
@@ -292,11 +308,23 @@ export interface Routes {
     response: Registered;
     status: 201;
   };
-  /** The caller's conversations */
+  /** A page of the caller's conversations */
   "GET /conversations": {
-    query: undefined;
+    query: {
+      /** Conversations per page. */
+      limit?: number;
+      /** The previous page's `nextCursor` (opaque); absent: the first page. */
+      cursor?: string;
+    };
     body: undefined;
     response: ConversationList;
+    status: 200;
+  };
+  /** Mute or unmute a conversation for the caller */
+  "PATCH /conversations/{id}": {
+    query: undefined;
+    body: MuteBody;
+    response: MuteSetting;
     status: 200;
   };
   /** A page of history */

@@ -12,9 +12,10 @@ from typing import Any, cast
 
 from parley import ddb
 from parley.errors import Conflict, ConversationNotFound, Forbidden, PayloadTooLarge
-from parley.ports import SeqTaken
+from parley.ports import ListState, SeqTaken
 from parley.records import Conversation, Member, MemberEntry, Membership, Message, member_row
 from parley.repositories.base import (
+    AttrItem,
     AwsClient,
     Repository,
     Sleep,
@@ -119,6 +120,58 @@ class MembersRepository(Repository):
             )
         )
         return {r["conversationId"]: int(r.get("readSeq", 0)) for r in rows}
+
+    def for_user_page(
+        self, user_id: str, limit: int, start_after: str | None = None
+    ) -> tuple[list[Membership], str | None]:
+        """A page of the user's memberships (the `byUser` index, conversationId order) and
+        the conversationId to continue after, None on the last page. Reads one item more
+        than the page, so that a page that ends the list says so (no empty last page)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_USER,
+            "KeyConditionExpression": "userId = :u",
+            "ExpressionAttributeValues": ddb.encode({":u": user_id}),
+            "Limit": limit + 1,
+        }
+        if start_after is not None:
+            kwargs["ExclusiveStartKey"] = ddb.key(userId=user_id, conversationId=start_after)
+        items: list[AttrItem] = []
+        for item in query_all(self.client, **kwargs):
+            items.append(item)
+            if len(items) > limit:
+                break
+        rows = cast(list[Membership], ddb.decode_all(items[:limit]))
+        more = len(items) > limit
+        return rows, (rows[-1]["conversationId"] if more and rows else None)
+
+    def list_states(self, user_id: str, conversation_ids: list[str]) -> dict[str, ListState]:
+        """readSeq and `muted` of the user's rows (base table: neither is projected)."""
+        keys = [ddb.key(conversationId=c, userId=user_id) for c in sorted(set(conversation_ids))]
+        rows = ddb.decode_all(
+            batch_get(
+                self.client,
+                self.table,
+                keys,
+                sleep=self.sleep,
+                ProjectionExpression="conversationId, readSeq, muted",
+            )
+        )
+        return {
+            r["conversationId"]: ListState(int(r.get("readSeq", 0)), bool(r.get("muted", False)))
+            for r in rows
+        }
+
+    def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
+        """Set `muted` on the member's row; False when there is no row (not a member)."""
+        return conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.key(conversationId=conversation_id, userId=user_id),
+            UpdateExpression="SET muted = :m",
+            ConditionExpression="attribute_exists(userId)",
+            ExpressionAttributeValues={":m": {"BOOL": muted}},
+        )
 
     def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
         """Move readSeq forward to `seq` (never back); False if it was already there or beyond."""

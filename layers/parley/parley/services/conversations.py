@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import NamedTuple, NotRequired, TypedDict
 
 from parley import frames, ids
 from parley.concurrency import gather, parallel_map
-from parley.errors import ConversationNotFound, Forbidden
-from parley.ports import Conversations, Members, Messages, Newest
+from parley.errors import ConversationNotFound, Forbidden, InvalidParam
+from parley.ports import Conversations, ListState, Members, Messages, Newest
 from parley.records import Member, Message
 from parley.wire import json_size
 
@@ -47,12 +48,45 @@ class ConversationSummary(TypedDict):
     lastSeq: int
     readSeq: int
     unread: int
+    muted: bool
 
 
 class ConversationList(TypedDict):
-    """The body of `GET /conversations`."""
+    """The body of `GET /conversations`: a page, and the cursor of the next (or None)."""
 
     conversations: list[ConversationSummary]
+    nextCursor: str | None
+
+
+class MuteSetting(TypedDict):
+    """The body of `PATCH /conversations/{id}`."""
+
+    conversationId: str
+    muted: bool
+
+
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 200
+
+
+def encode_cursor(conversation_id: str | None) -> str | None:
+    """The opaque `nextCursor`: the last conversationId of a page, base64url (no padding)."""
+    if conversation_id is None:
+        return None
+    return base64.urlsafe_b64encode(conversation_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    """The conversationId a `cursor` continues after; 1001 for one this server never made."""
+    if cursor is None or cursor == "":
+        return None
+    try:
+        if len(cursor) > 200:
+            raise ValueError("too long")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return ids.check_conversation_id(raw)
+    except (ValueError, UnicodeDecodeError, ConversationNotFound):
+        raise InvalidParam("cursor: not a cursor of this list") from None
 
 
 class HistoryPage(TypedDict):
@@ -98,33 +132,36 @@ class ConversationService:
             raise ConversationNotFound()
         raise Forbidden("not a member of this conversation")
 
-    def list(self, user_id: str) -> ConversationList:
-        """`GET /conversations`: every conversation of the user with lastSeq, readSeq, unread."""
-        memberships = self.members.for_user(user_id)
+    def list(
+        self, user_id: str, limit: int = DEFAULT_LIST_LIMIT, cursor: str | None = None
+    ) -> ConversationList:
+        """`GET /conversations` (protocol 11): a page of the user's conversations, in
+        conversationId order, each with lastSeq, readSeq, unread and muted; `nextCursor`
+        continues it (null on the last page). A page of `limit` costs one index Query, one
+        newest-seq Query per conversation, and a BatchGetItem each for the metadata, the
+        member's own rows and the unread counts."""
+        memberships, after = self.members.for_user_page(user_id, limit, decode_cursor(cursor))
         conversation_ids = [m["conversationId"] for m in memberships]
         if not conversation_ids:
-            return {"conversations": []}
-        meta, newest, read = gather(
+            return {"conversations": [], "nextCursor": None}
+        meta, newest, states = gather(
             lambda: self.conversations.get_many(conversation_ids),
             lambda: self.messages.newest_many(conversation_ids),
-            lambda: self.members.read_seqs(user_id, conversation_ids),
+            lambda: self.members.list_states(user_id, conversation_ids),
         )
         read_seqs: dict[str, int] = {}
-        for membership in memberships:
-            cid = membership["conversationId"]
+        for cid in conversation_ids:
             last_seq, own, _ = newest.get(cid, Newest(0, {}))
-            read_seqs[cid] = min(observed_read_seq(int(read.get(cid, 0)), own, user_id), last_seq)
+            state = states.get(cid, ListState(0, False))
+            read_seqs[cid] = min(observed_read_seq(state.read_seq, own, user_id), last_seq)
         # Unread counts only text, file and custom messages (protocol 9.2): the difference of
         # the running counts at the newest message and at the read position, one BatchGetItem
         # per 100 conversations here rather than a read or write on every send.
         counted = self.messages.counts_at(
             [(cid, seq) for cid, seq in read_seqs.items() if 0 < seq < newest[cid].seq]
-            if newest
-            else []
         )
         out: list[ConversationSummary] = []
-        for membership in memberships:
-            cid = membership["conversationId"]
+        for cid in conversation_ids:
             info = meta.get(cid)
             top = newest.get(cid, Newest(0, {}))
             read_seq = read_seqs[cid]
@@ -134,11 +171,23 @@ class ConversationService:
                 "lastSeq": top.seq,
                 "readSeq": read_seq,
                 "unread": unread(top, read_seq, counted.get((cid, read_seq), 0)),
+                "muted": states.get(cid, ListState(0, False)).muted,
             }
             if info and info.get("name"):
                 entry["name"] = info["name"]
             out.append(entry)
-        return {"conversations": out}
+        return {"conversations": out, "nextCursor": encode_cursor(after)}
+
+    def set_muted(self, user_id: str, conversation_id: str, muted: bool) -> MuteSetting:
+        """`PATCH /conversations/{id}` (protocol 11): members only, 1004 for anyone else
+        whether or not the conversation exists (a malformed id is 1001)."""
+        try:
+            cid = ids.check_conversation_id(conversation_id)
+        except ConversationNotFound:
+            raise InvalidParam("malformed conversation id") from None
+        if not self.members.set_muted(cid, user_id, muted):
+            raise Forbidden("not a member of this conversation")
+        return {"conversationId": cid, "muted": muted}
 
     def history(
         self, user_id: str, conversation_id: str, before_seq: int | None, limit: int
