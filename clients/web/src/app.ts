@@ -6,7 +6,7 @@
 import { HttpClient, ParleyClient } from "/parley.js";
 import type { IceServer, ServerEvent } from "/parley.js";
 import { CallManager, type CallState } from "./calls.js";
-import { fill, h, reconcile, setText } from "./dom.js";
+import { fill, h, icon, reconcile, setText } from "./dom.js";
 import {
   bodyText,
   dmId,
@@ -870,7 +870,7 @@ export class App {
       for (const file of [...(picker.files ?? [])]) void this.sendFile(file);
       picker.value = "";
     });
-    const attach = h("button", { type: "button", class: "icon", id: "attach", "aria-label": "Attach a file", title: "Attach a file", onclick: () => picker.click() }, "📎");
+    const attach = h("button", { type: "button", class: "icon", id: "attach", "aria-label": "Attach a file", title: "Attach a file", onclick: () => picker.click() }, icon("attach"));
     const replyBar = h("div", { class: "reply-bar", id: "reply-bar", hidden: true });
     const form = h(
       "form",
@@ -927,7 +927,7 @@ export class App {
     fill(
       bar,
       h("div", { class: "quote" }, h("strong", {}, target.senderId === this.me ? "Replying to yourself" : `Replying to ${target.senderId}`), h("span", { class: "quote-text" }, bodyText(target))),
-      h("button", { type: "button", class: "icon", id: "cancel-reply", "aria-label": "Cancel the reply", title: "Cancel the reply (Escape)", onclick: () => this.setReply(undefined) }, "✕"),
+      h("button", { type: "button", class: "icon", id: "cancel-reply", "aria-label": "Cancel the reply", title: "Cancel the reply (Escape)", onclick: () => this.setReply(undefined) }, icon("close")),
     );
   }
 
@@ -1117,8 +1117,8 @@ export class App {
         (picker.previousElementSibling?.querySelector(".react") as HTMLElement | null)?.focus();
       }
     });
-    const button = (cls: string, label: string, glyph: string, onclick: () => void) =>
-      h("button", { type: "button", class: `icon ${cls}`, "aria-label": label, title: label, onclick }, glyph);
+    const button = (cls: "react" | "reply" | "edit" | "delete", label: string, onclick: () => void) =>
+      h("button", { type: "button", class: `icon ${cls}`, "aria-label": label, title: label, onclick }, icon(cls));
     const mine = m.senderId === this.me;
     return h(
       "div",
@@ -1126,17 +1126,17 @@ export class App {
       h(
         "div",
         { class: "message-actions", role: "toolbar", "aria-label": "Message actions" },
-        button("react", "Add a reaction", "☺", () => {
+        button("react", "Add a reaction", () => {
           picker.hidden = !picker.hidden;
           picker.querySelector("button")?.focus();
         }),
-        button("reply", "Reply", "↩", () => this.setReply(m)),
-        mine && m.body.type === "text" && button("edit", "Edit", "✎", () => {
+        button("reply", "Reply", () => this.setReply(m)),
+        mine && m.body.type === "text" && button("edit", "Edit", () => {
           this.editing = m.seq > 0 ? `s:${m.seq}` : undefined;
           this.renderMessages(false);
           (this.els.messages?.querySelector(".edit-input") as HTMLTextAreaElement | null)?.focus();
         }),
-        canDelete && button("delete", "Delete", "🗑", () => this.confirmDelete(m)),
+        canDelete && button("delete", "Delete", () => this.confirmDelete(m)),
       ),
       picker,
     );
@@ -1186,6 +1186,11 @@ export class App {
     const box = h("div", { class: "file" });
     if (attachmentId && contentType.startsWith("image/")) {
       const img = h("img", { class: "attachment-image", alt: name, decoding: "async" });
+      img.addEventListener("load", () => {
+        // The image grew its message: stay at the bottom if the reader was there.
+        const list = this.els.messages;
+        if (list && list.scrollHeight - list.scrollTop - list.clientHeight < img.height + 80) list.scrollTop = list.scrollHeight;
+      });
       let retried = false;
       img.addEventListener("error", () => {
         // The link may have expired (they last at most 300 s): fetch a new one, once.
@@ -1203,7 +1208,7 @@ export class App {
         ? h(
             "button",
             { type: "button", class: "file-link", "aria-label": `Download ${name}, ${sizeLabel(size)}`, onclick: () => void this.download(attachmentId, name) },
-            h("span", { class: "file-icon", "aria-hidden": "true" }, "⬇"),
+            h("span", { class: "file-icon" }, icon("download")),
             h("span", { class: "file-name" }, name),
             h("span", { class: "file-size" }, sizeLabel(size)),
           )

@@ -144,10 +144,6 @@ def test_a_group_of_three(new_page: Callable[[], Any]) -> None:
     shot(alice, "group")
 
 
-# Known flake under load (issue 13, open): the opened conversation sometimes never shows a
-# message that reached it, a suspected race between the conversation list's load and the
-# live stream in the web client. Re-run once until that race is found and fixed.
-@pytest.mark.flaky(reruns=1)
 def test_offline_then_back_every_message_once_in_order(
     new_page: Callable[[], Any], browser: Any
 ) -> None:
@@ -285,10 +281,6 @@ def test_errors_are_in_words(new_page: Callable[[], Any]) -> None:
     alert.get_by_text("That user name is taken.").wait_for()
 
 
-# Known flake under load (issue 13, open): the opened conversation sometimes never shows a
-# message that reached it, a suspected race between the conversation list's load and the
-# live stream in the web client. Re-run once until that race is found and fixed.
-@pytest.mark.flaky(reruns=1)
 def test_history_pages_in_when_scrolling_up(new_page: Callable[[], Any]) -> None:
     # GIVEN 45 messages from alice to bob, sent while bob was signed out
     alice, bob = new_page(), new_page()
