@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from parley.errors import ConversationNotFound, Forbidden, InvalidParam
-from parley.services.conversations import SYNC_REPLY_BUDGET
+from parley.services.conversations import MIN_MESSAGE_BYTES, SYNC_REPLY_BUDGET
 
 from tests.unit.services.conftest import World
 
@@ -513,3 +513,46 @@ def test_mute_by_a_non_member_is_1004_whether_or_not_it_exists(world: World) -> 
         world.conversations.set_muted("carol", "grp:01ARZ3NDEKTSV4RRFFQ69G5FZZ", True)
     with pytest.raises(InvalidParam):
         world.conversations.set_muted("carol", "grp:nope", True)
+
+
+# ---- sync: bounded reads -----------------------------------------------------------------
+
+
+def test_a_sync_round_reads_about_what_one_reply_holds(world: World) -> None:
+    # GIVEN bob in 300 conversations with 40 unread messages each
+    groups = [f"grp:01ARZ3NDEKTSV4RRFFQ{i:07d}" for i in range(300)]
+    for group in groups:
+        world.repos.add_member(group, "bob")
+        seed(world, group, 40)
+    # WHEN he syncs once from nothing with the largest limit
+    world.repos.messages.calls.clear()
+    reply = world.sync("bob", {}, 500)
+    # THEN the messages read are at most two per conversation plus what a reply can hold,
+    # far below 300 x 40 (and the reply is still full and honest about what is left)
+    read = sum(args[2] for name, args in world.repos.messages.calls if name == "after_with_own")
+    bound = 2 * len(groups) + SYNC_REPLY_BUDGET // MIN_MESSAGE_BYTES + len(groups)
+    assert read <= bound < 300 * 40
+    assert reply["complete"] is False
+
+
+def test_repeated_bounded_syncs_deliver_every_message_once_in_order(world: World) -> None:
+    # GIVEN bob in 30 conversations with 1 to 60 messages each
+    groups = [f"grp:01ARZ3NDEKTSV4RRFFQ{i:07d}" for i in range(30)]
+    for i, group in enumerate(groups):
+        world.repos.add_member(group, "bob")
+        seed(world, group, 1 + (i * 7) % 60, text="x" * 300)
+    # WHEN he syncs from his cursors until a reply is complete
+    cursors: dict[str, int] = {}
+    got: dict[str, list[int]] = {}
+    for _ in range(1000):
+        reply = world.sync("bob", cursors, 100, budget=8192)
+        for entry in reply["conversations"]:
+            seqs = [m["seq"] for m in entry["messages"]]
+            got.setdefault(entry["conversationId"], []).extend(seqs)
+            cursors[entry["conversationId"]] = seqs[-1]
+        if reply["complete"]:
+            break
+    else:
+        pytest.fail("never complete")
+    # THEN every message came exactly once, in order
+    assert got == {g: list(range(1, 2 + (i * 7) % 60)) for i, g in enumerate(groups)}

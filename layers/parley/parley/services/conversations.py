@@ -15,7 +15,16 @@ from parley.wire import json_size
 
 # API Gateway allows 128 KB per WebSocket message; the protocol promises replies under 96 KB.
 SYNC_REPLY_BUDGET = 96 * 1024 - 1
+FIRST_READ = 2
+"""Messages read of every conversation in a sync's first round (one new message: done)."""
+MIN_MESSAGE_BYTES = 150
+"""Fewer bytes than any stored message takes in a reply (ids, seq, ts and a body): the
+reply budget divided by it bounds how many messages a sync round needs to read."""
 MAX_SEQ = 2**53
+
+
+Ids = list[str]
+Pages = dict[str, list[Message]]
 
 
 def unread(newest: Newest, read_seq: int, count_at_read: int | None) -> int:
@@ -201,6 +210,53 @@ class ConversationService:
         next_before = lowest if lowest is not None and lowest > first_visible else None
         return {"messages": page, "nextBeforeSeq": next_before}
 
+    def _read_pages(
+        self, conversation_ids: Ids, starts: dict[str, int], limit: int, budget: int
+    ) -> tuple[Pages, dict[str, dict[str, int]], dict[str, bool]]:
+        """The messages above each start, read in two bounded rounds: the pages, the `own`
+        map of each page's last message, and whether each conversation has more.
+
+        Round 1 reads at most `FIRST_READ` messages of every conversation, in parallel: one
+        new message is then complete in one round trip. Round 2 reads further only for the
+        conversations whose first page was full, oldest cursor first, and only as many
+        messages as the reply could still hold (`budget` / `MIN_MESSAGE_BYTES`), so a user
+        in hundreds of busy conversations reads about what one reply carries, not
+        `limit` messages of each (docs/architecture.md, "Sync and history").
+        """
+        first = min(limit + 1, FIRST_READ)
+        round1 = parallel_map(
+            lambda cid: self.messages.after_with_own(cid, starts[cid], first), conversation_ids
+        )
+        pages: Pages = {}
+        owns: dict[str, dict[str, int]] = {}
+        for cid, (page, own) in zip(conversation_ids, round1, strict=True):
+            if page:
+                pages[cid], owns[cid] = page, own
+        full = [cid for cid in pages if len(pages[cid]) >= first and first <= limit]
+        items_left = budget // MIN_MESSAGE_BYTES - sum(len(p) for p in pages.values())
+        wanted: dict[str, int] = {}
+        for cid in sorted(full, key=lambda c: (starts[c], c)):
+            if items_left <= 0:
+                break
+            # One more than the page can take says whether there is more.
+            want = min(limit + 1 - len(pages[cid]), items_left + 1)
+            wanted[cid] = want
+            items_left -= want - 1
+        chosen: Ids = [*wanted]
+        round2 = parallel_map(
+            lambda cid: self.messages.after_with_own(cid, pages[cid][-1]["seq"], wanted[cid]),
+            chosen,
+        )
+        capped: set[str] = set(full) - set(wanted)
+        for cid, (more, own) in zip(chosen, round2, strict=True):
+            if more:
+                pages[cid] = pages[cid] + more
+                owns[cid] = own
+            if len(more) == wanted[cid] and len(pages[cid]) <= limit:
+                capped.add(cid)  # stopped by the budget, not by the end of the log
+        has_more = {cid: len(page) > limit or cid in capped for cid, page in pages.items()}
+        return {cid: page[:limit] for cid, page in pages.items()}, owns, has_more
+
     def sync(
         self,
         user_id: str,
@@ -223,21 +279,10 @@ class ConversationService:
             for m in memberships
         }
         conversation_ids = sorted(starts)
-        pages = parallel_map(
-            lambda cid: self.messages.after_with_own(cid, starts[cid], limit + 1),
-            conversation_ids,
-        )
-        fresh = {cid: page for cid, (page, _) in zip(conversation_ids, pages, strict=True) if page}
+        fresh, owns, has_more = self._read_pages(conversation_ids, starts, limit, budget)
         # Where the page reaches the newest message, that message gives lastSeq and `own`;
         # where it does not, the newest is read (strongly consistent) for both.
-        newest = {
-            cid: Newest(page[-1]["seq"], own)
-            for cid, (page, own) in zip(conversation_ids, pages, strict=True)
-            if page
-        }
-        has_more = {cid: len(page) > limit for cid, page in fresh.items()}
-        for cid in fresh:
-            fresh[cid] = fresh[cid][:limit]
+        newest = {cid: Newest(page[-1]["seq"], owns[cid]) for cid, page in fresh.items()}
         more_ids = [cid for cid, more in has_more.items() if more]
         if more_ids:
             newest.update(self.messages.newest_many(more_ids))
