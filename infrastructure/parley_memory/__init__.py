@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from parley_memory.edges import Delivery, Gateway, PushQueue
+from parley_memory.edges import Delivery, Gateway, NotifyOutbox, PushQueue
 from parley_memory.events import Events
 from parley_memory.store import Access, Latency, Probe, Repository, Store, Write
 from parley_memory.tables import (
@@ -37,6 +37,7 @@ __all__ = [
     "Membership",
     "Memory",
     "Messages",
+    "NotifyOutbox",
     "Probe",
     "PushQueue",
     "Repository",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from parley.errors import Unavailable
 from parley.ports import PostResult
-from parley.records import WorkItem
+from parley.records import NotifyItem, WorkItem
 
 from parley_memory.store import Access, Store
 
@@ -131,3 +131,32 @@ class PushQueue:
         """The items sent of one kind."""
         with self.cond:
             return [i for i in self.items if i.get("kind") == kind]
+
+
+class NotifyOutbox:
+    """The NotifyQueue as the fan-out sees it: `items` keeps every notify work item sent;
+    with `fail` set, `send_all` raises :class:`Unavailable` as the SQS client does when
+    an entry is refused."""
+
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store or Store()
+        self.items: list[NotifyItem] = []
+        self.fail = False
+        self._lock = threading.Lock()
+
+    def send_all(self, items: list[NotifyItem]) -> None:
+        if self.fail:
+            raise Unavailable("notify queue unavailable")
+        for start in range(0, len(items), 10):
+            bodies = [json.dumps(i, separators=(",", ":")) for i in items[start : start + 10]]
+            self.store.wait("sqs")
+            if self.store.probing:
+                entries = [{"Id": str(n), "MessageBody": b} for n, b in enumerate(bodies)]
+                self.store.report(Access("sqs", "SendMessageBatch", params={"Entries": entries}))
+            with self._lock:
+                self.items.extend(json.loads(b) for b in bodies)
+
+    def users(self) -> list[str]:
+        """Every user named by the items sent, in order."""
+        with self._lock:
+            return [u for item in self.items for u in item["userIds"]]

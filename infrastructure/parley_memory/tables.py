@@ -349,6 +349,14 @@ class Members(Repository):
                     out[cid] = ListState(int(row.get("readSeq", 0)), bool(row.get("muted", False)))
             return out
 
+    def mute_states(self, conversation_id: str, user_ids: list[str]) -> dict[str, bool]:
+        self._called("mute_states", conversation_id, tuple(user_ids))
+        with self.store.lock:
+            rows = [self.store.member(conversation_id, u) for u in sorted(set(user_ids))]
+            found = [r for r in rows if r is not None]
+        self._read("BatchGetItem", found)
+        return {r["userId"]: bool(r.get("muted", False)) for r in found}
+
     def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
         self._called("set_muted", conversation_id, user_id, muted)
         with self.store.lock:

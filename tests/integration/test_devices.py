@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from parley import runtime
 from parley.ports import PublishOutcome
 from parley.push_rules import topic
+from parley.records import Conversation, member_row
 from parley.repositories.platforms import SnsPlatforms
+from parley.roles import MEMBER
 
 from tests.integration.conftest import CONTEXT, Harness
 from tests.support import events
@@ -56,6 +58,17 @@ def register_browser(app: Harness, user: str, endpoint: str, browser: Browser) -
 
 
 def store_message(body: dict[str, Any], seq: int = 1) -> None:
+    """Store a message of alice's in her direct conversation with bob (created on first use:
+    the notifier notifies members only)."""
+    rows = [member_row(CONV, user, MEMBER, 1, 1_700_000_000_000) for user in ("alice", "bob")]
+    conversation: Conversation = {
+        "conversationId": CONV,
+        "type": "dm",
+        "createdAt": 1_700_000_000_000,
+        "createdBy": "alice",
+        "memberCount": 2,
+    }
+    runtime.membership().create_dm(conversation, rows)
     runtime.messages().put_if_absent(
         {
             "conversationId": CONV,

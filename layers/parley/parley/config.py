@@ -72,6 +72,8 @@ class Settings:
     push_previews: bool = False
     fcm_application_arn: str = ""
     apns_application_arn: str = ""
+    # Groups larger than this notify only the members a message mentions.
+    push_all_members_max: int = _bounded(100, ge=0, le=10000)
     # A deleted file's erasure (protocol 9.2), delivered after a delay longer than a send
     # can last (SQS allows 0-900 s; the template keeps it over the send's timeout).
     erase_queue_url: str | None = None

@@ -186,6 +186,11 @@ class Members(Protocol):
         """Mute or unmute the conversation for the member; False when not a member."""
         ...
 
+    def mute_states(self, conversation_id: str, user_ids: list[str]) -> dict[str, bool]:
+        """Each of these users' `muted` in the conversation (absent: not a member), read in
+        one BatchGetItem per 100 users (the notifier, before it reads devices)."""
+        ...
+
     def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
         """Move readSeq forward to `seq`; False if it was already there or beyond."""
         ...
@@ -476,6 +481,23 @@ class WebPushTransport(Protocol):
     """Encrypts (RFC 8291), signs (RFC 8292) and POSTs one Web Push notification."""
 
     def send(self, device: Device, data: bytes, *, topic: str, ttl: int) -> WebPushResult: ...
+
+
+class MuteStates(Protocol):
+    """The part of `Members` the notifier reads: who of some users muted a conversation."""
+
+    def mute_states(self, conversation_id: str, user_ids: list[str]) -> dict[str, bool]:
+        """Each of these users' `muted` in the conversation (absent: not a member)."""
+        ...
+
+
+class NotifyOutbox(Protocol):
+    """Where the fan-out hands notify work items to the notifier (NotifyQueue)."""
+
+    def send_all(self, items: list[NotifyItem]) -> None:
+        """Enqueue every item in one attempt (:class:`~parley.errors.Unavailable` if some
+        were not): a notification is best effort and must not hold the send up."""
+        ...
 
 
 class NotifyQueue(Protocol):

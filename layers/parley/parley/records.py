@@ -208,6 +208,9 @@ class MessageRef(TypedDict):
     seq: int
 
 
+NotifyRule = Literal["all", "mentions"]
+
+
 class ConversationWork(TypedDict):
     """A large group's message: the fanout function pages the members into `users` items."""
 
@@ -227,6 +230,10 @@ class UsersWork(TypedDict):
     message: MessageRef
     exclude: str | None
     correlationId: str | None
+    # Who of these users is notified when offline (protocol 10): every one, or only those
+    # the message mentions (a group over PushAllMembersMax). Absent: nobody (an item queued
+    # by the release before offline push).
+    notify: NotRequired[NotifyRule]
 
 
 class ConnectionsWork(TypedDict):

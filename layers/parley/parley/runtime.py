@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from parley.repositories.gateway import ConnectionGateway
     from parley.repositories.limits import LimitsRepository
     from parley.repositories.messages import MessagesRepository
+    from parley.repositories.notify_queue import NotifyQueueClient
     from parley.repositories.objects import ObjectsRepository
     from parley.repositories.platforms import SnsPlatforms
     from parley.repositories.queue import PushQueue
@@ -257,7 +258,19 @@ def push_service() -> PushService:
         threads=cfg.fanout_threads,
         metric=count,
         timing=timing,
+        # Offline push: only the functions that send messages are given the queue.
+        notify=notify_outbox() if cfg.notify_queue_url else None,
+        push_all_max=cfg.push_all_members_max,
     )
+
+
+@cache
+def notify_outbox() -> NotifyQueueClient:
+    """The NotifyQueue as the fan-out writes it (no dead-letter URL: it never gives up an
+    item itself, the notifier does)."""
+    from parley.repositories.notify_queue import NotifyQueueClient
+
+    return NotifyQueueClient(_need("notify_queue_url"))
 
 
 @cache
@@ -464,6 +477,7 @@ def notifier_service(webpush: WebPushTransport) -> NotifierService:
     cfg = settings()
     return NotifierService(
         messages=messages(),
+        members=members(),
         devices=devices(),
         webpush=webpush,
         platforms=push_platforms(),

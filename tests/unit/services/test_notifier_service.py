@@ -36,6 +36,18 @@ class FakeMessages:
         return self.stored.get((conversation_id, seq))
 
 
+class FakeMembers:
+    """Everyone named is a member of every conversation, except `gone`; `muted` muted it."""
+
+    def __init__(self, muted: set[str] | None = None, gone: set[str] | None = None) -> None:
+        self.muted, self.gone = muted or set(), gone or set()
+        self.reads: list[tuple[str, list[str]]] = []
+
+    def mute_states(self, conversation_id: str, user_ids: list[str]) -> dict[str, bool]:
+        self.reads.append((conversation_id, list(user_ids)))
+        return {u: u in self.muted for u in user_ids if u not in self.gone}
+
+
 class FakeWebPush:
     """Answers each endpoint with the next status of its script (then 201)."""
 
@@ -97,6 +109,7 @@ def world(
     script: dict[str, list[WebPushResult]] | None = None,
     previews: bool = False,
     platforms: FakePlatforms | None = None,
+    members: FakeMembers | None = None,
 ) -> tuple[NotifierService, MemoryDevices, FakeWebPush, FakeQueue]:
     devices, push, queue = MemoryDevices(), FakeWebPush(script), FakeQueue()
     for user in ("alice", "bob", "carol"):
@@ -104,6 +117,7 @@ def world(
             devices.add(webpush_device(user, n), [])
     svc = NotifierService(
         messages=FakeMessages(*stored),
+        members=members or FakeMembers(),
         devices=devices,
         webpush=push,
         platforms=platforms,
@@ -290,3 +304,41 @@ def test_a_throttled_sns_publish_is_retried_and_a_switched_off_platform_fails() 
     assert queue.retries[0][0]["deviceIds"] == ["Nbob"]
     svc.platforms = None
     assert svc.handle({"conversationId": CONV, "seq": 1, "userIds": ["bob"]}).failed == 1
+
+
+# ---- mute: read once, for the named (offline) users only ---------------------------------
+
+
+def test_members_who_muted_or_left_are_skipped_with_one_read_before_the_devices() -> None:
+    # GIVEN bob muted the conversation and carol is no longer a member
+    members = FakeMembers(muted={"bob"}, gone={"carol"})
+    svc, _, push, _ = world(message({"type": "text", "text": "hi"}), members=members)
+    # WHEN an item names bob, carol, dave and the sender
+    item: NotifyItem = {"conversationId": CONV, "seq": 1, "userIds": ["bob", "carol", "dave"]}
+    svc.devices.add(webpush_device("dave", 1), [])
+    report = svc.handle(item)
+    # THEN only dave's device rings, after one read of the three users' rows
+    assert [e for e, *_ in push.sent] == ["https://push.example.com/dave/1"]
+    assert report.sent == 1
+    assert members.reads == [(CONV, ["bob", "carol", "dave"])]
+
+
+def test_an_item_whose_users_all_muted_reads_no_device() -> None:
+    # GIVEN bob and carol both muted the conversation
+    members = FakeMembers(muted={"bob", "carol"})
+    svc, _, push, _ = world(message({"type": "text", "text": "hi"}), members=members)
+    # WHEN the item is handled
+    report = svc.handle(ITEM)
+    # THEN nothing is sent and the reason is reported
+    assert push.sent == [] and report.sent == 0
+    assert report.skipped is not None and "muted" in report.skipped
+
+
+def test_an_event_reads_no_member_row() -> None:
+    # GIVEN an edit (events never notify)
+    members = FakeMembers()
+    svc, _, push, _ = world(message({"type": "edit", "target": 1, "text": "x"}), members=members)
+    # WHEN its item is handled
+    svc.handle(ITEM)
+    # THEN neither the member rows nor any device was read
+    assert members.reads == [] and push.sent == []

@@ -162,6 +162,20 @@ class MembersRepository(Repository):
             for r in rows
         }
 
+    def mute_states(self, conversation_id: str, user_ids: list[str]) -> dict[str, bool]:
+        """`muted` of these users' rows (absent: not a member), one BatchGetItem per 100."""
+        keys = [ddb.key(conversationId=conversation_id, userId=u) for u in sorted(set(user_ids))]
+        rows = ddb.decode_all(
+            batch_get(
+                self.client,
+                self.table,
+                keys,
+                sleep=self.sleep,
+                ProjectionExpression="userId, muted",
+            )
+        )
+        return {r["userId"]: bool(r.get("muted", False)) for r in rows}
+
     def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
         """Set `muted` on the member's row; False when there is no row (not a member)."""
         return conditional(

@@ -1,10 +1,12 @@
 """The notifier (protocol 10): one NotifyQueue work item -> a notification on each device of
 each user it names.
 
-The fan-out decides who is notified (members with no live connection, not muted, mentioned
-in a large group) and hands over `{conversationId, seq, userIds}`; this service reads the
-message in its current state, skips anything but text, file and custom messages (events,
-system messages, and a message deleted meanwhile), and sends:
+The fan-out decides who is notified (members with no live connection, mentioned in a large
+group) and hands over `{conversationId, seq, userIds}`; this service reads the message in
+its current state, skips anything but text, file and custom messages (events, system
+messages, and a message deleted meanwhile), drops the users who muted the conversation or
+are no longer members (one BatchGetItem of their member rows, before any device is read:
+only offline users are ever read for it), and sends:
 
 * Web Push: the §10 payload, encrypted and VAPID-signed by the transport, with `TTL`,
   `Urgency: high` and the conversation's `Topic`;
@@ -31,6 +33,7 @@ from parley.concurrency import parallel_map
 from parley.ports import (
     Devices,
     Messages,
+    MuteStates,
     NotifyQueue,
     PublishOutcome,
     PushPlatforms,
@@ -78,6 +81,7 @@ class NotifierService:
     """Sends the notifications of one work item."""
 
     messages: Messages
+    members: MuteStates
     devices: Devices
     webpush: WebPushTransport
     platforms: PushPlatforms | None
@@ -102,6 +106,12 @@ class NotifierService:
         native = self._native(message)
         only = set(item["deviceIds"]) if "deviceIds" in item else None
         users = [u for u in dict.fromkeys(item["userIds"]) if u != message["senderId"]]
+        # Muted now, or gone from the conversation since the fan-out: no notification.
+        states = self.members.mute_states(message["conversationId"], users) if users else {}
+        users = [u for u in users if states.get(u) is False]
+        if not users:
+            report.skipped = "every user muted the conversation or left it"
+            return report
         # Each user's devices (one Query each), then every device's send, on the I/O pool:
         # a work item of many users is bounded by the slowest push service, not their sum.
         targets = [

@@ -10,6 +10,14 @@ Work items carry a reference to the message, never its text (`parley.records`): 
 reads the message in its current state (one GetItem per `users` or `connections` item), so a
 message deleted while its push waits in the queue or the DLQ is pushed as deleted, and the
 queue holds nothing a delete would have to erase.
+
+Offline push (protocol 10) is decided here, where the lookups already tell who had no live
+connection: after a stored text, file or custom message is posted, the other members with
+none (or whose every connection answered 410) are handed to the notifier as one NotifyQueue
+work item per delivery round, best effort (a failure is counted, never raised). In a group
+of more than `push_all_max` members only the users the message mentions qualify. Muting is
+checked by the notifier (one BatchGetItem of the offline users' rows): online members are
+never read for it.
 """
 
 from __future__ import annotations
@@ -28,21 +36,28 @@ from parley.ports import (
     Connections,
     Members,
     Messages,
+    NotifyOutbox,
     PostResult,
     PushQueue,
 )
+from parley.push_rules import NOTIFYING_TYPES
 from parley.records import (
     ConnectionsWork,
     ConversationWork,
     Message,
     MessageFrame,
     MessageRef,
+    NotifyItem,
+    NotifyRule,
     UsersWork,
     WorkItem,
 )
 from parley.wire import compact_bytes
 
 MetricSink = Callable[[str, float], None]
+# Users per notify work item: the notifier reads each user's devices and sends on its I/O
+# pool, so an item stays within its 30 s timeout (docs/architecture.md, "Offline push").
+NOTIFY_ITEM_USERS = 250
 TimingSink = Callable[[str, float], None]
 
 
@@ -64,6 +79,9 @@ class DeliveryReport:
     throttled: list[str] = field(default_factory=list)
     # The work item's message, when it was not found: nothing was posted, the item is dropped.
     missing: MessageRef | None = None
+    # Users with no live connection at the lookup (or only connections that answered 410):
+    # the candidates for an offline notification.
+    offline: list[str] = field(default_factory=list)
 
     def merge(self, other: DeliveryReport) -> None:
         self.delivered += other.delivered
@@ -71,6 +89,7 @@ class DeliveryReport:
         self.failed += other.failed
         self.throttled += other.throttled
         self.missing = self.missing or other.missing
+        self.offline += other.offline
 
 
 @dataclass(eq=False, kw_only=True)
@@ -86,6 +105,9 @@ class PushService:
     inline_max: int = 50
     batch_users: int = 100
     threads: int = 16
+    # Offline push (protocol 10): None turns it off (functions that send no messages).
+    notify: NotifyOutbox | None = None
+    push_all_max: int = 100
     metric: MetricSink = _no_metrics
     timing: TimingSink = _no_timing
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
@@ -102,11 +124,14 @@ class PushService:
     ) -> DeliveryReport:
         """Push a stored message to its conversation's members (inline or via the queue)."""
         conversation_id = message["conversationId"]
+        rule: NotifyRule = "all"
         if ids.conversation_type(conversation_id) == "dm":
             users: list[str] | None = sorted(set(ids.dm_members(conversation_id)))
         else:
             rows, more = self.members.page(conversation_id, self.inline_max + 1)
             users = None if more or len(rows) > self.inline_max else [r["userId"] for r in rows]
+            if len(rows) > self.push_all_max:
+                rule = "mentions"
         ref: MessageRef = {"conversationId": conversation_id, "seq": message["seq"]}
         if users is None:
             # Large group: one work item; the fanout function pages the member list.
@@ -124,6 +149,7 @@ class PushService:
         # Inline: the message was just stored, so the frame is built from it without a read.
         report = self.deliver_to_users(users, frames.message(message), exclude_connection)
         self.retry_later(report, ref, correlation_id)
+        self.notify_offline(message, report.offline, rule)
         return report
 
     def send_frame_to_users(
@@ -156,26 +182,34 @@ class PushService:
         # each `users` item, when it is posted.
         seq = int(item["message"]["seq"])
         batch: list[str] = []
-        work: list[WorkItem] = []
+        ready: list[list[str]] = []
         start_after: str | None = None
+        # The notify rule depends on the group's size, known once it passes push_all_max
+        # or the list ends: batches wait for it (a group under the limit that is over
+        # 10 batches is read whole, a few pages, before its first batch goes out).
+        members = 0
+        rule: NotifyRule | None = None
         while True:
             rows, start_after = self.members.page(item["conversationId"], 1000, start_after)
+            members += len(rows)
+            if members > self.push_all_max:
+                rule = "mentions"
             # Members who joined after this message must not receive it.
             batch.extend(r["userId"] for r in rows if int(r.get("joinedSeq", 0)) <= seq)
             while len(batch) >= self.batch_users:
-                work.append(self._users_item(batch[: self.batch_users], item))
+                ready.append(batch[: self.batch_users])
                 batch = batch[self.batch_users :]
-            if len(work) >= 10:
+            if rule is not None and len(ready) >= 10:
                 # A full SQS batch goes out at once: fanout invocations start on the first
                 # members while the rest of the member list is still being read.
-                self._enqueue(work)
-                work = []
+                self._enqueue([self._users_item(users, item, rule) for users in ready])
+                ready = []
             if start_after is None:
                 break
         batch.extend(u for u in item.get("extraUsers", []) if u not in batch)
         if batch:
-            work.append(self._users_item(batch, item))
-        self._enqueue(work)
+            ready.append(batch)
+        self._enqueue([self._users_item(users, item, rule or "all") for users in ready])
 
     def deliver_users_item(self, item: UsersWork) -> DeliveryReport:
         """Deliver a `users` work item (the message read once, in its current state); failed
@@ -186,6 +220,9 @@ class PushService:
             return DeliveryReport(missing=ref)
         report = self.deliver_to_users(item["userIds"], frame, item.get("exclude"))
         self.retry_later(report, ref, item.get("correlationId"))
+        rule = item.get("notify")
+        if rule is not None:
+            self.notify_offline(frame, report.offline, rule)
         return report
 
     def deliver_connections_item(self, item: ConnectionsWork) -> DeliveryReport:
@@ -224,24 +261,66 @@ class PushService:
         now_s = self.clock.now_ms() // 1000
         data, stored_at = compact_bytes(frame), message_ts(frame)
         unique = sorted(set(user_ids))
+        # Whose connections were found: a user with none is offline (report.offline).
+        owners: dict[str, str] = {}
         if len(unique) <= 1:
             found = self.connections.by_users(unique, now_s)
-            targets = [
-                c["connectionId"]
-                for conns in found.values()
-                for c in conns
-                if c["connectionId"] != exclude_connection
-            ]
-            return self._post_all(targets, data, stored_at)
-        lookups = [submit(self.connections.by_user, u, now_s) for u in unique]
-        posts: list[tuple[str, Future[tuple[PostResult, int]]]] = []
-        for done in as_completed(lookups):
-            for c in done.result():
-                connection_id = c["connectionId"]
-                if connection_id != exclude_connection:
-                    future = self._executor().submit(self._post_one, connection_id, data, stored_at)
-                    posts.append((connection_id, future))
-        return self._tally([(c, f.result()) for c, f in posts], stored_at)
+            for user, conns in found.items():
+                owners.update((c["connectionId"], user) for c in conns)
+            targets = [c for c in owners if c != exclude_connection]
+            report = self._post_all(targets, data, stored_at)
+        else:
+            lookups = {submit(self.connections.by_user, u, now_s): u for u in unique}
+            posts: list[tuple[str, Future[tuple[PostResult, int]]]] = []
+            for done in as_completed(lookups):
+                for c in done.result():
+                    connection_id = c["connectionId"]
+                    owners[connection_id] = lookups[done]
+                    if connection_id != exclude_connection:
+                        future = self._executor().submit(
+                            self._post_one, connection_id, data, stored_at
+                        )
+                        posts.append((connection_id, future))
+            report = self._tally([(c, f.result()) for c, f in posts], stored_at)
+        # A connection that answered 410 was already gone: a user with only such ones had
+        # no live connection either (a missed $disconnect must not silence notifications).
+        gone = set(report.gone)
+        alive = {user for c, user in owners.items() if c not in gone}
+        report.offline = [u for u in unique if u not in alive]
+        return report
+
+    def notify_offline(
+        self, message: Message | MessageFrame, offline: list[str], rule: NotifyRule
+    ) -> None:
+        """Hand the offline members who should be notified of `message` to the notifier
+        (protocol 10): text, file and custom messages only, never the sender, and under the
+        `mentions` rule only the users the message mentions. Best effort: a failure is
+        counted (`NotifyEnqueueFailed`), never raised, so the send is never failed by it."""
+        if self.notify is None or not offline:
+            return
+        body = message["body"]
+        if body.get("type") not in NOTIFYING_TYPES:
+            return
+        users = [u for u in offline if u != message["senderId"]]
+        if rule == "mentions":
+            mentioned = set(body.get("mentions") or ())
+            users = [u for u in users if u in mentioned]
+        if not users:
+            return
+        items: list[NotifyItem] = [
+            {
+                "conversationId": message["conversationId"],
+                "seq": int(message["seq"]),
+                "userIds": users[i : i + NOTIFY_ITEM_USERS],
+            }
+            for i in range(0, len(users), NOTIFY_ITEM_USERS)
+        ]
+        try:
+            self.notify.send_all(items)
+        except Exception:
+            self.metric("NotifyEnqueueFailed", len(users))
+            return
+        self.metric("NotifyUsersQueued", len(users))
 
     def _post_one(
         self, connection_id: str, data: bytes, stored_at: int | None
@@ -317,13 +396,14 @@ class PushService:
         except Exception:
             self.metric("PushRetryEnqueueFailed", len(retry))
 
-    def _users_item(self, users: list[str], item: ConversationWork) -> UsersWork:
+    def _users_item(self, users: list[str], item: ConversationWork, rule: NotifyRule) -> UsersWork:
         return {
             "kind": "users",
             "userIds": list(users),
             "message": item["message"],
             "exclude": item.get("exclude"),
             "correlationId": item.get("correlationId"),
+            "notify": rule,
         }
 
     def _enqueue(self, items: list[WorkItem]) -> None:
