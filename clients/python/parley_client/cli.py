@@ -30,6 +30,9 @@ from .commands import (
     cmd_chat,
     cmd_conversations,
     cmd_delete,
+    cmd_device_add_webpush,
+    cmd_device_remove,
+    cmd_devices,
     cmd_download,
     cmd_edit,
     cmd_group_add,
@@ -185,6 +188,29 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (("mute", "no offline notifications from"), ("unmute", "notify again for")):
         sub = command(name, cmd_mute, f"{what} a conversation")
         sub.add_argument("id", metavar="ID")
+
+    command("devices", cmd_devices, "list your devices registered for offline notifications")
+    device = commands.add_parser(
+        "device", help="register or remove a push device", description="push devices"
+    )
+    device_commands = device.add_subparsers(
+        dest="device_command", metavar="SUBCOMMAND", required=True
+    )
+    sub = device_commands.add_parser(
+        "add-webpush",
+        help="register a Web Push subscription",
+        description="register a Web Push subscription (keys base64url, as a browser gives them)",
+        parents=[common],
+    )
+    sub.set_defaults(handler=cmd_device_add_webpush)
+    sub.add_argument("endpoint", metavar="ENDPOINT", help="the subscription's https URL")
+    sub.add_argument("p256dh", metavar="P256DH", help="the subscription's p256dh key")
+    sub.add_argument("auth", metavar="AUTH", help="the subscription's auth secret")
+    sub = device_commands.add_parser(
+        "remove", help="remove a device", description="remove a device", parents=[common]
+    )
+    sub.set_defaults(handler=cmd_device_remove)
+    sub.add_argument("id", metavar="ID")
 
     sub = command("history", cmd_history, "show a page of a conversation's history")
     sub.add_argument("id", metavar="ID")

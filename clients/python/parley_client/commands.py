@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -444,6 +445,51 @@ async def cmd_mute(ctx: Context) -> int:
     reply = await ctx.require_login().set_muted(ctx.args.id, muted)
     state = "Muted" if reply.get("muted") else "Unmuted"
     ctx.out(f"{state} {reply.get('conversationId', ctx.args.id)}.")
+    return EXIT_OK
+
+
+async def cmd_devices(ctx: Context) -> int:
+    """``parley devices``: your devices registered for offline notifications."""
+    devices = await ctx.require_login().devices()
+    if ctx.args.json:
+        ctx.out_json(devices)
+        return EXIT_OK
+    if not devices:
+        ctx.out("No devices registered.")
+        return EXIT_OK
+    rows = [("DEVICE", "PLATFORM", "REGISTERED")]
+    for device in devices:
+        created = device.get("createdAt")
+        when = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created / 1000))
+            if isinstance(created, int)
+            else ""
+        )
+        rows.append((str(device.get("deviceId", "?")), str(device.get("platform", "?")), when))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        ctx.out("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return EXIT_OK
+
+
+async def cmd_device_add_webpush(ctx: Context) -> int:
+    """``parley device add-webpush ENDPOINT P256DH AUTH``: register a Web Push subscription
+    (a bot's own push service, or a browser's subscription copied by hand)."""
+    args = ctx.args
+    device_id = await ctx.require_login().register_device(
+        "webpush", endpoint=args.endpoint, p256dh=args.p256dh, auth=args.auth
+    )
+    if args.json:
+        ctx.out_json({"deviceId": device_id})
+    else:
+        ctx.out(f"Registered device {device_id}.")
+    return EXIT_OK
+
+
+async def cmd_device_remove(ctx: Context) -> int:
+    """``parley device remove ID``: stop notifications to one of your devices."""
+    await ctx.require_login().remove_device(ctx.args.id)
+    ctx.out(f"Removed device {ctx.args.id}.")
     return EXIT_OK
 
 

@@ -377,6 +377,62 @@ class HttpClient:
         """``GET /rtc/ice-servers`` → ``{iceServers: [{urls, username?, credential?}], ttl}``."""
         return _expect_object(await self.request("GET", "/rtc/ice-servers"))
 
+    # ------------------------------------------------------- devices (protocol 10)
+
+    async def push_config(self) -> JsonObject:
+        """``GET /push/config`` → ``{webpush: {vapidPublicKey}, fcm, apns}``: the VAPID key
+        (base64url, 65-byte uncompressed P-256 point) to subscribe with, and whether FCM
+        and APNs are enabled."""
+        return _expect_object(await self.request("GET", "/push/config"))
+
+    async def register_device(
+        self,
+        platform: str = "webpush",
+        *,
+        endpoint: str | None = None,
+        p256dh: str | None = None,
+        auth: str | None = None,
+        token: str | None = None,
+    ) -> str:
+        """Register a device for offline notifications and return its ``deviceId``.
+
+        Web Push (the default) takes a subscription's ``endpoint`` and its ``p256dh`` and
+        ``auth`` keys (base64url, as a browser's ``PushSubscription.toJSON()`` gives them);
+        ``fcm`` and ``apns`` take the platform's ``token``. Registering the same endpoint
+        or token again answers the same id. A user keeps at most 10 devices: an 11th
+        replaces the least recently registered.
+
+        Raises:
+            ParleyError: 1001 for a refused endpoint or a platform that is not enabled.
+        """
+        body: JsonObject
+        if platform == "webpush":
+            if not (endpoint and p256dh and auth):
+                raise ValueError("a Web Push device needs endpoint, p256dh and auth")
+            body = {
+                "platform": "webpush",
+                "subscription": {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}},
+            }
+        else:
+            if not token:
+                raise ValueError(f"a {platform} device needs its token")
+            body = {"platform": platform, "token": token}
+        reply = _expect_object(await self.request("POST", "/devices", body))
+        device_id = reply.get("deviceId")
+        if not isinstance(device_id, str):
+            raise ParleyError(ErrorCode.INTERNAL, "device registration without deviceId")
+        return device_id
+
+    async def devices(self) -> list[JsonObject]:
+        """Your registered devices → ``[{deviceId, platform, createdAt}]``."""
+        body = _expect_object(await self.request("GET", "/devices"))
+        items = body.get("devices")
+        return [d for d in items if isinstance(d, dict)] if isinstance(items, list) else []
+
+    async def remove_device(self, device_id: str) -> None:
+        """Remove one of your devices (2003 when it is not yours or does not exist)."""
+        await self.request("DELETE", f"/devices/{quote_segment(device_id)}")
+
     # ------------------------------------------------------------ attachments
 
     async def create_attachment(

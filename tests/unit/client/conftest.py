@@ -69,6 +69,8 @@ class FakeBackend:
         self.read_seq: dict[tuple[str, str], int] = {}
         self.blocked: set[tuple[str, str]] = set()
         self.attachments: dict[str, JsonObject] = {}
+        # Push devices (protocol 10): deviceId -> {userId, platform, key, createdAt, ...}
+        self.devices: dict[str, JsonObject] = {}
         self._counter = itertools.count(1)
 
     # accounts ------------------------------------------------------------
@@ -585,6 +587,8 @@ class FakeHttpServer:
             page = older[-limit:]
             next_before = page[0]["seq"] if page and page[0]["seq"] > 1 else None
             return 200, {"messages": page, "nextBeforeSeq": next_before}
+        if parts[0] in ("devices", "push"):
+            return self.devices(method, parts, user_id, body)
         if parts[0] == "users" and len(parts) == 3 and parts[2] == "block":
             if method == "POST":
                 b.blocked.add((user_id, parts[1]))
@@ -592,6 +596,55 @@ class FakeHttpServer:
                 b.blocked.discard((user_id, parts[1]))
             return 204, None
         return error(404, 1001, f"no route {method} {path}")
+
+    def devices(self, method: str, parts: list[str], user_id: str, body: Any) -> tuple[int, Any]:
+        """``GET /push/config`` and ``POST/GET/DELETE /devices`` (protocol §10): an https
+        endpoint only, the same endpoint again answers its id with 200."""
+        b = self.backend
+        if parts == ["push", "config"] and method == "GET":
+            return 200, {
+                "webpush": {"vapidPublicKey": _b64(b"\x04" + bytes(64))},
+                "fcm": False,
+                "apns": False,
+            }
+        if parts == ["devices"] and method == "POST":
+            if body.get("platform") != "webpush":
+                return 400, {"code": 1001, "message": "platform not enabled"}
+            sub = body.get("subscription") or {}
+            endpoint = str(sub.get("endpoint", ""))
+            keys = sub.get("keys") or {}
+            if (
+                not endpoint.startswith("https://")
+                or not keys.get("p256dh")
+                or not keys.get("auth")
+            ):
+                return 400, {"code": 1001, "message": "invalid subscription"}
+            for device_id, device in b.devices.items():
+                if device["key"] == endpoint and device["userId"] == user_id:
+                    return 200, {"deviceId": device_id}
+            device_id = f"dev{next(b._counter)}"
+            b.devices[device_id] = {
+                "userId": user_id,
+                "platform": "webpush",
+                "key": endpoint,
+                "keys": dict(keys),
+                "createdAt": 1_700_000_000_000 + len(b.devices),
+            }
+            return 201, {"deviceId": device_id}
+        if parts == ["devices"] and method == "GET":
+            mine = [
+                {"deviceId": i, "platform": d["platform"], "createdAt": d["createdAt"]}
+                for i, d in b.devices.items()
+                if d["userId"] == user_id
+            ]
+            return 200, {"devices": mine}
+        if len(parts) == 2 and method == "DELETE":
+            device = b.devices.get(parts[1])
+            if device is None or device["userId"] != user_id:
+                return 404, {"code": 2003, "message": "no such device"}
+            del b.devices[parts[1]]
+            return 204, None
+        return 404, {"code": 1001, "message": "no such route"}
 
     def attachments(
         self, method: str, parts: list[str], user_id: str, body: Any
