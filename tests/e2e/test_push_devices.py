@@ -1,14 +1,13 @@
 """End to end on the local cloud (what `make dev` runs): the devices API admits a loopback
-push service (the local cloud sets PushEndpointPolicy=loopback), and a NotifyQueue work item
-reaches that service through the queue's event source and the notifier, VAPID-signed and
-encrypted for the subscription."""
+push service (the local cloud sets PushEndpointPolicy=loopback), and a real send to an
+offline user reaches that service: the send's fan-out puts the work item on NotifyQueue, its
+event source runs the notifier, and the POST is VAPID-signed and encrypted for the
+subscription. The subscription is registered with the Python client."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
-import urllib.request
-from typing import Any
 
 import jwt
 import pytest
@@ -21,48 +20,28 @@ from tests.support.webpush import Browser, PushService, unb64
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
-def call(cloud: LocalCloud, token: str, method: str, path: str, body: Any = None) -> Any:
-    # The local cloud's HTTP API on loopback (an http URL the test builds itself).
-    request = urllib.request.Request(  # noqa: S310
-        cloud.http_url + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return response.status, json.loads(response.read() or b"null")
-
-
-def test_a_loopback_subscription_is_notified_through_the_local_notifier(
-    cloud: LocalCloud,
-) -> None:
+def test_an_offline_users_subscription_is_notified_of_a_real_send(cloud: LocalCloud) -> None:
     push = PushService()
     browser = Browser()
     try:
 
         async def scenario() -> None:
             alice, bob = await sign_up_all(cloud, "alice", "bob")
-            # GIVEN bob's browser subscribed with a loopback endpoint (admitted locally)
-            status, config = call(cloud, bob.token, "GET", "/push/config")
-            assert status == 200 and len(unb64(config["webpush"]["vapidPublicKey"])) == 65
-            body = {
-                "platform": "webpush",
-                "subscription": {"endpoint": push.url("/bob"), "keys": browser.keys()},
-            }
-            assert call(cloud, bob.token, "POST", "/devices", body)[0] == 201
-            # AND a message from alice
+            # GIVEN bob's browser subscription at a loopback endpoint (admitted locally),
+            # registered with the Python client; bob has no connection (offline)
+            config = await bob.http.push_config()
+            assert len(unb64(config["webpush"]["vapidPublicKey"])) == 65
+            keys = browser.keys()
+            device_id = await bob.http.register_device(
+                endpoint=push.url("/bob"), p256dh=keys["p256dh"], auth=keys["auth"]
+            )
+            assert [d["deviceId"] for d in await bob.http.devices()] == [device_id]
+            # WHEN alice sends him a message
             async with contextlib.AsyncExitStack() as stack:
                 [sender] = await connect_all(stack, alice.client())
                 ack = await sender.send("ring ring", to=bob.user_id)
             conversation = dm(alice.user_id, bob.user_id)
-            # WHEN the fan-out's work item for bob reaches the notify queue
-            cloud.client("sqs").send_message(
-                QueueUrl=cloud.ref("NotifyQueue"),
-                MessageBody=json.dumps(
-                    {"conversationId": conversation, "seq": ack["seq"], "userIds": [bob.user_id]}
-                ),
-            )
-            # THEN the push service receives the notification
+            # THEN the push service receives exactly one notification
             await eventually(lambda: bool(push.received), timeout=30)
             [got] = push.received
             scheme, _, params = got.headers["authorization"].partition(" ")
@@ -79,6 +58,16 @@ def test_a_loopback_subscription_is_notified_through_the_local_notifier(
                 "senderId": alice.user_id,
                 "ts": ack["ts"],
             }
+            await asyncio.sleep(1)
+            assert len(push.received) == 1
+            # AND once bob removes the device, the next message rings nothing
+            await bob.http.remove_device(device_id)
+            assert await bob.http.devices() == []
+            async with contextlib.AsyncExitStack() as stack:
+                [sender] = await connect_all(stack, alice.client())
+                await sender.send("anyone?", to=bob.user_id)
+            await asyncio.sleep(2)
+            assert len(push.received) == 1
 
         run(scenario())
     finally:
