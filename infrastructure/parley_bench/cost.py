@@ -108,6 +108,137 @@ def _dm_offline_then_sync(world: World, n: int) -> Bill:
     return bill
 
 
+class LoopbackPushService:
+    """A push service on loopback that accepts every POST (201), counting them: the
+    notifier's Web Push POST crosses a real socket, as it would to a browser vendor's."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received = 0
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                service.received += 1
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def browser_keys() -> dict[str, str]:
+    """A subscription's `p256dh` (a fresh P-256 public key) and `auth` (16 random bytes),
+    base64url as a browser gives them; the notifier encrypts to them."""
+    import base64
+    import secrets
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return {"p256dh": b64(point), "auth": b64(secrets.token_bytes(16))}
+
+
+def drain_notify(world: World, queue_url: str) -> int:
+    """Run the notifier over NotifyQueue as its event source would (batches of 10: one
+    invocation, one ReceiveMessage and one DeleteMessageBatch per batch)."""
+    import boto3
+
+    from parley_bench.world import sqs_event
+
+    sqs = boto3.client("sqs")
+    handled = 0
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return handled
+        invocation = world.invoke("notifier", sqs_event([m["Body"] for m in got]))
+        assert invocation.response == {"batchItemFailures": []}, invocation.response
+        for message in got:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if world.meter.active:
+            world.bill.sqs_requests += 2
+        handled += len(got)
+
+
+def _dm_offline_webpush(world: World, n: int) -> Bill:
+    """A direct message to a user with no connection and one Web Push device: the send
+    (its fan-out finds no connection and queues the notify item), then the notifier (the
+    message and member rows read, the device Query, encryption, VAPID signature and the
+    POST to a push service on loopback). The user's later sync is not included."""
+    import boto3
+    from parley import runtime
+
+    from parley_bench.world import environment, load_handler
+
+    sqs = boto3.client("sqs")
+    notify_url = sqs.create_queue(QueueName="bench-notify", Attributes={"VisibilityTimeout": "0"})[
+        "QueueUrl"
+    ]
+    dlq_url = sqs.create_queue(QueueName="bench-notify-dlq")["QueueUrl"]
+    vapid = boto3.client("secretsmanager").create_secret(
+        Name="bench-vapid", SecretString="bench-vapid-seed-0123456789abcdef0123456789abcdef"
+    )["ARN"]
+    push = LoopbackPushService()
+    env = {
+        "PARLEY_DEVICES_TABLE": world.table("DevicesTable"),
+        "PARLEY_NOTIFY_QUEUE_URL": notify_url,
+        "PARLEY_NOTIFY_DLQ_URL": dlq_url,
+        "PARLEY_VAPID_SECRET_ARN": vapid,
+        "PARLEY_PUSH_ENDPOINT_POLICY": "loopback",
+    }
+    try:
+        with environment(env):
+            runtime.reset()
+            load_handler("notifier").transport.cache_clear()
+            load_handler("http_devices").vapid_public_key.cache_clear()
+            seed_users(world, [user_id(1)])
+            seed_connection(user_id(1), conn_id(1))
+            token = world.user(user_id(2))
+            body = {
+                "platform": "webpush",
+                "subscription": {"endpoint": push.url("/sub/1"), "keys": browser_keys()},
+            }
+            status, reply = world.http("http_devices", "POST", "/devices", body, token)
+            assert status == 201, reply
+            # Warm-up: creates the direct conversation, warms the notifier (its secret read).
+            dm_send(world, 1, 2, "warm-up")
+            drain_notify(world, notify_url)
+            with world.metered("dm-offline-webpush") as bill:
+                for i in range(n):
+                    dm_send(world, 1, 2, f"m{i:05d}")
+                    assert drain_notify(world, notify_url) == 1
+            assert push.received == n + 1, push.received
+            runtime.reset()
+    finally:
+        push.close()
+    return bill
+
+
 def _dm_event(kind: str) -> Runner:
     """Events in a direct conversation, both users online: each iteration is one edit of
     alice's message, one reaction (added, then removed, alternately) on it, or the delete of
@@ -301,6 +432,17 @@ def run(quick: bool = True) -> list[Scenario]:
             "message",
             off,
             deliveries=1,
+        )
+    )
+    webpush = measure(_dm_offline_webpush, n)
+    out.append(
+        Scenario(
+            "dm-offline-webpush",
+            "Direct message to an offline user with one Web Push device (send + notifier)",
+            "message",
+            webpush,
+            deliveries=1,
+            note="the push service on loopback answers at once; a vendor's takes ~50-100 ms",
         )
     )
     for kind, title in (
