@@ -306,6 +306,57 @@ def _connect_disconnect(world: World, n: int) -> Bill:
     return bill
 
 
+def _sync_many(conversations: int, each: int) -> Runner:
+    """One sync round of a member of `conversations` groups with `each` new messages in
+    every one (seeded straight into the tables: the round is what is measured)."""
+
+    def run(world: World, n: int) -> Bill:
+        import boto3
+        from parley import ddb, runtime
+        from parley.records import Message, member_row
+        from parley.repositories.messages import encode_message
+
+        seed_users(world, [user_id(1), user_id(2)])
+        seed_connection(user_id(2), conn_id(2))
+        client = boto3.client("dynamodb")
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for i in range(conversations):
+            cid = f"grp:01JBENCH{i:018d}"
+            conversation = {"conversationId": cid, "type": "group", "memberCount": 2}
+            rows.setdefault(world.table("ConversationsTable"), []).append(
+                {"PutRequest": {"Item": ddb.encode(conversation)}}
+            )
+            for user in (user_id(1), user_id(2)):
+                row = member_row(cid, user, "member", 1, 1_795_773_600_000)
+                rows.setdefault(world.table("MembersTable"), []).append(
+                    {"PutRequest": {"Item": ddb.encode(row)}}
+                )
+            for seq in range(1, each + 1):
+                message: Message = {
+                    "conversationId": cid,
+                    "seq": seq,
+                    "messageId": f"01JBENCH{i:010d}{seq:08d}",
+                    "senderId": user_id(1),
+                    "clientMsgId": f"b{i:05d}-{seq}",
+                    "body": {"type": "text", "text": TEXT},
+                    "ts": 1_795_773_600_000 + seq,
+                }
+                rows.setdefault(world.table("MessagesTable"), []).append(
+                    {"PutRequest": {"Item": encode_message(message, n=seq)}}
+                )
+        for table, requests in rows.items():
+            for start in range(0, len(requests), 25):
+                client.batch_write_item(RequestItems={table: requests[start : start + 25]})
+        runtime.reset()
+        with world.metered("sync-many") as bill:
+            for _ in range(n):
+                reply = world.sync(user_id(2), conn_id(2), {}, limit=100)
+                assert reply["conversations"], reply
+        return bill
+
+    return run
+
+
 def _sync_backlog(messages: int) -> Runner:
     def run(world: World, n: int) -> Bill:
         import boto3
@@ -484,6 +535,15 @@ def run(quick: bool = True) -> list[Scenario]:
             "Connect (authorizer + $connect) and disconnect, one connection minute",
             "connection",
             conn,
+        )
+    )
+    many = measure(_sync_many(300, 3), 1)
+    out.append(
+        Scenario(
+            "sync-300",
+            "One sync round of a member of 300 groups with 3 new messages in each",
+            "sync round",
+            many,
         )
     )
     backlog = 1000
