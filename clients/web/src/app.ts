@@ -435,6 +435,8 @@ export class App {
       conv.lastText = this.preview(shown);
       conv.lastTs = shown.ts;
     }
+    // A membership or role change may change who can be mentioned and what the caller may delete.
+    if (!fromHistory && this.groups.has(conversationId) && incoming.some((m) => m.body.type === "system")) void this.loadGroup(conversationId);
     // A message from someone ends their typing.
     for (const m of incoming) this.typingNow.get(conversationId)?.delete(m.senderId);
     this.renderList();

@@ -497,3 +497,30 @@ def test_a_file_upload_and_its_download(new_page: Callable[[], Any]) -> None:
         """() => [...document.querySelectorAll('#messages img.attachment-image')]
                   .some((img) => img.complete && img.naturalWidth === 240)"""
     )
+
+
+def test_a_group_owner_deletes_a_members_message(new_page: Callable[[], Any]) -> None:
+    # GIVEN alice's group with bob, where bob wrote something
+    alice, bob = new_page(), new_page()
+    register(alice, "alice")
+    bob_id = register(bob, "bob")
+    alice.get_by_role("button", name="New group").click()
+    alice.get_by_label("Group name").fill("Book club")
+    alice.get_by_label("Members (user names, separated by commas)").fill(bob_id)
+    alice.get_by_role("button", name="Create group").click()
+    send(alice, "Next book: Dune")
+    bob.locator("#conversation-list .conversation", has_text="Book club").wait_for()
+    open_conversation(bob, "Book club")
+    send(bob, "spam spam spam")
+    # THEN bob, a member, may delete only his own messages
+    message(bob, "Next book").hover()
+    assert message(bob, "Next book").get_by_role("button", name="Delete").count() == 0
+    # WHEN alice, the owner, deletes bob's message THEN it reads "Message deleted" for both
+    message(alice, "spam spam spam").wait_for()
+    act(alice, "spam spam spam", "Delete")
+    dialog = alice.get_by_role("dialog")
+    assert bob_id in dialog.inner_text()
+    dialog.get_by_role("button", name="Delete").click()
+    for page in (alice, bob):
+        page.locator("#messages .message.deleted", has_text="Message deleted").wait_for()
+        assert message(page, "spam").count() == 0
