@@ -1,18 +1,24 @@
-"""`/auth/*`: register, login, refresh, logout."""
+"""`/auth/*`: challenge, register, login, refresh, logout, logout everywhere; and
+`POST /me/password`, served here because this is the one function sized for hashing
+passwords (docs/benchmarks.md) and allowed to end logins."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from parley import runtime
-from parley.models import LoginBody, RefreshBody, RegisterBody, validate
+from parley.models import ChangePasswordBody, LoginBody, RefreshBody, RegisterBody, validate
 from parley.observability import instrumented
-from parley.web import HttpRequest, http_response, public, serve_http
+from parley.web import HttpRequest, HttpRoute, Public, http_response, public, serve_http
+
+
+def challenge(request: HttpRequest) -> dict[str, Any]:
+    return http_response(200, runtime.auth_service().issue_challenge())
 
 
 def register(request: HttpRequest) -> dict[str, Any]:
     body = validate(RegisterBody, request.json())
-    return http_response(201, runtime.auth_service().register(body))
+    return http_response(201, runtime.auth_service().register(body, request.source_ip))
 
 
 def login(request: HttpRequest) -> dict[str, Any]:
@@ -32,12 +38,33 @@ def logout(request: HttpRequest) -> dict[str, Any]:
     return http_response(204)
 
 
+def logout_all(request: HttpRequest) -> dict[str, Any]:
+    runtime.auth_service().revoke_user(request.caller.user_id)
+    return http_response(204)
+
+
+def change_password(request: HttpRequest) -> dict[str, Any]:
+    caller = request.caller
+    body = validate(ChangePasswordBody, request.json())
+    runtime.auth_service().change_password(
+        caller.user_id,
+        caller.session_id,
+        body.oldPassword,
+        body.newPassword,
+        request.source_ip,
+    )
+    return http_response(204)
+
+
 # Public: these routes are how a caller gets (or ends) the tokens the other routes need.
-ROUTES = {
+ROUTES: dict[str, HttpRoute | Public] = {
+    "GET /auth/challenge": public(challenge),
     "POST /auth/register": public(register),
     "POST /auth/login": public(login),
     "POST /auth/refresh": public(refresh),
     "POST /auth/logout": public(logout),
+    "POST /auth/logout-all": logout_all,
+    "POST /me/password": change_password,
 }
 
 

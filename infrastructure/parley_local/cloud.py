@@ -212,6 +212,11 @@ class LocalCloud:
         # (protocol 10: `make dev` runs with PushEndpointPolicy=loopback), unless told otherwise.
         if "PushEndpointPolicy" in template.parameters:
             self.parameter_overrides.setdefault("PushEndpointPolicy", "loopback")
+        # Protocol 13: `make dev` asks no registration challenge and lets local tests create
+        # many accounts from one address, unless told otherwise.
+        for name, value in (("RegistrationChallenge", "off"), ("RegistrationsPerHour", "10000")):
+            if name in template.parameters:
+                self.parameter_overrides.setdefault(name, value)
 
         # moto boots in its process while this one loads the SDK (two cores, both busy).
         services = registry.services(template)

@@ -122,6 +122,15 @@ class Users(Repository):
         self._called("get", user_id)
         return cast("User | None", self._get((user_id, PROFILE)))
 
+    def replace_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
+        self._called("replace_password_hash", user_id)
+        with self.store.lock:
+            row = self.store.users.get((user_id, PROFILE))
+            if row is None or row.get("passwordHash") != old_hash:
+                return False
+            row["passwordHash"] = new_hash
+            return True
+
     def existing(self, user_ids: list[str]) -> set[str]:
         self._called("existing", tuple(user_ids))
         with self.store.lock:
@@ -162,7 +171,9 @@ class Users(Repository):
 class Sessions(Repository):
     """One item per login: userId, current refresh generation, revoked flag."""
 
-    def create(self, session_id: str, user_id: str, now: int, expires_at: int) -> None:
+    def create(
+        self, session_id: str, user_id: str, now: int, expires_at: int, ends_at: int = 0
+    ) -> None:
         self._called("create", session_id, user_id)
         with self.store.lock:
             if session_id in self.store.sessions:
@@ -175,11 +186,18 @@ class Sessions(Repository):
                 "createdAt": now,
                 "expiresAt": expires_at,
             }
+            if ends_at:
+                self.store.sessions[session_id]["endsAt"] = ends_at
 
     def get(self, session_id: str) -> Session | None:
         self._called("get", session_id)
         with self.store.lock:
             return _copy(self.store.sessions.get(session_id))
+
+    def by_user(self, user_id: str) -> list[str]:
+        self._called("by_user", user_id)
+        with self.store.lock:
+            return [s for s, row in self.store.sessions.items() if row["userId"] == user_id]
 
     def rotate(self, session_id: str, generation: int, now: int, expires_at: int) -> bool:
         self._called("rotate", session_id, generation)
@@ -708,3 +726,23 @@ class Limits(Repository):
         start = now_ms - now_ms % window_ms
         with self.store.lock:
             return self.store.counters.get(f"{key}#{start}", 0), max(1, start + window_ms - now_ms)
+
+    def refund(self, key: str, window_ms: int, now_ms: int) -> None:
+        """Give back one hit taken at `now_ms` (never below zero)."""
+        self._called("refund", key)
+        start = now_ms - now_ms % window_ms
+        with self.store.lock:
+            slot = f"{key}#{start}"
+            if self.store.counters.get(slot, 0) > 0:
+                self.store.counters[slot] -= 1
+
+    def claim(self, key: str, expires_at: int) -> bool:
+        """Mark `key` used (until `expires_at`, which the Limits table's TTL enforces);
+        False when it already was."""
+        self._called("claim", key)
+        with self.store.lock:
+            slot = f"claim#{key}"
+            if slot in self.store.counters:
+                return False
+            self.store.counters[slot] = expires_at
+            return True

@@ -383,9 +383,21 @@ class Registered(Reply):
     userId: UserId
 
 
+class Challenge(Reply):
+    """A registration challenge (protocol 13): find a `solution` such that SHA-256 of
+    `challenge + solution` (UTF-8) starts with `difficulty` zero bits, and send both with
+    `POST /auth/register` within `expiresIn` seconds. Each challenge registers once."""
+
+    challenge: Annotated[str, Field(min_length=1, max_length=256)]
+    difficulty: Annotated[int, Field(ge=1, le=32)]
+    expiresIn: Annotated[int, Field(ge=1)]
+    """Seconds the challenge stays valid."""
+
+
 class TokenPair(Reply):
     """A login's tokens. The refresh token is spent by `POST /auth/refresh`; presenting it
-    again revokes the whole login."""
+    again within the grace window returns the same new pair, later it revokes the whole
+    login."""
 
     accessToken: str
     """A JWT for `Authorization: Bearer` and the WebSocket `?token=`."""

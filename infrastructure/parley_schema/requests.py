@@ -275,6 +275,10 @@ class RegisterBody(Strict):
     userId: UserId
     password: Password
     displayName: DisplayName | None = None
+    challenge: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    """From `GET /auth/challenge`, when the server asks one (protocol 13)."""
+    solution: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """SHA-256 of `challenge + solution` starts with the challenge's difficulty in zero bits."""
 
 
 class LoginBody(Strict):
@@ -284,6 +288,13 @@ class LoginBody(Strict):
 
 class RefreshBody(Strict):
     refreshToken: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class ChangePasswordBody(Strict):
+    """`POST /me/password`: every other login of the caller ends."""
+
+    oldPassword: Annotated[str, Field(min_length=1, max_length=1024)]
+    newPassword: Password
 
 
 class CreateGroupBody(Strict):
@@ -326,6 +337,7 @@ BODIES: tuple[type[Strict], ...] = (
     RegisterBody,
     LoginBody,
     RefreshBody,
+    ChangePasswordBody,
     CreateGroupBody,
     AddMembersBody,
     RoleBody,

@@ -18,6 +18,7 @@ from parley_schema import requests
 from parley_schema.models import (
     AttachmentLink,
     AttachmentUpload,
+    Challenge,
     ConversationList,
     DeviceList,
     DeviceRegistered,
@@ -77,6 +78,19 @@ _GROUP = (Code.FORBIDDEN, Code.USER_NOT_FOUND, Code.CONVERSATION_NOT_FOUND)
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", "health", "health", "The stack can serve", 200, Health, public=True),
     Route(
+        "GET",
+        "/auth/challenge",
+        "challenge",
+        "auth",
+        "A registration challenge",
+        200,
+        Challenge,
+        errors=(Code.USER_NOT_FOUND,),
+        public=True,
+        description="Signed by the server, nothing stored. When the server asks no challenge "
+        "(`RegistrationChallenge` off) it answers 404 1002: register without one.",
+    ),
+    Route(
         "POST",
         "/auth/register",
         "register",
@@ -85,9 +99,11 @@ ROUTES: tuple[Route, ...] = (
         201,
         Registered,
         requests.RegisterBody,
-        (Code.CONFLICT,),
+        (Code.INVALID_PARAM, Code.CONFLICT, Code.RATE_LIMITED),
         public=True,
-        description="A taken userId answers 409 1008.",
+        description="A taken userId answers 409 1008. When the server asks a challenge, a "
+        "missing, wrong, expired or reused one answers 400 1001. Past the registrations "
+        "allowed per source address, 429 1005 with `retryAfterMs`.",
     ),
     Route(
         "POST",
@@ -101,8 +117,9 @@ ROUTES: tuple[Route, ...] = (
         (Code.UNAUTHENTICATED, Code.RATE_LIMITED),
         public=True,
         description="Unknown user and wrong password give the same 401 1003. Past the failed "
-        "logins allowed per source address, 429 1005 with `retryAfterMs` and `Retry-After`, "
-        "even for a correct password, until the window passes.",
+        "logins allowed per account or per source address (counted before the password is "
+        "checked), 429 1005 with `retryAfterMs` and `Retry-After`, even for a correct "
+        "password, until the window passes.",
     ),
     Route(
         "POST",
@@ -115,8 +132,10 @@ ROUTES: tuple[Route, ...] = (
         requests.RefreshBody,
         (Code.UNAUTHENTICATED,),
         public=True,
-        description="The used refresh token is spent. Presenting a spent one again revokes "
-        "every token of that login (reuse detection) and answers 401.",
+        description="The used refresh token is spent. Presented again within the grace window "
+        "(`RefreshGraceSeconds`), it answers the same new pair; later, it revokes every "
+        "token of that login (reuse detection) and answers 401. A login ends at its "
+        "absolute lifetime however often it is refreshed.",
     ),
     Route(
         "POST",
@@ -130,6 +149,28 @@ ROUTES: tuple[Route, ...] = (
         public=True,
         description="Its refresh token and access tokens are refused from then on; its open "
         "sockets are closed.",
+    ),
+    Route(
+        "POST",
+        "/auth/logout-all",
+        "logoutAll",
+        "auth",
+        "End every login of the caller",
+        204,
+        description="Every refresh and access token of the caller is refused from then on "
+        "and every open socket is closed, this login's included.",
+    ),
+    Route(
+        "POST",
+        "/me/password",
+        "changePassword",
+        "users",
+        "Change the password",
+        204,
+        body=requests.ChangePasswordBody,
+        errors=(Code.RATE_LIMITED,),
+        description="A wrong `oldPassword` answers 401 1003 and counts as a failed login of "
+        "the account. Every other login of the caller ends (sockets closed); this one stays.",
     ),
     Route(
         "GET",

@@ -199,6 +199,14 @@ def app(aws: Stack, gateway: FakeGateway) -> Harness:
     return Harness(aws, gateway)
 
 
+@pytest.fixture
+def no_refresh_grace(app: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No refresh grace window (`RefreshGraceSeconds` 0): a spent refresh token presented
+    again at once is reuse, as it is after the window."""
+    monkeypatch.setenv("PARLEY_REFRESH_GRACE_SECONDS", "0")
+    runtime.reset()
+
+
 # ---- helpers added for the messaging-core suite --------------------------------------------
 
 
@@ -261,11 +269,15 @@ def shared_secrets_client(aws: Stack) -> None:
 
 @pytest.fixture
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """scrypt with n=2**10 instead of 2**14 for tests that only need accounts to exist.
+    """Argon2id with 1 MiB and one pass instead of 19 MiB and two, for tests that only need
+    accounts to exist.
 
-    The cost parameter is stored in each hash, so verification follows it; tests of the
-    account routes themselves keep the production cost.
+    The parameters are stored in each hash, so verification follows them (and, the cheap
+    hasher being current, no login rehashes); tests of the account routes themselves keep
+    the production cost.
     """
+    from argon2 import PasswordHasher
     from parley import passwords
 
-    monkeypatch.setattr(passwords, "_N", 2**10)
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", lambda: cheap)

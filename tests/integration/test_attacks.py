@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from parley import runtime, tokens
+from parley.config import settings
 
 from tests.fakes.repos import FixedClock
 from tests.integration.conftest import PASSWORD, Harness
@@ -145,7 +146,9 @@ def test_access_token_of_a_logged_out_login_is_refused(app: Harness) -> None:
     assert (status, body["code"]) == (401, 1003)
 
 
-def test_reusing_a_spent_refresh_token_revokes_the_whole_login(app: Harness) -> None:
+def test_reusing_a_spent_refresh_token_revokes_the_whole_login(
+    app: Harness, no_refresh_grace: None
+) -> None:
     app.user("alice")
     first = app.tokens["alice"]
     status, second = app.http(
@@ -239,18 +242,85 @@ def test_non_member_cannot_send_read_type_or_see_history(
     assert app.gateway.frames("a1", "typing") == [] and app.gateway.frames("b1", "typing") == []
 
 
-def test_unknown_group_is_2002_not_1004(app: Harness, trio: dict[str, Any]) -> None:
-    unknown = "grp:01HZZZZZZZZZZZZZZZZZZZZZZZ"
-    reply = app.send("carol", "c1", conversationId=unknown, client_id="x")
-    assert _code(reply) == 2002
-    status, body = app.http(
-        "http_groups",
-        "GET",
-        "/groups/{id}",
-        token=app.tokens["carol"]["accessToken"],
-        path={"id": unknown},
-    )
-    assert (status, body["code"]) == (404, 2002)
+def _outsider_codes(app: Harness, user: str, conversation: str) -> list[int]:
+    """What `user`, in no conversation named, gets from every route that takes an id."""
+    token = app.tokens[user]["accessToken"]
+    connection = f"{user[0]}1"
+    path = {"id": conversation}
+    codes = [_code(app.send(user, connection, conversationId=conversation, client_id="x"))]
+    for action, fields in (
+        ("read", {"seq": 1}),
+        ("typing", {"state": "start"}),
+    ):
+        body = {"action": action, "id": "r", "conversationId": conversation, **fields}
+        codes.append(_code(app.frame(action, body, user=user, connection=connection)))
+    replies = [
+        app.http(
+            "http_conversations", "GET", "/conversations/{id}/messages", token=token, path=path
+        ),
+        app.http(
+            "http_conversations",
+            "PATCH",
+            "/conversations/{id}",
+            token=token,
+            path=path,
+            body={"muted": True},
+        ),
+        app.http("http_groups", "GET", "/groups/{id}", token=token, path=path),
+        app.http(
+            "http_groups",
+            "POST",
+            "/groups/{id}/members",
+            token=token,
+            path=path,
+            body={"userIds": [user]},
+        ),
+        app.http(
+            "http_groups",
+            "DELETE",
+            "/groups/{id}/members/{userId}",
+            token=token,
+            path={**path, "userId": user},
+        ),
+        app.http(
+            "http_groups",
+            "PATCH",
+            "/groups/{id}/members/{userId}",
+            token=token,
+            path={**path, "userId": user},
+            body={"role": "admin"},
+        ),
+        app.http(
+            "http_attachments",
+            "POST",
+            "/attachments",
+            token=token,
+            body={
+                "conversationId": conversation,
+                "name": "a.txt",
+                "size": 1,
+                "contentType": "text/plain",
+            },
+        ),
+    ]
+    return codes + [int(body["code"]) for _, body in replies]
+
+
+def test_non_members_get_1004_whether_or_not_the_conversation_exists(
+    app: Harness, trio: dict[str, Any]
+) -> None:
+    # GIVEN alice and bob share a group and a direct conversation; dave exists and never
+    # talked to bob; carol is in nothing
+    app.user("dave")
+    unknown_group = "grp:01HZZZZZZZZZZZZZZZZZZZZZZZ"
+    # WHEN carol tries every route on conversations that exist and on ones that do not
+    # THEN every answer is 1004 alike, so nobody can map which groups exist or who talks to
+    # whom (protocol 13; a DM that did not exist used to answer 2002)
+    for existing, missing in ((trio["group"], unknown_group), (trio["dm"], "dm:bob:dave")):
+        assert _outsider_codes(app, "carol", existing) == _outsider_codes(app, "carol", missing)
+        assert set(_outsider_codes(app, "carol", missing)) == {1004}
+    # AND nothing was created or written
+    assert _last_seqs(trio["group"], trio["dm"], "dm:bob:dave") == [2, 1, 0]
 
 
 def test_non_member_cannot_view_a_group(app: Harness, trio: dict[str, Any]) -> None:
@@ -707,7 +777,9 @@ def test_logout_closes_that_logins_sockets_only(app: Harness) -> None:
     assert_accepted(app, second["accessToken"], "alice")
 
 
-def test_refresh_token_reuse_closes_that_logins_sockets(app: Harness) -> None:
+def test_refresh_token_reuse_closes_that_logins_sockets(
+    app: Harness, no_refresh_grace: None
+) -> None:
     app.user("alice")
     pair = app.tokens["alice"]
     connect_with(app, pair["accessToken"], "a1")
@@ -788,3 +860,278 @@ def test_hostile_strings_reach_dynamodb_only_as_values(app: Harness) -> None:
     assert page["messages"][-1]["body"]["text"] == HOSTILE
     assert expressions, "no DynamoDB request was recorded: the test would prove nothing"
     assert not [e for e in expressions if "DROP" in e or "OR attribute_exists(pk)" in e]
+
+
+# ---- abuse limits and rules (protocol 13, issue 15) -------------------------------------------
+
+ABUSE_LIMITS = {
+    "PARLEY_GROUPS_PER_DAY": "2",
+    "PARLEY_MEMBERS_ADDED_PER_HOUR": "5",
+    "PARLEY_DIRECT_CONVERSATIONS_PER_HOUR": "2",
+    "PARLEY_REPEATED_TEXT_CONVERSATIONS": "2",
+    "PARLEY_CONNECTIONS_PER_USER": "2",
+    "PARLEY_ADMIN_USERS": "admin",
+}
+
+
+def _abusive(
+    app: Harness, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, **overrides: str
+) -> FixedClock:
+    for name, value in {**ABUSE_LIMITS, **overrides}.items():
+        monkeypatch.setenv(name, value)
+    rebuild_runtime(monkeypatch, app, clock)
+    return clock
+
+
+@pytest.fixture
+def abusive(app: Harness, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> FixedClock:
+    """Small protocol 13 limits, `admin` an app admin, the runtime rebuilt to read them."""
+    return _abusive(app, clock, monkeypatch)
+
+
+def _accounts(*names: str) -> None:
+    """Users that only need to exist (no login): written straight into the users table."""
+    for name in names:
+        runtime.users().create(name, "x", name, 0)
+
+
+def _create_group(app: Harness, owner: str, members: list[str]) -> tuple[int, Any]:
+    token = app.tokens[owner]["accessToken"]
+    body = {"name": "g", "members": members}
+    return app.http("http_groups", "POST", "/groups", token=token, body=body)
+
+
+def _add(app: Harness, actor: str, group: str, users: list[str]) -> tuple[int, Any]:
+    return app.http(
+        "http_groups",
+        "POST",
+        "/groups/{id}/members",
+        token=app.tokens[actor]["accessToken"],
+        path={"id": group},
+        body={"userIds": users},
+    )
+
+
+def _flags(app: Harness, user: str) -> tuple[int, Any]:
+    token = app.tokens[user]["accessToken"]
+    return app.http("http_admin", "GET", "/admin/flags", token=token)
+
+
+def _is_rate_limited(status: int, body: Any) -> bool:
+    return status == 429 and body["code"] == 1005 and body["retryAfterMs"] > 0
+
+
+def test_a_user_who_blocked_someone_cannot_be_put_in_their_groups(app: Harness) -> None:
+    # GIVEN bob blocked alice
+    for user in ("alice", "bob", "carol"):
+        app.user(user)
+    _block(app, "bob", "alice")
+    # WHEN alice creates a group with him, or adds him to one she owns
+    status, body = _create_group(app, "alice", ["bob", "carol"])
+    assert (status, body["code"]) == (403, 1004)
+    status, group = _create_group(app, "alice", ["carol"])
+    assert status == 201
+    gid = group["conversationId"]
+    status, body = _add(app, "alice", gid, ["bob"])
+    # THEN 1004, and he is in no group of hers
+    assert (status, body["code"]) == (403, 1004)
+    assert runtime.members().get(gid, "bob") is None
+    # AND once he lifts the block she may add him
+    _block(app, "bob", "alice", "DELETE")
+    assert _add(app, "alice", gid, ["bob"])[0] == 200
+
+
+def test_one_membership_request_writes_one_system_message(app: Harness) -> None:
+    # GIVEN 250 users
+    app.user("alice")
+    app.connect("alice", "a1")
+    others = [f"user{i:03d}" for i in range(250)]
+    _accounts(*others)
+    # WHEN alice creates a group with 150 of them, then adds the other 100 at once
+    status, group = _create_group(app, "alice", others[:150])
+    assert status == 201
+    gid = group["conversationId"]
+    assert _add(app, "alice", gid, others[150:])[0] == 200
+    # THEN the group holds two system messages, not one per chunk of 90 (each of which was
+    # pushed to everyone added before it), and every member is in
+    messages, _ = runtime.messages().after_with_own(gid, 0, 100)
+    assert [m["body"]["event"] for m in messages] == ["group_created", "members_added"]
+    assert messages[0]["body"]["userIds"] == ["alice", *others[:150]]
+    assert messages[1]["body"]["userIds"] == others[150:]
+    assert len(runtime.members().all(gid)) == 251
+    assert all(
+        runtime.members().get(gid, u)["joinedSeq"] == 2  # type: ignore[index]
+        for u in others[150:]
+    )
+
+
+def test_presence_shows_users_only_to_those_who_share_a_conversation_and_are_not_blocked(
+    app: Harness, trio: dict[str, Any]
+) -> None:
+    # GIVEN alice, bob and carol online; alice and bob share conversations, carol nothing
+    def presence(user: str, about: list[str]) -> list[dict[str, Any]]:
+        body = {"action": "presence", "id": "p", "userIds": about}
+        reply = app.frame("presence", body, user=user, connection=f"{user[0]}1")
+        assert reply is not None and reply["type"] == "presence", reply
+        return list(reply["users"])
+
+    hidden = {"online": False, "lastSeen": None}
+    # WHEN alice asks about bob and carol, and carol about alice
+    bob, carol = presence("alice", ["bob", "carol"])
+    # THEN alice sees bob as he is, and carol and alice see each other as offline, never seen
+    assert bob["online"] is True and bob["lastSeen"] is not None
+    assert carol == {"userId": "carol", **hidden}
+    assert presence("carol", ["alice"]) == [{"userId": "alice", **hidden}]
+    # AND once bob blocks alice, she no longer sees him
+    _block(app, "bob", "alice")
+    assert presence("alice", ["bob"]) == [{"userId": "bob", **hidden}]
+
+
+def test_malformed_frames_count_towards_the_limit_on_the_send_route(
+    app: Harness, limited: FixedClock
+) -> None:
+    # GIVEN alice connected, with a burst of 3 frames
+    app.user("alice")
+    app.connect("alice", "a1")
+    # WHEN she sends frames the send route cannot parse
+    unparsable = [
+        app.frame("send", user="alice", connection="a1", raw="{not json"),
+        app.frame("send", {"action": "send", "id": "q"}, user="alice", connection="a1"),
+        app.frame("send", user="alice", connection="a1", raw="[]"),
+        app.frame("send", user="alice", connection="a1", raw="{not json"),
+    ]
+    # THEN each is counted as a frame: past the burst the answer is 1005 with retryAfterMs
+    assert [_code(r) for r in unparsable[:3]] == [1001, 1001, 1001]
+    assert _code(unparsable[3]) == 1005 and unparsable[3]["retryAfterMs"] > 0  # type: ignore[index]
+    # AND frames that parse but name no conversation count towards the send limit
+    limited.advance(60_000)
+    bad_id = {
+        "action": "send",
+        "id": "q",
+        "clientMsgId": "c",
+        "conversationId": "grp:x",
+        "body": {"type": "text", "text": "hi"},
+    }
+    codes = [_code(app.frame("send", bad_id, user="alice", connection="a1")) for _ in range(4)]
+    assert codes == [2002, 2002, 2002, 1005]
+
+
+def test_groups_created_per_user_per_day_are_limited(app: Harness, abusive: FixedClock) -> None:
+    # GIVEN alice may create 2 groups a day
+    for user in ("alice", "bob"):
+        app.user(user)
+    assert [_create_group(app, "alice", [])[0] for _ in range(2)] == [201, 201]
+    # WHEN she creates a third
+    status, body = _create_group(app, "alice", [])
+    # THEN 429 1005 with retryAfterMs, while bob still may
+    assert _is_rate_limited(status, body)
+    assert _create_group(app, "bob", [])[0] == 201
+
+
+def test_members_added_per_user_per_hour_are_limited_over_all_groups(
+    app: Harness, abusive: FixedClock
+) -> None:
+    # GIVEN alice may add 5 members an hour, creation included
+    app.user("alice")
+    others = [f"user{i:03d}" for i in range(8)]
+    _accounts(*others)
+    status, group = _create_group(app, "alice", others[:3])
+    assert status == 201
+    assert _add(app, "alice", group["conversationId"], others[3:5])[0] == 200
+    # WHEN she adds one more, in a new group or the same
+    status, body = _create_group(app, "alice", others[5:6])
+    assert _is_rate_limited(status, body)
+    status, body = _add(app, "alice", group["conversationId"], others[5:6])
+    # THEN 1005, and nobody more was added
+    assert _is_rate_limited(status, body)
+    assert len(runtime.members().all(group["conversationId"])) == 6
+
+
+def test_new_direct_conversations_per_hour_are_limited_and_flag_the_user(
+    app: Harness, abusive: FixedClock
+) -> None:
+    # GIVEN alice may open 2 direct conversations an hour
+    for user in ("alice", "admin"):
+        app.user(user)
+    app.connect("alice", "a1")
+    _accounts("bob", "carol", "dave")
+    assert app.send("alice", "a1", to="bob", client_id="1")["type"] == "ack"
+    assert app.send("alice", "a1", to="carol", client_id="2")["type"] == "ack"
+    # WHEN she opens a third
+    reply = app.send("alice", "a1", to="dave", client_id="3")
+    # THEN 1005 with retryAfterMs, nothing is created, and admins see her flagged
+    assert _code(reply) == 1005 and reply["retryAfterMs"] > 0
+    assert runtime.conversations().get("dm:alice:dave") is None
+    status, body = _flags(app, "admin")
+    assert status == 200
+    assert [(f["userId"], f["at"]) for f in body["flags"]] == [("alice", abusive.now_ms())]
+    # AND writing into a conversation she already has is not a new one
+    assert app.send("alice", "a1", to="bob", client_id="4")["type"] == "ack"
+
+
+def test_one_text_into_many_conversations_is_refused_flagged_and_kept_only_as_a_hash(
+    app: Harness, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN alice may send one text into 2 conversations per window
+    _abusive(app, clock, monkeypatch, PARLEY_DIRECT_CONVERSATIONS_PER_HOUR="100")
+    for user in ("alice", "admin"):
+        app.user(user)
+    app.connect("alice", "a1")
+    _accounts("bob", "carol", "dave")
+    text = "Cheap watches at example.invalid"
+    for n, to in enumerate(("bob", "carol")):
+        assert app.send("alice", "a1", to=to, client_id=f"m{n}", text=text)["type"] == "ack"
+    # the same text into the same conversation again is not another conversation
+    assert app.send("alice", "a1", to="bob", client_id="again", text=text)["type"] == "ack"
+    # WHEN she sends it into a third, changed only in case and spacing
+    reply = app.send(
+        "alice", "a1", to="dave", client_id="m3", text=f"  CHEAP watches \n at {text[17:]}"
+    )
+    # THEN 1005 with retryAfterMs, and she is flagged for app admins
+    assert _code(reply) == 1005 and reply["retryAfterMs"] > 0
+    assert [f["userId"] for f in _flags(app, "admin")[1]["flags"]] == ["alice"]
+    # AND another text still goes through
+    assert app.send("alice", "a1", to="dave", client_id="m4", text="hello")["type"] == "ack"
+    # AND the limits table holds no trace of the text itself
+    table = settings().limits_table
+    items = runtime.limits().client.scan(TableName=table)["Items"]
+    assert items and "watches" not in str(items).lower()
+
+
+def test_live_connections_per_user_are_limited(app: Harness, abusive: FixedClock) -> None:
+    # GIVEN alice may hold 2 live connections
+    app.user("alice")
+    token = app.tokens["alice"]["accessToken"]
+    connect_with(app, token, "a1")
+    connect_with(app, token, "a2")
+    ctx = authorize(token)["context"]
+
+    def third(connection: str) -> int:
+        response = connect(
+            int(ctx["tokenExp"]), user="alice", connection=connection, session=ctx["sessionId"]
+        )
+        return int(response["statusCode"])
+
+    # WHEN she opens a third
+    # THEN the handshake is refused with 429
+    assert third("a3") == 429
+    # AND once one closes, or vanishes without a $disconnect, there is room again
+    app.disconnect("alice", "a1")
+    assert third("a3") == 200
+    runtime.connections().delete("a2")
+    assert third("a4") == 200
+
+
+def test_admin_flags_are_for_app_admins_only(app: Harness, abusive: FixedClock) -> None:
+    # GIVEN `admin` is an app admin and alice is not
+    for user in ("alice", "admin"):
+        app.user(user)
+    # WHEN each asks for the flags and for their profile
+    status, body = _flags(app, "alice")
+    # THEN alice gets 403 1004, the admin an (empty) list, and /me says who is an admin
+    assert (status, body["code"]) == (403, 1004)
+    assert _flags(app, "admin") == (200, {"flags": []})
+    for user, admin in (("alice", False), ("admin", True)):
+        token = app.tokens[user]["accessToken"]
+        status, me = app.http("http_users", "GET", "/me", token=token)
+        assert status == 200 and me["admin"] is admin

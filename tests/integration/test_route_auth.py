@@ -27,7 +27,8 @@ from tests.support.security import claims_of, hs256, stack_keys
 from tests.support.stack import template_resources
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
-PUBLIC = re.compile(r"^[A-Z]+ /(health|auth/[^/]+)$")
+# `/auth/logout-all` ends the caller's logins: it needs the caller's token like any /me route.
+PUBLIC = re.compile(r"^[A-Z]+ /(health|auth/(?!logout-all$)[^/]+)$")
 PARAMS = re.compile(r"\{([^}]+)\}")
 
 

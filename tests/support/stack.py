@@ -61,6 +61,8 @@ class Stack:
             PARLEY_NOTIFY_QUEUE_URL=self.notify_queue_url,
             PARLEY_NOTIFY_DLQ_URL=self.notify_dlq_url,
             PARLEY_VAPID_SECRET_ARN=self.vapid_secret_arn,
+            # As `make dev` runs: tests create many accounts from one address.
+            PARLEY_REGISTRATIONS_PER_HOUR="10000",
         )
         return env
 

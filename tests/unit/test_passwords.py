@@ -1,9 +1,25 @@
-"""`parley.passwords`: scrypt hashes, constant-time verification, the dummy hash."""
+"""`parley.passwords`: Argon2id hashes (OWASP parameters), legacy scrypt hashes still
+verified and flagged for rehash, the dummy hash."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
+
 import pytest
 from parley import passwords
+
+
+def legacy_scrypt(password: str, n: int = 2**14) -> str:
+    """A hash as releases before Argon2id stored it: `scrypt$n$r$p$salt$key`."""
+    salt = os.urandom(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, n=n, r=8, p=1, dklen=32)
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode().rstrip("=")
+
+    return f"scrypt${n}$8$1${b64(salt)}${b64(key)}"
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +42,38 @@ def test_wrong_password_does_not_verify(stored: str) -> None:
         assert not passwords.verify_password(wrong, stored)
 
 
-def test_hash_is_self_describing_and_salted(stored: str) -> None:
+def test_hash_is_argon2id_with_owasp_parameters_and_salted(stored: str) -> None:
     # GIVEN two hashes of the same password
     # WHEN they are inspected
-    # THEN each is `scrypt$n$r$p$salt$key` with the OWASP parameters, and the salts differ
-    scheme, n, r, p, salt, key = stored.split("$")
-    assert (scheme, n, r, p) == ("scrypt", str(2**14), "8", "1")
-    assert salt and key
+    # THEN each is an Argon2id PHC string with m=19 MiB, t=2, p=1, and the salts differ
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     again = passwords.hash_password("correct horse battery staple")
     assert again != stored
-    assert again.split("$")[4] != salt
+    assert again.split("$")[4] != stored.split("$")[4]
     assert "correct horse" not in stored
+    assert not passwords.needs_rehash(stored)
+
+
+def test_legacy_scrypt_hashes_still_verify_and_need_a_rehash() -> None:
+    # GIVEN a hash stored by an older release (scrypt, n=2^14)
+    legacy = legacy_scrypt("old password here")
+    # WHEN it is checked
+    # THEN the right password verifies, a wrong one does not, and it is flagged for rehash
+    assert passwords.verify_password("old password here", legacy)
+    assert not passwords.verify_password("old password her", legacy)
+    assert passwords.needs_rehash(legacy)
+
+
+def test_argon2id_hashes_with_weaker_parameters_need_a_rehash() -> None:
+    # GIVEN an Argon2id hash made with lower costs than today's
+    from argon2 import PasswordHasher
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("pw pw pw pw")
+    # WHEN checked
+    # THEN it verifies but is flagged, like a malformed Argon2id string
+    assert passwords.verify_password("pw pw pw pw", weak)
+    assert passwords.needs_rehash(weak)
+    assert passwords.needs_rehash("$argon2id$garbage")
 
 
 def test_unicode_passwords_roundtrip() -> None:
@@ -73,25 +110,21 @@ def test_malformed_stored_hash_never_verifies(bad: str) -> None:
     assert passwords.verify_password("password", bad) is False
 
 
-@pytest.mark.parametrize("password", ["", "password", "0" * 32, "parley-dummy-salt"])
+@pytest.mark.parametrize("password", ["", "password", "0" * 32, "parley-dummy-password"])
 def test_dummy_hash_never_verifies(password: str) -> None:
     # GIVEN the dummy hash used for unknown users
-    # WHEN plausible passwords (including the dummy key and salt) are checked
+    # WHEN plausible passwords are checked
     # THEN none verifies
     assert passwords.verify_password(password, passwords.DUMMY_HASH) is False
 
 
-def test_dummy_hash_is_well_formed_so_the_kdf_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dummy_hash_costs_what_a_real_hash_costs() -> None:
     # GIVEN the dummy hash
-    # WHEN a password is checked against it
-    # THEN the full KDF runs with the production parameters (same cost as a real user)
-    seen: list[tuple[int, int, int]] = []
-    real = passwords._derive
+    # THEN it is an Argon2id hash with today's parameters (so the KDF runs at full cost)
+    assert passwords.DUMMY_HASH.startswith("$argon2id$")
+    assert not passwords.needs_rehash(passwords.DUMMY_HASH)
 
-    def spy(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-        seen.append((n, r, p))
-        return real(password, salt, n, r, p, length)
 
-    monkeypatch.setattr(passwords, "_derive", spy)
-    assert not passwords.verify_password("anything", passwords.DUMMY_HASH)
-    assert seen == [(2**14, 8, 1)]
+@pytest.mark.parametrize("bad", ["$argon2id$v=19$m=19456,t=2,p=1$bad", "$argon2i$x", None])
+def test_malformed_argon2_values_never_verify(bad: object) -> None:
+    assert passwords.verify_password("password", bad) is False  # type: ignore[arg-type]

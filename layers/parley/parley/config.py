@@ -84,6 +84,12 @@ class Settings:
     access_token_ttl: int = _bounded(900, ge=60, le=86400)
     refresh_token_ttl: int = _bounded(30 * 86400, ge=3600, le=365 * 86400)
     secret_max_age: int = _bounded(300, ge=0)
+    # Sessions (issue 15): the same refresh token presented again within the grace window
+    # gets the same new pair; a login ends `session_max_lifetime` after it began, however
+    # often it is refreshed; open sockets re-read their login at most this often.
+    refresh_grace_seconds: int = _bounded(30, ge=0, le=600)
+    session_max_lifetime: int = _bounded(90 * 86400, ge=3600, le=3650 * 86400)
+    session_recheck_seconds: int = _bounded(30, ge=1, le=3600)
 
     inline_fanout_max: int = _bounded(50, ge=0, le=1000)
     fanout_batch_users: int = _bounded(100, ge=1, le=1000)
@@ -101,6 +107,14 @@ class Settings:
     failed_logins_per_window: int = _bounded(20, ge=1)
     connects_per_minute: int = _bounded(60, ge=1)
     rate_window_seconds: int = _bounded(60, ge=1)
+    # Protocol 13: failed logins per account per login window, registrations per address
+    # per hour, and the registration challenge (`off` or `pow`, with its difficulty in bits).
+    failed_logins_per_account: int = _bounded(10, ge=1)
+    login_window_seconds: int = _bounded(900, ge=1, le=86400)
+    registrations_per_hour: int = _bounded(10, ge=1)
+    registration_challenge: str = "off"
+    challenge_difficulty: int = _bounded(20, ge=1, le=32)
+    challenge_ttl: int = _bounded(300, ge=30, le=3600)
 
     # External identity (optional): access tokens of one OpenID Connect issuer.
     oidc_issuer: str = ""
@@ -122,6 +136,8 @@ class Settings:
         problems += self._oidc_problems()
         if self.push_endpoint_policy not in ("https", "loopback"):
             problems.append("PARLEY_PUSH_ENDPOINT_POLICY must be https or loopback")
+        if self.registration_challenge not in ("off", "pow"):
+            problems.append("PARLEY_REGISTRATION_CHALLENGE must be off or pow")
         if problems:
             raise SettingsError(problems)
 

@@ -364,11 +364,17 @@ def clean_display_name(value: str) -> str:
 DISPLAY_NAME = Str(clean=clean_display_name)
 
 
+PASSWORD = Str(min_len=8, max_len=128)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RegisterBody:
     userId: str
     password: str
     displayName: str | None
+    # The registration challenge and its solution (protocol 13), when the server asks one.
+    challenge: str | None = None
+    solution: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -380,6 +386,14 @@ class LoginBody:
 @dataclass(frozen=True, kw_only=True)
 class RefreshBody:
     refreshToken: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangePasswordBody:
+    """`POST /me/password`: the current password and the new one."""
+
+    oldPassword: str
+    newPassword: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -401,11 +415,14 @@ class RoleBody:
 shape(
     RegisterBody,
     userId=USER_ID,
-    password=Str(min_len=8, max_len=128),
+    password=PASSWORD,
     displayName=Opt(DISPLAY_NAME),
+    challenge=Opt(Str(min_len=1, max_len=256)),
+    solution=Opt(Str(min_len=1, max_len=64)),
 )
 shape(LoginBody, userId=Str(min_len=1, max_len=64), password=Str(min_len=1, max_len=1024))
 shape(RefreshBody, refreshToken=Str(min_len=1, max_len=512))
+shape(ChangePasswordBody, oldPassword=Str(min_len=1, max_len=1024), newPassword=PASSWORD)
 shape(CreateGroupBody, name=DISPLAY_NAME, members=Default(ListOf(USER_ID), []))
 shape(AddMembersBody, userIds=ListOf(USER_ID, min_len=1))
 shape(RoleBody, role=Choice(*get_args(RoleName)))

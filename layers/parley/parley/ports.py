@@ -101,6 +101,10 @@ class Users(Protocol):
 
     def get(self, user_id: str) -> User | None: ...
 
+    def replace_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
+        """Store `new_hash` if the stored hash is still `old_hash`; False otherwise."""
+        ...
+
     def existing(self, user_ids: list[str]) -> set[str]: ...
 
     def profiles(self, user_ids: list[str]) -> dict[str, Profile]: ...
@@ -117,9 +121,15 @@ class Users(Protocol):
 class Sessions(Protocol):
     """One item per login."""
 
-    def create(self, session_id: str, user_id: str, now: int, expires_at: int) -> None: ...
+    def create(
+        self, session_id: str, user_id: str, now: int, expires_at: int, ends_at: int = 0
+    ) -> None: ...
 
     def get(self, session_id: str) -> Session | None: ...
+
+    def by_user(self, user_id: str) -> list[str]:
+        """The ids of every login of `user_id`."""
+        ...
 
     def rotate(self, session_id: str, generation: int, now: int, expires_at: int) -> bool:
         """Advance the generation from `generation`; False when it was not current."""
@@ -285,6 +295,14 @@ class Limits(Protocol):
         ...
 
     def count(self, key: str, window_ms: int, now_ms: int) -> tuple[int, int]: ...
+
+    def refund(self, key: str, window_ms: int, now_ms: int) -> None:
+        """Give back one hit taken at `now_ms` (never below zero)."""
+        ...
+
+    def claim(self, key: str, expires_at: int) -> bool:
+        """Mark `key` used until `expires_at` (seconds); False when it already was."""
+        ...
 
 
 class ConnectionGateway(Protocol):

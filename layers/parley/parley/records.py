@@ -177,6 +177,8 @@ class Session(TypedDict):
     expiresAt: int
     refreshedAt: NotRequired[int]
     revokedAt: NotRequired[int]
+    # The absolute end (seconds) whatever the refreshes; absent on logins of older releases.
+    endsAt: NotRequired[int]
 
 
 class Connection(TypedDict):

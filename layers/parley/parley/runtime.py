@@ -188,6 +188,9 @@ def limiter() -> RateLimiter | None:
         failed_logins=cfg.failed_logins_per_window,
         connects_per_minute=cfg.connects_per_minute,
         window_seconds=cfg.rate_window_seconds,
+        failed_logins_per_account=cfg.failed_logins_per_account,
+        login_window_seconds=cfg.login_window_seconds,
+        registrations_per_hour=cfg.registrations_per_hour,
     )
 
 
@@ -275,13 +278,25 @@ def notify_outbox() -> NotifyQueueClient:
 
 @cache
 def auth_service() -> AuthService:
-    from parley.services.auth import AuthService
+    from parley.services.auth import AuthService, ChallengePolicy
 
     cfg = settings()
+    sockets = bool(cfg.connections_table and cfg.ws_api_endpoint and cfg.ws_stage)
 
     def close_login(user_id: str, session_id: str) -> None:
-        if cfg.connections_table and cfg.ws_api_endpoint and cfg.ws_stage:
+        if sockets:
             connection_service().close_session(user_id, session_id)
+
+    def close_user(user_id: str, keep_session: str | None) -> None:
+        if sockets:
+            connection_service().close_user(user_id, keep_session)
+
+    challenge = None
+    if cfg.registration_challenge == "pow":
+        # Used challenges are remembered in the Limits table (a conditional put with TTL).
+        challenge = ChallengePolicy(
+            difficulty=cfg.challenge_difficulty, ttl=cfg.challenge_ttl, used=limits()
+        )
 
     return AuthService(
         users=users(),
@@ -293,8 +308,12 @@ def auth_service() -> AuthService:
         access_ttl=cfg.access_token_ttl,
         refresh_ttl=cfg.refresh_token_ttl,
         on_logout=close_login,
+        on_revoke_user=close_user,
         limiter=limiter(),
         external=external_verifier(),
+        refresh_grace=cfg.refresh_grace_seconds,
+        max_lifetime=cfg.session_max_lifetime,
+        challenge=challenge,
     )
 
 
@@ -416,6 +435,8 @@ def ws_guard() -> WsGuard:
         auth=auth_service(),
         limiter=limiter(),
         clock=SYSTEM_CLOCK,
+        sessions=sessions() if cfg.sessions_table else None,
+        recheck_seconds=cfg.session_recheck_seconds,
     )
 
 

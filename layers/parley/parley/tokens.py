@@ -47,6 +47,7 @@ class Keys:
 
     jwt: bytes
     refresh: bytes
+    challenge: bytes = b""
 
     @classmethod
     def from_secret(cls, secret: str) -> Keys:
@@ -54,6 +55,7 @@ class Keys:
         return cls(
             jwt=hmac.new(root, b"parley/jwt/v1", hashlib.sha256).digest(),
             refresh=hmac.new(root, b"parley/refresh/v1", hashlib.sha256).digest(),
+            challenge=hmac.new(root, b"parley/challenge/v1", hashlib.sha256).digest(),
         )
 
 
@@ -76,9 +78,18 @@ def new_session_id() -> str:
 
 
 def issue_access_token(
-    keys: Keys, *, user_id: str, session_id: str, now: int, ttl: int, issuer: str, audience: str
+    keys: Keys,
+    *,
+    user_id: str,
+    session_id: str,
+    now: int,
+    ttl: int,
+    issuer: str,
+    audience: str,
+    token_id: str | None = None,
 ) -> str:
-    """A signed JWT with `sub, sid, iat, exp, iss, aud, jti`."""
+    """A signed JWT with `sub, sid, iat, exp, iss, aud, jti` (HS256 is deterministic: the
+    same claims, `token_id` included, give the same token)."""
     import jwt
 
     claims = {
@@ -89,7 +100,7 @@ def issue_access_token(
         "exp": now + ttl,
         "iss": issuer,
         "aud": audience,
-        "jti": secrets.token_urlsafe(12),
+        "jti": token_id or secrets.token_urlsafe(12),
     }
     return jwt.encode(claims, keys.jwt, algorithm=ALGORITHM, headers={"typ": "JWT"})
 
@@ -138,6 +149,82 @@ def parse_refresh_token(keys: Keys, token: str) -> tuple[str, int]:
     if not hmac.compare_digest(mac, _refresh_mac(keys, session_id, generation)):
         raise Unauthenticated("invalid refresh token")
     return session_id, generation
+
+
+def refresh_token_id(keys: Keys, session_id: str, generation: int) -> str:
+    """The `jti` of the access token issued with refresh generation `generation`: derived,
+    so the grace window can hand out the very same pair again without storing it."""
+    return _refresh_mac(keys, session_id, generation)[:16]
+
+
+# ---- registration challenge (protocol 13) --------------------------------------------------
+
+_CHALLENGE_RE = re.compile(
+    r"^([1-9][0-9]?)\.([0-9]{1,12})\.([A-Za-z0-9_\-]{22})\.([A-Za-z0-9_\-]{43})$"
+)
+MAX_SOLUTION_CHARS = 64
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A verified, solved challenge: its nonce (to remember it as used) and its expiry."""
+
+    nonce: str
+    expires_at: int
+
+
+def _challenge_mac(keys: Keys, payload: str) -> str:
+    return _b64(hmac.new(keys.challenge, b"challenge/" + payload.encode(), "sha256").digest())
+
+
+def issue_challenge(keys: Keys, *, now: int, ttl: int, difficulty: int) -> str:
+    """`<difficulty>.<expiresAt>.<nonce>.<mac>`: everything the check needs is in the string,
+    signed, so nothing is stored when it is issued."""
+    payload = f"{difficulty}.{now + ttl}.{_b64(os.urandom(16))}"
+    return f"{payload}.{_challenge_mac(keys, payload)}"
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    """How many zero bits `digest` starts with."""
+    bits = 0
+    for byte in digest:
+        if byte:
+            return bits + 8 - byte.bit_length()
+        bits += 8
+    return bits
+
+
+def check_challenge(keys: Keys, challenge: object, solution: object, *, now: int) -> Challenge:
+    """A challenge this server signed, not expired, whose SHA-256(challenge + solution)
+    starts with its difficulty in zero bits; :class:`InvalidParam` (1001) otherwise.
+    (Single use is the caller's: it remembers the nonce until `expires_at`.)"""
+    from parley.errors import InvalidParam
+
+    match = _CHALLENGE_RE.fullmatch(challenge) if isinstance(challenge, str) else None
+    if match is None or not keys.challenge:
+        raise InvalidParam("challenge is missing or malformed; get one at GET /auth/challenge")
+    difficulty, expires_at, nonce, mac = match.groups()
+    payload = f"{difficulty}.{expires_at}.{nonce}"
+    if not hmac.compare_digest(mac, _challenge_mac(keys, payload)):
+        raise InvalidParam("challenge was not issued by this server")
+    if int(expires_at) <= now:
+        raise InvalidParam("challenge expired; get a new one")
+    if not isinstance(solution, str) or not 0 < len(solution) <= MAX_SOLUTION_CHARS:
+        raise InvalidParam(f"solution must be 1-{MAX_SOLUTION_CHARS} characters")
+    digest = hashlib.sha256((str(challenge) + solution).encode()).digest()
+    if leading_zero_bits(digest) < int(difficulty):
+        raise InvalidParam("solution does not solve the challenge")
+    return Challenge(nonce=nonce, expires_at=int(expires_at))
+
+
+def solve_challenge(challenge: str, difficulty: int) -> str:
+    """The first counter whose SHA-256(challenge + counter) has `difficulty` zero bits
+    (what a client does; ~2^difficulty hashes)."""
+    prefix = challenge.encode()
+    counter = 0
+    while leading_zero_bits(hashlib.sha256(prefix + str(counter).encode()).digest()) < difficulty:
+        counter += 1
+    return str(counter)
 
 
 # ---- external (OpenID Connect) access tokens ----------------------------------------------

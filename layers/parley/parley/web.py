@@ -291,14 +291,21 @@ def guard_frame(request: WsRequest) -> None:
     """The standard guard: the shared WsGuard checks of `parley.runtime`."""
     from parley import runtime
 
-    runtime.ws_guard().check(request.connection_id, request.token_expires_at)
+    runtime.ws_guard().check(
+        request.connection_id, request.token_expires_at, session_id=request.session_id
+    )
 
 
 def guard_send(request: WsRequest) -> None:
     """The send route's guard: the token checks; the frame is counted by the send limit."""
     from parley import runtime
 
-    runtime.ws_guard().check(request.connection_id, request.token_expires_at, count_frame=False)
+    runtime.ws_guard().check(
+        request.connection_id,
+        request.token_expires_at,
+        session_id=request.session_id,
+        count_frame=False,
+    )
 
 
 def _ms(started: float) -> float:

@@ -105,22 +105,65 @@ def test_connects_are_limited_per_address(repos: FakeRepos) -> None:
 
 
 def test_failed_logins_lock_the_address_until_the_window_passes(repos: FakeRepos) -> None:
-    # GIVEN 3 failed logins allowed per 60 s
-    # WHEN an address fails 3 times
-    # THEN its next check is 1005 with the time left; other addresses pass; after the window
-    # it passes again; counting failures never raises
+    # GIVEN 3 failed logins allowed per address per 60 s
+    # WHEN an address fails 3 times (each attempt counted before the password check)
+    # THEN its next attempt is 1005 with the time left; other addresses pass; after the
+    # window it passes again
     rl = limiter(repos)
-    for _ in range(3):
-        rl.check_login("198.51.100.7")
-        rl.login_failed("198.51.100.7")
+    for user in ("u1", "u2", "u3"):
+        rl.begin_login(user, "198.51.100.7")
     with pytest.raises(RateLimited) as caught:
-        rl.check_login("198.51.100.7")
+        rl.begin_login("u4", "198.51.100.7")
     assert caught.value.retry_after_ms == 60_000
-    rl.login_failed("198.51.100.7")
-    rl.check_login("198.51.100.8")
-    rl.check_login(None)
+    rl.begin_login("u4", "198.51.100.8")
+    rl.begin_login("u5", None)
     clock_of(repos).advance(60_000)
-    rl.check_login("198.51.100.7")
+    rl.begin_login("u6", "198.51.100.7")
+
+
+def test_failed_logins_lock_the_account_whatever_the_address(repos: FakeRepos) -> None:
+    # GIVEN 2 failed logins allowed per account per 15 minutes
+    # WHEN alice's account takes 2 failed attempts from two addresses
+    # THEN a third attempt from a third address is 1005 until the 15 minutes pass, and a
+    # refused attempt takes nothing from the address's budget
+    rl = limiter(repos, failed_logins_per_account=2, login_window_seconds=900)
+    rl.begin_login("alice", "198.51.100.1")
+    rl.begin_login("alice", "198.51.100.2")
+    with pytest.raises(RateLimited) as caught:
+        rl.begin_login("alice", "198.51.100.3")
+    assert 0 < (caught.value.retry_after_ms or 0) <= 900_000
+    assert repos.limits.count("login#198.51.100.3", 60_000, repos.clock.now_ms())[0] == 0
+    rl.begin_login("bob", "198.51.100.3")
+    clock_of(repos).advance(900_000)
+    rl.begin_login("alice", "198.51.100.3")
+
+
+def test_a_successful_login_gives_its_attempt_back(repos: FakeRepos) -> None:
+    # GIVEN 2 attempts allowed per account
+    # WHEN alice logs in rightly many times (each attempt refunded), then fails twice
+    # THEN only the failures count: the third failure is refused
+    rl = limiter(repos, failed_logins_per_account=2, failed_logins=100)
+    for _ in range(5):
+        rl.login_succeeded(rl.begin_login("alice", "198.51.100.1"))
+    rl.begin_login("alice", "198.51.100.1")
+    rl.begin_login("alice", "198.51.100.1")
+    with pytest.raises(RateLimited):
+        rl.begin_login("alice", "198.51.100.1")
+
+
+def test_registrations_are_rationed_per_address(repos: FakeRepos) -> None:
+    # GIVEN 2 registrations allowed per address per hour
+    # WHEN an address registers 3 times
+    # THEN the third is 1005 until the hour passes; other addresses are not affected
+    rl = limiter(repos, registrations_per_hour=2)
+    rl.register("198.51.100.1")
+    rl.register("198.51.100.1")
+    with pytest.raises(RateLimited):
+        rl.register("198.51.100.1")
+    rl.register("198.51.100.2")
+    rl.register(None)
+    clock_of(repos).advance(3_600_000)
+    rl.register("198.51.100.1")
 
 
 # ---- login with the limiter --------------------------------------------------------------

@@ -46,6 +46,20 @@ export interface AttachmentUploadBody {
   contentType: string;
 }
 
+/** A registration challenge (protocol 13): find a `solution` such that SHA-256 of `challenge + solution` (UTF-8) starts with `difficulty` zero bits, and send both with `POST /auth/register` within `expiresIn` seconds. Each challenge registers once. */
+export interface Challenge {
+  challenge: string;
+  difficulty: number;
+  /** Seconds the challenge stays valid. */
+  expiresIn: number;
+}
+
+/** `POST /me/password`: every other login of the caller ends. */
+export interface ChangePasswordBody {
+  oldPassword: string;
+  newPassword: string;
+}
+
 /** A page of the conversations the caller is a member of, in conversationId order. */
 export interface ConversationList {
   conversations: ConversationSummary[];
@@ -209,6 +223,8 @@ export interface RegisterBody {
   password: string;
   /** 1-64 characters after control characters are removed and white space is folded; defaults to the userId. */
   displayName?: string | null;
+  challenge?: string | null;
+  solution?: string | null;
 }
 
 /** The new account. */
@@ -236,7 +252,7 @@ export interface TokenDeviceBody {
   token: string;
 }
 
-/** A login's tokens. The refresh token is spent by `POST /auth/refresh`; presenting it again revokes the whole login. */
+/** A login's tokens. The refresh token is spent by `POST /auth/refresh`; presenting it again within the grace window returns the same new pair, later it revokes the whole login. */
 export interface TokenPair {
   /** A JWT for `Authorization: Bearer` and the WebSocket `?token=`. */
   accessToken: string;
@@ -280,6 +296,13 @@ export interface Routes {
     response: AttachmentLink;
     status: 200;
   };
+  /** A registration challenge */
+  "GET /auth/challenge": {
+    query: undefined;
+    body: undefined;
+    response: Challenge;
+    status: 200;
+  };
   /** Log in with a password */
   "POST /auth/login": {
     query: undefined;
@@ -291,6 +314,13 @@ export interface Routes {
   "POST /auth/logout": {
     query: undefined;
     body: RefreshBody;
+    response: void;
+    status: 204;
+  };
+  /** End every login of the caller */
+  "POST /auth/logout-all": {
+    query: undefined;
+    body: undefined;
     response: void;
     status: 204;
   };
@@ -408,6 +438,13 @@ export interface Routes {
     body: undefined;
     response: Profile;
     status: 200;
+  };
+  /** Change the password */
+  "POST /me/password": {
+    query: undefined;
+    body: ChangePasswordBody;
+    response: void;
+    status: 204;
   };
   /** The VAPID public key and the enabled push platforms */
   "GET /push/config": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from parley import ddb
-from parley.repositories.base import Repository, error_code, translate
+from parley.repositories.base import Repository, conditional, error_code, translate
 
 
 class LimitsRepository(Repository):
@@ -77,3 +77,26 @@ class LimitsRepository(Repository):
         item = page.get("Item")
         hits = int(item["n"]["N"]) if item and "n" in item else 0
         return hits, max(1, start + window_ms - now_ms)
+
+    def refund(self, key: str, window_ms: int, now_ms: int) -> None:
+        """Give back one hit taken at `now_ms` (never below zero; a window that already
+        expired stays absent)."""
+        start = now_ms - now_ms % window_ms
+        conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.key(pk=f"{key}#{start}"),
+            UpdateExpression="ADD n :minus",
+            ConditionExpression="n > :zero",
+            ExpressionAttributeValues=ddb.encode({":minus": -1, ":zero": 0}),
+        )
+
+    def claim(self, key: str, expires_at: int) -> bool:
+        """Mark `key` used until `expires_at` (seconds; the TTL removes it); False when it
+        already was (single use, one conditional PutItem)."""
+        return conditional(
+            self.client.put_item,
+            TableName=self.table,
+            Item=ddb.encode({"pk": key, "expiresAt": expires_at}),
+            ConditionExpression="attribute_not_exists(pk)",
+        )

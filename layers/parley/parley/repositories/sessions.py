@@ -1,4 +1,5 @@
-"""Sessions (logins) table: `sessionId` -> user, current refresh generation, revoked flag."""
+"""Sessions (logins) table: `sessionId` -> user, current refresh generation, revoked flag,
+absolute end; the `byUser` index (keys only) finds every login of a user."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ from typing import cast
 
 from parley import ddb
 from parley.records import Session
-from parley.repositories.base import Repository, conditional, get_item, translate
+from parley.repositories.base import Repository, conditional, get_item, query_all, translate
 
 
 class SessionsRepository(Repository):
     """One item per login; refresh tokens are `sessionId.generation.mac` and are not stored."""
 
-    def create(self, session_id: str, user_id: str, now: int, expires_at: int) -> None:
-        """Start a login at generation 1."""
+    def create(
+        self, session_id: str, user_id: str, now: int, expires_at: int, ends_at: int = 0
+    ) -> None:
+        """Start a login at generation 1 (`ends_at`: its absolute end, 0 for none)."""
         item: Session = {
             "sessionId": session_id,
             "userId": user_id,
@@ -22,6 +25,8 @@ class SessionsRepository(Repository):
             "createdAt": now,
             "expiresAt": expires_at,
         }
+        if ends_at:
+            item["endsAt"] = ends_at
         with translate():
             self.client.put_item(
                 TableName=self.table,
@@ -64,3 +69,16 @@ class SessionsRepository(Repository):
             ConditionExpression="attribute_exists(sessionId)",
             ExpressionAttributeValues=ddb.encode({":true": True, ":now": now}),
         )
+
+    def by_user(self, user_id: str) -> list[str]:
+        """The ids of every login of `user_id` the `byUser` index holds (eventually
+        consistent: a login started in the same instant may be missing)."""
+        items = query_all(
+            self.client,
+            TableName=self.table,
+            IndexName="byUser",
+            KeyConditionExpression="userId = :u",
+            ExpressionAttributeValues=ddb.encode({":u": user_id}),
+            ProjectionExpression="sessionId",
+        )
+        return [str(ddb.decode(item)["sessionId"]) for item in items]

@@ -54,6 +54,18 @@ class UsersRepository(Repository):
             raise Conflict("userId is taken")
         return existing
 
+    def replace_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
+        """Store `new_hash` if the stored hash is still `old_hash` (one conditional write: a
+        concurrent change wins, never half of two); False otherwise."""
+        return conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.key(pk=user_id, sk=PROFILE),
+            UpdateExpression="SET passwordHash = :new",
+            ConditionExpression="passwordHash = :old",
+            ExpressionAttributeValues=ddb.encode({":new": new_hash, ":old": old_hash}),
+        )
+
     def get(self, user_id: str) -> User | None:
         """The profile of `user_id`, or None."""
         key = ddb.key(pk=user_id, sk=PROFILE)
@@ -109,3 +121,10 @@ class UsersRepository(Repository):
         """Whether `blocker` has blocked `blocked`."""
         key = ddb.key(pk=blocker, sk=BLOCK + blocked)
         return get_item(self.client, self.table, key, ProjectionExpression="pk") is not None
+
+    def blockers_of(self, blocked: str, candidates: list[str]) -> set[str]:
+        """Which of `candidates` have blocked `blocked`: one BatchGetItem per 100 (group
+        adds and presence, protocol 13)."""
+        keys = [ddb.key(pk=u, sk=BLOCK + blocked) for u in sorted(set(candidates))]
+        rows = batch_get(self.client, self.table, keys, sleep=self.sleep, ProjectionExpression="pk")
+        return {ddb.decode(r)["pk"] for r in rows}
