@@ -303,7 +303,12 @@ class LocalCloud:
             apps.append((_not_found_app(), ws_sock))
         if web_sock is not None:
             root = self.web_root or self.template_path.parent / "clients" / "web" / "dist"
-            site = WebServer(root, http_url=self.http_url, ws_url=self.ws_url)
+            site = WebServer(
+                root,
+                http_url=self.http_url,
+                ws_url=self.ws_url,
+                storage_url=self.moto.endpoint_url,
+            )
             if not site.built:
                 self.sink.warning(
                     "web", f"the web client is not built in {root}: run `make web` (Node 20+)"

@@ -35,10 +35,15 @@ def origins(port: int) -> list[str]:
 class WebServer:
     """Serves the web client from `root` and hands it the API URLs."""
 
-    def __init__(self, root: Path, *, http_url: str, ws_url: str) -> None:
+    def __init__(
+        self, root: Path, *, http_url: str, ws_url: str, storage_url: str | None = None
+    ) -> None:
         self.root = root.resolve()
         self.http_url = http_url
         self.ws_url = ws_url
+        # Where presigned upload and download links point (the local S3): the page posts
+        # files there and shows image previews from there.
+        self.storage_url = storage_url
 
     @property
     def built(self) -> bool:
@@ -53,11 +58,13 @@ class WebServer:
         return app
 
     def _headers(self) -> dict[str, str]:
-        # The page talks to the two APIs only; media comes from the camera (no URL at all).
+        # The page talks to the two APIs and to storage (attachments' presigned links) only;
+        # media comes from the camera (no URL at all).
+        storage = f" {self.storage_url}" if self.storage_url else ""
         csp = (
             "default-src 'self'; "
-            f"connect-src 'self' {self.http_url} {self.ws_url}; "
-            "img-src 'self' data: blob:; media-src 'self' blob:; "
+            f"connect-src 'self' {self.http_url} {self.ws_url}{storage}; "
+            f"img-src 'self' data: blob:{storage}; media-src 'self' blob:; "
             "style-src 'self'; script-src 'self'; object-src 'none'; "
             "base-uri 'none'; frame-ancestors 'none'"
         )

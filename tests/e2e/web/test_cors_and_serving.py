@@ -175,7 +175,12 @@ def test_a_built_client_is_served_with_the_sdk_as_one_module(tmp_path: Path) -> 
     (tmp_path / "parley.js").write_text("export class HttpClient {}")
     outside = tmp_path.parent / "secret.txt"
     outside.write_text("not served")
-    server = WebServer(tmp_path, http_url="http://127.0.0.1:1", ws_url="ws://127.0.0.1:2")
+    server = WebServer(
+        tmp_path,
+        http_url="http://127.0.0.1:1",
+        ws_url="ws://127.0.0.1:2",
+        storage_url="http://127.0.0.1:3",
+    )
 
     async def scenario() -> None:
         async with TestClient(TestServer(server.app())) as client:
@@ -186,10 +191,12 @@ def test_a_built_client_is_served_with_the_sdk_as_one_module(tmp_path: Path) -> 
             escape = await client.get("/%2E%2E/secret.txt")
             # THEN each comes with its type; only hashed assets are cached for good
             assert page.status == 200 and "Parley" in await page.text()
+            # (the APIs, and storage for uploads and image previews: nothing else)
+            csp = page.headers["Content-Security-Policy"]
             assert (
-                "connect-src 'self' http://127.0.0.1:1 ws://127.0.0.1:2"
-                in page.headers["Content-Security-Policy"]
+                "connect-src 'self' http://127.0.0.1:1 ws://127.0.0.1:2 http://127.0.0.1:3;" in csp
             )
+            assert "img-src 'self' data: blob: http://127.0.0.1:3;" in csp
             assert sdk.status == 200
             assert sdk.headers["Content-Type"].startswith("text/javascript")
             assert sdk.headers["Cache-Control"] == "no-cache"
