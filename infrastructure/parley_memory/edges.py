@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from parley.errors import Unavailable
@@ -81,6 +81,18 @@ class Gateway:
             return connection_id not in self.gone
 
 
+def _send_batches(store: Store, items: Sequence[Mapping[str, object]]) -> Iterator[list[str]]:
+    """The JSON bodies of `items` in SQS batches of 10, each after the SQS latency and
+    reported as one SendMessageBatch (when a probe is listening)."""
+    for start in range(0, len(items), 10):
+        bodies = [json.dumps(i, separators=(",", ":")) for i in items[start : start + 10]]
+        store.wait("sqs")
+        if store.probing:
+            entries = [{"Id": str(n), "MessageBody": b} for n, b in enumerate(bodies)]
+            store.report(Access("sqs", "SendMessageBatch", params={"Entries": entries}))
+        yield bodies
+
+
 class PushQueue:
     """A FIFO of work items sent in SQS batches of 10 (each batch waits `latency.sqs` and is
     reported); `items` keeps every item sent, as the JSON the queue carried.
@@ -103,12 +115,7 @@ class PushQueue:
             self.calls += 1
             if self.fail:
                 raise Unavailable("push queue unavailable")
-        for start in range(0, len(items), 10):
-            bodies = [json.dumps(i, separators=(",", ":")) for i in items[start : start + 10]]
-            self.store.wait("sqs")
-            if self.store.probing:
-                entries = [{"Id": str(n), "MessageBody": b} for n, b in enumerate(bodies)]
-                self.store.report(Access("sqs", "SendMessageBatch", params={"Entries": entries}))
+        for bodies in _send_batches(self.store, items):
             with self.cond:
                 self.items.extend(json.loads(b) for b in bodies)
                 self.pending.extend(bodies)
@@ -147,12 +154,7 @@ class NotifyOutbox:
     def send_all(self, items: list[NotifyItem]) -> None:
         if self.fail:
             raise Unavailable("notify queue unavailable")
-        for start in range(0, len(items), 10):
-            bodies = [json.dumps(i, separators=(",", ":")) for i in items[start : start + 10]]
-            self.store.wait("sqs")
-            if self.store.probing:
-                entries = [{"Id": str(n), "MessageBody": b} for n, b in enumerate(bodies)]
-                self.store.report(Access("sqs", "SendMessageBatch", params={"Entries": entries}))
+        for bodies in _send_batches(self.store, items):
             with self._lock:
                 self.items.extend(json.loads(b) for b in bodies)
 

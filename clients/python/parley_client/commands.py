@@ -8,7 +8,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -415,9 +415,7 @@ async def cmd_conversations(ctx: Context) -> int:
                 "muted" if conv.get("muted") else "",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        ctx.out("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    print_table(ctx, rows)
     return EXIT_OK
 
 
@@ -466,9 +464,7 @@ async def cmd_devices(ctx: Context) -> int:
             else ""
         )
         rows.append((str(device.get("deviceId", "?")), str(device.get("platform", "?")), when))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        ctx.out("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    print_table(ctx, rows)
     return EXIT_OK
 
 
@@ -515,6 +511,13 @@ def one_shot_options() -> ClientOptions:
     return ClientOptions(
         sync_on_connect=False, ping_interval=None, auto_renew=False, backfill_unknown=False
     )
+
+
+def print_table(ctx: Context, rows: Sequence[Sequence[str]]) -> None:
+    """Rows (the first one the header) as left-aligned columns two spaces apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        ctx.out("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
 
 def print_ack(ctx: Context, ack: JsonObject, what: str | None = None) -> None:
