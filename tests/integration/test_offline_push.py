@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from parley import runtime
+from samtranslator.yaml_helper import yaml_parse
 
 from tests.integration.conftest import CONTEXT, Harness
 from tests.integration.helpers import create_group, send_frame, text_frame
@@ -22,6 +24,7 @@ from tests.support.webpush import Browser, PushService
 pytestmark = pytest.mark.usefixtures("shared_secrets_client", "cheap_password_hashing")
 
 DM = "dm:alice:bob"
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 
 @pytest.fixture
@@ -200,3 +203,37 @@ def test_a_large_group_under_the_limit_notifies_every_offline_member(
     # THEN carol and dave (offline) are queued; not bob (online) nor alice (the sender)
     queued = sorted(u for item in notify_items(app) for u in item["userIds"])
     assert queued == ["carol", "dave"]
+
+
+# ---- the template: who may hand work to the notifier -------------------------------------
+
+
+def test_only_the_send_and_fanout_functions_queue_notifications() -> None:
+    resources = yaml_parse(TEMPLATE.read_text())["Resources"]
+    functions = {
+        name: res["Properties"]
+        for name, res in resources.items()
+        if res["Type"] == "AWS::Serverless::Function"
+    }
+
+    def env(props: dict[str, Any]) -> dict[str, Any]:
+        return dict(props.get("Environment", {}).get("Variables", {}))
+
+    # GIVEN the functions given NotifyQueue's URL and the mentions limit
+    queued = {n for n, p in functions.items() if "PARLEY_NOTIFY_QUEUE_URL" in env(p)}
+    limited = {n for n, p in functions.items() if "PARLEY_PUSH_ALL_MEMBERS_MAX" in env(p)}
+    # THEN they are the two that deliver messages (and the notifier, for its retries)
+    assert queued == {"SendFunction", "FanoutFunction", "NotifierFunction"}
+    assert limited == {"SendFunction", "FanoutFunction"}
+    for name in limited:
+        assert env(functions[name])["PARLEY_PUSH_ALL_MEMBERS_MAX"] == {"Ref": "PushAllMembersMax"}
+        # AND each may SendMessage to NotifyQueue
+        statements = functions[name]["Policies"][0]["Statement"]
+        notify = {"Fn::GetAtt": ["NotifyQueue", "Arn"]}
+        assert any(
+            isinstance(st, dict)
+            and st.get("Action") == ["sqs:SendMessage"]
+            and isinstance(st.get("Resource"), list)
+            and notify in st["Resource"]
+            for st in statements
+        ), name
