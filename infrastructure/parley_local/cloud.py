@@ -307,7 +307,7 @@ class LocalCloud:
                 root,
                 http_url=self.http_url,
                 ws_url=self.ws_url,
-                storage_url=self.moto.endpoint_url,
+                storage_url=self.aws_endpoint_url,
             )
             if not site.built:
                 self.sink.warning(
