@@ -11,36 +11,43 @@ import {
 } from "./errors.js";
 import type { JsonObject } from "./core/frames.js";
 import type {
+  ConversationList,
   ConversationSummary,
+  DeviceBody,
+  DeviceEntry,
+  DeviceList,
+  DeviceRegistered,
   Group,
   Health,
   HistoryPage,
   IceServers,
+  MuteSetting,
   Profile,
+  PushConfig,
   Registered,
   Role,
   TokenPair,
 } from "./generated/openapi.js";
 
 export type {
+  DeviceRegistered,
   Group,
   GroupMember,
   HistoryPage,
   IceServer,
   IceServers,
+  MuteSetting,
   Profile,
+  PushConfig,
   Role,
   TokenPair,
 } from "./generated/openapi.js";
 
-/** One of the caller's conversations (protocol 1.1 section 11 adds `muted`). */
-export type Conversation = ConversationSummary & { muted?: boolean };
+/** One of the caller's conversations, with `muted` (protocol 1.1 section 11). */
+export type Conversation = ConversationSummary;
 
-/** A page of `GET /conversations` (section 11 adds `nextCursor`, null on the last page). */
-export interface ConversationPage {
-  conversations: Conversation[];
-  nextCursor?: string | null;
-}
+/** A page of `GET /conversations`: `nextCursor` is null on the last page (section 11). */
+export type ConversationPage = ConversationList;
 
 /** Section 9.3: `POST /attachments`. */
 export interface AttachmentUpload {
@@ -60,22 +67,11 @@ export interface Attachment {
   expiresIn: number;
 }
 
-/** Section 10: what `POST /devices` takes. */
-export type DeviceRegistration =
-  | { platform: "webpush"; subscription: { endpoint: string; keys: { p256dh: string; auth: string } } }
-  | { platform: "fcm" | "apns"; token: string };
+/** Section 10: what `POST /devices` takes (a Web Push subscription, or an FCM or APNs token). */
+export type DeviceRegistration = DeviceBody;
 
-export interface Device {
-  deviceId: string;
-  platform: "webpush" | "fcm" | "apns";
-  createdAt: number;
-}
-
-export interface PushConfig {
-  webpush: { vapidPublicKey: string };
-  fcm: boolean;
-  apns: boolean;
-}
+/** Section 10: one of the caller's devices. */
+export type Device = DeviceEntry;
 
 /** Options of {@link HttpClient}. */
 export interface HttpClientOptions {
@@ -340,29 +336,38 @@ export class HttpClient {
     return isObject(body) ? body : {};
   }
 
-  /** One page of the caller's conversations (section 11; older servers return them all). */
-  async conversationsPage(options: { limit?: number; cursor?: string } = {}): Promise<ConversationPage> {
-    const body = await this.request("GET", "/conversations", undefined, { query: options });
+  /**
+   * One page of the caller's conversations (section 11), in conversationId order: pass the
+   * page's `nextCursor` back as `cursor` for the next one, until it is null. `limit` is
+   * 1-200 (the server's default: 100).
+   */
+  async conversationsPage(limit?: number, cursor?: string | null): Promise<ConversationPage> {
+    const body = await this.request("GET", "/conversations", undefined, { query: { limit, cursor } });
     if (!isObject(body) || !Array.isArray(body.conversations)) {
       throw new ParleyError(3001, "GET /conversations: no 'conversations' list");
     }
-    return body as unknown as ConversationPage;
+    const nextCursor = typeof body.nextCursor === "string" && body.nextCursor ? body.nextCursor : null;
+    return { conversations: body.conversations as unknown as Conversation[], nextCursor };
   }
 
-  /** Every conversation of the caller, following `nextCursor` to the last page. */
-  async conversations(): Promise<Conversation[]> {
+  /** Every conversation of the caller, following `nextCursor` page by page to the last one. */
+  async conversations(pageSize = 100): Promise<Conversation[]> {
     const out: Conversation[] = [];
-    let cursor: string | undefined;
+    let cursor: string | null = null;
     for (;;) {
-      const page = await this.conversationsPage(cursor === undefined ? {} : { cursor });
+      const page: ConversationPage = await this.conversationsPage(pageSize, cursor);
       out.push(...page.conversations);
-      if (typeof page.nextCursor !== "string" || page.nextCursor === cursor) return out;
+      // A cursor answered again would loop for ever: stop instead.
+      if (page.nextCursor === null || page.nextCursor === cursor) return out;
       cursor = page.nextCursor;
     }
   }
 
-  /** Mute or unmute a conversation (section 11). */
-  setMuted(conversationId: string, muted: boolean): Promise<{ conversationId: string; muted: boolean }> {
+  /**
+   * Mute or unmute a conversation for the caller (section 11): a muted conversation sends
+   * the caller no offline notifications. Non-members get ForbiddenError (1004).
+   */
+  setMuted(conversationId: string, muted: boolean): Promise<MuteSetting> {
     return this.request("PATCH", `/conversations/${segment(conversationId)}`, { muted });
   }
 
@@ -428,24 +433,39 @@ export class HttpClient {
     return this.request("GET", `/attachments/${segment(attachmentId)}`);
   }
 
-  /** Section 10: the push settings (VAPID key; whether FCM and APNs are enabled). */
+  /**
+   * Section 10: `{webpush: {vapidPublicKey}, fcm, apns}`: the VAPID key to subscribe with
+   * (base64url, the `applicationServerKey` of `PushManager.subscribe`), and whether FCM and
+   * APNs tokens may be registered.
+   */
   pushConfig(): Promise<PushConfig> {
     return this.request("GET", "/push/config");
   }
 
-  /** Section 10: register a device for offline push → `{deviceId}` (the same one again for a known endpoint). */
-  registerDevice(device: DeviceRegistration): Promise<{ deviceId: string }> {
-    return this.request("POST", "/devices", device);
+  /**
+   * Section 10: register a device for offline notifications → `{deviceId}`: a Web Push
+   * subscription (`{platform: "webpush", subscription: sub.toJSON()}`) or an FCM or APNs
+   * `{platform, token}`. The same endpoint or token again answers the same `deviceId`; an
+   * 11th device replaces the least recently registered.
+   *
+   * @throws InvalidParamError (1001) for a refused endpoint or a platform not enabled.
+   */
+  async registerDevice(device: DeviceRegistration): Promise<DeviceRegistered> {
+    const body = await this.request("POST", "/devices", device);
+    if (!isObject(body) || typeof body.deviceId !== "string") {
+      throw new ParleyError(3001, "POST /devices: no 'deviceId'");
+    }
+    return { deviceId: body.deviceId };
   }
 
-  /** Section 10: the caller's devices. */
+  /** Section 10: the caller's devices `[{deviceId, platform, createdAt}]`, oldest first. */
   async devices(): Promise<Device[]> {
-    const body = await this.request<{ devices?: Device[] }>("GET", "/devices");
+    const body = await this.request<Partial<DeviceList> | undefined>("GET", "/devices");
     return Array.isArray(body?.devices) ? body.devices : [];
   }
 
-  /** Section 10: remove one of the caller's devices. */
-  async deleteDevice(deviceId: string): Promise<void> {
+  /** Section 10: remove one of the caller's devices (NotFoundError, 2003, when it is not theirs). */
+  async removeDevice(deviceId: string): Promise<void> {
     await this.request("DELETE", `/devices/${segment(deviceId)}`);
   }
 }

@@ -4,10 +4,14 @@
  * duplicates; a client catches up in order after being offline or dropped.
  */
 
+import { createECDH, randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  ForbiddenError,
   HttpClient,
+  InvalidParamError,
+  NotFoundError,
   ParleyClient,
   PayloadTooLargeError,
   UnauthenticatedError,
@@ -178,5 +182,58 @@ describe.skipIf(skipReason !== undefined)("against the local cloud", { timeout: 
     );
     // AND the socket is still open after the refused frames
     expect(g.connected).toBe(true);
+  });
+
+  it("registers a Web Push subscription once, lists and removes it (protocol 10)", async () => {
+    // GIVEN hana, and a subscription as a browser's PushSubscription.toJSON() gives it (make dev
+    // admits loopback endpoints; nothing is sent to it while no message arrives offline)
+    const hana = await user("hana");
+    const config = await hana.pushConfig();
+    expect(Buffer.from(config.webpush.vapidPublicKey, "base64url")).toHaveLength(65);
+    const ecdh = createECDH("prime256v1");
+    const subscription = {
+      endpoint: `http://127.0.0.1:9/push/${suffix}`,
+      keys: { p256dh: ecdh.generateKeys().toString("base64url"), auth: randomBytes(16).toString("base64url") },
+    };
+    // WHEN it is registered twice
+    const first = await hana.registerDevice({ platform: "webpush", subscription });
+    const again = await hana.registerDevice({ platform: "webpush", subscription });
+    // THEN it is one device, listed
+    expect(again.deviceId).toBe(first.deviceId);
+    expect((await hana.devices()).map((d) => [d.deviceId, d.platform])).toEqual([[first.deviceId, "webpush"]]);
+    // AND an IP-literal https endpoint is refused with 1001
+    const literal = { ...subscription, endpoint: "https://10.1.2.3/push" };
+    await expect(hana.registerDevice({ platform: "webpush", subscription: literal })).rejects.toBeInstanceOf(
+      InvalidParamError,
+    );
+    // WHEN it is removed THEN the list is empty, and removing it again is 2003
+    await hana.removeDevice(first.deviceId);
+    expect(await hana.devices()).toEqual([]);
+    await expect(hana.removeDevice(first.deviceId)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("mutes a conversation, and follows the list's pages (protocol 11)", async () => {
+    // GIVEN ines in three DMs
+    const ines = await user("ines");
+    const peers = await Promise.all(["jo", "kim", "lou"].map((name) => user(name)));
+    const { client: i } = live(ines);
+    await i.connect();
+    const acks = [];
+    for (const peer of peers) acks.push(await i.send("hello", { to: peer.userId as string }));
+    const ids = acks.map((a) => a.conversationId).sort();
+    // WHEN she mutes the second one
+    expect(await ines.setMuted(ids[1] as string, true)).toEqual({ conversationId: ids[1], muted: true });
+    // THEN pages of one follow nextCursor to the end, null on the last page, muted shown
+    const first = await ines.conversationsPage(1);
+    expect(first.conversations).toHaveLength(1);
+    expect(typeof first.nextCursor).toBe("string");
+    const all = await ines.conversations(1);
+    expect(all.map((c) => [c.conversationId, c.muted])).toEqual(ids.map((id, n) => [id, n === 1]));
+    const last = await ines.conversationsPage(2, (await ines.conversationsPage(1)).nextCursor);
+    expect(last.nextCursor).toBeNull();
+    // AND unmuting shows in the list; a stranger may not mute it (1004)
+    await ines.setMuted(ids[1] as string, false);
+    expect((await ines.conversations()).every((c) => !c.muted)).toBe(true);
+    await expect((peers[0] as HttpClient).setMuted(ids[1] as string, true)).rejects.toBeInstanceOf(ForbiddenError);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { HttpClient } from "../../src/http.js";
 import {
   ConflictError,
+  InvalidParamError,
   ParleyConnectionError,
   ParleyTimeoutError,
   ParleyUploadError,
@@ -146,8 +147,8 @@ describe("HttpClient", () => {
 
   it("encodes path segments and queries, follows conversation pages, and logs out", async () => {
     const { fetch, calls } = fakeFetch((call) => {
-      if (call.url.includes("/conversations?cursor=p2")) return json(200, { conversations: [{ conversationId: "b" }], nextCursor: null });
-      if (call.url.endsWith("/conversations")) return json(200, { conversations: [{ conversationId: "a" }], nextCursor: "p2" });
+      if (call.url.endsWith("/conversations?limit=100&cursor=p2")) return json(200, { conversations: [{ conversationId: "b" }], nextCursor: null });
+      if (call.url.endsWith("/conversations?limit=100")) return json(200, { conversations: [{ conversationId: "a" }], nextCursor: "p2" });
       if (call.url.endsWith("/auth/logout")) return new Response(null, { status: 204 });
       return json(200, { messages: [], nextBeforeSeq: null });
     });
@@ -161,6 +162,93 @@ describe("HttpClient", () => {
     expect(http.accessToken).toBeUndefined();
     expect(tokens).toEqual([null]);
     await expect(http.tokenProvider(false)).rejects.toBeInstanceOf(UnauthenticatedError);
+  });
+
+  it("pages the conversation list with limit and cursor, and stops on a cursor answered twice", async () => {
+    // GIVEN a server whose second page names its own cursor again
+    const { fetch, calls } = fakeFetch((call) => {
+      const cursor = new URL(call.url).searchParams.get("cursor");
+      if (cursor === null) return json(200, { conversations: [{ conversationId: "a", muted: true }], nextCursor: "c/1" });
+      return json(200, { conversations: [{ conversationId: "b", muted: false }], nextCursor: "c/1" });
+    });
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("a", later(900)) });
+    // WHEN one page is asked for with a limit and a cursor
+    const page = await http.conversationsPage(2, "c/1");
+    // THEN both go in the query, encoded
+    expect(calls[0]?.url).toBe("http://api.test/conversations?limit=2&cursor=c%2F1");
+    expect(page).toEqual({ conversations: [{ conversationId: "b", muted: false }], nextCursor: "c/1" });
+    // WHEN every page is asked for THEN the cursor is followed once, not for ever
+    const all = await http.conversations(5);
+    expect(all.map((c) => [c.conversationId, c.muted])).toEqual([["a", true], ["b", false]]);
+    expect(calls.slice(1).map((c) => c.url.split("?")[1])).toEqual(["limit=5", "limit=5&cursor=c%2F1"]);
+  });
+
+  it("reads an empty last page's missing nextCursor as null, and refuses a reply without a list", async () => {
+    // GIVEN a server answering one page without nextCursor, then something else
+    let reply: unknown = { conversations: [] };
+    const { fetch } = fakeFetch(() => json(200, reply));
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("a", later(900)) });
+    // THEN the page ends the list
+    expect(await http.conversationsPage()).toEqual({ conversations: [], nextCursor: null });
+    // AND a body without `conversations` is an internal error, not an empty list
+    reply = { items: [] };
+    await expect(http.conversations()).rejects.toMatchObject({ code: 3001 });
+  });
+
+  it("mutes a conversation with PATCH {muted}", async () => {
+    // GIVEN a server that echoes the setting
+    const { fetch, calls } = fakeFetch((call) => json(200, { conversationId: "grp:01", ...(call.body as object) }));
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("a", later(900)) });
+    // WHEN alice mutes, then unmutes, a group
+    const muted = await http.setMuted("grp:01", true);
+    await http.setMuted("grp:01", false);
+    // THEN each is one PATCH of the conversation with the flag
+    expect(muted).toEqual({ conversationId: "grp:01", muted: true });
+    expect(calls.map((c) => [c.method, c.url, c.body])).toEqual([
+      ["PATCH", "http://api.test/conversations/grp%3A01", { muted: true }],
+      ["PATCH", "http://api.test/conversations/grp%3A01", { muted: false }],
+    ]);
+  });
+
+  it("reads the push config, and registers, lists and removes devices", async () => {
+    // GIVEN a server with one device
+    const subscription = { endpoint: "https://push.example/send/1", keys: { p256dh: "BPk", auth: "c2Vj" } };
+    const { fetch, calls } = fakeFetch((call) => {
+      if (call.url.endsWith("/push/config")) return json(200, { webpush: { vapidPublicKey: "BKey" }, fcm: false, apns: true });
+      if (call.method === "POST") return json(201, { deviceId: "01DEV" });
+      if (call.method === "DELETE") return new Response(null, { status: 204 });
+      return json(200, { devices: [{ deviceId: "01DEV", platform: "webpush", createdAt: 1 }] });
+    });
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("a", later(900)) });
+    // WHEN the app reads the config, registers a subscription and a token, lists and removes
+    const config = await http.pushConfig();
+    const web = await http.registerDevice({ platform: "webpush", subscription });
+    await http.registerDevice({ platform: "apns", token: "t0k" });
+    const devices = await http.devices();
+    await http.removeDevice("01/DEV");
+    // THEN each is the route of section 10, with the body as given
+    expect(config.webpush.vapidPublicKey).toBe("BKey");
+    expect(web).toEqual({ deviceId: "01DEV" });
+    expect(devices).toEqual([{ deviceId: "01DEV", platform: "webpush", createdAt: 1 }]);
+    expect(calls.map((c) => [c.method, c.url.replace("http://api.test", ""), c.body])).toEqual([
+      ["GET", "/push/config", undefined],
+      ["POST", "/devices", { platform: "webpush", subscription }],
+      ["POST", "/devices", { platform: "apns", token: "t0k" }],
+      ["GET", "/devices", undefined],
+      ["DELETE", "/devices/01%2FDEV", undefined],
+    ]);
+  });
+
+  it("surfaces a refused device as InvalidParamError and a missing deviceId as 3001", async () => {
+    // GIVEN a server refusing an IP-literal endpoint, then answering without an id
+    let answer = json(400, { code: 1001, message: "endpoint refused" });
+    const { fetch } = fakeFetch(() => answer);
+    const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("a", later(900)) });
+    const device = { platform: "webpush" as const, subscription: { endpoint: "https://10.0.0.1/x", keys: { p256dh: "p", auth: "a" } } };
+    // THEN the code's class, then an internal error
+    await expect(http.registerDevice(device)).rejects.toBeInstanceOf(InvalidParamError);
+    answer = json(201, {});
+    await expect(http.registerDevice(device)).rejects.toMatchObject({ code: 3001 });
   });
 
   it("uploads a Blob with the presigned POST: every field, then the file", async () => {
