@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from parley_client import ErrorCode, ParleyError
@@ -67,23 +68,30 @@ def test_the_python_client_sends_a_file_and_the_other_member_downloads_it(
     run(scenario())
 
 
+def parley(*argv: str) -> tuple[int, str, str]:
+    """Run the CLI in-process: its exit code, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdin=io.StringIO(), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def cli_users(cloud: LocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """alice and bob, signed up and each logged in to a CLI profile of their own."""
+    users = run(sign_up_all(cloud, "alice", "bob"))
+    monkeypatch.setenv("PARLEY_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("PARLEY_PASSWORD", PASSWORD)
+    urls = ["--http", cloud.http_url, "--ws", cloud.ws_url]
+    for user in users:
+        code, _, err = parley(*urls, "--profile", user.user_id, "login", user.user_id)
+        assert code == 0, err
+    return users
+
+
 def test_the_cli_sends_a_file_and_downloads_it(
     cloud: LocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN alice and bob, each with a CLI profile, and a file
-    alice, bob = run(sign_up_all(cloud, "alice", "bob"))
-    monkeypatch.setenv("PARLEY_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("PARLEY_PASSWORD", PASSWORD)
-    urls = ["--http", cloud.http_url, "--ws", cloud.ws_url]
-
-    def parley(*argv: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = main(list(argv), stdin=io.StringIO(), stdout=out, stderr=err)
-        return code, out.getvalue(), err.getvalue()
-
-    for user in (alice, bob):
-        code, _, err = parley(*urls, "--profile", user.user_id, "login", user.user_id)
-        assert code == 0, err
+    alice, bob = cli_users(cloud, tmp_path, monkeypatch)
     menu = tmp_path / "menu.txt"
     menu.write_text("soup, bread\n")
     # AND their direct conversation exists (its first message creates it)
@@ -152,19 +160,7 @@ def test_the_cli_edits_reacts_and_deletes(
     cloud: LocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN alice and bob with CLI profiles and a message from alice
-    alice, bob = run(sign_up_all(cloud, "alice", "bob"))
-    monkeypatch.setenv("PARLEY_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("PARLEY_PASSWORD", PASSWORD)
-    urls = ["--http", cloud.http_url, "--ws", cloud.ws_url]
-
-    def parley(*argv: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = main(list(argv), stdin=io.StringIO(), stdout=out, stderr=err)
-        return code, out.getvalue(), err.getvalue()
-
-    for user in (alice, bob):
-        code, _, err = parley(*urls, "--profile", user.user_id, "login", user.user_id)
-        assert code == 0, err
+    alice, bob = cli_users(cloud, tmp_path, monkeypatch)
     conversation = dm(alice.user_id, bob.user_id)
     code, _, err = parley("--profile", alice.user_id, "send", bob.user_id, "teh plan")
     assert code == 0, err

@@ -49,3 +49,13 @@ def apigw() -> Iterator[Stubbed]:
     yield from _stubbed(
         "apigatewaymanagementapi", endpoint_url="https://abc.execute-api.us-east-1.amazonaws.com/v1"
     )
+
+
+def cancelled(dynamodb: Stubbed, *reasons: str) -> None:
+    """The next TransactWriteItems is cancelled with these reasons, one per item."""
+    dynamodb.stub.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        response_meta={},
+        modeled_fields={"CancellationReasons": [{"Code": r} for r in reasons]},
+    )

@@ -17,7 +17,7 @@ from parley.records import Message
 from parley.repositories.attachments import AttachmentsRepository
 from parley.repositories.objects import PENDING_TAGGING, ObjectsRepository, content_disposition
 
-from tests.unit.repositories.conftest import Stubbed
+from tests.unit.repositories.conftest import Stubbed, cancelled
 
 MESSAGE: Message = {
     "conversationId": "grp:01ARZ3NDEKTSV4RRFFQ69G5FAV",
@@ -43,15 +43,6 @@ def s3() -> Iterator[Stubbed]:
     with stubbed.stub:
         yield stubbed
         stubbed.stub.assert_no_pending_responses()
-
-
-def cancelled(dynamodb: Stubbed, *reasons: str) -> None:
-    dynamodb.stub.add_client_error(
-        "transact_write_items",
-        service_error_code="TransactionCanceledException",
-        response_meta={},
-        modeled_fields={"CancellationReasons": [{"Code": r} for r in reasons]},
-    )
 
 
 def claim(dynamodb: Stubbed) -> ClaimOutcome:

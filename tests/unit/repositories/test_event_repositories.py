@@ -11,7 +11,7 @@ from parley.records import Message
 from parley.repositories.events import EventsRepository
 from parley.repositories.messages import MessagesRepository
 
-from tests.unit.repositories.conftest import Stubbed
+from tests.unit.repositories.conftest import Stubbed, cancelled
 
 CID = "grp:01ARZ3NDEKTSV4RRFFQ69G5FAV"
 DELETE: Message = {
@@ -91,15 +91,6 @@ def test_a_first_change_requires_the_target_and_no_version(dynamodb: Stubbed) ->
     update = request["TransactItems"][1]["Update"]
     assert update["ConditionExpression"] == "attribute_exists(seq) AND attribute_not_exists(ver)"
     assert update["ExpressionAttributeValues"][":reactions"] == {"S": '{"+1":["bob"]}'}
-
-
-def cancelled(dynamodb: Stubbed, *reasons: str) -> None:
-    dynamodb.stub.add_client_error(
-        "transact_write_items",
-        service_error_code="TransactionCanceledException",
-        response_meta={},
-        modeled_fields={"CancellationReasons": [{"Code": r} for r in reasons]},
-    )
 
 
 @pytest.mark.parametrize(
