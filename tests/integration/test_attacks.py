@@ -1135,3 +1135,224 @@ def test_admin_flags_are_for_app_admins_only(app: Harness, abusive: FixedClock) 
         token = app.tokens[user]["accessToken"]
         status, me = app.http("http_users", "GET", "/me", token=token)
         assert status == 200 and me["admin"] is admin
+
+
+# ---- accounts and sessions (issue 15) -----------------------------------------------------
+
+
+def test_concurrent_login_guesses_reach_the_password_check_at_most_the_account_budget(
+    app: Harness, clock: FixedClock, atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN alice, 10 failed logins allowed per account, and a counting password check
+    from concurrent.futures import ThreadPoolExecutor
+
+    from parley.services import auth as auth_module
+
+    app.register("alice")
+    checked: list[str] = []
+    real_verify = auth_module.verify_password
+
+    def counting_verify(password: str, stored: str) -> bool:
+        checked.append(password)
+        return real_verify(password, stored)
+
+    monkeypatch.setattr(auth_module, "verify_password", counting_verify)
+
+    def guess(n: int) -> int:
+        body = {"userId": "alice", "password": f"guess number {n}"}
+        return http_raw("http_auth", "POST", "/auth/login", body=body, source_ip=f"10.0.{n}.1")[0]
+
+    # WHEN a botnet fires 100 guesses at once, each from its own address
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        statuses = list(pool.map(guess, range(100)))
+    # THEN at most the budget reached the password check; the rest were 429 before it
+    assert len(checked) <= 10
+    assert statuses.count(401) == len(checked)
+    assert statuses.count(429) == 100 - len(checked)
+
+
+def test_failed_logins_lock_the_account_from_any_address_even_for_the_right_password(
+    app: Harness, clock: FixedClock
+) -> None:
+    app.register("alice")
+
+    def login(password: str, ip: str) -> tuple[int, dict[str, str], Any]:
+        body = {"userId": "alice", "password": password}
+        return http_raw("http_auth", "POST", "/auth/login", body=body, source_ip=ip)
+
+    # GIVEN 10 wrong passwords for alice, each from another address
+    for n in range(10):
+        assert login("wrong password", f"198.51.100.{n}")[0] == 401
+    # WHEN her right password comes from an address never seen
+    status, headers, body = login(PASSWORD, "192.0.2.77")
+    # THEN it is 429 1005 with the time left in the 15-minute window
+    assert (status, body["code"]) == (429, 1005)
+    assert 0 < body["retryAfterMs"] <= 900_000 and headers["retry-after"]
+    # AND once the window passes she logs in
+    clock.advance(900_000)
+    assert login(PASSWORD, "192.0.2.77")[0] == 200
+
+
+def test_registrations_are_limited_per_source_address(
+    app: Harness, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARLEY_REGISTRATIONS_PER_HOUR", "3")
+    rebuild_runtime(monkeypatch, app, clock)
+
+    def register(user: str, ip: str) -> tuple[int, dict[str, str], Any]:
+        body = {"userId": user, "password": PASSWORD}
+        return http_raw("http_auth", "POST", "/auth/register", body=body, source_ip=ip)
+
+    for user in ("user1", "user2", "user3"):
+        assert register(user, "198.51.100.7")[0] == 201
+    status, _, body = register("user4", "198.51.100.7")
+    assert (status, body["code"]) == (429, 1005) and body["retryAfterMs"] > 0
+    assert register("user4", "198.51.100.8")[0] == 201
+
+
+def test_two_tabs_refreshing_with_one_token_keep_the_login(app: Harness) -> None:
+    # GIVEN one login shared by two tabs
+    app.user("alice")
+    body = {"refreshToken": app.tokens["alice"]["refreshToken"]}
+    # WHEN both refresh with the same token (or one retries after a lost reply)
+    first = app.http("http_auth", "POST", "/auth/refresh", body=body)
+    second = app.http("http_auth", "POST", "/auth/refresh", body=body)
+    # THEN both get the same new pair and the login lives on
+    assert first[0] == second[0] == 200 and first[1] == second[1]
+    assert_accepted(app, second[1]["accessToken"], "alice")
+
+
+def test_a_login_ends_at_its_absolute_lifetime_however_often_refreshed(
+    app: Harness, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARLEY_SESSION_MAX_LIFETIME", "7200")
+    rebuild_runtime(monkeypatch, app, clock)
+    pair = app.user("alice") and app.tokens["alice"]
+    # Refreshed well within the sliding refresh lifetime, three times...
+    for _ in range(3):
+        clock.advance(2000_000)
+        status, pair = app.http(
+            "http_auth", "POST", "/auth/refresh", body={"refreshToken": pair["refreshToken"]}
+        )
+        assert status == 200
+    # ... the login still ends two hours after it began.
+    clock.advance(1200_000)
+    status, body = app.http(
+        "http_auth", "POST", "/auth/refresh", body={"refreshToken": pair["refreshToken"]}
+    )
+    assert (status, body["code"]) == (401, 1003)
+
+
+def test_logout_all_ends_every_login_and_closes_every_socket(app: Harness) -> None:
+    # GIVEN alice logged in on two devices, each with a socket, and bob with one
+    app.user("alice")
+    first, second = app.tokens["alice"], app.login("alice")
+    connect_with(app, first["accessToken"], "a1")
+    connect_with(app, second["accessToken"], "a2")
+    bob = app.user("bob")
+    connect_with(app, bob, "b1")
+    # WHEN alice logs out everywhere
+    status, _ = app.http("http_auth", "POST", "/auth/logout-all", token=first["accessToken"])
+    # THEN every token of hers is refused and both her sockets are closed; bob is untouched
+    assert status == 204
+    for pair in (first, second):
+        assert_refused(app, pair["accessToken"])
+    assert sorted(app.gateway.closed) == ["a1", "a2"]
+    assert_accepted(app, bob, "bob")
+
+
+def test_a_password_change_ends_every_other_login(app: Harness) -> None:
+    app.user("alice")
+    here, elsewhere = app.tokens["alice"], app.login("alice")
+    connect_with(app, elsewhere["accessToken"], "a2")
+    body = {"oldPassword": PASSWORD, "newPassword": "a brand new password"}
+    status, _ = app.http("http_auth", "POST", "/me/password", body=body, token=here["accessToken"])
+    assert status == 204
+    assert_accepted(app, here["accessToken"], "alice")
+    assert_refused(app, elsewhere["accessToken"])
+    assert app.gateway.closed == ["a2"]
+    assert app.login("alice", "a brand new password")["accessToken"]
+
+
+def test_a_revoked_logins_socket_is_refused_even_when_its_close_was_lost(
+    app: Harness, clock: FixedClock
+) -> None:
+    # GIVEN alice's socket, whose frames pass
+    app.user("alice")
+    ctx = connect_with(app, app.tokens["alice"]["accessToken"], "a1")
+
+    def ping() -> dict[str, Any] | None:
+        body = {"action": "ping", "id": "p"}
+        exp, session = int(ctx["tokenExp"]), str(ctx["sessionId"])
+        return frame("ping", body, user="alice", connection="a1", token_exp=exp, session=session)
+
+    assert ping() == {"type": "pong", "id": "p"}
+    # WHEN her login is revoked and the close never reaches the socket
+    runtime.sessions().revoke(str(ctx["sessionId"]), clock.now_ms() // 1000)
+    # THEN within the re-check interval her next frame is 1003 and the socket is closed
+    clock.advance(30_000)
+    reply = ping()
+    assert reply is not None and reply["code"] == 1003
+    assert app.gateway.closed == ["a1"]
+
+
+def test_a_throttled_close_of_a_revoked_login_is_retried(
+    app: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+    from parley.services import connections as connections_module
+
+    monkeypatch.setattr(connections_module, "CLOSE_BACKOFF_SECONDS", 0, raising=False)
+    app.user("alice")
+    pair = app.tokens["alice"]
+    connect_with(app, pair["accessToken"], "a1")
+    real_close = app.gateway.close
+    failures = [ClientError({"Error": {"Code": "LimitExceededException"}}, "DeleteConnection")]
+
+    def flaky_close(connection_id: str) -> bool:
+        if failures:
+            raise failures.pop()
+        return real_close(connection_id)
+
+    monkeypatch.setattr(app.gateway, "close", flaky_close)
+    body = {"refreshToken": pair["refreshToken"]}
+    assert app.http("http_auth", "POST", "/auth/logout", body=body)[0] == 204
+    assert app.gateway.closed == ["a1"]
+
+
+def test_a_legacy_scrypt_hash_is_upgraded_to_argon2id_at_login(app: Harness) -> None:
+    # GIVEN bob's account as a release before Argon2id stored it (scrypt, below OWASP's bar)
+    import base64
+    import hashlib
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode().rstrip("=")
+
+    salt = b"0123456789abcdef"
+    key = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    runtime.users().create("bob", f"scrypt$16384$8$1${b64(salt)}${b64(key)}", "Bob", 0)
+    # WHEN bob logs in
+    assert app.login("bob")["accessToken"]
+    # THEN his stored hash is Argon2id with OWASP's parameters
+    stored = (runtime.users().get("bob") or {}).get("passwordHash", "")
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_registration_needs_a_fresh_solved_challenge_when_asked(
+    app: Harness, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARLEY_REGISTRATION_CHALLENGE", "pow")
+    monkeypatch.setenv("PARLEY_CHALLENGE_DIFFICULTY", "8")
+    rebuild_runtime(monkeypatch, app, clock)
+    # A registration without a challenge is 1001 and creates nothing.
+    status, body = app.register("bot1")
+    assert (status, body["code"]) == (400, 1001)
+    status, issued = app.http("http_auth", "GET", "/auth/challenge")
+    assert status == 200 and issued["difficulty"] == 8
+    solution = tokens.solve_challenge(issued["challenge"], 8)
+    extra = {"challenge": issued["challenge"], "solution": solution}
+    assert app.register("alice", **extra)[0] == 201
+    # The same solved challenge does not open a second account.
+    status, body = app.register("bot2", **extra)
+    assert (status, body["code"]) == (400, 1001)
+    assert runtime.users().get("bot1") is None and runtime.users().get("bot2") is None

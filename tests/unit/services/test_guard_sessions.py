@@ -159,3 +159,15 @@ def test_a_close_that_keeps_failing_does_not_fail_the_revocation(
     open_socket(repos, "c1", "s1")
     assert service(repos, gateway).close_user("alice") == 0
     assert gateway.failures == 100 - connections_module.CLOSE_ATTEMPTS
+
+
+def test_a_login_removed_by_its_ttl_leaves_the_token_expiry_in_charge(repos: FakeRepos) -> None:
+    # GIVEN a socket whose login item is gone (TTL, after its refresh token expired)
+    gateway = FakeGateway()
+    g = guard(repos, gateway)
+    # WHEN it sends a frame while its access token is still valid
+    g.check("c1", T0 // 1000 + 900, session_id="gone")
+    # THEN it passes (the access token's expiry, checked on every frame, bounds it)
+    assert gateway.closed == []
+    with pytest.raises(Unauthenticated):
+        g.check("c1", T0 // 1000 - 1, session_id="gone")

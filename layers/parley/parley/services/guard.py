@@ -79,14 +79,15 @@ class WsGuard:
         raise error
 
     def _login_active(self, session_id: str, now_s: int) -> bool:
+        """False once the login is revoked or past its absolute end. A login item that is
+        gone was removed by its TTL after the refresh token expired: the socket's access
+        token (checked above on every frame) bounds it, as it did at `$connect`."""
         assert self.sessions is not None
         session = self.sessions.get(session_id)
-        ends_at = int(session.get("endsAt", 0)) if session else 0
-        return (
-            session is not None
-            and not session.get("revoked")
-            and not (ends_at and ends_at <= now_s)
-        )
+        if session is None:
+            return True
+        ends_at = int(session.get("endsAt", 0))
+        return not session.get("revoked") and not (ends_at and ends_at <= now_s)
 
     def _remember(self, key: str, now_s: int) -> None:
         if len(self._next_check) >= MAX_REMEMBERED:
