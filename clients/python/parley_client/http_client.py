@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import http.client
 import json
 import logging
@@ -39,6 +40,33 @@ log = logging.getLogger("parley_client.http")
 TokensCallback = Callable[["JsonObject | None"], None]
 
 _USER_AGENT = "parley-client/0.1 (python)"
+
+
+# The protocol's bound: a server asking more is refused rather than solved for hours.
+MAX_CHALLENGE_DIFFICULTY = 32
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    """How many zero bits `digest` starts with."""
+    bits = 0
+    for byte in digest:
+        if byte:
+            return bits + 8 - byte.bit_length()
+        bits += 8
+    return bits
+
+
+def solve_challenge(challenge: str, difficulty: int) -> str:
+    """The first decimal counter whose SHA-256(challenge + counter) (UTF-8) starts with
+    `difficulty` zero bits (protocol 13)."""
+    prefix = hashlib.sha256(challenge.encode())
+    counter = 0
+    while True:
+        candidate = prefix.copy()
+        candidate.update(str(counter).encode())
+        if leading_zero_bits(candidate.digest()) >= difficulty:
+            return str(counter)
+        counter += 1
 
 
 class HttpClient:
@@ -246,11 +274,35 @@ class HttpClient:
     async def register(
         self, user_id: str, password: str, display_name: str | None = None
     ) -> JsonObject:
-        """Create an account → ``{"userId"}``. Taken: ``ParleyError`` 1008 (409)."""
+        """Create an account → ``{"userId"}``. Taken: ``ParleyError`` 1008 (409); too many
+        from this address: 1005 (429).
+
+        When the server asks a registration challenge (protocol 13), it is fetched from
+        ``GET /auth/challenge`` and solved first: about 2^difficulty SHA-256 hashes, run
+        off the event loop (a second or so at the default difficulty of 20).
+        """
         body: JsonObject = {"userId": user_id, "password": password}
         if display_name is not None:
             body["displayName"] = display_name
+        body.update(await self._solved_challenge())
         return _expect_object(await self.request("POST", "/auth/register", body, auth=False))
+
+    async def _solved_challenge(self) -> JsonObject:
+        """``{challenge, solution}`` when the server asks one; ``{}`` when it answers 404
+        (it asks none, or predates challenges)."""
+        try:
+            issued = _expect_object(await self.request("GET", "/auth/challenge", auth=False))
+        except ParleyError as err:
+            if err.status == 404:
+                return {}
+            raise
+        challenge, difficulty = issued.get("challenge"), issued.get("difficulty")
+        if not isinstance(challenge, str) or type(difficulty) is not int:
+            raise ParleyError(ErrorCode.INTERNAL, "malformed registration challenge")
+        if not 0 < difficulty <= MAX_CHALLENGE_DIFFICULTY:
+            raise ParleyError(ErrorCode.INTERNAL, f"challenge difficulty {difficulty} refused")
+        solution = await asyncio.to_thread(solve_challenge, challenge, difficulty)
+        return {"challenge": challenge, "solution": solution}
 
     async def login(self, user_id: str, password: str) -> JsonObject:
         """Log in and keep the pair → ``{accessToken, refreshToken, tokenType, expiresIn}``.

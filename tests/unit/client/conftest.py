@@ -475,6 +475,9 @@ class FakeHttpServer:
 
         if parts == ["health"]:
             return 200, {"status": "ok"}
+        if parts == ["auth", "challenge"]:
+            # As `make dev` answers: no registration challenge asked (protocol 13).
+            return error(404, 1002, "this server asks no registration challenge")
         if parts == ["auth", "register"]:
             if body["userId"] in b.users:
                 return error(409, 1008, "user id taken")
