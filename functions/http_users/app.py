@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from parley import runtime
+from parley.config import settings
 from parley.observability import instrumented
 from parley.web import HttpRequest, http_response, serve_http
 
 
 def me(request: HttpRequest) -> dict[str, Any]:
-    return http_response(200, runtime.auth_service().me(request.caller.user_id))
+    user = request.caller.user_id
+    # `admin` (protocol 12) comes from the settings: no read for it.
+    profile = {**runtime.auth_service().me(user), "admin": user in settings().admin_user_set()}
+    return http_response(200, profile)
 
 
 def block(request: HttpRequest) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from parley import runtime
-from parley.errors import ParleyError
+from parley.errors import ParleyError, RateLimited
 from parley.observability import count, instrumented, logger
 from parley.web import WsRequest
 
@@ -32,6 +32,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             request.token_expires_at,
             request.source_ip,
         )
+    except RateLimited as err:
+        # Past the user's live connections (protocol 13): the handshake is refused.
+        logger.info("connect refused", extra={"code": int(err.code)})
+        return {"statusCode": 429, "body": err.message}
     except Exception:
         logger.exception("connect failed")
         return {"statusCode": 500}

@@ -35,7 +35,7 @@ def live(request: WsRequest) -> dict[str, Any] | None:
         )
         return frames.ok(frame.id, readSeq=read_seq)
     if isinstance(frame, PresenceFrame):
-        users = runtime.live_service().presence(list(frame.userIds))
+        users = runtime.live_service().presence(request.user_id, list(frame.userIds))
         return frames.presence(users, frame.id)
     if isinstance(frame, AuthFrame):
         expires = runtime.ws_guard().renew(request.user_id, request.connection_id, frame.token)

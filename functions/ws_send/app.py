@@ -6,16 +6,24 @@ from typing import Any
 
 from parley import frames, runtime
 from parley.config import settings
-from parley.errors import UnknownAction
+from parley.errors import ParleyError, UnknownAction
 from parley.models import SendFrame, parse_frame
 from parley.observability import count, instrumented, logger
 from parley.web import WsRequest, guard_send, serve_ws
 
 
 def send(request: WsRequest) -> dict[str, Any]:
-    frame = parse_frame(request.body)
-    if not isinstance(frame, SendFrame):
-        raise UnknownAction("this route takes the send action")
+    try:
+        frame = parse_frame(request.body)
+        if not isinstance(frame, SendFrame):
+            raise UnknownAction("this route takes the send action")
+    except ParleyError:
+        # The send limit counts this route's frames only once they parse: a malformed one
+        # is counted as a frame here instead (protocol 13), and past the limit answers 1005.
+        limiter = runtime.limiter()
+        if limiter is not None:
+            limiter.frame(request.connection_id)
+        raise
     if settings().bodies_in_logs:
         # Dev-only debugging (PARLEY_LOG_BODIES): the body joins this frame's log lines.
         logger.append_keys(body=frame.body.model_dump())

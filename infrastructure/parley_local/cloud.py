@@ -212,6 +212,9 @@ class LocalCloud:
         # (protocol 10: `make dev` runs with PushEndpointPolicy=loopback), unless told otherwise.
         if "PushEndpointPolicy" in template.parameters:
             self.parameter_overrides.setdefault("PushEndpointPolicy", "loopback")
+        # Protocol 12: `make dev` makes `admin` an app admin, unless told otherwise.
+        if "AdminUsers" in template.parameters:
+            self.parameter_overrides.setdefault("AdminUsers", "admin")
         # Protocol 13: `make dev` asks no registration challenge and lets local tests create
         # many accounts from one address, unless told otherwise.
         for name, value in (("RegistrationChallenge", "off"), ("RegistrationsPerHour", "10000")):

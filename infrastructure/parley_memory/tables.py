@@ -167,6 +167,10 @@ class Users(Repository):
         self._called("is_blocked", blocker, blocked)
         return self._get((blocker, BLOCK + blocked)) is not None
 
+    def blockers_of(self, blocked: str, candidates: list[str]) -> set[str]:
+        self._called("blockers_of", blocked, len(candidates))
+        return {u for u in set(candidates) if self._get((u, BLOCK + blocked)) is not None}
+
 
 class Sessions(Repository):
     """One item per login: userId, current refresh generation, revoked flag."""
@@ -331,6 +335,11 @@ class Members(Repository):
             found = sorted(self.store.members_by_user.get(user_id, ()))
             rows = [self.store.member(c, user_id) for c in found]
             return [_membership(r) for r in rows if r is not None]
+
+    def present(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        self._called("present", len(pairs))
+        with self.store.lock:
+            return {(c, u) for c, u in set(pairs) if self.store.member(c, u) is not None}
 
     def read_seqs(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
         self._called("read_seqs", user_id, tuple(conversation_ids))
@@ -683,6 +692,23 @@ class Membership(Repository):
             if owner is None or owner.get("role") != "owner":
                 failed.append(index)
         return failed
+
+    def add_rows(self, conversation_id: str, rows: list[Member], max_members: int) -> None:
+        self._called("add_rows", conversation_id, len(rows))
+        if not rows:
+            return
+        with self.store.lock:
+            conv = self.store.conversations.get(conversation_id)
+            if conv is None or not conv.get("memberCount", 0) <= max_members - len(rows):
+                raise PayloadTooLarge(f"a group has at most {max_members} members")
+            if any(self.store.member(conversation_id, r["userId"]) is not None for r in rows):
+                raise Conflict("already a member")
+            conv["memberCount"] = int(conv.get("memberCount", 0)) + len(rows)
+            for row in rows:
+                self.store.put_member(_copy(row))
+            self.transactions.append(
+                {"kind": "add_rows", "items": 1 + len(rows), "added": len(rows)}
+            )
 
 
 # ---- rate-limit counters -----------------------------------------------------------------

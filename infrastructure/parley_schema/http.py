@@ -25,6 +25,7 @@ TAGS = {
     "groups": "Groups and membership; every change is also a `system` message.",
     "conversations": "Conversation list and history.",
     "rtc": "Calls: ICE servers.",
+    "admin": "App admins (protocol 12-13): flagged users.",
     "attachments": "Files: upload forms and download links (the bytes go to storage directly).",
     "devices": "Offline push: the VAPID key and the caller's push devices.",
 }

@@ -75,8 +75,10 @@ class SystemBody(Reply):
     by: UserId
     """The user who made the change."""
     userIds: list[UserId] | SkipJsonSchema[None] = None
-    """The users the change is about (`group_created`: the owner and the first members;
-    further members come in `members_added` chunks of at most 90)."""
+    """The users the change is about: one message per request however many it adds
+    (`group_created`: the owner and every member), at most the first 1,000 of them."""
+    omitted: Annotated[int, Field(ge=1)] | SkipJsonSchema[None] = None
+    """How many more users the change added than `userIds` lists (only past 1,000)."""
     role: Role | SkipJsonSchema[None] = None
     """`role_changed` only: the new role (`owner` when ownership was handed over)."""
 
@@ -414,6 +416,24 @@ class Profile(Reply):
     userId: UserId
     displayName: str
     """1-64 characters; defaults to the userId."""
+    admin: bool
+    """Whether the caller is an app admin (the `AdminUsers` parameter, protocol 12)."""
+
+
+class Flag(Reply):
+    """A user flagged for app admins by a spam limit (protocol 13)."""
+
+    userId: UserId
+    reason: str
+    """Which limit the user tripped (the latest)."""
+    at: int
+    """When, in ms since the Unix epoch."""
+
+
+class FlagList(Reply):
+    """The flagged users, in userId order (at most 1,000)."""
+
+    flags: list[Flag]
 
 
 class GroupMember(Reply):

@@ -22,6 +22,7 @@ from parley_schema.models import (
     ConversationList,
     DeviceList,
     DeviceRegistered,
+    FlagList,
     Group,
     Health,
     HistoryPage,
@@ -323,6 +324,19 @@ ROUTES: tuple[Route, ...] = (
         "STUN/TURN servers with short-lived TURN credentials",
         200,
         IceServers,
+    ),
+    Route(
+        "GET",
+        "/admin/flags",
+        "listFlags",
+        "admin",
+        "Users flagged by the spam limits",
+        200,
+        FlagList,
+        errors=(Code.FORBIDDEN,),
+        description="App admins only (1004 for everyone else). A user is flagged when they "
+        "send one text into too many conversations or open too many direct conversations "
+        "(protocol 13).",
     ),
     Route(
         "POST",

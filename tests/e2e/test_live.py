@@ -133,10 +133,12 @@ def test_presence_is_online_while_connected_and_offline_with_last_seen_after(
     cloud: LocalCloud,
 ) -> None:
     async def scenario() -> None:
-        # GIVEN bob is online
+        # GIVEN bob is online, and he and alice share a conversation (protocol 13: presence
+        # is shown only to users who do)
         alice, bob = await sign_up_all(cloud, "alice", "bob")
         nobody = "nobody-" + alice.user_id.split("-", 1)[1]
         async with alice.client() as alice_phone:
+            await alice_phone.send("hi", to=bob.user_id)
             async with bob.client() as bob_phone:
                 assert await bob_phone.ping() >= 0
 

@@ -266,12 +266,20 @@ def test_a_non_member_cannot_view_the_group(trio: Harness, group: str) -> None:
     assert status == 403 and body["code"] == 1004
 
 
-@pytest.mark.parametrize("group_id", [UNKNOWN_GROUP, "grp:nope", "dm:alice:bob", "nope"])
-def test_viewing_an_unknown_group_is_404_2002(solo: Harness, group_id: str) -> None:
-    # WHEN alice views a group that does not exist (or is not a group id)
+@pytest.mark.parametrize("group_id", ["grp:nope", "nope"])
+def test_viewing_a_malformed_group_id_is_404_2002(solo: Harness, group_id: str) -> None:
+    # WHEN alice views an id no conversation can have
     status, body = show(solo, "alice", group_id)
     # THEN 404 code 2002
     assert status == 404 and body["code"] == 2002
+
+
+@pytest.mark.parametrize("group_id", [UNKNOWN_GROUP, "dm:alice:bob"])
+def test_viewing_an_unknown_conversation_is_403_1004(solo: Harness, group_id: str) -> None:
+    # WHEN alice views a well-formed id of no conversation she is in
+    status, body = show(solo, "alice", group_id)
+    # THEN 403 code 1004, as for one that exists without her (protocol 13)
+    assert status == 403 and body["code"] == 1004
 
 
 # ---- add ----------------------------------------------------------------------------------
@@ -364,11 +372,11 @@ def test_adding_with_a_bad_body_is_400_1001(trio: Harness, group: str, body: Any
     assert status == 400 and reply["code"] == 1001
 
 
-def test_adding_to_an_unknown_group_is_404_2002(trio: Harness) -> None:
+def test_adding_to_an_unknown_group_is_403_1004(trio: Harness) -> None:
     # WHEN alice adds bob to a group that does not exist
     status, body = add_members(trio, token(trio, "alice"), UNKNOWN_GROUP, ["bob"])
-    # THEN 404 code 2002
-    assert status == 404 and body["code"] == 2002
+    # THEN 403 code 1004, as for one that exists without her (protocol 13)
+    assert status == 403 and body["code"] == 1004
 
 
 # ---- remove and leave ---------------------------------------------------------------------

@@ -57,6 +57,7 @@ HTTP = {
     "http_users": ("GET", "/me", None),
     "http_conversations": ("GET", "/conversations", None),
     "http_rtc": ("GET", "/rtc/ice-servers", None),
+    "http_admin": ("GET", "/admin/flags", None),
     "http_attachments": ("POST", "/attachments", {"conversationId": "dm:alice:bob",
                          "name": "a.txt", "size": 5, "contentType": "text/plain"}),
     "http_devices": ("POST", "/devices", {"platform": "webpush", "subscription": {
@@ -174,6 +175,7 @@ EXPECTED: dict[str, tuple[Any, str | None]] = {
     "http_users": (200, None),
     "http_conversations": (200, None),
     "http_rtc": (200, None),
+    "http_admin": (403, None),  # alice is no app admin: refused before any pydantic
     "http_attachments": (201, None),  # validated; a direct conversation's pair may upload
     "http_devices": (201, None),
     "health": (200, None),

@@ -179,6 +179,7 @@ def conformance(app: Harness, reconfigure: Callable[..., None]) -> Conformance:
         # One window of 100 s admitting the default burst: a loop of pings meets the limit
         # however slowly the test runs, and nothing else here comes near it.
         PARLEY_FRAMES_PER_SECOND=1,
+        PARLEY_ADMIN_USERS="carol",
     )
     return Conformance(app)
 
@@ -254,7 +255,8 @@ def group(c: Conformance) -> str:
     path = {"id": gid}
     c.http("http_groups", "GET", "/groups/{id}", 200, user="bob", path=path)
     c.http("http_groups", "GET", "/groups/{id}", 403, user="dave", path=path)
-    c.http("http_groups", "GET", "/groups/{id}", 404, user="alice", path={"id": UNKNOWN_GROUP})
+    c.http("http_groups", "GET", "/groups/{id}", 403, user="alice", path={"id": UNKNOWN_GROUP})
+    c.http("http_groups", "GET", "/groups/{id}", 404, user="alice", path={"id": "grp:nope"})
     members = "/groups/{id}/members"
     c.http("http_groups", "POST", members, 200, user="alice", path=path, body={"userIds": ["dave"]})
     c.http("http_groups", "POST", members, 404, user="alice", path=path, body={"userIds": ["zed"]})
@@ -348,6 +350,8 @@ def history(c: Conformance, gid: str) -> None:
     c.http("http_conversations", "GET", messages, 403, user="dave", path=dm)
     c.http("http_conversations", "GET", messages, 404, user="bob", path={"id": "dm:bob:alice"})
     ice = c.http("http_rtc", "GET", "/rtc/ice-servers", 200, user="alice")
+    c.http("http_admin", "GET", "/admin/flags", 200, user="carol")
+    c.http("http_admin", "GET", "/admin/flags", 403, user="alice")
     assert [("username" in s) for s in ice["iceServers"]] == [False, True]
     block = "/users/{userId}/block"
     c.http("http_users", "POST", block, 204, user="alice", path={"userId": "dave"})

@@ -130,11 +130,11 @@ def test_send_to_an_unknown_user_is_1002_and_stores_nothing(pair: Harness) -> No
     assert nothing_stored(pair)
 
 
-def test_send_by_conversation_id_naming_an_unknown_user_is_2002(pair: Harness) -> None:
+def test_send_by_conversation_id_naming_an_unknown_user_is_1004(pair: Harness) -> None:
     # WHEN alice names a direct conversation with a user that does not exist
     reply = send_frame(pair, text_frame("m1", conversationId="dm:alice:ghost"))
-    # THEN that conversation does not exist (2002; 1002 is for `to`), and nothing is stored
-    assert error_of(reply, "r-m1") == 2002
+    # THEN she is no member of it (1004, protocol 13; 1002 is for `to`), and nothing is stored
+    assert error_of(reply, "r-m1") == 1004
     assert nothing_stored(pair)
 
 
@@ -164,7 +164,6 @@ def test_send_to_a_group_the_sender_is_not_in_is_1004(pair: Harness) -> None:
 @pytest.mark.parametrize(
     "conversation_id",
     [
-        UNKNOWN_GROUP,
         "grp:not-a-ulid",
         "grp:",
         "grp:01arz3ndektsv4rrffq69g5fav",
@@ -180,8 +179,8 @@ def test_send_to_a_group_the_sender_is_not_in_is_1004(pair: Harness) -> None:
 def test_send_to_a_conversation_id_string_that_names_no_conversation_is_2002(
     bare_pair: Harness, conversation_id: str
 ) -> None:
-    # WHEN alice sends to a 1-80 char string that is not an existing conversation
-    # (unknown group, malformed group id, unsorted or malformed direct id, other prefix)
+    # WHEN alice sends to a 1-80 char string that no conversation can have
+    # (malformed group id, unsorted or malformed direct id, other prefix)
     reply = send_frame(bare_pair, text_frame("m1", conversationId=conversation_id))
     # THEN 2002 CONVERSATION_NOT_FOUND, and nothing is stored
     assert error_of(reply, "r-m1") == 2002

@@ -435,17 +435,24 @@ def test_history_of_a_conversation_the_caller_is_not_in_is_403_1004(pair: Harnes
     assert status == 403 and body["code"] == 1004
 
 
-@pytest.mark.parametrize(
-    "conversation_id",
-    ["grp:01ARZ3NDEKTSV4RRFFQ69G5FAV", "dm:alice:ghost", "nope", "dm:bob:alice"],
-)
-def test_history_of_an_unknown_conversation_is_404_2002(
+@pytest.mark.parametrize("conversation_id", ["nope", "dm:bob:alice"])
+def test_history_of_a_malformed_conversation_id_is_404_2002(
     pair: Harness, conversation_id: str
 ) -> None:
-    # WHEN alice asks for the history of a conversation that does not exist
+    # WHEN alice asks for the history of an id no conversation can have
     status, body = history(pair, token(pair, "alice"), conversation_id)
     # THEN 404 code 2002
     assert status == 404 and body["code"] == 2002
+
+
+@pytest.mark.parametrize("conversation_id", ["grp:01ARZ3NDEKTSV4RRFFQ69G5FAV", "dm:alice:ghost"])
+def test_history_of_an_unknown_conversation_is_403_1004(
+    pair: Harness, conversation_id: str
+) -> None:
+    # WHEN alice asks for the history of a well-formed id of no conversation
+    status, body = history(pair, token(pair, "alice"), conversation_id)
+    # THEN 403 code 1004, as for one that exists without her (protocol 13)
+    assert status == 403 and body["code"] == 1004
 
 
 def test_a_member_added_later_does_not_see_older_messages(pair: Harness) -> None:

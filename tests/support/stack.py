@@ -34,6 +34,7 @@ _ENV = {
     "LimitsTable": "PARLEY_LIMITS_TABLE",
     "AttachmentsTable": "PARLEY_ATTACHMENTS_TABLE",
     "DevicesTable": "PARLEY_DEVICES_TABLE",
+    "FlagsTable": "PARLEY_FLAGS_TABLE",
 }
 
 

@@ -115,6 +115,15 @@ class Settings:
     registration_challenge: str = "off"
     challenge_difficulty: int = _bounded(20, ge=1, le=32)
     challenge_ttl: int = _bounded(300, ge=30, le=3600)
+    # Protocol 13 per-account abuse limits (services/abuse.py) and the app admins (12).
+    groups_per_day: int = _bounded(50, ge=1)
+    members_added_per_hour: int = _bounded(2000, ge=1)
+    direct_conversations_per_hour: int = _bounded(30, ge=1)
+    repeated_text_conversations: int = _bounded(10, ge=1)
+    repeated_text_window_seconds: int = _bounded(600, ge=1, le=86400)
+    connections_per_user: int = _bounded(20, ge=1, le=1000)
+    admin_users: str = ""
+    flags_table: str | None = None
 
     # External identity (optional): access tokens of one OpenID Connect issuer.
     oidc_issuer: str = ""
@@ -188,6 +197,10 @@ class Settings:
                 f"({', '.join(sorted(ASYMMETRIC_ALGORITHMS))})"
             )
         return problems
+
+    def admin_user_set(self) -> frozenset[str]:
+        """The app admins' userIds (`AdminUsers`, comma-separated)."""
+        return frozenset(u.strip() for u in self.admin_users.split(",") if u.strip())
 
     def oidc_algorithm_list(self) -> list[str]:
         """The configured external-token algorithms, in order."""

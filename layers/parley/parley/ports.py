@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypedDict
 
 from parley.clock import Clock
 from parley.records import (
@@ -117,6 +117,10 @@ class Users(Protocol):
 
     def is_blocked(self, blocker: str, blocked: str) -> bool: ...
 
+    def blockers_of(self, blocked: str, candidates: list[str]) -> set[str]:
+        """Which of `candidates` have blocked `blocked` (one BatchGetItem per 100)."""
+        ...
+
 
 class Sessions(Protocol):
     """One item per login."""
@@ -181,6 +185,10 @@ class Members(Protocol):
 
     def read_seqs(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]: ...
 
+    def present(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (conversationId, userId) pairs are members (one BatchGetItem per 100)."""
+        ...
+
     def for_user_page(
         self, user_id: str, limit: int, start_after: str | None = None
     ) -> tuple[list[Membership], str | None]:
@@ -232,6 +240,12 @@ class MembershipWriter(Protocol):
         n: int | None = None,
     ) -> None:
         """One membership change with its system message (:class:`SeqTaken` on a race)."""
+        ...
+
+    def add_rows(self, conversation_id: str, rows: list[Member], max_members: int) -> None:
+        """Member rows that follow an addition's system message, with the member count, in
+        one transaction (at most 99 rows; :class:`~parley.errors.PayloadTooLarge` past
+        `max_members`, :class:`~parley.errors.Conflict` for a member already there)."""
         ...
 
 
@@ -524,3 +538,49 @@ class NotifyQueue(Protocol):
     def retry(self, item: NotifyItem, delay_seconds: int) -> None: ...
 
     def dead_letter(self, item: NotifyItem) -> None: ...
+
+
+# ---- abuse limits and flags (protocol 13) ------------------------------------------------
+
+
+class Flag(TypedDict):
+    """A flagged user as `GET /admin/flags` lists it."""
+
+    userId: str
+    reason: str
+    at: int
+
+
+class AbuseCounters(Protocol):
+    """Counters and sets on the limits table, each change one atomic conditional write."""
+
+    def take(self, key: str, amount: int, limit: int, window_ms: int, now_ms: int) -> int | None:
+        """Add `amount` unless the window would pass `limit`; None if taken, else ms until
+        the window ends."""
+        ...
+
+    def distinct(
+        self, key: str, member: str, limit: int, window_ms: int, now_ms: int
+    ) -> int | None:
+        """Add `member` to the window's set unless it holds `limit` others; None if admitted."""
+        ...
+
+    def join(self, key: str, member: str, limit: int, expires_at: int) -> bool:
+        """Add `member` to a windowless set unless it holds `limit` others."""
+        ...
+
+    def leave(self, key: str, members: set[str]) -> None:
+        """Remove `members` from a windowless set."""
+        ...
+
+    def members(self, key: str) -> set[str]:
+        """The members of a windowless set."""
+        ...
+
+
+class Flags(Protocol):
+    """Users flagged for app admins."""
+
+    def flag(self, user_id: str, reason: str, at: int) -> None: ...
+
+    def all(self, limit: int) -> list[Flag]: ...

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from parley.repositories.devices import DevicesRepository
     from parley.repositories.erasure_queue import ErasureQueueRepository
     from parley.repositories.events import EventsRepository
+    from parley.repositories.flags import FlagsRepository
     from parley.repositories.gateway import ConnectionGateway
     from parley.repositories.limits import LimitsRepository
     from parley.repositories.messages import MessagesRepository
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from parley.repositories.queue import PushQueue
     from parley.repositories.sessions import SessionsRepository
     from parley.repositories.users import UsersRepository
+    from parley.services.abuse import AbuseLimits
+    from parley.services.admin import AdminService
     from parley.services.attachments import AttachmentService
     from parley.services.auth import AuthService
     from parley.services.connections import ConnectionService
@@ -195,6 +198,44 @@ def limiter() -> RateLimiter | None:
 
 
 @cache
+def flags() -> FlagsRepository | None:
+    """The flags table, or None where the stack gives the function none."""
+    from parley.repositories.flags import FlagsRepository
+
+    table = settings().flags_table
+    return FlagsRepository(table) if table else None
+
+
+@cache
+def admin_service() -> AdminService:
+    from parley.services.admin import AdminService
+
+    return AdminService(admins=settings().admin_user_set(), flags=flags())
+
+
+@cache
+def abuse() -> AbuseLimits | None:
+    """The protocol 13 per-account limits, or None where no limits table is configured."""
+    from parley.repositories.abuse import AbuseCountersRepository
+    from parley.services.abuse import AbuseLimits
+
+    cfg = settings()
+    if not cfg.limits_table:
+        return None
+    return AbuseLimits(
+        counters=AbuseCountersRepository(cfg.limits_table),
+        flags=flags(),
+        clock=SYSTEM_CLOCK,
+        groups_per_day=cfg.groups_per_day,
+        members_per_hour=cfg.members_added_per_hour,
+        direct_per_hour=cfg.direct_conversations_per_hour,
+        repeated_texts=cfg.repeated_text_conversations,
+        repeat_window_seconds=cfg.repeated_text_window_seconds,
+        connections_per_user=cfg.connections_per_user,
+    )
+
+
+@cache
 def gateway() -> ConnectionGateway:
     from parley.aws import management_endpoint
     from parley.repositories.gateway import ConnectionGateway
@@ -328,6 +369,7 @@ def connection_service() -> ConnectionService:
         gateway=gateway() if cfg.ws_api_endpoint and cfg.ws_stage else None,
         clock=SYSTEM_CLOCK,
         ttl_seconds=cfg.connection_ttl,
+        abuse=abuse(),
     )
 
 
@@ -351,6 +393,7 @@ def message_service() -> MessageService:
         # Only where the stack gives the function the attachments (file bodies: 1001).
         files=attachment_service() if cfg.attachments_table and cfg.attachments_bucket else None,
         erasures=erasure_queue() if cfg.erase_queue_url else None,
+        abuse=abuse(),
     )
 
 
@@ -377,6 +420,7 @@ def group_service() -> GroupService:
         push=push_service() if cfg.ws_api_endpoint and cfg.ws_stage else None,
         clock=SYSTEM_CLOCK,
         max_members=cfg.max_group_size,
+        abuse=abuse(),
     )
 
 

@@ -388,11 +388,16 @@ def test_history_of_non_member_is_forbidden(world: World) -> None:
         world.conversations.history("dave", G1, None, 50)
 
 
-def test_history_of_unknown_conversation_is_2002(world: World) -> None:
-    # GIVEN no such conversation (well-formed id, and a malformed one)
+def test_history_of_unknown_conversation_is_1004_and_of_a_malformed_id_2002(
+    world: World,
+) -> None:
+    # GIVEN no such conversation (well-formed ids, and malformed ones)
     # WHEN alice asks for its history
-    # THEN it is 2002
-    for cid in (G2, "grp:bad", "dm:zed:alice"):
+    # THEN a well-formed id is 1004 whether or not it exists (protocol 13), a malformed 2002
+    for cid in (G2, "dm:alice:zed"):
+        with pytest.raises(Forbidden):
+            world.conversations.history("alice", cid, None, 50)
+    for cid in ("grp:bad", "dm:zed:alice"):
         with pytest.raises(ConversationNotFound):
             world.conversations.history("alice", cid, None, 50)
 

@@ -13,6 +13,7 @@ from parley.errors import (
     PayloadTooLarge,
     UserNotFound,
 )
+from parley.models import SendFrame, parse_frame
 from parley.repositories.conversations import SeqTaken
 from parley.services import groups as groups_module
 
@@ -147,34 +148,47 @@ def test_create_at_the_size_limit_and_one_over() -> None:
         world.groups.create("alice", "big", others)
 
 
-def test_large_create_is_chunked_into_transactions_of_at_most_90(world: World) -> None:
+def test_large_create_writes_one_message_and_transactions_of_at_most_100_items(
+    world: World,
+) -> None:
     # GIVEN 250 other users
     # WHEN alice creates a group with all of them
-    # THEN the first transaction holds owner + 89 members with `group_created`, the rest come
-    # in `members_added` transactions of at most 90, at seqs 2 and 3, each member joined at
-    # the seq of the message that added them, and every transaction fits DynamoDB's 100 items
+    # THEN the first transaction holds owner + 89 members with `group_created`, the rest of
+    # the rows follow in transactions of at most 99 rows beside the counter, `group_created`
+    # (seq 1) is the only message and lists everyone, each member joined at seq 1, and every
+    # transaction fits DynamoDB's 100 items (issue 15: no message per chunk)
     others = users(world, 250)
     shape = world.groups.create("alice", "Big", others)
     cid = shape["conversationId"]
     assert len(shape["members"]) == 251
     txs = world.repos.membership.transactions
-    assert [t["kind"] for t in txs] == ["create_group", "change", "change"]
+    assert [t["kind"] for t in txs] == ["create_group", "add_rows", "add_rows"]
     assert txs[0]["members"] == 90
-    assert [t["added"] for t in txs[1:]] == [90, 71]
+    assert [t["added"] for t in txs[1:]] == [99, 62]
     assert all(t["items"] <= 100 for t in txs)
     messages = log(world, cid)
-    assert [m["seq"] for m in messages] == [1, 2, 3]
-    assert messages[0]["body"]["userIds"] == ["alice", *others[:89]]
-    assert [m["body"]["event"] for m in messages[1:]] == ["members_added", "members_added"]
-    assert messages[1]["body"]["userIds"] == others[89:179]
-    assert messages[2]["body"]["userIds"] == others[179:]
-    assert all(m["senderId"] == "alice" for m in messages)
+    assert [m["seq"] for m in messages] == [1]
+    assert messages[0]["body"]["userIds"] == ["alice", *others]
     row = world.repos.members.get(cid, others[200])
     assert row is not None
-    assert (row["joinedSeq"], row["readSeq"]) == (3, 2)
+    assert (row["joinedSeq"], row["readSeq"]) == (1, 0)
     conv = world.repos.conversations.get(cid)
     assert conv is not None
     assert conv["memberCount"] == 251
+
+
+def test_a_very_large_addition_lists_the_first_thousand_and_counts_the_rest() -> None:
+    # GIVEN 1,500 users and a group limit above that
+    world = build_world(max_members=2000)
+    others = users(world, 1500)
+    world.repos.users.add("alice")
+    # WHEN alice creates a group with all of them
+    cid = world.groups.create("alice", "Huge", others)["conversationId"]
+    # THEN its one message lists 1,000 userIds (it must fit a sync reply) and counts the rest
+    (message,) = log(world, cid)
+    assert len(message["body"]["userIds"]) == 1000
+    assert message["body"]["omitted"] == 501
+    assert world.repos.conversations.get(cid)["memberCount"] == 1501  # type: ignore[index]
 
 
 # ---- get ---------------------------------------------------------------------------------
@@ -202,18 +216,36 @@ def test_get_by_non_member_is_forbidden(world: World, team: str) -> None:
         world.groups.get("erin", team)
 
 
-@pytest.mark.parametrize(
-    "cid", ["grp:01ARZ3NDEKTSV4RRFFQ69G5FAV", "dm:alice:bob", "grp:bad", "nonsense", ""]
-)
-def test_get_unknown_or_non_group_is_2002(world: World, cid: str) -> None:
-    # GIVEN an unknown group, a dm id or a malformed id
+@pytest.mark.parametrize("cid", ["grp:bad", "nonsense", ""])
+def test_get_of_a_malformed_id_is_2002(world: World, cid: str) -> None:
+    # GIVEN an id no conversation can have
     # WHEN it is asked for
     # THEN it is 2002
     with pytest.raises(ConversationNotFound):
         world.groups.get("alice", cid)
 
 
-# ---- add ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("cid", ["grp:01ARZ3NDEKTSV4RRFFQ69G5FAV", "dm:alice:bob"])
+def test_get_of_an_unknown_conversation_is_1004_like_a_foreign_one(world: World, cid: str) -> None:
+    # GIVEN a well-formed id of no conversation alice is in (protocol 13)
+    # WHEN she asks for it as a group
+    # THEN it is 1004, whether or not it exists
+    with pytest.raises(Forbidden):
+        world.groups.get("alice", cid)
+
+
+def test_get_of_a_direct_conversation_by_its_member_is_2002(world: World) -> None:
+    # GIVEN alice and bob have a direct conversation
+    frame = parse_frame(
+        '{"action": "send", "to": "bob", "clientMsgId": "m1",'
+        ' "body": {"type": "text", "text": "hi"}}'
+    )
+    assert isinstance(frame, SendFrame)
+    world.send("alice", frame)
+    # WHEN alice asks for it as a group
+    # THEN it is 2002: it is no group (she knows it exists)
+    with pytest.raises(ConversationNotFound):
+        world.groups.get("alice", "dm:alice:bob")
 
 
 @pytest.mark.parametrize("actor", ["alice", "bob"])
@@ -300,24 +332,29 @@ def test_add_up_to_the_size_limit_and_past_it() -> None:
     assert len(roles_of(world, cid)) == 4
 
 
-def test_large_add_is_chunked(world: World, team: str) -> None:
+def test_a_large_add_is_one_message(world: World, team: str) -> None:
     # GIVEN 200 new users
     # WHEN the owner adds them at once
-    # THEN three `members_added` messages of 90, 90 and 20 users follow at consecutive seqs
+    # THEN one `members_added` message lists all 200, pushed once; its transaction holds 90
+    # rows and the other 110 follow in transactions of at most 99, all joined at its seq
     others = users(world, 200)
     before = log(world, team)[-1]["seq"]
     world.groups.add_members("alice", team, others)
     new = log(world, team)[before:]
-    assert [m["seq"] for m in new] == [before + 1, before + 2, before + 3]
-    assert [len(m["body"]["userIds"]) for m in new] == [90, 90, 20]
-    assert all(t["added"] <= 90 for t in world.repos.membership.transactions if "added" in t)
+    assert [m["seq"] for m in new] == [before + 1]
+    assert new[0]["body"]["userIds"] == sorted(others)
+    added = [t["added"] for t in world.repos.membership.transactions if "added" in t]
+    assert added[-3:] == [90, 99, 11]
+    assert all(t["items"] <= 100 for t in world.repos.membership.transactions)
+    row = world.repos.members.get(team, others[-1])
+    assert row is not None and row["joinedSeq"] == before + 1
 
 
-def test_add_to_unknown_group_is_2002(world: World) -> None:
+def test_add_to_unknown_group_is_1004(world: World) -> None:
     # GIVEN no such group
     # WHEN someone adds to it
-    # THEN it is 2002
-    with pytest.raises(ConversationNotFound):
+    # THEN it is 1004, as for a group that exists without them (protocol 13)
+    with pytest.raises(Forbidden):
         world.groups.add_members("alice", "grp:01ARZ3NDEKTSV4RRFFQ69G5FAV", ["bob"])
 
 

@@ -139,12 +139,15 @@ def test_read_by_non_member_is_forbidden(world: World, dm: str) -> None:
         world.live.read("carol", dm, 1, "c1")
 
 
-def test_read_of_unknown_conversation_is_2002(world: World) -> None:
+def test_read_of_unknown_conversation_is_1004(world: World) -> None:
     # GIVEN no such group
     # WHEN alice reads it
-    # THEN it is 2002
-    with pytest.raises(ConversationNotFound):
+    # THEN it is 1004, as for a group that exists without her (protocol 13)
+    with pytest.raises(Forbidden):
         world.live.read("alice", GROUP, 1, "a1")
+    # AND a malformed id is still 2002
+    with pytest.raises(ConversationNotFound):
+        world.live.read("alice", "grp:bad", 1, "a1")
 
 
 def test_large_group_receipts_go_only_to_the_readers_other_devices() -> None:
@@ -229,14 +232,21 @@ def test_typing_by_non_member_is_forbidden(world: World, dm: str) -> None:
 # ---- presence ----------------------------------------------------------------------------
 
 
+def _share(world: World, *others: str) -> None:
+    """alice shares a conversation with each of `others`: a group with all of them."""
+    world.groups.create("alice", "Shared", list(others))
+
+
 def test_presence_online_and_last_seen(world: World) -> None:
-    # GIVEN bob online, carol offline last seen at t, erin never seen, ghost unknown
+    # GIVEN bob online, carol offline last seen at t, erin never seen, ghost unknown, all but
+    # ghost sharing a group with alice
     # WHEN presence is asked (with a repeat)
     # THEN online users report now, offline ones their lastSeen or null, in the asked order
+    _share(world, "bob", "carol", "erin")
     world.repos.connections.add("b1", "bob")
     world.repos.users.set_last_seen("carol", 12345)
     now = world.clock.now_ms()
-    assert world.live.presence(["bob", "carol", "erin", "ghost", "bob"]) == [
+    assert world.live.presence("alice", ["bob", "carol", "erin", "ghost", "bob"]) == [
         {"userId": "bob", "online": True, "lastSeen": now},
         {"userId": "carol", "online": False, "lastSeen": 12345},
         {"userId": "erin", "online": False, "lastSeen": None},
@@ -248,8 +258,45 @@ def test_presence_ignores_expired_connections(world: World) -> None:
     # GIVEN bob's only connection is past its TTL
     # WHEN presence is asked
     # THEN he is offline
+    _share(world, "bob")
     world.repos.connections.add("b1", "bob", ttl=world.clock.now_ms() // 1000 - 1)
-    assert world.live.presence(["bob"])[0]["online"] is False
+    assert world.live.presence("alice", ["bob"])[0]["online"] is False
+
+
+def test_presence_hides_users_who_share_nothing_or_blocked_the_caller(world: World) -> None:
+    # GIVEN bob, carol, dave and erin online and seen; alice shares a group with bob and
+    # carol, a direct conversation with dave, nothing with erin; carol blocked alice
+    for user in ("bob", "carol", "dave", "erin"):
+        world.repos.connections.add(f"{user}-1", user)
+        world.repos.users.set_last_seen(user, 777)
+    _share(world, "bob", "carol")
+    world.repos.add_member("dm:alice:dave", "alice")
+    world.repos.add_member("dm:alice:dave", "dave")
+    world.repos.users.block("carol", "alice", 0)
+    now = world.clock.now_ms()
+    # WHEN alice asks about all of them and herself
+    users = world.live.presence("alice", ["bob", "carol", "dave", "erin", "alice"])
+    # THEN bob and dave show as they are; carol and erin read offline and never seen
+    assert users == [
+        {"userId": "bob", "online": True, "lastSeen": now},
+        {"userId": "carol", "online": False, "lastSeen": None},
+        {"userId": "dave", "online": True, "lastSeen": now},
+        {"userId": "erin", "online": False, "lastSeen": None},
+        {"userId": "alice", "online": False, "lastSeen": None},
+    ]
+
+
+def test_presence_reads_are_bounded_whatever_the_caller_is_in(world: World) -> None:
+    # GIVEN alice in 30 groups without bob
+    for i in range(30):
+        world.groups.create("alice", f"g{i}", ["carol"])
+    world.repos.members.calls.clear()
+    # WHEN she asks about 100 users
+    names = [f"user{i:03d}" for i in range(100)]
+    world.live.presence("alice", names)
+    # THEN the membership keys read are capped (one BatchGetItem per 100 of them)
+    (probe,) = [args for name, args in world.repos.members.calls if name == "present"]
+    assert probe == (1000,)
 
 
 # ---- signaling ---------------------------------------------------------------------------

@@ -452,11 +452,11 @@ def test_send_to_unknown_user_is_1002(world: World) -> None:
     assert world.repos.messages.seqs("dm:alice:ghost") == []
 
 
-def test_send_by_conversation_id_to_a_dm_with_unknown_user_is_2002(world: World) -> None:
+def test_send_by_conversation_id_to_a_dm_with_unknown_user_is_1004(world: World) -> None:
     # GIVEN no user "ghost"
     # WHEN alice sends to conversationId dm:alice:ghost
-    # THEN the conversation is unknown (2002)
-    with pytest.raises(ConversationNotFound):
+    # THEN she is not a member of it (1004, protocol 13; only `to` names a user: 1002)
+    with pytest.raises(Forbidden):
         world.send("alice", send_frame(conversation="dm:alice:ghost"))
 
 
@@ -498,11 +498,11 @@ def test_member_marked_blocked_cannot_write(world: World) -> None:
     assert world.repos.messages.seqs("dm:alice:bob") == [1]
 
 
-def test_send_to_unknown_group_is_2002(world: World) -> None:
+def test_send_to_unknown_group_is_1004(world: World) -> None:
     # GIVEN no such group
     # WHEN alice sends to it
-    # THEN it is 2002
-    with pytest.raises(ConversationNotFound):
+    # THEN it is 1004, as for a group that exists without her (protocol 13)
+    with pytest.raises(Forbidden):
         world.send("alice", send_frame(conversation=GROUP))
 
 

@@ -409,8 +409,10 @@ export interface SystemBody {
   event: SystemEvent;
   /** The user who made the change. */
   by: string;
-  /** The users the change is about (`group_created`: the owner and the first members; further members come in `members_added` chunks of at most 90). */
+  /** The users the change is about: one message per request however many it adds (`group_created`: the owner and every member), at most the first 1,000 of them. */
   userIds?: string[];
+  /** How many more users the change added than `userIds` lists (only past 1,000). */
+  omitted?: number;
   /** `role_changed` only: the new role (`owner` when ownership was handed over). */
   role?: Role;
 }

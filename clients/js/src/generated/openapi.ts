@@ -122,6 +122,20 @@ export interface ErrorBody {
   retryAfterMs?: number;
 }
 
+/** A user flagged for app admins by a spam limit (protocol 13). */
+export interface Flag {
+  userId: string;
+  /** Which limit the user tripped (the latest). */
+  reason: string;
+  /** When, in ms since the Unix epoch. */
+  at: number;
+}
+
+/** The flagged users, in userId order (at most 1,000). */
+export interface FlagList {
+  flags: Flag[];
+}
+
 /** A group and its members. */
 export interface Group {
   /** `grp:<ULID>`. */
@@ -188,6 +202,8 @@ export interface Profile {
   userId: string;
   /** 1-64 characters; defaults to the userId. */
   displayName: string;
+  /** Whether the caller is an app admin (the `AdminUsers` parameter, protocol 12). */
+  admin: boolean;
 }
 
 /** What a client needs to register for push. */
@@ -282,6 +298,13 @@ export interface WebPushDeviceBody {
 
 /** Every route: its JSON body, its success response and status. */
 export interface Routes {
+  /** Users flagged by the spam limits */
+  "GET /admin/flags": {
+    query: undefined;
+    body: undefined;
+    response: FlagList;
+    status: 200;
+  };
   /** Announce a file and get its upload form */
   "POST /attachments": {
     query: undefined;

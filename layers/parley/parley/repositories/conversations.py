@@ -107,6 +107,21 @@ class MembersRepository(Repository):
         )
         return cast(list[Membership], ddb.decode_all(items))
 
+    def present(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (conversationId, userId) pairs are members: one BatchGetItem per 100 keys
+        (presence's shared-conversation check, protocol 13)."""
+        keys = [ddb.key(conversationId=c, userId=u) for c, u in sorted(set(pairs))]
+        rows = ddb.decode_all(
+            batch_get(
+                self.client,
+                self.table,
+                keys,
+                sleep=self.sleep,
+                ProjectionExpression="conversationId, userId",
+            )
+        )
+        return {(str(r["conversationId"]), str(r["userId"])) for r in rows}
+
     def read_seqs(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
         """The user's readSeq in each conversation (base table: readSeq is not projected)."""
         keys = [ddb.key(conversationId=c, userId=user_id) for c in sorted(set(conversation_ids))]
@@ -400,3 +415,52 @@ class MembershipRepository(AwsClient):
             if add and any(2 <= i < 2 + len(add) for i in failed):
                 raise Conflict("already a member") from None
             raise Forbidden("not a member") from None
+
+    def add_rows(self, conversation_id: str, rows: list[Member], max_members: int) -> None:
+        """Add member rows that follow an addition's system message (issue 15: one message
+        per request): one transaction of the rows (at most 99) and the `memberCount`
+        increment, with the size limit as its condition.
+
+        Raises :class:`PayloadTooLarge` past `max_members`, :class:`ConversationNotFound`
+        when the group vanished, :class:`Conflict` when a user already is a member.
+        """
+        from botocore.exceptions import ClientError
+
+        if not rows:
+            return
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.conversations_table,
+                    "Key": ddb.key(conversationId=conversation_id),
+                    "UpdateExpression": "ADD memberCount :d",
+                    "ConditionExpression": "attribute_exists(conversationId) "
+                    "AND memberCount <= :room",
+                    "ExpressionAttributeValues": ddb.encode(
+                        {":d": len(rows), ":room": max_members - len(rows)}
+                    ),
+                }
+            }
+        ]
+        items += [
+            {
+                "Put": {
+                    "TableName": self.members_table,
+                    "Item": ddb.encode(row),
+                    "ConditionExpression": "attribute_not_exists(userId)",
+                }
+            }
+            for row in rows
+        ]
+        try:
+            with translate():
+                self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise PayloadTooLarge(f"a group has at most {max_members} members") from None
+            if "ConditionalCheckFailed" in reasons:
+                raise Conflict("already a member") from None
+            raise

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from parley.clock import Clock
 from parley.ports import ConnectionGateway, Connections, Users
 from parley.records import Connection
+from parley.services.abuse import AbuseLimits
 
 # A revoked login's sockets: up to 3 closes, 50 then 100 ms apart.
 CLOSE_ATTEMPTS = 3
@@ -24,6 +25,7 @@ class ConnectionService:
     gateway: ConnectionGateway | None
     clock: Clock
     ttl_seconds: int
+    abuse: AbuseLimits | None = None  # protocol 13: live connections per user
 
     def connect(
         self,
@@ -33,8 +35,17 @@ class ConnectionService:
         token_expires_at: int,
         source_ip: str | None,
     ) -> None:
-        """Store the connection with a TTL a little past API Gateway's 2-hour limit."""
+        """Store the connection with a TTL a little past API Gateway's 2-hour limit; 1005
+        (the handshake's 429) past the user's live connections."""
         now_ms = self.clock.now_ms()
+        if self.abuse is not None:
+            self.abuse.connection_opened(
+                user_id,
+                connection_id,
+                lambda: {
+                    c["connectionId"] for c in self.connections.by_user(user_id, now_ms // 1000)
+                },
+            )
         self.connections.put(
             {
                 "connectionId": connection_id,
@@ -56,6 +67,8 @@ class ConnectionService:
         record = self.connections.get(connection_id)
         if record is not None:
             self.users.set_last_seen(record["userId"], self.clock.now_ms())
+            if self.abuse is not None:
+                self.abuse.connection_closed(record["userId"], connection_id)
         return self.connections.delete(connection_id) or record
 
     def close_session(self, user_id: str, session_id: str) -> int:

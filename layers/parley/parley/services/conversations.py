@@ -132,13 +132,13 @@ class ConversationService:
     conversations: Conversations
 
     def require_member(self, user_id: str, conversation_id: str) -> Member:
-        """The caller's membership row; 2002 for an unknown conversation, 1004 for outsiders."""
+        """The caller's membership row; 1004 for anyone without one, whether or not the
+        conversation exists (protocol 13: telling the two apart would let anyone map who
+        talks to whom). Only a malformed id is 2002. One read: the row itself."""
         ids.check_conversation_id(conversation_id)
         member = self.members.get(conversation_id, user_id)
         if member is not None:
             return member
-        if self.conversations.get(conversation_id) is None:
-            raise ConversationNotFound()
         raise Forbidden("not a member of this conversation")
 
     def list(

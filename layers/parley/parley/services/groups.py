@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 
 from parley import ids, roles
 from parley.clock import Clock
+from parley.concurrency import gather
 from parley.errors import (
     ConversationNotFound,
     Forbidden,
@@ -20,10 +21,17 @@ from parley.errors import (
 )
 from parley.ports import Conversations, Members, MembershipWriter, Messages, SeqTaken, Users
 from parley.records import Conversation, Member, MemberEntry, Message, member_row
+from parley.services.abuse import AbuseLimits
 from parley.services.push import PushService
 
-# A transaction holds at most 100 items: the message, the counter and up to 90 members.
+# A transaction holds at most 100 items: the message, the counter and up to 90 members
+# (with room to spare for a role change's items); the rows after them go 99 at a time
+# beside the counter.
 CHUNK = 90
+ROWS_CHUNK = 99
+# A system message lists at most this many userIds (35 KB at the longest ids), so that it
+# always fits a sync reply and a pushed frame; the rest are counted in `omitted`.
+LISTED_MAX = 1000
 
 
 class GroupMember(TypedDict):
@@ -61,24 +69,26 @@ class GroupService:
     push: PushService | None
     clock: Clock
     max_members: int
+    abuse: AbuseLimits | None = None  # issue 15: groups per day, members added per hour
 
     # ---- reads --------------------------------------------------------------------------
 
     def get(self, user_id: str, conversation_id: str) -> GroupView:
-        """`GET /groups/{id}`: name and members; 2002 unknown, 1004 for non-members."""
-        group = self._group(conversation_id)
-        if self.members.get(conversation_id, user_id) is None:
-            raise Forbidden("not a member of this group")
+        """`GET /groups/{id}`: name and members; 1004 for non-members (protocol 13)."""
+        group, _ = self._group(conversation_id, user_id)
         return self._shape(group, self.members.all(conversation_id))
 
     # ---- changes ------------------------------------------------------------------------
 
     def create(self, owner: str, name: str, member_ids: list[str]) -> GroupView:
-        """Create a group owned by `owner` with `member_ids`; `group_created` is seq 1."""
+        """Create a group owned by `owner` with `member_ids`; `group_created` is seq 1 and is
+        the only system message, however many members it adds (issue 15)."""
         others = sorted(set(member_ids) - {owner})
         if len(others) + 1 > self.max_members:
             raise PayloadTooLarge(f"a group has at most {self.max_members} members")
-        self._require_users(others)
+        self._require_addable(owner, others)
+        if self.abuse is not None:
+            self.abuse.group_created(owner, len(others))
         now = self.clock.now_ms()
         conversation_id = ids.new_group_id(now)
         first, rest = others[: CHUNK - 1], others[CHUNK - 1 :]
@@ -87,7 +97,7 @@ class GroupService:
             member_row(conversation_id, u, roles.MEMBER, 1, now) for u in first
         ]
         message = self._system_message(
-            conversation_id, 1, owner, now, "group_created", [owner, *first]
+            conversation_id, 1, owner, now, "group_created", [owner, *others]
         )
         conversation: Conversation = {
             "conversationId": conversation_id,
@@ -98,34 +108,38 @@ class GroupService:
             "memberCount": len(rows),
         }
         self.membership.create_group(conversation, message, rows)
+        self._add_rest(
+            conversation_id, [member_row(conversation_id, u, roles.MEMBER, 1, now) for u in rest]
+        )
         self._publish(message)
-        for start in range(0, len(rest), CHUNK):
-            self._add_chunk(conversation_id, owner, rest[start : start + CHUNK])
         listed: list[GroupMember] = [{"userId": owner, "role": roles.OWNER}]
         listed += [{"userId": u, "role": roles.MEMBER} for u in others]
         return self._shape(conversation, listed)
 
     def add_members(self, actor: str, conversation_id: str, user_ids: list[str]) -> GroupView:
-        """Owners and admins add users; existing members are skipped; 1002 for unknown users."""
-        group = self._group(conversation_id)
-        actor_row = self._member(conversation_id, actor)
+        """Owners and admins add users; existing members are skipped; 1002 for unknown users,
+        1004 for a user who blocked the actor. One `members_added` message per request."""
+        group, actor_row = self._group(conversation_id, actor)
         if not roles.can_add(actor_row["role"]):
             raise Forbidden("only the owner or an admin can add members")
         wanted = sorted(set(user_ids))
-        self._require_users(wanted)
+        for u in wanted:
+            ids.check_user_id(u, "members")
         current = {m["userId"] for m in self.members.all(conversation_id)}
         new = [u for u in wanted if u not in current]
         if len(current) + len(new) > self.max_members:
             raise PayloadTooLarge(f"a group has at most {self.max_members} members")
-        for start in range(0, len(new), CHUNK):
-            self._add_chunk(conversation_id, actor, new[start : start + CHUNK])
+        self._require_addable(actor, new)
+        if new:
+            if self.abuse is not None:
+                self.abuse.members_added(actor, len(new))
+            self._add(conversation_id, actor, new)
         return self._shape(group, self.members.all(conversation_id))
 
     def remove_member(self, actor: str, conversation_id: str, target: str) -> None:
         """Remove `target` (owner/admin over lower ranks) or leave (actor == target)."""
         ids.check_user_id(target)
-        self._group(conversation_id)
-        actor_row = self._member(conversation_id, actor)
+        _, actor_row = self._group(conversation_id, actor)
         target_row = actor_row if target == actor else self.members.get(conversation_id, target)
         if target_row is None:
             raise UserNotFound("not a member of this group")
@@ -141,8 +155,7 @@ class GroupService:
         """The owner makes a member an admin or an admin a member, or hands ownership over
         (`owner`: the target becomes owner and the caller an admin, in one transaction)."""
         ids.check_user_id(target)
-        self._group(conversation_id)
-        actor_row = self._member(conversation_id, actor)
+        _, actor_row = self._group(conversation_id, actor)
         target_row = self.members.get(conversation_id, target)
         if target_row is None:
             raise UserNotFound("not a member of this group")
@@ -163,14 +176,31 @@ class GroupService:
 
     # ---- internals ----------------------------------------------------------------------
 
-    def _add_chunk(self, conversation_id: str, actor: str, chunk: list[str]) -> None:
+    def _add(self, conversation_id: str, actor: str, new: list[str]) -> None:
+        """One `members_added` message for the whole request: it commits with the first
+        CHUNK rows (message, counter and rows: one transaction of at most 100 items), the
+        rest follow in transactions of ROWS_CHUNK rows, and the message is published once,
+        after every row exists, so its one fan-out reaches every new member."""
         now = self.clock.now_ms()
+        first, rest = new[:CHUNK], new[CHUNK:]
+        joined: list[int] = []
 
         def rows(seq: int) -> list[Member]:
-            return [member_row(conversation_id, u, roles.MEMBER, seq, now) for u in chunk]
+            joined[:] = [seq]
+            return [member_row(conversation_id, u, roles.MEMBER, seq, now) for u in first]
 
-        message = self._change(conversation_id, actor, "members_added", chunk, add_rows=rows)
+        message = self._change(conversation_id, actor, "members_added", new, add_rows=rows)
+        seq = joined[0]
+        self._add_rest(
+            conversation_id, [member_row(conversation_id, u, roles.MEMBER, seq, now) for u in rest]
+        )
         self._publish(message)
+
+    def _add_rest(self, conversation_id: str, rows: list[Member]) -> None:
+        for start in range(0, len(rows), ROWS_CHUNK):
+            self.membership.add_rows(
+                conversation_id, rows[start : start + ROWS_CHUNK], self.max_members
+            )
 
     def _change(
         self,
@@ -224,7 +254,15 @@ class GroupService:
     ) -> Message:
         """The `system` message recording a membership change (protocol 4.2)."""
         message_id = ids.new_ulid(now)
-        body: dict[str, Any] = {"type": "system", "event": event, "by": actor, "userIds": user_ids}
+        body: dict[str, Any] = {
+            "type": "system",
+            "event": event,
+            "by": actor,
+            "userIds": user_ids[:LISTED_MAX],
+        }
+        if len(user_ids) > LISTED_MAX:
+            # Listing 10,000 ids would not fit a sync reply (96 KB): the rest are counted.
+            body["omitted"] = len(user_ids) - LISTED_MAX
         if role is not None:
             body["role"] = role
         return {
@@ -244,29 +282,44 @@ class GroupService:
         with contextlib.suppress(Exception):
             self.push.publish(message, extra_users=extra_users)
 
-    def _group(self, conversation_id: str) -> Conversation:
-        if not isinstance(conversation_id, str) or not conversation_id.startswith(ids.GROUP_PREFIX):
-            raise ConversationNotFound()
-        ids.check_conversation_id(conversation_id)
-        group = self.conversations.get(conversation_id)
-        if group is None:
-            raise ConversationNotFound()
-        return group
+    def _group(self, conversation_id: str, user_id: str) -> tuple[Conversation, Member]:
+        """The group and the caller's row in it.
 
-    def _member(self, conversation_id: str, user_id: str) -> Member:
-        row = self.members.get(conversation_id, user_id)
+        1004 for a caller without a row, for any well-formed conversation id, whether or
+        not it exists (protocol 13: otherwise the answer tells outsiders which groups and
+        direct conversations exist). 2002 only for an id no conversation can have, or for a
+        member naming a direct conversation. The two reads run side by side.
+        """
+        if not isinstance(conversation_id, str) or not conversation_id or len(conversation_id) > 80:
+            raise ConversationNotFound()
+        ids.conversation_type(conversation_id)
+        row, group = gather(
+            lambda: self.members.get(conversation_id, user_id),
+            lambda: self.conversations.get(conversation_id),
+        )
         if row is None:
             raise Forbidden("not a member of this group")
-        return row
+        if group is None or group.get("type") != "group":
+            raise ConversationNotFound()
+        return group, row
 
-    def _require_users(self, user_ids: list[str]) -> None:
+    def _require_addable(self, actor: str, user_ids: list[str]) -> None:
+        """Every user exists (1002) and none has blocked `actor` (1004, protocol 13): two
+        BatchGetItems per 100 users, side by side."""
         if not user_ids:
             return
         for u in user_ids:
             ids.check_user_id(u, "members")
-        missing = sorted(set(user_ids) - self.users.existing(user_ids))
+        found, blockers = gather(
+            lambda: self.users.existing(user_ids),
+            lambda: self.users.blockers_of(actor, user_ids),
+        )
+        missing = sorted(set(user_ids) - found)
         if missing:
             raise UserNotFound(f"unknown users: {', '.join(missing[:10])}")
+        if blockers:
+            # Which of them blocked the actor is not said: the answer is 1004 alone.
+            raise Forbidden("some of these users cannot be added by you")
 
     @staticmethod
     def _shape(group: Conversation, rows: Sequence[MemberEntry | GroupMember]) -> GroupView:

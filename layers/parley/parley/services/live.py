@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from parley import frames, ids
 from parley.clock import Clock
+from parley.concurrency import gather
 from parley.errors import Forbidden, UserNotFound
 from parley.ports import Connections, Members, Messages, Users
 from parley.services.conversations import ConversationService, observed_read_seq
@@ -20,6 +21,9 @@ from parley.services.push import PushService
 
 if TYPE_CHECKING:
     from parley.models import SignalFrame
+
+# At most this many (group, user) membership keys are read per `presence` frame.
+PRESENCE_PROBES = 1000
 
 
 class Presence(TypedDict):
@@ -83,11 +87,21 @@ class LiveService:
         frame = frames.typing(conversation_id, user_id, state)
         self.push.send_frame_to_users(others, frame, exclude_connection=connection_id)
 
-    def presence(self, user_ids: list[str]) -> list[Presence]:
-        """`online` (a live connection exists) and `lastSeen` (ms, or null) per user."""
+    def presence(self, caller: str, user_ids: list[str]) -> list[Presence]:
+        """`online` (a live connection exists) and `lastSeen` (ms, or null) per user, as
+        they are only for users who share a conversation with `caller` and have not
+        blocked them; every other user reads offline and never seen (protocol 13)."""
         wanted = list(dict.fromkeys(user_ids))
-        live = self.connections.by_users(wanted, self.clock.now_ms() // 1000)
-        profiles = self.users.profiles(wanted)
+        visible = self.visible_to(caller, wanted)
+        shown = [u for u in wanted if u in visible]
+        live, profiles = (
+            gather(
+                lambda: self.connections.by_users(shown, self.clock.now_ms() // 1000),
+                lambda: self.users.profiles(shown),
+            )
+            if shown
+            else ({}, {})
+        )
         out: list[Presence] = []
         for user in wanted:
             online = bool(live.get(user))
@@ -100,6 +114,39 @@ class LiveService:
                     "lastSeen": self.clock.now_ms() if online else last_seen,
                 }
             )
+        return out
+
+    def visible_to(self, caller: str, user_ids: list[str]) -> set[str]:
+        """The users whose presence `caller` may see: themselves, and those who share a
+        conversation with them and have not blocked them.
+
+        Bounded reads, whatever the caller asks: the caller's memberships (one index Query,
+        paged) beside one BatchGetItem per 100 users for the blocks; a direct conversation
+        is recognised from its id; the rest are looked up as (group, user) pairs, at most
+        PRESENCE_PROBES of them (one BatchGetItem per 100). A user reachable only through
+        groups past that budget reads as offline: a safe answer, never a leak.
+        """
+        others = [u for u in user_ids if u != caller]
+        out = {caller} & set(user_ids)
+        if not others:
+            return out
+        memberships, blockers = gather(
+            lambda: self.members.for_user(caller),
+            lambda: self.users.blockers_of(caller, others),
+        )
+        mine = {m["conversationId"] for m in memberships}
+        candidates = [u for u in others if u not in blockers]
+        pending: list[str] = []
+        for user in candidates:
+            a, b = sorted((caller, user))
+            if f"{ids.DM_PREFIX}{a}:{b}" in mine:
+                out.add(user)
+            else:
+                pending.append(user)
+        groups = sorted(c for c in mine if c.startswith(ids.GROUP_PREFIX))
+        pairs = [(g, u) for g in groups for u in pending][:PRESENCE_PROBES]
+        if pairs:
+            out |= {u for _, u in self.members.present(pairs)}
         return out
 
     def signal(self, user_id: str, frame: SignalFrame, connection_id: str) -> int:

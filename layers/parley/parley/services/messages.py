@@ -37,11 +37,11 @@ from parley import ids
 from parley.clock import Clock
 from parley.concurrency import gather, submit
 from parley.errors import (
-    ConversationNotFound,
     Forbidden,
     InvalidParam,
     MessageSendFailed,
     NotFound,
+    ParleyError,
     UserNotFound,
 )
 from parley.ports import (
@@ -59,6 +59,7 @@ from parley.ports import (
 from parley.records import Conversation, Member, Message, StoredMessage, is_countable, member_row
 from parley.roles import MEMBER
 from parley.services import events as rules
+from parley.services.abuse import AbuseLimits
 from parley.services.limits import RateLimiter
 from parley.services.push import PushService
 
@@ -99,6 +100,7 @@ class MessageService:
     files: AttachmentService | None = None  # None: `file` bodies are refused (1001)
     erasures: ErasureQueue | None = None  # removes a deleted file's object (protocol 9.2)
     events: Events | None = None  # None: edit, delete and reaction bodies are refused (1001)
+    abuse: AbuseLimits | None = None  # protocol 13: new direct conversations, repeated texts
 
     def send(
         self,
@@ -116,16 +118,23 @@ class MessageService:
         in a group the sender's readSeq moves in parallel with the push (in a direct
         conversation the stored message carries it: no write).
         """
-        if frame.to is not None:
-            conversation_id = ids.dm_id(sender, frame.to)
-        else:
-            conversation_id = ids.check_conversation_id(frame.conversationId)
-        body = frame.body.model_dump()
-        kind = body["type"]
-        event = kind in EVENT_TYPES
-        if event and self.events is None:
-            raise InvalidParam(f"{kind} messages are not enabled")
         limiter = self.limiter
+        try:
+            if frame.to is not None:
+                conversation_id = ids.dm_id(sender, frame.to)
+            else:
+                conversation_id = ids.check_conversation_id(frame.conversationId)
+            body = frame.body.model_dump()
+            kind = body["type"]
+            event = kind in EVENT_TYPES
+            if event and self.events is None:
+                raise InvalidParam(f"{kind} messages are not enabled")
+        except ParleyError:
+            # Refused before the send limit is taken: still counted (protocol 13: malformed
+            # frames count towards the limit on every route).
+            if limiter is not None:
+                limiter.send(sender)
+            raise
         reads: list[Callable[[], Any]] = [
             lambda: self.members.get(conversation_id, sender),
             lambda: self._newest(conversation_id),
@@ -133,6 +142,11 @@ class MessageService:
         if event:
             # Read beside the others: an event costs no extra round trip before its write.
             reads.append(lambda: self._events().target(conversation_id, body["target"]))
+        abuse = self.abuse
+        if abuse is not None and kind == "text":
+            # Beside the first reads (no extra round trip): the same text into many
+            # conversations (protocol 13).
+            reads.insert(0, lambda: abuse.text_sent(sender, conversation_id, body["text"]))
         if limiter is not None:
             # First, so a refusal is the error raised even if a read failed too.
             reads.insert(0, lambda: limiter.send(sender))
@@ -223,8 +237,8 @@ class MessageService:
             raise InvalidParam(f"mentions: not members: {', '.join(sorted(strangers)[:10])}")
 
     def _refuse_outsider(self, sender: str, conversation_id: str) -> None:
-        """Refuse an event or reply from a sender with no row in the conversation: 1004/2002
-        as any send; in a direct conversation not yet created, 2003 (nothing to target)."""
+        """Refuse an event or reply from a sender with no row in the conversation: 1004 as
+        any send; in a direct conversation not yet created, 2003 (nothing to target)."""
         if ids.conversation_type(conversation_id) == "group":
             self._join_direct_or_refuse(sender, conversation_id, via_to=None)
         if sender not in ids.dm_members(conversation_id):
@@ -397,10 +411,12 @@ class MessageService:
     def _join_direct_or_refuse(
         self, sender: str, conversation_id: str, via_to: str | None
     ) -> Member:
-        """Create a direct conversation on first use; otherwise explain why sender can't write."""
+        """Create a direct conversation on first use; otherwise explain why sender can't write.
+
+        A sender without a row gets 1004 for any well-formed id, whether or not the
+        conversation exists (protocol 13); only `to` names a user, so only `to` says 1002.
+        """
         if ids.conversation_type(conversation_id) == "group":
-            if self.conversations.get(conversation_id) is None:
-                raise ConversationNotFound()
             raise Forbidden("not a member of this conversation")
         a, b = ids.dm_members(conversation_id)
         if sender not in (a, b):
@@ -409,7 +425,7 @@ class MessageService:
         if other != sender and not self.users.existing([other]):
             if via_to is not None:
                 raise UserNotFound(f"user {other!r} does not exist")
-            raise ConversationNotFound()
+            raise Forbidden("not a member of this conversation")
         blocked_by_other, blocks_other = (
             gather(
                 lambda: self.users.is_blocked(other, sender),
@@ -420,6 +436,8 @@ class MessageService:
         )
         if blocked_by_other:
             raise Forbidden("not allowed to write to this conversation")
+        if self.abuse is not None and other != sender:
+            self.abuse.direct_opened(sender)
         now = self.clock.now_ms()
         rows = [member_row(conversation_id, u, MEMBER, 1, now) for u in sorted({a, b})]
         for row in rows:

@@ -1,0 +1,66 @@
+"""In-memory abuse counters and flags (the same contract as `parley.repositories.abuse`
+and `parley.repositories.flags`), each call atomic under one lock."""
+
+from __future__ import annotations
+
+import threading
+
+from parley.ports import Flag
+
+
+class AbuseCounters:
+    """Windowed amounts and sets, keyed like the limits table's items."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.amounts: dict[str, int] = {}
+        self.sets: dict[str, set[str]] = {}
+
+    def take(self, key: str, amount: int, limit: int, window_ms: int, now_ms: int) -> int | None:
+        start = now_ms - now_ms % window_ms
+        item = f"{key}#{start}"
+        with self.lock:
+            if self.amounts.get(item, 0) + amount > limit:
+                return max(1, start + window_ms - now_ms)
+            self.amounts[item] = self.amounts.get(item, 0) + amount
+        return None
+
+    def distinct(
+        self, key: str, member: str, limit: int, window_ms: int, now_ms: int
+    ) -> int | None:
+        start = now_ms - now_ms % window_ms
+        if self.join(f"{key}#{start}", member, limit, 0):
+            return None
+        return max(1, start + window_ms - now_ms)
+
+    def join(self, key: str, member: str, limit: int, expires_at: int) -> bool:
+        with self.lock:
+            found = self.sets.setdefault(key, set())
+            if member not in found and len(found) >= limit:
+                return False
+            found.add(member)
+        return True
+
+    def leave(self, key: str, members: set[str]) -> None:
+        with self.lock:
+            self.sets.get(key, set()).difference_update(members)
+
+    def members(self, key: str) -> set[str]:
+        with self.lock:
+            return set(self.sets.get(key, set()))
+
+
+class Flags:
+    """Flagged users by userId."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rows: dict[str, Flag] = {}
+
+    def flag(self, user_id: str, reason: str, at: int) -> None:
+        with self.lock:
+            self.rows[user_id] = {"userId": user_id, "reason": reason, "at": at}
+
+    def all(self, limit: int) -> list[Flag]:
+        with self.lock:
+            return [self.rows[u] for u in sorted(self.rows)][:limit]

@@ -1,0 +1,133 @@
+"""The abuse counters and the flags on moto's DynamoDB: the conditions do what the limits
+need, also when many callers race (each caller its own client, as Lambda containers are)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+from parley.repositories.abuse import AbuseCountersRepository
+from parley.repositories.flags import FlagsRepository
+
+HOUR = 3_600_000
+NOW = 1_800_000_000_000 - 1_800_000_000_000 % HOUR + 5
+
+
+@pytest.fixture
+def tables() -> Iterator[dict[str, str]]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="limits",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+        client.create_table(
+            TableName="flags",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "userId", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "userId", "KeyType": "RANGE"},
+            ],
+        )
+        yield {"limits": "limits", "flags": "flags"}
+
+
+def _counters() -> AbuseCountersRepository:
+    return AbuseCountersRepository("limits", boto3.client("dynamodb", region_name="us-east-1"))
+
+
+def _items() -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    return list(client.scan(TableName="limits")["Items"])
+
+
+def test_take_admits_amounts_up_to_the_limit_and_says_when_the_window_ends(
+    tables: dict[str, str],
+) -> None:
+    # GIVEN a budget of 5 an hour
+    counters = _counters()
+    # WHEN 3, then 2, then 1 are taken
+    # THEN the first two fit exactly and the third waits for the window's end
+    assert counters.take("added#alice", 3, 5, HOUR, NOW) is None
+    assert counters.take("added#alice", 2, 5, HOUR, NOW) is None
+    assert counters.take("added#alice", 1, 5, HOUR, NOW) == HOUR - 5
+    # AND an amount larger than the whole budget never fits
+    assert counters.take("added#bob", 6, 5, HOUR, NOW) == HOUR - 5
+    # AND the next window starts from zero, and every item expires by TTL
+    assert counters.take("added#alice", 5, 5, HOUR, NOW + HOUR) is None
+    assert all("expiresAt" in item for item in _items())
+
+
+def test_distinct_counts_each_member_once(tables: dict[str, str]) -> None:
+    # GIVEN a set admitting 2 members per window
+    counters = _counters()
+    assert counters.distinct("text#alice#h", "dm:a:b", 2, HOUR, NOW) is None
+    assert counters.distinct("text#alice#h", "dm:a:b", 2, HOUR, NOW) is None
+    assert counters.distinct("text#alice#h", "dm:a:c", 2, HOUR, NOW) is None
+    # WHEN a third member comes
+    # THEN it is refused until the window ends, while the two admitted stay admitted
+    assert counters.distinct("text#alice#h", "dm:a:d", 2, HOUR, NOW) == HOUR - 5
+    assert counters.distinct("text#alice#h", "dm:a:c", 2, HOUR, NOW) is None
+
+
+def test_join_leave_and_members_of_a_windowless_set(tables: dict[str, str]) -> None:
+    # GIVEN a set of at most 2
+    counters = _counters()
+    assert counters.join("live#alice", "c1", 2, 100) and counters.join("live#alice", "c2", 2, 100)
+    # WHEN a third joins, then one leaves and it tries again
+    assert not counters.join("live#alice", "c3", 2, 100)
+    counters.leave("live#alice", {"c1"})
+    # THEN there is room again, and the set lists exactly its members
+    assert counters.join("live#alice", "c3", 2, 100)
+    assert counters.members("live#alice") == {"c2", "c3"}
+    # AND leaving twice, or an unknown set, changes nothing
+    counters.leave("live#alice", {"c1"})
+    counters.leave("live#nobody", {"c1"})
+    assert counters.members("live#nobody") == set()
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(limit=st.integers(1, 12), callers=st.integers(1, 24), amount=st.integers(1, 3))
+def test_concurrent_takes_never_overshoot_the_limit(
+    tables: dict[str, str], limit: int, callers: int, amount: int
+) -> None:
+    # GIVEN many callers, each with its own client, racing for one budget
+    key = f"race#{limit}#{callers}#{amount}"
+
+    def one(_: int) -> bool:
+        return _counters().take(key, amount, limit, HOUR, NOW) is None
+
+    # WHEN they all take at once
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        admitted = sum(pool.map(one, range(callers)))
+    # THEN exactly as many are admitted as the budget holds, never more
+    assert admitted == min(callers, limit // amount)
+
+
+def test_flags_keep_the_latest_reason_per_user_in_userid_order(tables: dict[str, str]) -> None:
+    # GIVEN two users flagged, one of them twice
+    flags = FlagsRepository("flags", boto3.client("dynamodb", region_name="us-east-1"))
+    flags.flag("mallory", "first", 1)
+    flags.flag("eve", "spam", 2)
+    flags.flag("mallory", "second", 3)
+    # WHEN the admins list them
+    # THEN each appears once, with the newest reason, and the list is bounded
+    assert flags.all(10) == [
+        {"userId": "eve", "reason": "spam", "at": 2},
+        {"userId": "mallory", "reason": "second", "at": 3},
+    ]
+    assert len(flags.all(1)) == 1

@@ -1,0 +1,94 @@
+"""AbuseLimits over the in-memory counters: each protocol 13 limit, its 1005 with
+retryAfterMs, the flags, and the text normalisation."""
+
+from __future__ import annotations
+
+import pytest
+from parley.errors import RateLimited
+from parley.services.abuse import AbuseLimits, text_digest
+from parley_memory.abuse import AbuseCounters, Flags
+
+from tests.fakes.repos import FixedClock
+
+
+@pytest.fixture
+def limits() -> AbuseLimits:
+    return AbuseLimits(
+        counters=AbuseCounters(),
+        flags=Flags(),
+        clock=FixedClock(3_600_000 * 1000),
+        groups_per_day=2,
+        members_per_hour=5,
+        direct_per_hour=2,
+        repeated_texts=2,
+        connections_per_user=2,
+    )
+
+
+def _flagged(limits: AbuseLimits) -> list[str]:
+    assert limits.flags is not None
+    return [f["userId"] for f in limits.flags.all(100)]
+
+
+def test_groups_per_day_and_members_per_hour(limits: AbuseLimits) -> None:
+    # GIVEN 2 groups a day and 5 members an hour
+    limits.group_created("alice", 2)
+    limits.members_added("alice", 3)
+    # WHEN she adds one more, or creates a group with none
+    with pytest.raises(RateLimited) as refused:
+        limits.members_added("alice", 1)
+    # THEN 1005 with the time until the hour ends; an empty addition costs nothing
+    assert refused.value.retry_after_ms == 3_600_000
+    limits.members_added("alice", 0)
+    limits.group_created("alice", 0)
+    with pytest.raises(RateLimited):
+        limits.group_created("alice", 0)
+    # AND nobody is flagged for these
+    assert _flagged(limits) == []
+
+
+def test_new_direct_conversations_flag_the_user(limits: AbuseLimits) -> None:
+    limits.direct_opened("alice")
+    limits.direct_opened("alice")
+    with pytest.raises(RateLimited):
+        limits.direct_opened("alice")
+    assert _flagged(limits) == ["alice"]
+
+
+def test_the_same_text_counts_per_conversation_ignoring_case_and_spacing(
+    limits: AbuseLimits,
+) -> None:
+    # GIVEN alice sent one text into two conversations (and again into the first)
+    limits.text_sent("alice", "dm:alice:bob", "Buy now")
+    limits.text_sent("alice", "dm:alice:carol", "buy  NOW ")
+    limits.text_sent("alice", "dm:alice:bob", "Buy now")
+    # WHEN it goes into a third
+    with pytest.raises(RateLimited):
+        limits.text_sent("alice", "dm:alice:dave", "\tBUY now")
+    # THEN she is flagged, other texts and other users are not held back
+    assert _flagged(limits) == ["alice"]
+    limits.text_sent("alice", "dm:alice:dave", "hello")
+    limits.text_sent("bob", "dm:bob:dave", "Buy now")
+
+
+def test_the_text_is_kept_only_as_a_hash(limits: AbuseLimits) -> None:
+    limits.text_sent("alice", "dm:alice:bob", "Secret plan")
+    counters = limits.counters
+    assert isinstance(counters, AbuseCounters)
+    assert "secret" not in repr(counters.sets).lower()
+    assert text_digest("alice", "Secret  PLAN") == text_digest("alice", "secret plan")
+    assert text_digest("alice", "x") != text_digest("bob", "x")
+
+
+def test_connections_are_counted_and_stale_ones_reconciled(limits: AbuseLimits) -> None:
+    # GIVEN alice holds 2 connections, of which only c2 is still alive
+    limits.connection_opened("alice", "c1", set)
+    limits.connection_opened("alice", "c2", set)
+    # WHEN a third comes while both are alive
+    with pytest.raises(RateLimited):
+        limits.connection_opened("alice", "c3", lambda: {"c1", "c2"})
+    # THEN it is refused; once c1 is gone (no $disconnect came) there is room
+    limits.connection_opened("alice", "c3", lambda: {"c2"})
+    # AND a closed connection frees its place
+    limits.connection_closed("alice", "c2")
+    limits.connection_opened("alice", "c4", lambda: {"c3"})
