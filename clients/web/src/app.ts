@@ -25,11 +25,15 @@ import {
   type ConversationView,
 } from "./state.js";
 import { describeError, type Doing } from "./words.js";
+import { OPEN_MESSAGE, conversationInLink } from "./notify.js";
+import { PushSetup, type PushState } from "./push.js";
 
 /** What `/config.json` hands the page: where the APIs are. */
 export interface Config {
   httpUrl: string;
   wsUrl: string;
+  /** Conversations per page of the list (1-200; the server's default when absent). */
+  listPageSize?: number;
 }
 
 /** The reactions offered by the picker (any key the server takes shows as a chip). */
@@ -39,6 +43,7 @@ export const REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
 interface Row {
   li: HTMLLIElement;
   button: HTMLButtonElement;
+  mute: HTMLButtonElement;
   avatar: HTMLElement;
   dot: HTMLElement;
   title: HTMLElement;
@@ -85,6 +90,10 @@ export class App {
   active: string | undefined;
   connection: Connection = "connecting";
   call: CallManager | undefined;
+  push: PushSetup | undefined;
+  pushState: PushState = "off";
+  /** A conversation to open once signed in (a notification's link or click). */
+  private pendingOpen: string | undefined;
   private loadingOlder: string | undefined;
   private lastTypingSent = 0;
   private typingStopTimer: ReturnType<typeof setTimeout> | undefined;
@@ -115,6 +124,12 @@ export class App {
 
   /** Resume the tab's session if it has one, else show the sign-in screen. */
   async start(): Promise<void> {
+    this.pendingOpen = conversationInLink(location.search);
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.addEventListener("message", this.onWorkerMessage);
+      // Messages posted before this point (a click that opened the page) are queued until now.
+      navigator.serviceWorker.startMessages();
+    }
     const saved = sessionStorage.getItem(SESSION_KEY);
     if (saved) {
       try {
@@ -195,7 +210,9 @@ export class App {
     this.client = client;
     this.removeListener = client.addListener((event) => this.onEvent(event));
     this.call = new CallManager({ client, iceServers: () => this.iceServers(), onChange: (s) => this.renderCall(s) });
+    this.push = new PushSetup(this.http, userId);
     this.renderShell();
+    void this.initPush();
     await this.refreshConversations();
     // Start the live stream where the list stands: older messages come as history pages
     // when a conversation is opened, instead of syncing every conversation's whole past.
@@ -209,6 +226,9 @@ export class App {
     window.addEventListener("online", this.onBrowserOnline);
     window.addEventListener("offline", this.onBrowserOffline);
     void this.refreshPresence();
+    const pending = this.pendingOpen;
+    this.pendingOpen = undefined;
+    if (pending) await this.openFromNotification(pending);
   }
 
   async signOut(): Promise<void> {
@@ -223,6 +243,10 @@ export class App {
     window.removeEventListener("online", this.onBrowserOnline);
     window.removeEventListener("offline", this.onBrowserOffline);
     await client.close();
+    // The next person on this browser must not get this account's notifications.
+    if (this.pushState === "on") await this.push?.disable().catch(() => undefined);
+    this.push = undefined;
+    this.pushState = "off";
     await this.http.logout().catch(() => undefined);
     this.me = "";
     this.active = undefined;
@@ -232,6 +256,89 @@ export class App {
     this.renderLogin();
   }
 
+
+  // ------------------------------------------------------------------ notifications
+
+  /** The service worker's message: a notification was clicked. */
+  private readonly onWorkerMessage = (event: MessageEvent): void => {
+    const data = event.data as { type?: unknown; conversationId?: unknown } | null;
+    if (data?.type !== OPEN_MESSAGE || typeof data.conversationId !== "string") return;
+    if (this.client) void this.openFromNotification(data.conversationId);
+    else this.pendingOpen = data.conversationId;
+  };
+
+  /** Open a conversation named by a notification (a new one is in the list after a refresh). */
+  async openFromNotification(conversationId: string): Promise<void> {
+    if (location.search) history.replaceState(null, "", "/");
+    if (!this.conversations.has(conversationId)) await this.refreshConversations();
+    if (this.conversations.has(conversationId)) await this.open(conversationId);
+    else this.toast("That conversation is not available to you.");
+  }
+
+  /** Keep the service worker installed (it opens notifications' conversations) and show the state. */
+  private async initPush(): Promise<void> {
+    if (!PushSetup.supported()) {
+      this.setPushState("unsupported");
+      return;
+    }
+    try {
+      await PushSetup.worker();
+      this.setPushState((await this.push?.state()) ?? "off");
+    } catch {
+      this.setPushState("unsupported");
+    }
+  }
+
+  /** The notifications control: turn offline notifications on (asks the browser) or off. */
+  async togglePush(): Promise<void> {
+    const push = this.push;
+    const button = this.els.notifications as HTMLButtonElement | undefined;
+    if (!push || !button) return;
+    button.disabled = true;
+    try {
+      this.setPushState(this.pushState === "on" ? await push.disable() : await push.enable());
+    } catch (error) {
+      this.toast(describeError(error, "notify"));
+      this.setPushState(await push.state().catch((): PushState => "off"));
+    } finally {
+      button.disabled = this.pushState === "unsupported" || this.pushState === "denied";
+    }
+  }
+
+  private setPushState(state: PushState): void {
+    this.pushState = state;
+    const button = this.els.notifications as HTMLButtonElement | undefined;
+    if (!button) return;
+    const words: Record<PushState, [string, string]> = {
+      on: ["On", "You are notified of new messages while Parley is closed. Select to turn off."],
+      off: ["Off", "Get notified of new messages while Parley is closed."],
+      denied: ["Blocked", "Notifications are blocked for this site: allow them in the browser's site settings."],
+      unsupported: ["Unavailable", "This browser cannot show notifications for this page."],
+    };
+    const [short, long] = words[state];
+    button.setAttribute("aria-pressed", String(state === "on"));
+    button.dataset.state = state;
+    button.title = long;
+    button.disabled = state === "unsupported" || state === "denied";
+    fill(button, icon(state === "on" ? "bell" : "bellOff"), h("span", {}, "Notifications"), h("span", { class: "state", id: "notifications-state", "aria-hidden": "true" }, short));
+  }
+
+  /** Mute or unmute a conversation (no offline notifications from it). */
+  async toggleMute(conversationId: string): Promise<void> {
+    const conv = this.conversations.get(conversationId);
+    if (!conv) return;
+    const row = this.rows.get(conversationId);
+    if (row) row.mute.disabled = true;
+    try {
+      const setting = await this.http.setMuted(conversationId, !conv.muted);
+      conv.muted = setting.muted;
+      this.renderList();
+    } catch (error) {
+      this.toast(describeError(error, "mute"));
+    } finally {
+      if (row) row.mute.disabled = false;
+    }
+  }
 
   // ------------------------------------------------------------------ connection
 
@@ -286,7 +393,7 @@ export class App {
   async refreshConversations(): Promise<void> {
     let list: Awaited<ReturnType<HttpClient["conversations"]>>;
     try {
-      list = await this.http.conversations();
+      list = await this.http.conversations(this.config.listPageSize);
     } catch (error) {
       this.toast(describeError(error, "load"));
       return;
@@ -302,6 +409,7 @@ export class App {
         lastSeq: Math.max(c.lastSeq, known?.lastSeq ?? 0),
         readSeq: Math.max(c.readSeq, known?.readSeq ?? 0),
         unread: c.conversationId === this.active ? 0 : c.unread,
+        muted: c.muted === true,
         ...(known?.lastText !== undefined ? { lastText: known.lastText, lastTs: known.lastTs ?? 0 } : {}),
         ...(last ? { lastText: this.preview(last), lastTs: last.ts } : {}),
       });
@@ -740,7 +848,8 @@ export class App {
     const chat = h("section", { class: "chat", id: "chat", "aria-label": "Conversation" });
     const toast = h("div", { class: "toast", role: "alert", id: "toast", hidden: true });
     const call = h("section", { class: "call", id: "call", "aria-label": "Call", hidden: true });
-    this.els = { banner, status, list, chat, toast, call };
+    const notifications = h("button", { type: "button", class: "ghost toggle", id: "notifications", "aria-pressed": "false", onclick: () => void this.togglePush() });
+    this.els = { banner, status, list, chat, toast, call, notifications };
     fill(
       this.root,
       h(
@@ -762,6 +871,7 @@ export class App {
             h("button", { type: "button", id: "new-dm", class: "secondary", onclick: () => this.dialogDm() }, "New message"),
             h("button", { type: "button", id: "new-group", class: "secondary", onclick: () => this.dialogGroup() }, "New group"),
           ),
+          h("div", { class: "settings" }, notifications),
           list,
         ),
         h("main", { class: "main" }, banner, chat),
@@ -769,6 +879,7 @@ export class App {
         toast,
       ),
     );
+    this.setPushState(this.pushState);
     this.renderList();
     this.renderChat();
   }
@@ -806,7 +917,9 @@ export class App {
       const badge = h("span", { class: "badge" });
       const lines = h("span", { class: "row" }, preview);
       button.append(avatar, h("span", { class: "conversation-text" }, h("span", { class: "row" }, title, time), lines));
-      row = { li: h("li", {}, button), button, avatar, dot, title, time, preview, badge, lines };
+      const id = c.conversationId;
+      const mute = h("button", { type: "button", class: "icon mute", "data-id": id, onclick: () => void this.toggleMute(id) });
+      row = { li: h("li", { class: "conversation-item" }, button, mute), button, mute, avatar, dot, title, time, preview, badge, lines };
       this.rows.set(c.conversationId, row);
     }
     const peer = dmPeer(c.conversationId, this.me);
@@ -816,7 +929,15 @@ export class App {
     row.button.className = "conversation" + (active ? " active" : "");
     if (active) row.button.setAttribute("aria-current", "true");
     else row.button.removeAttribute("aria-current");
-    row.button.setAttribute("aria-label", `${title}${c.unread ? `, ${c.unread} unread` : ""}${online ? ", online" : ""}`);
+    row.button.setAttribute("aria-label", `${title}${c.unread ? `, ${c.unread} unread` : ""}${online ? ", online" : ""}${c.muted ? ", muted" : ""}`);
+    const muted = c.muted === true;
+    if (row.mute.getAttribute("aria-pressed") !== String(muted)) {
+      row.mute.setAttribute("aria-pressed", String(muted));
+      row.mute.setAttribute("aria-label", `Mute ${title}`);
+      row.mute.title = muted ? `Muted: no notifications from ${title}. Select to unmute.` : `Mute ${title}: no notifications from it`;
+      fill(row.mute, icon(muted ? "bellOff" : "bell"));
+    }
+    row.li.classList.toggle("muted-conversation", muted);
     row.avatar.className = "avatar" + (c.type === "group" ? " group" : "");
     setText(row.avatar, c.type === "group" ? "#" : title.slice(0, 1).toUpperCase());
     row.dot.className = "dot" + (online ? " on" : "");

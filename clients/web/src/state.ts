@@ -115,6 +115,8 @@ export interface ConversationView {
   lastSeq: number;
   readSeq: number;
   unread: number;
+  /** The caller muted it (protocol 1.1 section 11): no offline notifications. */
+  muted?: boolean;
   lastText?: string;
   lastTs?: number;
 }

@@ -22,6 +22,8 @@ export type Doing =
   | "react"
   | "upload"
   | "download"
+  | "mute"
+  | "notify"
   | "other";
 
 /** "in 3 seconds", "in 2 minutes": a wait, rounded up, in words. */
@@ -46,6 +48,7 @@ export function describeError(error: unknown, doing: Doing = "other"): string {
       if (doing === "upload") return "That file cannot be sent: check its name and type.";
       if (doing === "register") return "Choose a user name of 3-32 letters, digits, dots, dashes or underscores, and a password of 8 to 128 characters.";
       if (doing === "dm") return "That is not a valid user name.";
+      if (doing === "notify") return "The server does not accept this browser's push service, so notifications stay off.";
       return "The server did not accept that request; check what you typed.";
     case 1002:
       return doing === "call" ? "That person is not available to call." : "There is no user with that name.";
@@ -58,6 +61,7 @@ export function describeError(error: unknown, doing: Doing = "other"): string {
       if (doing === "delete") return "You can only delete your own messages; in a group, its owner and admins can delete any.";
       if (doing === "upload") return "You are not allowed to send files here.";
       if (doing === "download") return "You are not allowed to open this file.";
+      if (doing === "mute") return "You can only mute conversations you are a member of.";
       return "You are not allowed to do that here (you are not a member, or you are blocked).";
     case 1005:
       return retry !== undefined ? `Too many attempts. Try again ${waitInWords(retry)}.` : "Too many attempts. Wait a moment and try again.";
@@ -87,6 +91,10 @@ export function describeError(error: unknown, doing: Doing = "other"): string {
   }
   if (name === "ParleyUploadError") return "The file could not be uploaded. Try again.";
   if (name === "ParleyClosedError") return "You are signed out.";
+  if (doing === "notify") {
+    if (name === "NotAllowedError") return "The browser did not allow notifications for this site.";
+    return "The browser could not subscribe to notifications (its push service may be unreachable).";
+  }
   if (name === "NotAllowedError") return "The browser was not allowed to use the camera or microphone.";
   if (name === "NotFoundError" && code === undefined) return "No camera or microphone was found.";
   return "Something went wrong. Try again.";

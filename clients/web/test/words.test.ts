@@ -36,6 +36,16 @@ describe("describeError", () => {
     expect(describeError({ name: "ParleyUploadError", status: 403 }, "upload")).toBe("The file could not be uploaded. Try again.");
   });
 
+  it("explains a refused mute and notifications that cannot be turned on", () => {
+    // GIVEN the failures of the mute and notifications controls WHEN described THEN in words
+    expect(describeError({ code: 1004 }, "mute")).toBe("You can only mute conversations you are a member of.");
+    expect(describeError({ code: 1001 }, "notify")).toContain("push service");
+    expect(describeError({ name: "NotAllowedError" }, "notify")).toBe("The browser did not allow notifications for this site.");
+    expect(describeError({ name: "AbortError" }, "notify")).toContain("could not subscribe");
+    // AND a lost connection still reads as one
+    expect(describeError(new TypeError("Failed to fetch"), "notify")).toContain("Cannot reach the server");
+  });
+
   it("names a lost connection and unknown failures plainly", () => {
     expect(describeError(new TypeError("Failed to fetch"))).toContain("Cannot reach the server");
     expect(describeError({ name: "ParleyTimeoutError" })).toContain("did not answer in time");
