@@ -24,6 +24,7 @@ TARGETS = {
     "critical": "≤ 4 sequential AWS calls before the first post",
     "fanout": "≤ 2 s from ack to last delivery at 10,000 members",
     "catchup": "every reply < 96 KB; every seq exactly once",
+    "login": "login ≤ 150 ms at the auth function's memory (Argon2id, OWASP parameters)",
     "load": "p99 send→delivery ≤ 100 ms at 50 messages/s on the local cloud; 0 lost",
 }
 
@@ -473,6 +474,42 @@ def catchup_section(r: Result, before: Result | None) -> str:
     return "\n".join(text)
 
 
+def login_section(r: Result) -> str:
+    """Login latency with Argon2id (issue 15) and the auth function's memory size."""
+    p, cpu = r["parameters"], r["cpu"]
+    rows = "\n".join(
+        f"| {s['memory_mb']:,} MB{' (template)' if s['memory_mb'] == r['auth_memory_mb'] else ''} "
+        f"| {s['vcpu_share']:.2f} | {s['login_ms']:.0f} ms | {s['legacy_login_ms']:.0f} ms "
+        f"| {_money(s['cost_per_million'])} |"
+        for s in r["sizes"]
+    )
+    return (
+        "## Login (Argon2id)\n\n"
+        "The real `AuthService.login` over the in-memory repositories (the limiter's "
+        "counters, the user, the session and the tokens; no network), each figure the "
+        f"fastest of {r['runs']} runs on one core here: a login takes "
+        f"{cpu['login_ms']:.0f} ms of CPU (the Argon2id check alone, m="
+        f"{p['memory_kib'] // 1024} MiB, t={p['time_cost']}, p={p['parallelism']}, OWASP's "
+        f"first configuration: {cpu['verify_ms']:.0f} ms); a wrong password costs the same "
+        f"({cpu['wrong_password_ms']:.0f} ms), and the first login of an account with a "
+        f"legacy scrypt hash {cpu['legacy_login_ms']:.0f} ms (the scrypt check alone: "
+        f"{cpu['scrypt_verify_ms']:.0f} ms, then the rehash). Argon2id runs "
+        "on one thread, and Lambda gives `MemorySize / 1769` of a vCPU, so each size below "
+        f"is that CPU / share plus {r['round_trips']} sequential DynamoDB round trips of "
+        f"{r['round_trip_ms']:.0f} ms.\n\n"
+        "| memory | vCPU share | login | first login, legacy hash | Lambda $ per million "
+        "logins |\n|---|---|---|---|---|\n"
+        f"{rows}\n\n"
+        "The auth function gets the smallest size whose login stays within "
+        f"{r['target_ms']:.0f} ms with its CPU counted {r['cpu_margin']}x (room for a Graviton "
+        "core slower than this machine's and for a busy host): "
+        f"**{r['smallest_fitting_mb'] or 'none of these'} MB** by this run; the template "
+        f"has {r['auth_memory_mb']:,} MB. Logins are rare beside messages, so a larger size "
+        "costs cents per million logins; it also shortens how long a refused guess (a "
+        "conditional write, no hash) holds a concurrent execution."
+    )
+
+
 def load_section(r: Result, chart: str | None) -> str:
     if r.get("skipped"):
         return "## Load (local cloud)\n\n" + str(r["skipped"])
@@ -592,6 +629,7 @@ def render(
         "critical": lambda r: critical_section(r, baseline.get("critical")),
         "fanout": lambda r: fanout_section(r, baseline.get("fanout"), chart_files.get("fanout")),
         "catchup": lambda r: catchup_section(r, baseline.get("catchup")),
+        "login": login_section,
         "load": lambda r: load_section(r, chart_files.get("latency")),
     }
     for name, render_one in renderers.items():
@@ -657,6 +695,12 @@ def summary(name: str, r: Result | None) -> str:
         return (
             f"{r['frames']} frames for {r['messages']:,} messages, largest "
             f"{r['largest_frame'] / 1024:.1f} KB, {'nothing skipped' if r['ok'] else 'FAILED'}"
+        )
+    if name == "login":
+        auth = next(s for s in r["sizes"] if s["memory_mb"] == r["auth_memory_mb"])
+        return (
+            f"{auth['login_ms']:.0f} ms at {auth['memory_mb']} MB "
+            f"({r['cpu']['login_ms']:.0f} ms of CPU on one core)"
         )
     if name == "load":
         return str(r.get("summary", ""))

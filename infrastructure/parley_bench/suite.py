@@ -265,6 +265,17 @@ def catchup(quick: bool) -> Result:
     }
 
 
+def login(quick: bool) -> Result:
+    """Login latency with Argon2id at each memory size, and the auth function's."""
+    from parley_bench.login import measure
+
+    return measure(
+        runs=11 if quick else 31,
+        memory_of_auth=memory_mb("http_auth"),
+        round_trip_ms=DYNAMODB_ROUND_TRIP_MS,
+    )
+
+
 def load(quick: bool) -> Result:
     from parley_bench import load as lt
 
@@ -277,6 +288,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "critical": critical,
     "fanout": fanout,
     "catchup": catchup,
+    "login": login,
     "load": load,
 }
 
