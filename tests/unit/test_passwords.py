@@ -128,3 +128,44 @@ def test_dummy_hash_costs_what_a_real_hash_costs() -> None:
 @pytest.mark.parametrize("bad", ["$argon2id$v=19$m=19456,t=2,p=1$bad", "$argon2i$x", None])
 def test_malformed_argon2_values_never_verify(bad: object) -> None:
     assert passwords.verify_password("password", bad) is False  # type: ignore[arg-type]
+
+
+_COLD_START = """
+import importlib.util, sys, time
+for name in ("authorizer", "ws_send", "ws_live", "ws_sync"):
+    spec = importlib.util.spec_from_file_location(name, f"functions/{name}/app.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+from parley import tokens
+from parley.services.auth import AuthService
+from parley.services.guard import WsGuard
+from parley_memory import Sessions, Store, Users
+
+store = Store()
+keys = tokens.Keys.from_secret("s")
+auth = AuthService(users=Users(store), sessions=Sessions(store), keys=lambda: keys,
+                   clock=type("C", (), {"now_ms": lambda self: int(time.time() * 1000)})(),
+                   issuer="parley", audience="parley-clients", access_ttl=900, refresh_ttl=3600)
+Sessions(store).create("s1", "alice", int(time.time()), int(time.time()) + 3600)
+token = tokens.issue_access_token(keys, user_id="alice", session_id="s1", now=int(time.time()),
+                                  ttl=900, issuer="parley", audience="parley-clients")
+auth.authenticate(token)
+print("argon2" in sys.modules)
+"""
+
+
+def test_functions_that_never_hash_never_load_argon2() -> None:
+    # GIVEN the authorizer and the WebSocket handlers, loaded as Lambda loads them
+    # WHEN a token is verified against its login, as each of them does
+    # THEN argon2 (and its native library) was never imported: only hashing loads it
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", _COLD_START], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
