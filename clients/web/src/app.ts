@@ -283,9 +283,15 @@ export class App {
     }
     try {
       await PushSetup.worker();
-      this.setPushState((await this.push?.state()) ?? "off");
     } catch {
       this.setPushState("unsupported");
+      return;
+    }
+    try {
+      this.setPushState((await this.push?.state()) ?? "off");
+    } catch {
+      // Registering the subscription again failed (offline, or refused): off until turned on.
+      this.setPushState("off");
     }
   }
 
@@ -299,7 +305,7 @@ export class App {
       this.setPushState(this.pushState === "on" ? await push.disable() : await push.enable());
     } catch (error) {
       this.toast(describeError(error, "notify"));
-      this.setPushState(await push.state().catch((): PushState => "off"));
+      this.setPushState(Notification.permission === "denied" ? "denied" : "off");
     } finally {
       button.disabled = this.pushState === "unsupported" || this.pushState === "denied";
     }

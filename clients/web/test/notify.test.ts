@@ -54,7 +54,8 @@ describe("base64UrlBytes", () => {
   it("decodes the VAPID key of /push/config", () => {
     // GIVEN 65 bytes (an uncompressed P-256 point) in base64url without padding
     const bytes = Uint8Array.from({ length: 65 }, (_, i) => (i * 37 + 4) % 256);
-    const text = Buffer.from(bytes).toString("base64url");
+    const text = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    expect(text).toMatch(/^[A-Za-z0-9_-]{87}$/);
     // THEN they come back exactly
     expect([...base64UrlBytes(text)]).toEqual([...bytes]);
   });

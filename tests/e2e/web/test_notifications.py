@@ -23,7 +23,7 @@ import pytest
 from parley_local import LocalCloud
 
 from tests.e2e.helpers import User, connect_all, dm, run, sign_up_all
-from tests.e2e.web.test_browser import PASSWORD, shot
+from tests.e2e.web.test_browser import PASSWORD, SHOTS, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -163,23 +163,35 @@ FAKE_PUSH_MANAGER = r"""
 (() => {
   const b64url = (buffer) => btoa(String.fromCharCode(...new Uint8Array(buffer)))
       .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const bytes = (text) => Uint8Array.from(
+      atob(text.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
   const calls = window.__push = {subscribe: [], unsubscribed: 0};
-  let current = null;
-  PushManager.prototype.getSubscription = async function () { return current; };
+  // Kept in the tab's storage, as a browser keeps its subscription across page loads.
+  const saved = () => JSON.parse(sessionStorage.getItem('fake-push') || 'null');
+  const make = ({endpoint, p256dh, auth, key}) => ({
+    endpoint, options: {applicationServerKey: bytes(key).buffer, userVisibleOnly: true},
+    toJSON: () => ({endpoint, expirationTime: null, keys: {p256dh, auth}}),
+    unsubscribe: async () => {
+      calls.unsubscribed += 1;
+      sessionStorage.removeItem('fake-push');
+      return true;
+    },
+  });
+  PushManager.prototype.getSubscription = async function () {
+    return saved() && make(saved());
+  };
   PushManager.prototype.subscribe = async function (options) {
     const pair = await crypto.subtle.generateKey(
         {name: 'ECDH', namedCurve: 'P-256'}, true, ['deriveBits']);
-    const p256dh = b64url(await crypto.subtle.exportKey('raw', pair.publicKey));
-    const auth = b64url(crypto.getRandomValues(new Uint8Array(16)));
-    const key = new Uint8Array(options.applicationServerKey).buffer;
-    calls.subscribe.push({userVisibleOnly: options.userVisibleOnly, key: b64url(key)});
-    const endpoint = 'http://127.0.0.1:9/push/' + crypto.randomUUID();
-    current = {
-      endpoint, options: {applicationServerKey: key, userVisibleOnly: true},
-      toJSON: () => ({endpoint, expirationTime: null, keys: {p256dh, auth}}),
-      unsubscribe: async () => { calls.unsubscribed += 1; current = null; return true; },
+    const fields = {
+      endpoint: 'http://127.0.0.1:9/push/' + crypto.randomUUID(),
+      p256dh: b64url(await crypto.subtle.exportKey('raw', pair.publicKey)),
+      auth: b64url(crypto.getRandomValues(new Uint8Array(16))),
+      key: b64url(new Uint8Array(options.applicationServerKey).buffer),
     };
-    return current;
+    calls.subscribe.push({userVisibleOnly: options.userVisibleOnly, key: fields.key});
+    sessionStorage.setItem('fake-push', JSON.stringify(fields));
+    return make(fields);
   };
 })();
 """
@@ -209,7 +221,14 @@ def test_turning_notifications_on_registers_the_device_and_off_removes_it(
     assert calls["subscribe"] == [{"userVisibleOnly": True, "key": vapid_key}]
     devices = api(carol.http.devices())
     assert [d["platform"] for d in devices] == ["webpush"]
-    shot(page, "notifications")
+    # WHEN the server drops the device (as after a 410) and the app is loaded again
+    api(carol.http.remove_device(devices[0]["deviceId"]))
+    page.reload()
+    page.locator("#connection-status[data-state=online]").wait_for()
+    # THEN the subscription she kept on is registered again, without a new subscription
+    expect_pressed(control, "true")
+    assert [d["platform"] for d in api(carol.http.devices())] == ["webpush"]
+    assert len(page.evaluate("window.__push.subscribe")) == 0
     # WHEN she turns them off
     control.click()
     # THEN the browser unsubscribes and the device is removed
@@ -274,7 +293,10 @@ def test_mute_shows_in_the_list_and_the_api_and_the_list_follows_its_pages(
     sign_in(other, erin.user_id)
     other_mute = other.get_by_role("button", name=f"Mute {gail}")
     expect_pressed(other_mute, "true")
-    shot(other, "mute")
+    if SHOTS:
+        other.locator("#conversation-list .conversation", has_text=others[0].user_id).click()
+        other.locator("#messages .text", has_text=f"hi {others[0].user_id}").wait_for()
+        shot(other, "mute")
     # WHEN she unmutes it there THEN the API has it unmuted
     other_mute.click()
     expect_pressed(other_mute, "false")
