@@ -119,7 +119,7 @@ class Settings:
     groups_per_day: int = _bounded(50, ge=1)
     members_added_per_hour: int = _bounded(2000, ge=1)
     direct_conversations_per_hour: int = _bounded(30, ge=1)
-    repeated_text_conversations: int = _bounded(10, ge=1)
+    repeated_text_conversations: int = _bounded(10, ge=0)  # 0: not counted
     repeated_text_window_seconds: int = _bounded(600, ge=1, le=86400)
     connections_per_user: int = _bounded(20, ge=1, le=1000)
     admin_users: str = ""

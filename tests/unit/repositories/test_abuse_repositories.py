@@ -3,6 +3,7 @@ need, also when many callers race (each caller its own client, as Lambda contain
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from parley.repositories.abuse import AbuseCountersRepository
 from parley.repositories.flags import FlagsRepository
+from parley_memory.abuse import AbuseCounters as MemoryCounters
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000 - 1_800_000_000_000 % HOUR + 5
@@ -99,17 +101,43 @@ def test_join_leave_and_members_of_a_windowless_set(tables: dict[str, str]) -> N
 
 
 @settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(limit=st.integers(1, 12), callers=st.integers(1, 24), amount=st.integers(1, 3))
-def test_concurrent_takes_never_overshoot_the_limit(
-    tables: dict[str, str], limit: int, callers: int, amount: int
+@given(
+    limit=st.integers(1, 12),
+    amounts=st.lists(st.integers(1, 4), max_size=12),
+    members=st.lists(st.sampled_from("abcdefgh"), max_size=12),
+)
+def test_counters_admit_exactly_what_a_model_admits(
+    tables: dict[str, str], limit: int, amounts: list[int], members: list[str]
 ) -> None:
-    # GIVEN many callers, each with its own client, racing for one budget
-    key = f"race#{limit}#{callers}#{amount}"
+    # GIVEN a fresh budget and a fresh set (hypothesis runs every example on one table)
+    counters = _counters()
+    key = uuid.uuid4().hex
+    # WHEN amounts are taken and members added one after another
+    # THEN each is admitted exactly when the model (a sum, a set) says it fits
+    total = 0
+    for amount in amounts:
+        fits = total + amount <= limit
+        assert (counters.take(f"t#{key}", amount, limit, HOUR, NOW) is None) == fits
+        total += amount if fits else 0
+    seen: set[str] = set()
+    for member in members:
+        fits = member in seen or len(seen) < limit
+        assert (counters.distinct(f"d#{key}", member, limit, HOUR, NOW) is None) == fits
+        seen |= {member} if fits else set()
+
+
+@settings(max_examples=20, deadline=None)
+@given(limit=st.integers(1, 12), callers=st.integers(1, 24), amount=st.integers(1, 3))
+def test_concurrent_takes_never_overshoot_the_limit(limit: int, callers: int, amount: int) -> None:
+    # GIVEN many callers racing for one budget on the in-memory counters, whose every call
+    # is atomic as a conditional UpdateItem is (moto's own server does not promise that
+    # under threads, so the conditions are checked above, one call at a time)
+    counters = MemoryCounters()
 
     def one(_: int) -> bool:
-        return _counters().take(key, amount, limit, HOUR, NOW) is None
+        return counters.take("race", amount, limit, HOUR, NOW) is None
 
     # WHEN they all take at once
     with ThreadPoolExecutor(max_workers=8) as pool:

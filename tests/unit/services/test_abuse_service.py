@@ -92,3 +92,14 @@ def test_connections_are_counted_and_stale_ones_reconciled(limits: AbuseLimits) 
     # AND a closed connection frees its place
     limits.connection_closed("alice", "c2")
     limits.connection_opened("alice", "c4", lambda: {"c3"})
+
+
+def test_a_refused_group_gives_its_members_back(limits: AbuseLimits) -> None:
+    # GIVEN alice used her 2 groups of the day
+    limits.group_created("alice", 0)
+    limits.group_created("alice", 0)
+    # WHEN a third, with 3 members, is refused
+    with pytest.raises(RateLimited):
+        limits.group_created("alice", 3)
+    # THEN her 5 members of the hour are all still there
+    limits.members_added("alice", 5)

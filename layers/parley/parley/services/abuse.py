@@ -58,9 +58,22 @@ class AbuseLimits:
             raise RateLimited(f"too many {what}; retry in {wait} ms", retry_after_ms=wait)
 
     def group_created(self, user_id: str, members: int) -> None:
-        """One group created by `user_id` with `members` others in it."""
-        self._take(f"groups#{user_id}", 1, self.groups_per_day, DAY_MS, "groups created")
+        """One group created by `user_id` with `members` others in it; refused, it takes
+        nothing from either budget (the members taken first are given back)."""
         self.members_added(user_id, members)
+        try:
+            self._take(f"groups#{user_id}", 1, self.groups_per_day, DAY_MS, "groups created")
+        except RateLimited:
+            if members > 0:
+                # A negative amount always fits: the members' budget is restored.
+                self.counters.take(
+                    f"added#{user_id}",
+                    -members,
+                    self.members_per_hour,
+                    HOUR_MS,
+                    self.clock.now_ms(),
+                )
+            raise
 
     def members_added(self, user_id: str, members: int) -> None:
         """`members` users added by `user_id`, over all of their groups."""

@@ -143,7 +143,7 @@ class MessageService:
             # Read beside the others: an event costs no extra round trip before its write.
             reads.append(lambda: self._events().target(conversation_id, body["target"]))
         abuse = self.abuse
-        if abuse is not None and kind == "text":
+        if abuse is not None and abuse.repeated_texts and kind == "text":
             # Beside the first reads (no extra round trip): the same text into many
             # conversations (protocol 13).
             reads.insert(0, lambda: abuse.text_sent(sender, conversation_id, body["text"]))
