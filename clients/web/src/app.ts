@@ -937,7 +937,8 @@ export class App {
     else row.button.removeAttribute("aria-current");
     row.button.setAttribute("aria-label", `${title}${c.unread ? `, ${c.unread} unread` : ""}${online ? ", online" : ""}${c.muted ? ", muted" : ""}`);
     const muted = c.muted === true;
-    if (row.mute.getAttribute("aria-pressed") !== String(muted)) {
+    // Redrawn only when it changes: a button rebuilt under a click would lose it.
+    if (row.mute.getAttribute("aria-pressed") !== String(muted) || row.mute.getAttribute("aria-label") !== `Mute ${title}`) {
       row.mute.setAttribute("aria-pressed", String(muted));
       row.mute.setAttribute("aria-label", `Mute ${title}`);
       row.mute.title = muted ? `Muted: no notifications from ${title}. Select to unmute.` : `Mute ${title}: no notifications from it`;

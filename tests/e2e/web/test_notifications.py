@@ -51,6 +51,19 @@ def sign_in(page: Any, user_id: str) -> None:
     page.locator("#connection-status[data-state=online]").wait_for()
 
 
+def notifying_page(
+    new_page: Callable[[], Any], cloud: LocalCloud, script: str | None = None
+) -> Any:
+    """A page of the app whose browser allows its notifications (with `script` run first
+    in every load)."""
+    page = new_page()
+    page.context.grant_permissions(["notifications"], origin=str(cloud.web_url))
+    if script is not None:
+        page.add_init_script(script)
+        page.reload()
+    return page
+
+
 def worker_ready(page: Any) -> None:
     """Wait until the page's service worker is active (the app registers it on sign-in)."""
     page.wait_for_function(
@@ -100,8 +113,7 @@ def test_a_push_shows_a_notification_and_its_click_opens_the_conversation(
     # GIVEN bob signed in, notifications allowed, with a DM from alice in his list, none open
     alice, bob = api(direct_messages(web_cloud, "alice", "bob"))
     conversation = dm(alice.user_id, bob.user_id)
-    page = new_page()
-    page.context.grant_permissions(["notifications"], origin=str(web_cloud.web_url))
+    page = notifying_page(new_page, web_cloud)
     sign_in(page, bob.user_id)
     page.locator("#conversation-list .conversation", has_text=alice.user_id).wait_for()
     worker_ready(page)
@@ -202,10 +214,7 @@ def test_turning_notifications_on_registers_the_device_and_off_removes_it(
 ) -> None:
     # GIVEN carol signed in, notifications allowed, and a PushManager standing in
     (carol,) = api(sign_up_all(web_cloud, "carol"))
-    page = new_page()
-    page.context.grant_permissions(["notifications"], origin=str(web_cloud.web_url))
-    page.add_init_script(FAKE_PUSH_MANAGER)
-    page.reload()
+    page = notifying_page(new_page, web_cloud, FAKE_PUSH_MANAGER)
     sign_in(page, carol.user_id)
     control = page.get_by_role("button", name="Notifications")
     expect_pressed(control, "false")
@@ -243,8 +252,7 @@ def test_without_a_push_service_the_control_says_so_and_stays_off(
     # GIVEN dave signed in, notifications allowed, with Chromium's own PushManager, whose
     # push service cannot be reached from here
     (dave,) = api(sign_up_all(web_cloud, "dave"))
-    page = new_page()
-    page.context.grant_permissions(["notifications"], origin=str(web_cloud.web_url))
+    page = notifying_page(new_page, web_cloud)
     sign_in(page, dave.user_id)
     control = page.get_by_role("button", name="Notifications")
     # WHEN he turns them on
