@@ -147,6 +147,9 @@ class Settings:
             problems.append("PARLEY_PUSH_ENDPOINT_POLICY must be https or loopback")
         if self.registration_challenge not in ("off", "pow"):
             problems.append("PARLEY_REGISTRATION_CHALLENGE must be off or pow")
+        if self.registration_challenge == "pow" and not self.limits_table:
+            # Used challenges are remembered in the limits table (RateLimits=enabled).
+            problems.append("PARLEY_REGISTRATION_CHALLENGE=pow needs PARLEY_LIMITS_TABLE")
         if problems:
             raise SettingsError(problems)
 

@@ -392,3 +392,14 @@ def test_leading_zero_bits() -> None:
     assert tokens.leading_zero_bits(b"\x00\x10") == 11
     assert tokens.leading_zero_bits(b"\x80") == 0
     assert tokens.leading_zero_bits(b"\x00") == 8
+
+
+def test_the_challenge_settings_are_checked_at_cold_start() -> None:
+    # A challenge needs the limits table (used challenges live there), and is pow or off.
+    from parley.config import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="needs PARLEY_LIMITS_TABLE"):
+        Settings.from_mapping({"registration_challenge": "pow"})
+    with pytest.raises(SettingsError, match="must be off or pow"):
+        Settings.from_mapping({"registration_challenge": "captcha", "limits_table": "t"})
+    assert Settings.from_mapping({"registration_challenge": "pow", "limits_table": "t"})
