@@ -197,11 +197,25 @@ def accounts(c: Conformance) -> None:
     c.http("http_auth", "POST", "/auth/register", 413, raw=json.dumps({"x": "y" * 70_000}))
     c.http("http_users", "GET", "/me", 200, user="alice")
     c.http("http_users", "GET", "/me", 401)
-    # A second login of alice is refreshed, then its spent refresh token is reused.
+    # A second login of alice is refreshed twice (the spent token once more within the
+    # grace window: the same pair), then its first, twice-spent refresh token is reused.
     second = c.login("alice")
     refresh = {"refreshToken": second["refreshToken"]}
+    rotated = c.http("http_auth", "POST", "/auth/refresh", 200, body=refresh)
     c.http("http_auth", "POST", "/auth/refresh", 200, body=refresh)
+    c.http(
+        "http_auth", "POST", "/auth/refresh", 200, body={"refreshToken": rotated["refreshToken"]}
+    )
     c.http("http_auth", "POST", "/auth/refresh", 401, body=refresh)
+    # Account routes of issue 15: no challenge asked here, a bad and a good password
+    # change, and logging out everywhere from a fourth login.
+    c.http("http_auth", "GET", "/auth/challenge", 404)
+    fourth = c.login("alice")
+    change = {"oldPassword": PASSWORD, "newPassword": "short"}
+    c.http("http_auth", "POST", "/me/password", 400, body=change, token=fourth["accessToken"])
+    change["newPassword"] = PASSWORD
+    c.http("http_auth", "POST", "/me/password", 204, body=change, token=fourth["accessToken"])
+    c.http("http_auth", "POST", "/auth/logout-all", 204, token=fourth["accessToken"])
     third = c.login("alice")
     c.http("http_auth", "POST", "/auth/logout", 204, body={"refreshToken": third["refreshToken"]})
     c.login("alice")  # the login the rest of the conversation uses
