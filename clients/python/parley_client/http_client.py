@@ -319,7 +319,8 @@ class HttpClient:
     async def refresh(self, refresh_token: str | None = None) -> JsonObject:
         """Exchange the refresh token (default: the stored one) for a new pair, and keep it.
 
-        The used refresh token is spent; presenting it again revokes the whole login.
+        The used refresh token is spent: presented again within the server's grace window
+        (30 s by default) it answers the same new pair, later it revokes the whole login.
         """
         async with self._refresh_lock:
             return await self._do_refresh(refresh_token)
