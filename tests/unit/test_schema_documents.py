@@ -258,8 +258,11 @@ def test_http_routes_document_security_and_errors(openapi: dict[str, Any]) -> No
     assert openapi["security"] == [{"bearer": []}]
     for route in ROUTES:
         operation = openapi["paths"][route.path][route.method.lower()]
-        # THEN only /health and /auth/* opt out of it
-        public = route.path == "/health" or route.path.startswith("/auth/")
+        # THEN only /health and /auth/* opt out of it (`/auth/logout-all` ends the caller's
+        # logins: it needs the caller's token)
+        public = route.path == "/health" or (
+            route.path.startswith("/auth/") and route.path != "/auth/logout-all"
+        )
         assert (operation.get("security") == []) is public, route.key
         # AND every error code of the route is answered with its HTTP status and ErrorBody
         for code in route_codes(route):
