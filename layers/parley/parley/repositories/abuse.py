@@ -36,19 +36,7 @@ class AbuseCountersRepository(Repository):
         None if admitted (a member already in the set always is)."""
         start = now_ms - now_ms % window_ms
         end = start + window_ms
-        admitted = conditional(
-            self.client.update_item,
-            TableName=self.table,
-            Key=ddb.key(pk=f"{key}#{start}"),
-            UpdateExpression="SET expiresAt = :exp ADD s :m",
-            ConditionExpression="attribute_not_exists(s) OR size(s) < :limit OR contains(s, :one)",
-            ExpressionAttributeValues={
-                ":m": {"SS": [member]},
-                ":one": {"S": member},
-                ":limit": {"N": str(limit)},
-                ":exp": {"N": str(end // 1000 + 60)},
-            },
-        )
+        admitted = self.join(f"{key}#{start}", member, limit, end // 1000 + 60)
         return None if admitted else max(1, end - now_ms)
 
     def join(self, key: str, member: str, limit: int, expires_at: int) -> bool:

@@ -253,16 +253,8 @@ class MembershipRepository(AwsClient):
                     "Item": ddb.encode(conversation),
                     "ConditionExpression": "attribute_not_exists(conversationId)",
                 }
-            }
-        ] + [
-            {
-                "Put": {
-                    "TableName": self.members_table,
-                    "Item": ddb.encode(m),
-                    "ConditionExpression": "attribute_not_exists(userId)",
-                }
-            }
-            for m in members
+            },
+            *self._member_puts(members),
         ]
         try:
             with translate():
@@ -346,16 +338,7 @@ class MembershipRepository(AwsClient):
             },
             {"Update": conv_update},
         ]
-        for row in add:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.members_table,
-                        "Item": ddb.encode(row),
-                        "ConditionExpression": "attribute_not_exists(userId)",
-                    }
-                }
-            )
+        items += self._member_puts(add)
         for user_id in remove:
             items.append(
                 {
@@ -416,6 +399,19 @@ class MembershipRepository(AwsClient):
                 raise Conflict("already a member") from None
             raise Forbidden("not a member") from None
 
+    def _member_puts(self, rows: list[Member]) -> list[dict[str, Any]]:
+        """Transaction items putting new member rows (refused for a user already in)."""
+        return [
+            {
+                "Put": {
+                    "TableName": self.members_table,
+                    "Item": ddb.encode(row),
+                    "ConditionExpression": "attribute_not_exists(userId)",
+                }
+            }
+            for row in rows
+        ]
+
     def add_rows(self, conversation_id: str, rows: list[Member], max_members: int) -> None:
         """Add member rows that follow an addition's system message (issue 15: one message
         per request): one transaction of the rows (at most 99) and the `memberCount`
@@ -442,16 +438,7 @@ class MembershipRepository(AwsClient):
                 }
             }
         ]
-        items += [
-            {
-                "Put": {
-                    "TableName": self.members_table,
-                    "Item": ddb.encode(row),
-                    "ConditionExpression": "attribute_not_exists(userId)",
-                }
-            }
-            for row in rows
-        ]
+        items += self._member_puts(rows)
         try:
             with translate():
                 self.client.transact_write_items(TransactItems=items)
