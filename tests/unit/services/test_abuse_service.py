@@ -9,6 +9,8 @@ from parley.services.abuse import AbuseLimits, text_digest
 from parley_memory.abuse import AbuseCounters, Flags
 
 from tests.fakes.repos import FixedClock
+from tests.unit.services.conftest import World
+from tests.unit.services.test_message_service import send_frame
 
 
 @pytest.fixture
@@ -103,3 +105,79 @@ def test_a_refused_group_gives_its_members_back(limits: AbuseLimits) -> None:
         limits.group_created("alice", 3)
     # THEN her 5 members of the hour are all still there
     limits.members_added("alice", 5)
+
+
+# ---- wired into the services ---------------------------------------------------------------
+
+
+@pytest.fixture
+def guarded(world: World) -> tuple[World, AbuseLimits]:
+    """The world's message and group services with small abuse limits."""
+    abuse = AbuseLimits(
+        counters=AbuseCounters(),
+        flags=Flags(),
+        clock=world.clock,
+        groups_per_day=1,
+        members_per_hour=3,
+        direct_per_hour=2,
+        repeated_texts=2,
+    )
+    world.messages.abuse = abuse
+    world.groups.abuse = abuse
+    return world, abuse
+
+
+def test_only_a_first_message_counts_as_a_new_direct_conversation(
+    guarded: tuple[World, AbuseLimits],
+) -> None:
+    world, abuse = guarded
+    # GIVEN alice opened two direct conversations and wrote into them again, and to herself
+    for n, to in enumerate(["bob", "carol", "bob", "carol", "alice"]):
+        world.send("alice", send_frame(f"m{n}", to=to, text=f"text {n}"))
+    # WHEN she opens a third
+    with pytest.raises(RateLimited):
+        world.send("alice", send_frame("m9", to="dave", text="hello"))
+    # THEN it is refused and created nothing, and she is flagged
+    assert world.repos.conversations.get("dm:alice:dave") is None
+    assert _flagged(abuse) == ["alice"]
+
+
+def test_a_repeated_text_is_refused_before_anything_is_stored(
+    guarded: tuple[World, AbuseLimits],
+) -> None:
+    world, _ = guarded
+    group = world.groups.create("alice", "g", ["dave"])["conversationId"]
+    world.send("alice", send_frame("1", to="bob", text="Win big"))
+    world.send("alice", send_frame("2", conversation=group, text="win BIG"))
+    with pytest.raises(RateLimited):
+        world.send("alice", send_frame("3", to="carol", text=" win big "))
+    assert world.repos.conversations.get("dm:alice:carol") is None
+
+
+def test_zero_turns_the_text_check_off(guarded: tuple[World, AbuseLimits]) -> None:
+    world, abuse = guarded
+    abuse.repeated_texts = 0
+    for n, to in enumerate(["bob", "carol"]):
+        world.send("alice", send_frame(f"m{n}", to=to, text="same"))
+    group = world.groups.create("alice", "g", ["dave"])["conversationId"]
+    world.send("alice", send_frame("m3", conversation=group, text="same"))
+    assert isinstance(abuse.counters, AbuseCounters)
+    assert not [k for k in abuse.counters.sets if k.startswith("text#")]
+
+
+def test_groups_count_creations_and_added_members(guarded: tuple[World, AbuseLimits]) -> None:
+    world, _ = guarded
+    group = world.groups.create("alice", "g", ["bob", "carol"])["conversationId"]
+    # the one group of the day is used, and 2 of 3 members of the hour
+    with pytest.raises(RateLimited):
+        world.groups.create("alice", "h", [])
+    with pytest.raises(RateLimited):
+        world.groups.add_members("alice", group, ["dave", "erin"])
+    # members already in cost nothing; one more fits
+    world.groups.add_members("alice", group, ["bob", "dave"])
+    assert {m["userId"] for m in world.repos.members.all(group)} == {
+        "alice",
+        "bob",
+        "carol",
+        "dave",
+    }
