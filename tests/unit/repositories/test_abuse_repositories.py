@@ -10,12 +10,18 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
+from parley.errors import Conflict, PayloadTooLarge
+from parley.records import Member, member_row
 from parley.repositories.abuse import AbuseCountersRepository
+from parley.repositories.conversations import MembershipRepository
 from parley.repositories.flags import FlagsRepository
 from parley_memory.abuse import AbuseCounters as MemoryCounters
+
+from tests.unit.repositories.conftest import Stubbed, cancelled
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000 - 1_800_000_000_000 % HOUR + 5
@@ -159,3 +165,52 @@ def test_flags_keep_the_latest_reason_per_user_in_userid_order(tables: dict[str,
         {"userId": "mallory", "reason": "second", "at": 3},
     ]
     assert len(flags.all(1)) == 1
+
+
+# ---- the rows after an addition's system message (stubbed transaction answers) ----------
+
+
+def _rows(n: int) -> list[Member]:
+    return [member_row("grp:G", f"user{i:03d}", "member", 5, 0) for i in range(n)]
+
+
+def test_add_rows_is_one_transaction_of_the_counter_and_the_rows(dynamodb: Stubbed) -> None:
+    # GIVEN 99 rows
+    repo = MembershipRepository("Conversations", "Members", "Messages", dynamodb.client)
+    dynamodb.stub.add_response("transact_write_items", {})
+    # WHEN they are added
+    repo.add_rows("grp:G", _rows(99), 10_000)
+    # THEN one transaction of 100 items: memberCount up by 99 if there is room, then the rows
+    (call,) = dynamodb.calls("TransactWriteItems")
+    items = call["TransactItems"]
+    assert len(items) == 100
+    assert items[0]["Update"]["ExpressionAttributeValues"] == {
+        ":d": {"N": "99"},
+        ":room": {"N": "9901"},
+    }
+    assert all(i["Put"]["ConditionExpression"] == "attribute_not_exists(userId)" for i in items[1:])
+    # AND nothing is written for no rows
+    repo.add_rows("grp:G", [], 10_000)
+
+
+@pytest.mark.parametrize(
+    ("reasons", "error"),
+    [
+        (("ConditionalCheckFailed", "None", "None"), PayloadTooLarge),
+        (("None", "None", "ConditionalCheckFailed"), Conflict),
+    ],
+)
+def test_add_rows_refusals_name_their_cause(
+    dynamodb: Stubbed, reasons: tuple[str, ...], error: type[Exception]
+) -> None:
+    repo = MembershipRepository("Conversations", "Members", "Messages", dynamodb.client)
+    cancelled(dynamodb, *reasons)
+    with pytest.raises(error):
+        repo.add_rows("grp:G", _rows(2), 10_000)
+
+
+def test_add_rows_raises_other_cancellations(dynamodb: Stubbed) -> None:
+    repo = MembershipRepository("Conversations", "Members", "Messages", dynamodb.client)
+    cancelled(dynamodb, "None", "ThrottlingError", "None")
+    with pytest.raises(ClientError):
+        repo.add_rows("grp:G", _rows(2), 10_000)
