@@ -49,6 +49,10 @@ class AbuseCounters:
         with self.lock:
             return set(self.sets.get(key, set()))
 
+    def nonempty(self, keys: list[str], now_s: int) -> set[str]:
+        with self.lock:
+            return {k for k in keys if self.sets.get(k)}
+
 
 class Flags:
     """Flagged users by userId."""

@@ -577,6 +577,11 @@ class AbuseCounters(Protocol):
         """The members of a windowless set."""
         ...
 
+    def nonempty(self, keys: list[str], now_s: int) -> set[str]:
+        """Which of these windowless sets hold a member and have not expired (one
+        BatchGetItem per 100)."""
+        ...
+
 
 class Flags(Protocol):
     """Users flagged for app admins."""

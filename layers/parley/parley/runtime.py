@@ -437,6 +437,7 @@ def live_service() -> LiveService:
         push=push_service(),
         clock=SYSTEM_CLOCK,
         relay_max=settings().inline_fanout_max,
+        abuse=abuse(),
     )
 
 

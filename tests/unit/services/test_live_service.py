@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from parley.errors import ConversationNotFound, Forbidden, UserNotFound
 from parley.models import SignalFrame, parse_frame
+from parley.services.abuse import AbuseLimits
+from parley_memory.abuse import AbuseCounters
 
 from tests.unit.services.conftest import World, build_world
 
@@ -417,3 +419,20 @@ def test_signal_to_a_gone_connection_deletes_it(world: World) -> None:
     world.gateway.gone.add("b1")
     assert world.live.signal("alice", signal(), "a1") == 0
     assert world.repos.connections.get("b1") is None
+
+
+def test_presence_reads_online_from_the_connection_sets_in_one_batch(world: World) -> None:
+    # GIVEN the abuse limits keep each user's live connection ids; bob has one, carol none
+    abuse = AbuseLimits(counters=AbuseCounters(), flags=None, clock=world.clock)
+    world.live.abuse = abuse
+    _share(world, "bob", "carol")
+    abuse.connection_opened("bob", "b1", set)
+    world.repos.connections.calls.clear()
+    # WHEN alice asks about both
+    users = world.live.presence("alice", ["bob", "carol"])
+    # THEN bob is online, carol not, and no connection index was queried
+    assert [u["online"] for u in users] == [True, False]
+    assert world.repos.connections.calls == []
+    # AND once his connection closes he reads offline
+    abuse.connection_closed("bob", "b1")
+    assert world.live.presence("alice", ["bob"])[0]["online"] is False

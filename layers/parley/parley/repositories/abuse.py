@@ -4,7 +4,7 @@ conditional UpdateItem, expired by TTL."""
 from __future__ import annotations
 
 from parley import ddb
-from parley.repositories.base import Repository, conditional, get_item
+from parley.repositories.base import Repository, batch_get, conditional, get_item
 
 
 class AbuseCountersRepository(Repository):
@@ -67,6 +67,22 @@ class AbuseCountersRepository(Repository):
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":m": {"SS": sorted(members)}},
         )
+
+    def nonempty(self, keys: list[str], now_s: int) -> set[str]:
+        """Which of these windowless sets hold a member and have not expired (eventually
+        consistent: one BatchGetItem per 100 keys)."""
+        rows = batch_get(
+            self.client,
+            self.table,
+            [ddb.key(pk=k) for k in sorted(set(keys))],
+            sleep=self.sleep,
+            ProjectionExpression="pk, s, expiresAt",
+        )
+        return {
+            str(row["pk"])
+            for row in map(ddb.decode, rows)
+            if row.get("s") and int(row.get("expiresAt", 0)) > now_s
+        }
 
     def members(self, key: str) -> set[str]:
         """The members of a windowless set (strongly consistent)."""

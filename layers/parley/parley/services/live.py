@@ -16,6 +16,7 @@ from parley.clock import Clock
 from parley.concurrency import gather
 from parley.errors import Forbidden, UserNotFound
 from parley.ports import Connections, Members, Messages, Users
+from parley.services.abuse import AbuseLimits
 from parley.services.conversations import ConversationService, observed_read_seq
 from parley.services.push import PushService
 
@@ -46,6 +47,7 @@ class LiveService:
     push: PushService
     clock: Clock
     relay_max: int = 50
+    abuse: AbuseLimits | None = None  # live connection sets: presence in one read
 
     def _others(self, conversation_id: str, user_id: str) -> list[str] | None:
         """The other members to relay to, or None when the conversation is too large."""
@@ -95,16 +97,13 @@ class LiveService:
         visible = self.visible_to(caller, wanted)
         shown = [u for u in wanted if u in visible]
         live, profiles = (
-            gather(
-                lambda: self.connections.by_users(shown, self.clock.now_ms() // 1000),
-                lambda: self.users.profiles(shown),
-            )
+            gather(lambda: self._online(shown), lambda: self.users.profiles(shown))
             if shown
-            else ({}, {})
+            else (set(), {})
         )
         out: list[Presence] = []
         for user in wanted:
-            online = bool(live.get(user))
+            online = user in live
             profile = profiles.get(user)
             last_seen = profile.get("lastSeen") if profile else None
             out.append(
@@ -115,6 +114,14 @@ class LiveService:
                 }
             )
         return out
+
+    def _online(self, user_ids: list[str]) -> set[str]:
+        """Who of these users is online: their connection sets (one BatchGetItem per 100)
+        where the abuse limits keep them, else one index Query per user."""
+        if self.abuse is not None:
+            return self.abuse.online(user_ids)
+        live = self.connections.by_users(user_ids, self.clock.now_ms() // 1000)
+        return {u for u, found in live.items() if found}
 
     def visible_to(self, caller: str, user_ids: list[str]) -> set[str]:
         """The users whose presence `caller` may see: themselves, and those who share a
