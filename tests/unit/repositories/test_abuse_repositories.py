@@ -106,6 +106,21 @@ def test_join_leave_and_members_of_a_windowless_set(tables: dict[str, str]) -> N
     assert counters.members("live#nobody") == set()
 
 
+def test_nonempty_sets_are_those_with_a_member_that_have_not_expired(
+    tables: dict[str, str],
+) -> None:
+    # GIVEN alice's set holds one id, bob's held one that left, carol's expired, dave none
+    counters = _counters()
+    counters.join("live#alice", "a1", 20, 1_000)
+    counters.join("live#bob", "b1", 20, 1_000)
+    counters.leave("live#bob", {"b1"})
+    counters.join("live#carol", "c1", 20, 10)
+    # WHEN presence asks which are non-empty at t = 100 s
+    found = counters.nonempty(["live#alice", "live#bob", "live#carol", "live#dave"], 100)
+    # THEN only alice's
+    assert found == {"live#alice"}
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
