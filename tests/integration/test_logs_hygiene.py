@@ -28,7 +28,7 @@ def _http(app: Harness, route: str, body: dict[str, Any]) -> tuple[int, Any]:
 
 
 def test_no_token_password_or_message_content_reaches_the_logs(
-    app: Harness, capsys: pytest.CaptureFixture[str]
+    app: Harness, capsys: pytest.CaptureFixture[str], no_refresh_grace: None
 ) -> None:
     capsys.readouterr()
     secrets: list[str] = [PASSWORD, TEXT, CUSTOM]
