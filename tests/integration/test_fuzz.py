@@ -498,6 +498,7 @@ HTTP_ROUTES: dict[str, Route] = {
         "http_conversations", {200}, path=("id",), query=("beforeSeq", "limit")
     ),
     "GET /rtc/ice-servers": Route("http_rtc", {200}),
+    "GET /admin/flags": Route("http_admin", {200}),
     "GET /health": Route("health", {200}, public=True),
 }
 
