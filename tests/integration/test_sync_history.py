@@ -286,7 +286,14 @@ def test_conversation_list_counts_unread_with_the_senders_own_messages_read(
     # THEN alice has read up to her own last message (3) and has bob's 1 unread;
     # bob's own reply (4) marks everything as read for him
     assert alice == {
-        DM: {"conversationId": DM, "type": "dm", "lastSeq": 4, "readSeq": 3, "unread": 1}
+        DM: {
+            "conversationId": DM,
+            "type": "dm",
+            "lastSeq": 4,
+            "readSeq": 3,
+            "unread": 1,
+            "muted": False,
+        }
     }
     assert bob[DM]["readSeq"] == 4 and bob[DM]["unread"] == 0
 
@@ -306,6 +313,7 @@ def test_conversation_list_names_groups_and_counts_their_unread(pair: Harness) -
         "lastSeq": 2,
         "readSeq": 0,
         "unread": 1,
+        "muted": False,
     }
     assert (alice[group]["readSeq"], alice[group]["unread"]) == (2, 0)
 
@@ -324,7 +332,7 @@ def test_conversation_list_of_a_new_user_is_empty(app: Harness) -> None:
     # WHEN a user who never talked lists conversations
     status, body = app.http("http_conversations", "GET", "/conversations", token=app.user("eve"))
     # THEN the list is empty
-    assert (status, body) == (200, {"conversations": []})
+    assert (status, body) == (200, {"conversations": [], "nextCursor": None})
 
 
 @pytest.mark.parametrize(
