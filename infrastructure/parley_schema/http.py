@@ -86,6 +86,8 @@ def _operation(route: Route) -> dict[str, Any]:
             "application/json": {"schema": {"$ref": PREFIX + route.reply.__name__}}
         }
     responses[str(route.status)] = success
+    for status in route.also:
+        responses[str(status)] = success
     by_status: dict[int, list[Code]] = {}
     for code in route_codes(route):
         by_status.setdefault(HTTP_STATUS[code], []).append(code)

@@ -67,6 +67,8 @@ class Route:
     public: bool = False
     query: tuple[Query, ...] = ()
     description: str = ""
+    also: tuple[int, ...] = ()
+    """Other success statuses, with the same reply (POST /devices: 200 for a known one)."""
 
     @property
     def key(self) -> str:
@@ -391,6 +393,7 @@ ROUTES: tuple[Route, ...] = (
         "`localhost`, no userinfo), else 1001; `PushEndpointPolicy=loopback` also admits "
         "`http://127.0.0.1:<port>/`. A platform that is not enabled is 1001. At most 10 "
         "devices: an 11th replaces the least recently registered.",
+        also=(200,),
     ),
     Route(
         "GET",

@@ -401,6 +401,66 @@ def attachments(c: Conformance, gid: str) -> None:
     c.http("http_attachments", "GET", link, 404, user="bob", path=unknown)
 
 
+def rich_messages(c: Conformance, gid: str) -> None:
+    """Replies, edits, reactions and deletes (protocol 9), and the targets' current state
+    as history shows them."""
+
+    def send(user: str, client_id: str, body: dict[str, Any]) -> Any:
+        frame = {
+            "action": "send",
+            "id": client_id,
+            "conversationId": gid,
+            "clientMsgId": client_id,
+            "body": body,
+        }
+        reply = c.frame("send", frame, user=user, connection="a1" if user == "alice" else "b1")
+        assert reply["type"] == "ack", reply
+        return reply["seq"]
+
+    first = send("alice", "rich-1", {"type": "text", "text": "helo"})
+    send("bob", "rich-2", {"type": "text", "text": "hi", "replyTo": first, "mentions": ["alice"]})
+    send("alice", "rich-3", {"type": "edit", "target": first, "text": "hello"})
+    send("bob", "rich-4", {"type": "reaction", "target": first, "key": "👍", "on": True})
+    second = send("alice", "rich-5", {"type": "text", "text": "bye"})
+    send("alice", "rich-6", {"type": "edit", "target": second, "text": "bye!"})
+    send("alice", "rich-7", {"type": "delete", "target": second})
+    messages = "/conversations/{id}/messages"
+    page = c.http("http_conversations", "GET", messages, 200, user="bob", path={"id": gid})
+    by_seq = {m["seq"]: m for m in page["messages"]}
+    assert by_seq[first]["reactions"] == {"👍": ["bob"]} and "edited" in by_seq[first]
+    assert by_seq[second]["body"] == {"type": "deleted"}
+
+
+def settings(c: Conformance, gid: str) -> None:
+    """Mute (protocol 11) and the paged list."""
+    route = "/conversations/{id}"
+    body = {"muted": True}
+    c.http("http_conversations", "PATCH", route, 200, user="alice", path={"id": gid}, body=body)
+    c.http("http_conversations", "PATCH", route, 403, user="dave", path={"id": gid}, body=body)
+    c.http("http_conversations", "PATCH", route, 400, user="alice", path={"id": gid}, body={"x": 1})
+    listed = c.http(
+        "http_conversations", "GET", "/conversations", 200, user="alice", query={"limit": "1"}
+    )
+    assert listed["nextCursor"] is not None
+
+
+def devices(c: Conformance) -> None:
+    """Push configuration and a Web Push device's life (protocol 10)."""
+    from tests.support.webpush import Browser
+
+    c.http("http_devices", "GET", "/push/config", 200, user="alice")
+    subscription = {"endpoint": "https://push.example.com/s/1", "keys": Browser().keys()}
+    body = {"platform": "webpush", "subscription": subscription}
+    created = c.http("http_devices", "POST", "/devices", 201, user="alice", body=body)
+    c.http("http_devices", "POST", "/devices", 200, user="alice", body=body)
+    c.http("http_devices", "POST", "/devices", 400, user="alice", body={"platform": "x"})
+    listed = c.http("http_devices", "GET", "/devices", 200, user="alice")
+    assert [d["deviceId"] for d in listed["devices"]] == [created["deviceId"]]
+    one = {"deviceId": created["deviceId"]}
+    c.http("http_devices", "DELETE", "/devices/{deviceId}", 404, user="bob", path=one)
+    c.http("http_devices", "DELETE", "/devices/{deviceId}", 204, user="alice", path=one)
+
+
 def test_every_frame_and_response_of_a_conversation_conforms(conformance: Conformance) -> None:
     # GIVEN the committed AsyncAPI and OpenAPI documents, with the server's objects closed
     c = conformance
@@ -413,6 +473,9 @@ def test_every_frame_and_response_of_a_conversation_conforms(conformance: Confor
     limits_and_expiry(c)
     history(c, gid)
     attachments(c, gid)
+    rich_messages(c, gid)
+    settings(c, gid)
+    devices(c)
     # THEN every reply, push and response above was valid (checked as it came), and the
     # conversation produced every server frame and reached every documented route
     server_frames = {

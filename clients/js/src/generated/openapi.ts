@@ -404,7 +404,7 @@ export interface Routes {
     query: undefined;
     body: DeviceBody;
     response: DeviceRegistered;
-    status: 201;
+    status: 200;
   };
   /** Remove a push device */
   "DELETE /devices/{deviceId}": {
