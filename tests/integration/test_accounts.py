@@ -63,7 +63,7 @@ def test_register_without_display_name_uses_the_user_id(app: Harness) -> None:
     # WHEN she asks for her profile
     status, body = me(app, token)
     # THEN the displayName is her userId
-    assert (status, body) == (200, {"userId": "alice", "displayName": "alice"})
+    assert (status, body) == (200, {"userId": "alice", "displayName": "alice", "admin": False})
 
 
 def test_register_of_a_taken_user_id_is_409_1008_and_keeps_the_first_account(
@@ -407,8 +407,9 @@ def test_me_returns_the_user_id_and_display_name(app: Harness) -> None:
     token = app.login("alice")["accessToken"]
     # WHEN she asks who she is
     status, body = me(app, token)
-    # THEN 200 with exactly her id and name
-    assert (status, body) == (200, {"userId": "alice", "displayName": "Alice Liddell"})
+    # THEN 200 with exactly her id, her name and that she is no app admin
+    profile = {"userId": "alice", "displayName": "Alice Liddell", "admin": False}
+    assert (status, body) == (200, profile)
 
 
 @pytest.mark.parametrize(

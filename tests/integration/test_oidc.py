@@ -136,7 +136,7 @@ def test_external_token_opens_a_socket_and_http_and_provisions_the_user(
     token = oidc.token("ext-alice", alg=alg, name="Alice\u202e Example")
     assert_accepted(app, token, "ext-alice")
     status, body = me(app, token)
-    assert body == {"userId": "ext-alice", "displayName": "Alice Example"}
+    assert body == {"userId": "ext-alice", "displayName": "Alice Example", "admin": False}
     profile = runtime.users().get("ext-alice")
     assert profile is not None and "passwordHash" not in profile
     assert profile["identityProvider"] == ISSUER

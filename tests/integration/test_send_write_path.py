@@ -41,7 +41,7 @@ def test_a_full_minute_window_waits_for_the_window_not_the_slice(aws: object) ->
 
 
 @pytest.mark.parametrize("limiter", [True, False])
-def test_a_send_makes_one_limits_write_and_other_frames_one_each(limiter: bool) -> None:
+def test_a_text_send_makes_two_limits_writes_and_other_frames_one_each(limiter: bool) -> None:
     # GIVEN two users online, through the real handlers, every AWS call recorded
     with World(inspect=False, limiter=limiter) as world:
         seed_users(world, [user_id(1), user_id(2)])
@@ -56,10 +56,12 @@ def test_a_send_makes_one_limits_write_and_other_frames_one_each(limiter: bool) 
         with world.metered() as _:
             world.ws("ping", {"action": "ping", "id": "p"}, user=user_id(1), connection=conn_id(1))
         pings = [c for c in world.meter.calls if c.table == limits][len(sends) :]
-    # THEN the send wrote the limits table once (its send counter), the ping once (its
-    # frame counter); with the limiter off, never
-    expected = 1 if limiter else 0
-    assert len(sends) == expected and len(pings) == expected
+    # THEN the send wrote the limits table twice, side by side (its send counter and the
+    # repeated-text counter of protocol 13), the ping once (its frame counter); with the
+    # limiter off, never
+    assert len(sends) == (2 if limiter else 0) and len(pings) == (1 if limiter else 0)
     if limiter:
-        assert sends[0].params["Key"]["pk"]["S"].startswith(f"send#{user_id(1)}#")
+        keys = sorted(c.params["Key"]["pk"]["S"] for c in sends)
+        assert keys[0].startswith(f"send#{user_id(1)}#")
+        assert keys[1].startswith(f"text#{user_id(1)}#")
         assert pings[0].params["Key"]["pk"]["S"].startswith(f"frame#{conn_id(1)}#")
