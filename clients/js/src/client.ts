@@ -11,6 +11,7 @@ import type { HeldMessage } from "./core/rich.js";
 import type { Cursors } from "./core/sequencer.js";
 import { jwtClaims, renewDelay, tokenExpiresAt } from "./core/tokens.js";
 import {
+  LoginRevokedError,
   ParleyClientError,
   ParleyClosedError,
   ParleyConnectionError,
@@ -95,6 +96,13 @@ export interface ParleyClientOptions {
   random?: () => number;
   /** Receives the client's diagnostics; silent by default. */
   logger?: Pick<Console, "debug" | "info" | "warn" | "error">;
+  /**
+   * Called once when the client stops for good on its own (not after `close()`): with a
+   * {@link LoginRevokedError} when the server ended the login on the open socket, an
+   * {@link UnauthenticatedError} when no token is accepted any more, or a connection error
+   * after `maxReconnectAttempts`. The app's cue to sign out (e.g. `http.clearTokens()`).
+   */
+  onStopped?: (error: Error) => void;
 }
 
 /** Options of {@link ParleyClient.send}: exactly one of `to` and `conversationId`. */
@@ -171,9 +179,10 @@ export class ParleyClient implements AsyncIterable<ServerEvent> {
   private readonly log: NonNullable<ParleyClientOptions["logger"]>;
   private readonly resend: ResendPolicy;
   private readonly opts: Required<
-    Omit<ParleyClientOptions, "WebSocket" | "cursors" | "logger" | "random" | "syncLimit" | "maxReconnectAttempts" | "retryCodes" | "syncOnReconnect">
+    Omit<ParleyClientOptions, "WebSocket" | "cursors" | "logger" | "random" | "syncLimit" | "maxReconnectAttempts" | "retryCodes" | "syncOnReconnect" | "onStopped">
   > & Pick<ParleyClientOptions, "syncLimit" | "maxReconnectAttempts"> & { syncOnReconnect: boolean };
   private readonly random: () => number;
+  private readonly onStopped: ((error: Error) => void) | undefined;
   private socket: WebSocketLike | undefined;
   private token: string | undefined;
   private started = false;
@@ -210,6 +219,7 @@ export class ParleyClient implements AsyncIterable<ServerEvent> {
     }
     this.WebSocketClass = WebSocketClass;
     this.random = options.random ?? Math.random;
+    this.onStopped = options.onStopped;
     this.log = options.logger ?? NOOP_LOGGER;
     const syncOnConnect = options.syncOnConnect ?? true;
     this.opts = {
@@ -261,6 +271,11 @@ export class ParleyClient implements AsyncIterable<ServerEvent> {
   /** True after `close()` or a fatal error. */
   get closed(): boolean {
     return this.closing || this.fatal !== undefined;
+  }
+
+  /** Why the client stopped on its own (e.g. a {@link LoginRevokedError}); undefined otherwise. */
+  get stoppedBy(): Error | undefined {
+    return this.fatal;
   }
 
   /** The user of the current token (its `sub`), once connected. */
@@ -579,6 +594,13 @@ export class ParleyClient implements AsyncIterable<ServerEvent> {
       this.pending.get(incoming.id)?.resolve(incoming.frame);
     } else if (incoming.kind === "events") {
       for (const event of incoming.events) this.emit(event as ServerEvent);
+      const ended = incoming.events.find(isLoginEnded);
+      if (ended) {
+        // The server ended this login (section 3): no reconnection could succeed. The
+        // error event above told the listeners; calls and the iterator now reject with it.
+        this.die(new LoginRevokedError(1003, typeof ended.message === "string" ? ended.message : "login revoked"));
+        return;
+      }
       if (incoming.gaps) this.scheduleGapFill();
     } else {
       this.log.debug(`ignoring a frame: ${incoming.reason}`);
@@ -852,6 +874,11 @@ export class ParleyClient implements AsyncIterable<ServerEvent> {
     const socket = this.socket;
     this.socket = undefined;
     if (socket) closeQuietly(socket, 1000, "client stopped");
+    try {
+      this.onStopped?.(error);
+    } catch (failure) {
+      this.log.error(`onStopped failed: ${String(failure)}`);
+    }
   }
 
   private teardown(error: Error): void {
@@ -926,6 +953,21 @@ function handshakeStatus(message: string): number | undefined {
 function isExpired(token: string | undefined): boolean {
   const exp = tokenExpiresAt(token);
   return exp !== undefined && exp <= Date.now();
+}
+
+/**
+ * An unsolicited `error` frame saying the login is over ("login revoked": logged out, a
+ * password change, logged out everywhere, or past its absolute lifetime). An expired token
+ * (also 1003, "token expired") is not: reconnecting with a fresh one works.
+ */
+function isLoginEnded(event: JsonObject): boolean {
+  return (
+    event.type === "error" &&
+    event.code === 1003 &&
+    (event.id === undefined || event.id === null) &&
+    typeof event.message === "string" &&
+    /revoked/i.test(event.message)
+  );
 }
 
 function isUnauthenticated(error: unknown): boolean {

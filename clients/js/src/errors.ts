@@ -110,6 +110,14 @@ export class UserNotFoundError extends ParleyError {
 export class UnauthenticatedError extends ParleyError {
   override name = "UnauthenticatedError";
 }
+/**
+ * 1003 on an open socket: the login is over (logged out, logged out everywhere, a password
+ * change, a reused refresh token, or its absolute lifetime reached). The client stops; sign
+ * in again.
+ */
+export class LoginRevokedError extends UnauthenticatedError {
+  override name = "LoginRevokedError";
+}
 /** 1004: not a member, role too low, or blocked. */
 export class ForbiddenError extends ParleyError {
   override name = "ForbiddenError";

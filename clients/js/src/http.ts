@@ -1,7 +1,10 @@
 /** The HTTP API client: accounts, groups, conversations, history, attachments, devices. */
 
-import { tokenExpiresWithin, jwtClaims } from "./core/tokens.js";
+import { tokenExpiresWithin, jwtClaims, tokenExpiresAt } from "./core/tokens.js";
+import { checkDifficulty, solveChallenge, type ChallengeSolver } from "./core/pow.js";
 import {
+  InvalidParamError,
+  ParleyClientError,
   ParleyConnectionError,
   ParleyError,
   ParleyTimeoutError,
@@ -11,6 +14,7 @@ import {
 } from "./errors.js";
 import type { JsonObject } from "./core/frames.js";
 import type {
+  Challenge,
   ConversationList,
   ConversationSummary,
   DeviceBody,
@@ -30,6 +34,7 @@ import type {
 } from "./generated/openapi.js";
 
 export type {
+  Challenge,
   DeviceRegistered,
   Group,
   GroupMember,
@@ -88,6 +93,12 @@ export interface HttpClientOptions {
   refreshMarginMs?: number;
   /** The `fetch` to use (tests pass a fake); `globalThis.fetch` by default. */
   fetch?: typeof fetch;
+  /**
+   * Solves registration challenges (protocol section 13). By default a Blob URL Web Worker in
+   * browsers (falling back to steps on the main thread when a Content-Security-Policy refuses
+   * it) and a loop elsewhere; a page may pass a worker served from its own origin.
+   */
+  solveChallenge?: ChallengeSolver;
 }
 
 /** Options of {@link HttpClient.request}. */
@@ -95,6 +106,11 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | null | undefined>;
   /** Send the access token (and refresh on 401). */
   auth?: boolean;
+  /**
+   * Refresh and retry once when answered 401 (with `autoRefresh`); false for a route whose
+   * 401 is about what was sent, not the token (a wrong password must not be tried twice).
+   */
+  retryUnauthenticated?: boolean;
 }
 
 /**
@@ -116,8 +132,13 @@ export class HttpClient {
   private readonly options: Required<Pick<HttpClientOptions, "timeoutMs" | "autoRefresh" | "refreshMarginMs">> &
     Pick<HttpClientOptions, "onTokens">;
   private readonly fetchImpl: typeof fetch;
+  private readonly solver: ChallengeSolver;
   private refreshing: Promise<TokenPair> | undefined;
   private loggedInAs: string | undefined;
+  /** When to refresh the current access token (ms), from its reply's `expiresIn`. */
+  private refreshAt: number | undefined;
+  /** When the current access token expires (ms), from its reply's `expiresIn`. */
+  private expiresAt: number | undefined;
 
   constructor(baseUrl: string, options: HttpClientOptions = {}) {
     const url = new URL(baseUrl);
@@ -138,6 +159,7 @@ export class HttpClient {
     }
     // A bare reference to window.fetch must be called with window as `this`.
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.solver = options.solveChallenge ?? solveChallenge;
   }
 
   /** The logged-in user (from the last login, else the access token's `sub`). */
@@ -145,6 +167,15 @@ export class HttpClient {
     if (this.loggedInAs) return this.loggedInAs;
     const sub = this.accessToken ? jwtClaims(this.accessToken).sub : undefined;
     return typeof sub === "string" ? sub : undefined;
+  }
+
+  /**
+   * When the current access token expires (ms since the epoch): from the `expiresIn` of the
+   * reply that brought it (shorter near the end of a login's absolute lifetime), else from
+   * the token's `exp`; undefined when neither tells.
+   */
+  get accessTokenExpiresAt(): number | undefined {
+    return this.expiresAt ?? tokenExpiresAt(this.accessToken);
   }
 
   // ---------------------------------------------------------------- tokens
@@ -160,10 +191,7 @@ export class HttpClient {
     if (token === undefined && this.refreshToken === undefined) {
       throw new UnauthenticatedError(1003, "not logged in", { local: true });
     }
-    if (
-      this.refreshToken !== undefined &&
-      (forceRefresh || token === undefined || tokenExpiresWithin(token, this.options.refreshMarginMs, Date.now()))
-    ) {
+    if (this.refreshToken !== undefined && (forceRefresh || this.dueForRefresh(token))) {
       await this.refreshUnlessChanged(token);
     }
     if (this.accessToken === undefined) throw new UnauthenticatedError(1003, "not logged in", { local: true });
@@ -195,7 +223,32 @@ export class HttpClient {
   private storeTokens(tokens: TokenPair): void {
     this.accessToken = tokens.accessToken;
     this.refreshToken = tokens.refreshToken;
+    const lifetimeMs = typeof tokens.expiresIn === "number" && tokens.expiresIn > 0 ? tokens.expiresIn * 1000 : undefined;
+    const now = Date.now();
+    this.expiresAt = lifetimeMs === undefined ? undefined : now + lifetimeMs;
+    // At most half of its life early: an access token cut short near the login's absolute
+    // end (protocol section 3) is not refreshed again at once, and again, and again.
+    this.refreshAt =
+      lifetimeMs === undefined ? undefined : now + Math.max(lifetimeMs - this.options.refreshMarginMs, lifetimeMs / 2);
     this.options.onTokens?.(tokens);
+  }
+
+  /** Forget the token pair (the login is over), and tell `onTokens`. */
+  clearTokens(): void {
+    const had = this.accessToken !== undefined || this.refreshToken !== undefined;
+    this.accessToken = undefined;
+    this.refreshToken = undefined;
+    this.loggedInAs = undefined;
+    this.expiresAt = undefined;
+    this.refreshAt = undefined;
+    if (had) this.options.onTokens?.(null);
+  }
+
+  /** True when `token` is missing or should be refreshed before use. */
+  private dueForRefresh(token: string | undefined): boolean {
+    if (token === undefined) return true;
+    if (token === this.accessToken && this.refreshAt !== undefined) return Date.now() >= this.refreshAt;
+    return tokenExpiresWithin(token, this.options.refreshMarginMs, Date.now());
   }
 
   // ------------------------------------------------------------- transport
@@ -209,18 +262,20 @@ export class HttpClient {
     const fullPath = query.length ? `${path}?${new URLSearchParams(query.map(([k, v]) => [k, String(v)]))}` : path;
     if (options.auth === false) return (await this.call(method, fullPath, body, undefined)) as T;
     let token = this.accessToken;
-    if (
-      this.options.autoRefresh &&
-      this.refreshToken !== undefined &&
-      (token === undefined || tokenExpiresWithin(token, this.options.refreshMarginMs, Date.now()) || this.refreshing)
-    ) {
+    if (this.options.autoRefresh && this.refreshToken !== undefined && (this.dueForRefresh(token) || this.refreshing)) {
       await this.refreshUnlessChanged(token);
       token = this.accessToken;
     }
     try {
       return (await this.call(method, fullPath, body, token)) as T;
     } catch (error) {
-      if (!(error instanceof ParleyError) || error.status !== 401 || !this.options.autoRefresh || !this.refreshToken) {
+      if (
+        !(error instanceof ParleyError) ||
+        error.status !== 401 ||
+        !this.options.autoRefresh ||
+        !this.refreshToken ||
+        options.retryUnauthenticated === false
+      ) {
         throw error;
       }
     }
@@ -268,11 +323,54 @@ export class HttpClient {
     return this.request("GET", "/health", undefined, { auth: false });
   }
 
-  /** Create an account → `{userId}`; a taken id rejects with ConflictError (1008). */
-  register(userId: string, password: string, displayName?: string): Promise<Registered> {
+  /**
+   * `GET /auth/challenge` → `{challenge, difficulty, expiresIn}`, or null when the server
+   * asks no registration challenge (it answers 404, code 1002; protocol section 13).
+   */
+  async registrationChallenge(): Promise<Challenge | null> {
+    try {
+      const body = await this.request("GET", "/auth/challenge", undefined, { auth: false });
+      if (!isObject(body) || typeof body.challenge !== "string" || typeof body.difficulty !== "number") {
+        throw new ParleyError(3001, "GET /auth/challenge: no 'challenge' and 'difficulty'");
+      }
+      return body as unknown as Challenge;
+    } catch (error) {
+      if (error instanceof ParleyError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Create an account → `{userId}`; a taken id rejects with ConflictError (1008).
+   *
+   * When the server asks a registration challenge (section 13) it is solved first (about
+   * 2^difficulty SHA-256, a million at the default; see `solveChallenge` of the options) and
+   * sent along; a refusal with 1001 (the challenge expired meanwhile, or was used) is tried
+   * once more with a fresh challenge. A difficulty above 32 is refused without solving.
+   */
+  async register(userId: string, password: string, displayName?: string): Promise<Registered> {
     const body: JsonObject = { userId, password };
     if (displayName !== undefined) body.displayName = displayName;
-    return this.request("POST", "/auth/register", body, { auth: false });
+    for (let attempt = 1; ; attempt++) {
+      const challenge = await this.registrationChallenge();
+      if (challenge === null) return this.request("POST", "/auth/register", body, { auth: false });
+      try {
+        checkDifficulty(challenge.difficulty);
+      } catch (error) {
+        throw new ParleyClientError(`not solving the registration challenge: ${(error as Error).message}`);
+      }
+      const solution = await this.solver(challenge.challenge, challenge.difficulty);
+      try {
+        return await this.request(
+          "POST",
+          "/auth/register",
+          { ...body, challenge: challenge.challenge, solution },
+          { auth: false },
+        );
+      } catch (error) {
+        if (attempt >= 2 || !(error instanceof InvalidParamError)) throw error;
+      }
+    }
   }
 
   /** Log in and keep the pair. Wrong credentials: UnauthenticatedError (1003). */
@@ -296,12 +394,34 @@ export class HttpClient {
     const token = refreshToken ?? this.refreshToken;
     if (!token) throw new UnauthenticatedError(1003, "no refresh token", { local: true });
     await this.request("POST", "/auth/logout", { refreshToken: token }, { auth: false });
-    if (refreshToken === undefined || refreshToken === this.refreshToken) {
-      this.accessToken = undefined;
-      this.refreshToken = undefined;
-      this.loggedInAs = undefined;
-      this.options.onTokens?.(null);
+    if (refreshToken === undefined || refreshToken === this.refreshToken) this.clearTokens();
+  }
+
+  /**
+   * `POST /auth/logout-all`: end every login of the caller, this one included (their open
+   * sockets are closed), then forget the stored pair.
+   */
+  async logoutAll(): Promise<void> {
+    try {
+      await this.request("POST", "/auth/logout-all");
+    } catch (error) {
+      // Refused with 1003 even after a refresh: this login had ended already.
+      if (error instanceof UnauthenticatedError) this.clearTokens();
+      throw error;
     }
+    this.clearTokens();
+  }
+
+  /**
+   * `POST /me/password`: replace the password (the new one 8-128 characters). Every other
+   * login of the caller ends; this one stays. A wrong `oldPassword` rejects with
+   * UnauthenticatedError (1003) and counts as a failed login of the account (past the
+   * budget: RateLimitedError, 1005, with `retryAfterMs`); it is never sent twice.
+   */
+  async changePassword(oldPassword: string, newPassword: string): Promise<void> {
+    // A fresh token first: a 401 here must mean the old password, not a token's expiry.
+    await this.tokenProvider(false);
+    await this.request("POST", "/me/password", { oldPassword, newPassword }, { retryUnauthenticated: false });
   }
 
   /** `GET /me` → `{userId, displayName}` (1.1 adds `admin`). */

@@ -6,6 +6,7 @@
 export { HttpClient } from "./http.js";
 export type {
   Attachment,
+  Challenge,
   AttachmentUpload,
   Conversation,
   ConversationPage,
@@ -48,3 +49,15 @@ export { Sequencer, type Cursors } from "./core/sequencer.js";
 export { MessageStore, applyEvent, type HeldMessage } from "./core/rich.js";
 export { ClientProtocol } from "./core/protocol.js";
 export { jwtClaims } from "./core/tokens.js";
+export {
+  MAX_DIFFICULTY,
+  MAX_SOLUTION_CHARS,
+  leadingZeroBits,
+  sha256,
+  solveChallenge,
+  solveChallengeInSteps,
+  solveChallengeInWorker,
+  solveChallengeSync,
+  verifySolution,
+  type ChallengeSolver,
+} from "./core/pow.js";

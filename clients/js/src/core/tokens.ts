@@ -32,7 +32,9 @@ export function tokenExpiresWithin(token: string, marginMs: number, now: number)
 
 /**
  * When to renew the socket's token: `marginMs` before it expires, at least `minDelayMs` from
- * `now`; undefined when the token has no expiry to anticipate.
+ * `now`; undefined when the token has no expiry to anticipate. A token with an `iat` is
+ * renewed at most half of its life early: one cut short near the end of its login
+ * (protocol section 3) is not renewed again at once.
  */
 export function renewDelay(
   token: string | undefined,
@@ -42,5 +44,8 @@ export function renewDelay(
 ): number | undefined {
   const exp = tokenExpiresAt(token);
   if (exp === undefined) return undefined;
-  return Math.max(exp - now - marginMs, minDelayMs);
+  const iat = token ? jwtClaims(token).iat : undefined;
+  const lifetime = typeof iat === "number" && Number.isFinite(iat) ? exp - iat * 1000 : undefined;
+  const margin = lifetime !== undefined && lifetime > 0 ? Math.min(marginMs, lifetime / 2) : marginMs;
+  return Math.max(exp - now - margin, minDelayMs);
 }

@@ -80,6 +80,14 @@ describe.skipIf(skipReason !== undefined)("against the local cloud", { timeout: 
     await cloud?.stop();
   });
 
+  it("registers without a challenge where the server asks none (RegistrationChallenge=off, 404)", async () => {
+    // GIVEN the local cloud's default, as under `make dev`
+    const http = new HttpClient(cloud.httpUrl);
+    // THEN no challenge is offered, and register works as before
+    expect(await http.registrationChallenge()).toBeNull();
+    await expect(http.register(`nochallenge${suffix}`, PASSWORD)).resolves.toEqual({ userId: `nochallenge${suffix}` });
+  });
+
   it("two users exchange messages both ways, with receipts", async () => {
     // GIVEN alice and bob, both connected
     const alice = await user("alice");

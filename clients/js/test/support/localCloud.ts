@@ -18,11 +18,18 @@ export interface LocalCloud {
   stop(): Promise<void>;
 }
 
-/** Start the local cloud on free ports and wait until `/health` answers. */
-export async function startLocalCloud(timeoutMs = 90_000): Promise<LocalCloud> {
-  const child = spawn(PYTHON, ["-m", "parley_local", "--no-color"], {
+/**
+ * Start the local cloud on free ports and wait until `/health` answers. `parameters` are
+ * template parameter overrides (`{RegistrationChallenge: "pow"}`); the local cloud's own
+ * defaults (`RegistrationChallenge=off`, as `make dev`) hold for the rest.
+ */
+export async function startLocalCloud(timeoutMs = 90_000, parameters: Record<string, string> = {}): Promise<LocalCloud> {
+  const overrides = Object.entries(parameters).map(([name, value]) => `${name}=${value}`);
+  const args = ["-m", "parley_local", "--no-color"];
+  if (overrides.length) args.push("--parameter-overrides", ...overrides);
+  const child = spawn(PYTHON, args, {
     cwd: REPO,
-    env: { ...process.env, PARLEY_HTTP_PORT: "0", PARLEY_WS_PORT: "0" },
+    env: { ...process.env, PARLEY_HTTP_PORT: "0", PARLEY_WS_PORT: "0", PARLEY_WEB_PORT: "0" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -9,6 +9,7 @@ import {
 } from "../../src/client.js";
 import {
   ForbiddenError,
+  LoginRevokedError,
   ParleyClosedError,
   ParleyTimeoutError,
   PayloadTooLargeError,
@@ -245,6 +246,54 @@ describe("ParleyClient", () => {
     await expect(iterating).rejects.toBeInstanceOf(UnauthenticatedError);
     await expect(c.read(C, 1)).rejects.toBeInstanceOf(UnauthenticatedError);
     expect(c.closed).toBe(true);
+  });
+
+  it("stops at once, without reconnecting, when the server says the login was revoked", async () => {
+    // GIVEN a connected client with a listener and an onStopped callback
+    const server = new FakeServer();
+    const stopped: Error[] = [];
+    const c = client(server, { backoffBaseMs: 1, onStopped: (e) => stopped.push(e) });
+    await c.connect();
+    const seen: ServerEvent[] = [];
+    c.addListener((e) => seen.push(e));
+    const iterating = (async () => {
+      for await (const _ of c) {
+        // the error event, then the end
+      }
+    })();
+    // WHEN the server tells the socket its login is over (section 3), then closes it
+    const socket = server.open as FakeSocket;
+    socket.push({ type: "error", code: 1003, message: "login revoked" });
+    socket.drop(1000);
+    // THEN the app hears it three ways, and no handshake is tried again
+    await until(() => stopped.length === 1);
+    expect(stopped[0]).toBeInstanceOf(LoginRevokedError);
+    expect(stopped[0]).toBeInstanceOf(UnauthenticatedError);
+    expect(c.stoppedBy).toBe(stopped[0]);
+    expect(seen).toEqual([{ type: "error", code: 1003, message: "login revoked" }]);
+    await expect(iterating).rejects.toBeInstanceOf(LoginRevokedError);
+    await expect(c.read(C, 1)).rejects.toBeInstanceOf(LoginRevokedError);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(server.sockets).toHaveLength(1);
+    expect(c.closed).toBe(true);
+  });
+
+  it("reconnects after an unsolicited 'token expired' 1003, which is not the end of the login", async () => {
+    // GIVEN a connected client
+    const server = new FakeServer();
+    const stopped: Error[] = [];
+    const c = client(server, { backoffBaseMs: 1, onStopped: (e) => stopped.push(e) });
+    await c.connect();
+    // WHEN the server expels the socket for an expired token
+    const socket = server.open as FakeSocket;
+    socket.push({ type: "error", code: 1003, message: "token expired; renew it with the auth action" });
+    socket.drop(1000);
+    // THEN it connects again and goes on
+    await until(() => c.connectionCount === 2);
+    expect(stopped).toEqual([]);
+    expect(c.closed).toBe(false);
+    await c.close();
+    expect(stopped).toEqual([]);
   });
 
   it("forces a refresh after two handshakes failed without a status, as browsers report them", async () => {

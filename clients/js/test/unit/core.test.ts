@@ -107,6 +107,18 @@ describe("tokens", () => {
     expect(tokenExpiresWithin(token, 1_000_000, now)).toBe(true);
     expect(tokenExpiresWithin(token, 1000, now)).toBe(false);
   });
+
+  it("renews a token cut short near its login's end at half its life, not at once", () => {
+    // GIVEN tokens issued now (iat) for 20 s and for 15 minutes
+    const now = 1_700_000_000_000;
+    const jwt = (claims: object) => `h.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.s`;
+    const short = jwt({ sub: "alice", iat: now / 1000, exp: now / 1000 + 20 });
+    const full = jwt({ sub: "alice", iat: now / 1000, exp: now / 1000 + 900 });
+    // THEN the short one is renewed after 10 s (not within the 60 s margin, i.e. at once)
+    expect(renewDelay(short, now, 60_000)).toBe(10_000);
+    // AND the full one a minute before its expiry, as before
+    expect(renewDelay(full, now, 60_000)).toBe(840_000);
+  });
 });
 
 describe("errors", () => {

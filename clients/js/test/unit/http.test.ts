@@ -1,8 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { describe, expect, it, vi } from "vitest";
 import { HttpClient } from "../../src/http.js";
+import { leadingZeroBits, solveChallengeSync, verifySolution } from "../../src/core/pow.js";
 import {
   ConflictError,
   InvalidParamError,
+  ParleyClientError,
   ParleyConnectionError,
   ParleyTimeoutError,
   ParleyUploadError,
@@ -43,6 +46,9 @@ function fakeFetch(handler: Handler): { fetch: typeof fetch; calls: Call[] } {
 }
 
 const later = (s: number) => Math.floor(Date.now() / 1000) + s;
+
+/** Node's SHA-256: the server's check, independent of the SDK's implementation. */
+const reference = (text: string) => new Uint8Array(createHash("sha256").update(text).digest());
 
 describe("HttpClient", () => {
   it("logs in, keeps the pair and sends the access token", async () => {
@@ -98,6 +104,7 @@ describe("HttpClient", () => {
       if (call.url.endsWith("/auth/refresh")) {
         return json(200, { accessToken: fakeJwt("a", later(900)), refreshToken: "r2", tokenType: "Bearer", expiresIn: 900 });
       }
+      if (call.url.endsWith("/auth/challenge")) return json(404, { code: 1002, message: "no challenge asked" });
       if (call.url.endsWith("/auth/register")) return json(409, { code: 1008, message: "taken" });
       if (call.url.endsWith("/auth/login")) return json(429, { code: 1005, message: "slow down" }, { "Retry-After": "3" });
       return json(401, { code: 1003, message: "revoked" });
@@ -293,4 +300,190 @@ describe("HttpClient", () => {
     });
     await expect(slow.health()).rejects.toBeInstanceOf(ParleyTimeoutError);
   });
+
+  describe("accounts (issue 15)", () => {
+    const pair = (exp: number, expiresIn: number, refreshToken = "r2") => ({
+      accessToken: fakeJwt("alice", exp),
+      refreshToken,
+      tokenType: "Bearer",
+      expiresIn,
+    });
+
+    /** A fake server asking challenges at `difficulty`, checking solutions as the real one does. */
+    function challengeServer(difficulty: number, refuse: (attempt: number) => boolean = () => false) {
+      let issued = 0;
+      let registers = 0;
+      const fake = fakeFetch((call) => {
+        if (call.url.endsWith("/auth/challenge")) {
+          issued += 1;
+          return json(200, { challenge: `${difficulty}.1764770000.nonce${issued}.mac`, difficulty, expiresIn: 300 });
+        }
+        if (call.url.endsWith("/auth/register")) {
+          registers += 1;
+          const body = call.body as { userId: string; challenge?: string; solution?: string };
+          const solved =
+            typeof body.challenge === "string" &&
+            typeof body.solution === "string" &&
+            body.solution.length <= 64 &&
+            leadingZeroBits(reference(body.challenge + body.solution)) >= difficulty;
+          if (!solved || refuse(registers)) return json(400, { code: 1001, message: "challenge expired; get a new one" });
+          return json(201, { userId: body.userId });
+        }
+        return json(404, { code: 1002, message: "no route" });
+      });
+      return { ...fake, issued: () => issued };
+    }
+
+    it("registers as before when the server asks no challenge (404, code 1002)", async () => {
+      // GIVEN a server under `make dev` (RegistrationChallenge=off)
+      const { fetch, calls } = fakeFetch((call) =>
+        call.url.endsWith("/auth/challenge")
+          ? json(404, { code: 1002, message: "this server asks no registration challenge" })
+          : json(201, { userId: "alice" }),
+      );
+      const http = new HttpClient("http://api.test", { fetch });
+      // WHEN alice registers
+      const registered = await http.register("alice", "pw-12345678", "Alice");
+      // THEN it asked for a challenge, then registered without one
+      expect(registered).toEqual({ userId: "alice" });
+      expect(calls.map((c) => `${c.method} ${c.url.replace("http://api.test", "")}`)).toEqual([
+        "GET /auth/challenge",
+        "POST /auth/register",
+      ]);
+      expect(calls[1]?.body).toEqual({ userId: "alice", password: "pw-12345678", displayName: "Alice" });
+      expect(await http.registrationChallenge()).toBeNull();
+    });
+
+    it("solves the server's challenge and sends it with the registration", async () => {
+      // GIVEN a server asking difficulty 10, and the default solver
+      const server = challengeServer(10);
+      const http = new HttpClient("http://api.test", { fetch: server.fetch });
+      // WHEN alice registers
+      const registered = await http.register("alice", "pw-12345678");
+      // THEN the registration carried the challenge and a solution that verifies
+      expect(registered).toEqual({ userId: "alice" });
+      const body = server.calls[1]?.body as { challenge: string; solution: string; userId: string };
+      expect(body.challenge).toBe("10.1764770000.nonce1.mac");
+      expect(body.solution).toMatch(/^\d+$/);
+      expect(verifySolution(body.challenge, 10, body.solution)).toBe(true);
+      expect(body.userId).toBe("alice");
+    });
+
+    it("retries once with a fresh challenge when the registration answers 1001, and no more", async () => {
+      // GIVEN a server that refuses the first solved registration (the challenge expired meanwhile)
+      const once = challengeServer(6, (n) => n === 1);
+      const solver = vi.fn(async (challenge: string, difficulty: number) => solveChallengeSync(challenge, difficulty));
+      const http = new HttpClient("http://api.test", { fetch: once.fetch, solveChallenge: solver });
+      // WHEN alice registers
+      await http.register("alice", "pw-12345678");
+      // THEN a second challenge was fetched, solved with the app's solver, and accepted
+      expect(once.issued()).toBe(2);
+      expect(solver.mock.calls.map((c) => c[0])).toEqual(["6.1764770000.nonce1.mac", "6.1764770000.nonce2.mac"]);
+      expect((once.calls[3]?.body as { challenge: string }).challenge).toBe("6.1764770000.nonce2.mac");
+
+      // GIVEN a server that refuses every registration with 1001
+      const always = challengeServer(6, () => true);
+      const stubborn = new HttpClient("http://api.test", { fetch: always.fetch });
+      // WHEN bob registers THEN the second refusal is his error, after two challenges
+      await expect(stubborn.register("bob", "pw-12345678")).rejects.toBeInstanceOf(InvalidParamError);
+      expect(always.issued()).toBe(2);
+    });
+
+    it("refuses a difficulty above 32 without solving or registering", async () => {
+      // GIVEN a server asking 33 zero bits
+      const server = challengeServer(33);
+      const solver = vi.fn(async () => "0");
+      const http = new HttpClient("http://api.test", { fetch: server.fetch, solveChallenge: solver });
+      // WHEN alice registers THEN it fails locally: nothing solved, nothing sent
+      const error = await http.register("alice", "pw-12345678").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ParleyClientError);
+      expect(String((error as Error).message)).toMatch(/0-32/);
+      expect(solver).not.toHaveBeenCalled();
+      expect(server.calls.map((c) => c.method)).toEqual(["GET"]);
+    });
+
+    it("logs out everywhere, then forgets the pair", async () => {
+      // GIVEN a logged-in client
+      const { fetch, calls } = fakeFetch(() => new Response(null, { status: 204 }));
+      const seen: unknown[] = [];
+      const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("alice", later(900)), refreshToken: "r1", onTokens: (t) => seen.push(t) });
+      // WHEN it logs out everywhere
+      await http.logoutAll();
+      // THEN the route got the access token, and the pair is gone (onTokens told)
+      expect(calls[0]?.url).toBe("http://api.test/auth/logout-all");
+      expect(calls[0]?.method).toBe("POST");
+      expect(calls[0]?.headers.Authorization).toMatch(/^Bearer /);
+      expect(http.accessToken).toBeUndefined();
+      expect(http.refreshToken).toBeUndefined();
+      expect(seen).toEqual([null]);
+      await expect(http.tokenProvider()).rejects.toBeInstanceOf(UnauthenticatedError);
+    });
+
+    it("forgets the pair when logout-all finds the login already over", async () => {
+      const { fetch } = fakeFetch(() => json(401, { code: 1003, message: "login revoked" }));
+      const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("alice", later(900)), refreshToken: "r1" });
+      await expect(http.logoutAll()).rejects.toBeInstanceOf(UnauthenticatedError);
+      expect(http.refreshToken).toBeUndefined();
+    });
+
+    it("changes the password, and never sends a wrong old password twice", async () => {
+      // GIVEN a server that takes "old-password" only
+      let refreshes = 0;
+      const { fetch, calls } = fakeFetch((call) => {
+        if (call.url.endsWith("/auth/refresh")) {
+          refreshes += 1;
+          return json(200, pair(later(900), 900, `r${refreshes + 1}`));
+        }
+        const body = call.body as { oldPassword: string; newPassword: string };
+        return body.oldPassword === "old-password"
+          ? new Response(null, { status: 204 })
+          : json(401, { code: 1003, message: "invalid user id or password" });
+      });
+      const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("alice", later(900)), refreshToken: "r1" });
+      // WHEN the right old password is given
+      await http.changePassword("old-password", "new-password");
+      // THEN both went to POST /me/password and the login stays
+      expect(calls[0]?.body).toEqual({ oldPassword: "old-password", newPassword: "new-password" });
+      expect(http.refreshToken).toBe("r1");
+      // WHEN a wrong one is given
+      await expect(http.changePassword("wrong", "new-password")).rejects.toBeInstanceOf(UnauthenticatedError);
+      // THEN it was sent once: no refresh-and-retry (each try counts as a failed login)
+      expect(calls.filter((c) => c.url.endsWith("/me/password"))).toHaveLength(2);
+      expect(refreshes).toBe(0);
+    });
+
+    it("reads expiresIn from each token reply: a token cut short is refreshed at half its life, not at once", async () => {
+      // GIVEN a login near its absolute end: the server answers a token of 20 s (exp agrees)
+      const { fetch, calls } = fakeFetch((call) => {
+        if (call.url.endsWith("/auth/login")) return json(200, pair(later(20), 20, "r1"));
+        if (call.url.endsWith("/auth/refresh")) return json(200, pair(later(20), 20, "r2"));
+        return json(200, { userId: "alice", displayName: "Alice" });
+      });
+      const http = new HttpClient("http://api.test", { fetch, refreshMarginMs: 30_000 });
+      const before = Date.now();
+      await http.login("alice", "pw-12345678");
+      // WHEN it is used at once, twice
+      await http.me();
+      await http.tokenProvider();
+      // THEN no refresh ran (20 s is inside the 30 s margin, but half its life is left)
+      expect(calls.filter((c) => c.url.endsWith("/auth/refresh"))).toHaveLength(0);
+      const expiresAt = http.accessTokenExpiresAt ?? 0;
+      expect(expiresAt).toBeGreaterThanOrEqual(before + 20_000);
+      expect(expiresAt).toBeLessThanOrEqual(Date.now() + 20_000);
+
+      // GIVEN a token whose reply says 1 s although its exp says 15 minutes
+      const short = fakeFetch((call) =>
+        call.url.endsWith("/auth/login") ? json(200, pair(later(900), 1, "r1")) : call.url.endsWith("/auth/refresh") ? json(200, pair(later(900), 900, "r2")) : json(200, {}),
+      );
+      const trusting = new HttpClient("http://api.test", { fetch: short.fetch });
+      await trusting.login("alice", "pw-12345678");
+      // WHEN half of that second has passed
+      await new Promise((r) => setTimeout(r, 600));
+      await trusting.me();
+      // THEN the reply's expiresIn ruled: the token was refreshed before use
+      expect(short.calls.map((c) => c.url.replace("http://api.test", ""))).toEqual(["/auth/login", "/auth/refresh", "/me"]);
+      expect(trusting.refreshToken).toBe("r2");
+    });
+  });
 });
+
