@@ -296,9 +296,12 @@ def test_presence_reads_are_bounded_whatever_the_caller_is_in(world: World) -> N
     # WHEN she asks about 100 users
     names = [f"user{i:03d}" for i in range(100)]
     world.live.presence("alice", names)
-    # THEN the membership keys read are capped (one BatchGetItem per 100 of them)
+    # THEN one page of her groups is read (1,000 keys' worth: 10 groups for 100 users) and
+    # the membership keys are capped: each user's direct conversation and those groups
+    pages = [args for name, args in world.repos.members.calls if name.startswith("for_user")]
+    assert pages == [("alice", 10, "grp:")]
     (probe,) = [args for name, args in world.repos.members.calls if name == "present"]
-    assert probe == (1000,)
+    assert probe == (100 + 10 * 100,)
 
 
 # ---- signaling ---------------------------------------------------------------------------

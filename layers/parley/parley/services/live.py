@@ -127,31 +127,26 @@ class LiveService:
         """The users whose presence `caller` may see: themselves, and those who share a
         conversation with them and have not blocked them.
 
-        Bounded reads, whatever the caller asks: the caller's memberships (one index Query,
-        paged) beside one BatchGetItem per 100 users for the blocks; a direct conversation
-        is recognised from its id; the rest are looked up as (group, user) pairs, at most
-        PRESENCE_PROBES of them (one BatchGetItem per 100). A user reachable only through
-        groups past that budget reads as offline: a safe answer, never a leak.
+        Bounded reads, whatever the caller is in, in two parallel rounds: first one
+        BatchGetItem per 100 users for the blocks beside one page of the caller's groups
+        (the `byUser` index from `grp:` on, at most PRESENCE_PROBES / users of them); then
+        the membership rows of each user in their direct conversation with the caller and
+        in those groups (at most 100 + PRESENCE_PROBES keys, one BatchGetItem per 100). A
+        user who shares only groups past that page reads as offline: a safe answer, never
+        a leak.
         """
         others = [u for u in user_ids if u != caller]
         out = {caller} & set(user_ids)
         if not others:
             return out
-        memberships, blockers = gather(
-            lambda: self.members.for_user(caller),
+        page = max(1, PRESENCE_PROBES // len(others))
+        (groups, _), blockers = gather(
+            lambda: self.members.for_user_page(caller, page, ids.GROUP_PREFIX),
             lambda: self.users.blockers_of(caller, others),
         )
-        mine = {m["conversationId"] for m in memberships}
         candidates = [u for u in others if u not in blockers]
-        pending: list[str] = []
-        for user in candidates:
-            a, b = sorted((caller, user))
-            if f"{ids.DM_PREFIX}{a}:{b}" in mine:
-                out.add(user)
-            else:
-                pending.append(user)
-        groups = sorted(c for c in mine if c.startswith(ids.GROUP_PREFIX))
-        pairs = [(g, u) for g in groups for u in pending][:PRESENCE_PROBES]
+        pairs = [(ids.dm_id(caller, u), u) for u in candidates]
+        pairs += [(g["conversationId"], u) for g in groups for u in candidates]
         if pairs:
             out |= {u for _, u in self.members.present(pairs)}
         return out
