@@ -122,6 +122,9 @@ class Settings:
     repeated_text_conversations: int = _bounded(10, ge=0)  # 0: not counted
     repeated_text_window_seconds: int = _bounded(600, ge=1, le=86400)
     connections_per_user: int = _bounded(20, ge=1, le=1000)
+    # Issue 15: member deliveries one sender may cause per minute (services/budget.py); at
+    # least the largest group, so that one message can always go out.
+    fanout_deliveries_per_minute: int = _bounded(50_000, ge=10_000)
     admin_users: str = ""
     flags_table: str | None = None
 

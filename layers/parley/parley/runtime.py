@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from parley.repositories.sessions import SessionsRepository
     from parley.repositories.users import UsersRepository
     from parley.services.abuse import AbuseLimits
+    from parley.services.budget import FanoutBudget
     from parley.services.admin import AdminService
     from parley.services.attachments import AttachmentService
     from parley.services.auth import AuthService
@@ -236,6 +237,23 @@ def abuse() -> AbuseLimits | None:
 
 
 @cache
+def fanout_budget() -> FanoutBudget | None:
+    """The per-sender fan-out budget, or None where no limits table is configured."""
+    from parley.repositories.abuse import AbuseCountersRepository
+    from parley.services.budget import FanoutBudget
+
+    cfg = settings()
+    if not cfg.limits_table:
+        return None
+    return FanoutBudget(
+        counters=AbuseCountersRepository(cfg.limits_table),
+        clock=SYSTEM_CLOCK,
+        per_minute=cfg.fanout_deliveries_per_minute,
+        free_members=cfg.inline_fanout_max,
+    )
+
+
+@cache
 def gateway() -> ConnectionGateway:
     from parley.aws import management_endpoint
     from parley.repositories.gateway import ConnectionGateway
@@ -394,6 +412,7 @@ def message_service() -> MessageService:
         files=attachment_service() if cfg.attachments_table and cfg.attachments_bucket else None,
         erasures=erasure_queue() if cfg.erase_queue_url else None,
         abuse=abuse(),
+        fanout_budget=fanout_budget(),
     )
 
 

@@ -60,6 +60,7 @@ from parley.records import Conversation, Member, Message, StoredMessage, is_coun
 from parley.roles import MEMBER
 from parley.services import events as rules
 from parley.services.abuse import AbuseLimits
+from parley.services.budget import FanoutBudget
 from parley.services.limits import RateLimiter
 from parley.services.push import PushService
 
@@ -101,6 +102,7 @@ class MessageService:
     erasures: ErasureQueue | None = None  # removes a deleted file's object (protocol 9.2)
     events: Events | None = None  # None: edit, delete and reaction bodies are refused (1001)
     abuse: AbuseLimits | None = None  # protocol 13: new direct conversations, repeated texts
+    fanout_budget: FanoutBudget | None = None  # issue 15: member deliveries per sender
 
     def send(
         self,
@@ -139,6 +141,10 @@ class MessageService:
             lambda: self.members.get(conversation_id, sender),
             lambda: self._newest(conversation_id),
         ]
+        budget = self.fanout_budget if not _is_dm(conversation_id) else None
+        if budget is not None:
+            # The group's member count, for the fan-out budget: read beside the others.
+            reads.append(lambda: self.conversations.get(conversation_id))
         if event:
             # Read beside the others: an event costs no extra round trip before its write.
             reads.append(lambda: self._events().target(conversation_id, body["target"]))
@@ -152,7 +158,15 @@ class MessageService:
             reads.insert(0, lambda: limiter.send(sender))
         found = gather(*reads)
         target: StoredMessage | None = found.pop() if event else None
+        group: Conversation | None = found.pop() if budget is not None else None
         member, newest = found[-2], found[-1]
+        charge = None
+        if budget is not None and group is not None:
+            members = int(group.get("memberCount", 0))
+
+            def charge() -> None:
+                budget.charge(sender, members)
+
         if member is None:
             if event or body.get("replyTo") is not None:
                 # Nothing can be targeted in a conversation the sender has no row in, and a
@@ -169,7 +183,14 @@ class MessageService:
             raise Forbidden("not allowed to write to this conversation")
         if event:
             message, duplicate = self._append_event(
-                conversation_id, sender, frame.clientMsgId, body, newest, member, target
+                conversation_id,
+                sender,
+                frame.clientMsgId,
+                body,
+                newest,
+                member,
+                target,
+                before_write=charge,
             )
         else:
             attachment_id = body.get("attachmentId") if kind == "file" else None
@@ -182,6 +203,7 @@ class MessageService:
                 body,
                 newest,
                 attachment_id=attachment_id,
+                before_write=charge,
             )
         # In a group, the sender's readSeq and the push are independent: the write runs
         # beside the push (on the I/O pool; the push stays on this thread, so no pool task
@@ -259,6 +281,8 @@ class MessageService:
         newest: Newest | None,
         member: Member,
         target: StoredMessage | None,
+        *,
+        before_write: Callable[[], None] | None = None,
     ) -> Sent:
         """The ordered, idempotent append of an event with its target's change.
 
@@ -292,6 +316,9 @@ class MessageService:
                 event_seq=seq,
                 now=now,
             )
+            if before_write is not None:
+                before_write()  # once: a re-plan after a lost race is not charged again
+                before_write = None
             if change.erase_attachment is not None and scheduled != change.erase_attachment:
                 if self.erasures is None:
                     raise InvalidParam("file messages are not enabled")
@@ -325,6 +352,7 @@ class MessageService:
         newest: Newest | None = None,
         *,
         attachment_id: str | None = None,
+        before_write: Callable[[], None] | None = None,
     ) -> Sent:
         """The ordered, idempotent append: the stored (or first stored) message.
 
@@ -335,6 +363,8 @@ class MessageService:
         With `attachment_id` (a `file` body) the attachment is checked once, after the
         first dedupe miss (a retried send answers its first copy even though the
         attachment is used by then), and claimed in the same transaction as the put.
+        `before_write` (the fan-out budget's charge) runs once, after the first dedupe
+        miss too: a retried send is not charged again.
         """
         dm = _is_dm(conversation_id)
         checked = False
@@ -349,8 +379,11 @@ class MessageService:
                     # pending expiry: the retry lifts it (idempotent).
                     self._files().claimed(str(first["attachmentId"]))
                 return Sent(existing, True)
-            if attachment_id is not None and not checked:
-                body = self._file_body(conversation_id, sender, attachment_id, body)
+            if not checked:
+                if attachment_id is not None:
+                    body = self._file_body(conversation_id, sender, attachment_id, body)
+                if before_write is not None:
+                    before_write()
                 checked = True
             now = self.clock.now_ms()
             message: Message = {
