@@ -24,6 +24,9 @@ export default defineConfig(({ mode }) =>
           target: "es2022",
           rollupOptions: { external: ["/parley.js"] },
         },
+        // The registration challenge's worker (src/pow.worker.ts): an ES module in /assets/
+        // that imports the same /parley.js at run time, like the app.
+        worker: { format: "es", rolldownOptions: { external: ["/parley.js"] } },
         test: {
           include: ["test/**/*.test.ts"],
           environment: "node",

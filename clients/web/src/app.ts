@@ -27,6 +27,7 @@ import {
 import { describeError, type Doing } from "./words.js";
 import { OPEN_MESSAGE, conversationInLink } from "./notify.js";
 import { PushSetup, type PushState } from "./push.js";
+import { solveInWorker } from "./solver.js";
 
 /** What `/config.json` hands the page: where the APIs are. */
 export interface Config {
@@ -109,6 +110,8 @@ export class App {
   private readonly linkRequests = new Map<string, Promise<Link>>();
   /** Files being sent, by clientMsgId, kept for a retry. */
   private readonly files = new Map<string, File>();
+  /** Set while this tab itself ends every login: the socket's end is then no news. */
+  private leavingEverywhere = false;
 
   constructor(
     private readonly root: HTMLElement,
@@ -119,6 +122,8 @@ export class App {
         if (pair) sessionStorage.setItem(SESSION_KEY, JSON.stringify(pair));
         else sessionStorage.removeItem(SESSION_KEY);
       },
+      // The registration challenge (protocol 13) is solved in a worker of this origin.
+      solveChallenge: solveInWorker,
     });
   }
 
@@ -161,11 +166,16 @@ export class App {
         onsubmit: (e: Event) => {
           e.preventDefault();
           submit.disabled = true;
+          // Creating an account may first take a second or two of work (the challenge).
+          if (mode === "register") fill(submit, "Creating account…");
+          form.setAttribute("aria-busy", "true");
           fill(error, "");
           void this.signIn(mode, userId.value.trim(), password.value, displayName.value.trim())
             .catch((err: unknown) => fill(error, describeError(err, mode)))
             .finally(() => {
               submit.disabled = false;
+              fill(submit, mode === "login" ? "Sign in" : "Create account");
+              form.removeAttribute("aria-busy");
             });
         },
       },
@@ -206,7 +216,13 @@ export class App {
   /** Signed in: connect the socket and show the app. */
   async enter(userId: string): Promise<void> {
     this.me = userId;
-    const client = new ParleyClient(this.config.wsUrl, this.http.tokenProvider, {});
+    const client = new ParleyClient(this.config.wsUrl, this.http.tokenProvider, {
+      // The login was ended (signed out everywhere, a password change elsewhere, or its
+      // lifetime reached): back to the sign-in screen at once, saying why.
+      onStopped: (error) => {
+        if (this.client === client && !this.leavingEverywhere) void this.signOut(describeError(error), "forget");
+      },
+    });
     this.client = client;
     this.removeListener = client.addListener((event) => this.onEvent(event));
     this.call = new CallManager({ client, iceServers: () => this.iceServers(), onChange: (s) => this.renderCall(s) });
@@ -231,7 +247,11 @@ export class App {
     if (pending) await this.openFromNotification(pending);
   }
 
-  async signOut(): Promise<void> {
+  /**
+   * Leave the app for the sign-in screen (showing `note`). `how`: "logout" ends this login
+   * on the server; "forget" only drops the tokens (the login is over already).
+   */
+  async signOut(note = "", how: "logout" | "forget" = "logout"): Promise<void> {
     const client = this.client;
     if (!client) return;
     // Taken first: the connection watcher and a second click see a signed-out app.
@@ -247,13 +267,78 @@ export class App {
     if (this.pushState === "on") await this.push?.disable().catch(() => undefined);
     this.push = undefined;
     this.pushState = "off";
-    await this.http.logout().catch(() => undefined);
+    if (how === "logout") await this.http.logout().catch(() => this.http.clearTokens());
+    else this.http.clearTokens();
     this.me = "";
     this.active = undefined;
     for (const m of [this.conversations, this.messages, this.older, this.readers, this.typingNow, this.online, this.groups, this.rows, this.drawn, this.links, this.files]) m.clear();
     this.replyTo = undefined;
     this.editing = undefined;
-    this.renderLogin();
+    this.leavingEverywhere = false;
+    this.renderLogin("login", note);
+  }
+
+  // ------------------------------------------------------------------ account
+
+  /** Open or close the account menu (a disclosure: its button says which). */
+  private toggleAccountMenu(open?: boolean): void {
+    const button = this.els.account;
+    const menu = this.els.accountMenu;
+    if (!button || !menu) return;
+    const show = open ?? menu.hidden;
+    menu.hidden = !show;
+    button.setAttribute("aria-expanded", String(show));
+    if (show) (menu.querySelector("button") as HTMLButtonElement | null)?.focus();
+  }
+
+  private dialogPassword(): void {
+    this.toggleAccountMenu(false);
+    const current = h("input", { id: "password-old", name: "oldPassword", type: "password", required: true, autocomplete: "current-password" });
+    const next = h("input", { id: "password-new", name: "newPassword", type: "password", required: true, minlength: 8, maxlength: 128, autocomplete: "new-password", "aria-describedby": "password-hint" });
+    const again = h("input", { id: "password-again", name: "newPasswordAgain", type: "password", required: true, autocomplete: "new-password" });
+    // The form is not submitted while the two differ; the browser says why.
+    const match = () => again.setCustomValidity(again.value === next.value ? "" : "The two new passwords are not the same.");
+    next.addEventListener("input", match);
+    again.addEventListener("input", match);
+    this.dialog(
+      "Change password",
+      [
+        h("label", { for: "password-old" }, "Current password"),
+        current,
+        h("label", { for: "password-new" }, "New password"),
+        next,
+        h("p", { class: "muted hint", id: "password-hint" }, "8 to 128 characters. You stay signed in here; every other sign-in ends."),
+        h("label", { for: "password-again" }, "New password again"),
+        again,
+      ],
+      "Change password",
+      "password",
+      async () => {
+        await this.http.changePassword(current.value, next.value);
+        this.toast("Your password is changed. Every other sign-in has ended.");
+      },
+    );
+    current.focus();
+  }
+
+  private dialogSignOutEverywhere(): void {
+    this.toggleAccountMenu(false);
+    this.dialog(
+      "Sign out everywhere?",
+      [h("p", {}, "This ends every sign-in of your account: on this device and on every other one.")],
+      "Sign out everywhere",
+      "other",
+      async () => {
+        this.leavingEverywhere = true;
+        try {
+          await this.http.logoutAll();
+        } catch (error) {
+          this.leavingEverywhere = false;
+          throw error;
+        }
+        await this.signOut("You are signed out on every device.", "forget");
+      },
+    );
   }
 
 
@@ -361,8 +446,9 @@ export class App {
     const client = this.client;
     if (!client) return;
     if (client.closed) {
-      // The SDK gave up for good (the login was revoked, or the account suspended).
-      void this.signOut().then(() => this.renderLogin("login", "Your session has ended. Please sign in again."));
+      // The SDK gave up for good (the login was revoked, or the account suspended); onStopped
+      // has usually done this already.
+      if (!this.leavingEverywhere) void this.signOut(describeError(client.stoppedBy ?? { code: 1003 }), "forget");
       return;
     }
     const next: Connection = !navigator.onLine ? "offline" : client.connected ? "online" : "reconnecting";
@@ -855,7 +941,25 @@ export class App {
     const toast = h("div", { class: "toast", role: "alert", id: "toast", hidden: true });
     const call = h("section", { class: "call", id: "call", "aria-label": "Call", hidden: true });
     const notifications = h("button", { type: "button", class: "ghost toggle", id: "notifications", "aria-pressed": "false", onclick: () => void this.togglePush() });
-    this.els = { banner, status, list, chat, toast, call, notifications };
+    const account = h("button", { type: "button", class: "ghost", id: "account", "aria-expanded": "false", "aria-controls": "account-menu", onclick: () => this.toggleAccountMenu() }, "Account");
+    const accountMenu = h(
+      "div",
+      {
+        class: "account-menu",
+        id: "account-menu",
+        role: "group",
+        "aria-label": "Account",
+        hidden: true,
+        onkeydown: (e: KeyboardEvent) => {
+          if (e.key !== "Escape") return;
+          this.toggleAccountMenu(false);
+          account.focus();
+        },
+      },
+      h("button", { type: "button", class: "ghost", id: "change-password", onclick: () => this.dialogPassword() }, "Change password"),
+      h("button", { type: "button", class: "ghost", id: "sign-out-everywhere", onclick: () => this.dialogSignOutEverywhere() }, "Sign out everywhere"),
+    );
+    this.els = { banner, status, list, chat, toast, call, notifications, account, accountMenu };
     fill(
       this.root,
       h(
@@ -869,8 +973,10 @@ export class App {
             { class: "me" },
             h("span", { class: "avatar", "aria-hidden": "true" }, this.me.slice(0, 1).toUpperCase()),
             h("div", { class: "me-text" }, h("strong", { id: "me" }, this.me), status),
+            account,
             h("button", { type: "button", class: "ghost", onclick: () => void this.signOut() }, "Sign out"),
           ),
+          accountMenu,
           h(
             "div",
             { class: "actions" },

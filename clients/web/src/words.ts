@@ -24,6 +24,7 @@ export type Doing =
   | "download"
   | "mute"
   | "notify"
+  | "password"
   | "other";
 
 /** "in 3 seconds", "in 2 minutes": a wait, rounded up, in words. */
@@ -40,6 +41,10 @@ export function describeError(error: unknown, doing: Doing = "other"): string {
   const name = typeof e.name === "string" ? e.name : "";
   const code = typeof e.code === "number" ? e.code : undefined;
   const retry = typeof e.retryAfterMs === "number" ? e.retryAfterMs : undefined;
+  // The server ended this login on the open socket (section 3): not a wrong password.
+  if (name === "LoginRevokedError") {
+    return "You were signed out: this sign-in was ended (signed out everywhere, the password changed, or it expired). Please sign in again.";
+  }
   switch (code) {
     case 1001:
       if (doing === "edit") return "That message cannot be edited: only your own text messages can, and not once deleted.";
@@ -49,10 +54,12 @@ export function describeError(error: unknown, doing: Doing = "other"): string {
       if (doing === "register") return "Choose a user name of 3-32 letters, digits, dots, dashes or underscores, and a password of 8 to 128 characters.";
       if (doing === "dm") return "That is not a valid user name.";
       if (doing === "notify") return "The server does not accept this browser's push service, so notifications stay off.";
+      if (doing === "password") return "Choose a new password of 8 to 128 characters.";
       return "The server did not accept that request; check what you typed.";
     case 1002:
       return doing === "call" ? "That person is not available to call." : "There is no user with that name.";
     case 1003:
+      if (doing === "password") return "The current password is wrong.";
       return doing === "login" ? "Wrong user name or password." : "Your session has ended. Please sign in again.";
     case 1004:
       if (doing === "login") return "This account is suspended.";
@@ -90,6 +97,8 @@ export function describeError(error: unknown, doing: Doing = "other"): string {
     return "Cannot reach the server. Check your connection.";
   }
   if (name === "ParleyUploadError") return "The file could not be uploaded. Try again.";
+  // The SDK refuses a registration challenge too hard to solve (protocol 13).
+  if (doing === "register" && name === "ParleyClientError") return "The server asks too much work to create an account now. Try again later.";
   if (name === "ParleyClosedError") return "You are signed out.";
   if (doing === "notify") {
     if (name === "NotAllowedError") return "The browser did not allow notifications for this site.";

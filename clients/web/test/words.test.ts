@@ -46,6 +46,17 @@ describe("describeError", () => {
     expect(describeError(new TypeError("Failed to fetch"), "notify")).toContain("Cannot reach the server");
   });
 
+  it("words the account rules: a revoked login, password changes, too many sign-ins (issue 15)", async () => {
+    // GIVEN the SDK's errors of the account actions WHEN described THEN each is a sentence
+    const { LoginRevokedError, ParleyClientError, RateLimitedError } = await import("/parley.js");
+    expect(describeError(new LoginRevokedError(1003, "login revoked"))).toMatch(/^You were signed out: .*Please sign in again\.$/);
+    expect(describeError({ code: 1003 }, "password")).toBe("The current password is wrong.");
+    expect(describeError({ code: 1001 }, "password")).toBe("Choose a new password of 8 to 128 characters.");
+    expect(describeError(new RateLimitedError(1005, "too many", { retryAfterMs: 42_000 }), "login")).toBe("Too many attempts. Try again in 42 seconds.");
+    expect(describeError(new RateLimitedError(1005, "too many", { retryAfterMs: 1500 }), "password")).toBe("Too many attempts. Try again in 2 seconds.");
+    expect(describeError(new ParleyClientError("not solving the registration challenge"), "register")).toContain("too much work");
+  });
+
   it("names a lost connection and unknown failures plainly", () => {
     expect(describeError(new TypeError("Failed to fetch"))).toContain("Cannot reach the server");
     expect(describeError({ name: "ParleyTimeoutError" })).toContain("did not answer in time");

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,19 +88,31 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-@pytest.fixture
-def new_page(browser: Any, web_cloud: LocalCloud) -> Iterator[Callable[[], Any]]:
-    """Open a page of the web client in a fresh browser context (its own session)."""
+@contextmanager
+def page_opener(
+    browser: Any, cloud: LocalCloud, timeout_ms: int = 20_000
+) -> Iterator[Callable[[], Any]]:
+    """Open pages of `cloud`'s web client, each in a fresh browser context (its own
+    session); the contexts are closed on exit."""
     contexts: list[Any] = []
 
     def opener() -> Any:
         context = browser.new_context(viewport={"width": 1100, "height": 700})
-        context.set_default_timeout(20_000)
+        context.set_default_timeout(timeout_ms)
         contexts.append(context)
         page = context.new_page()
-        page.goto(str(web_cloud.web_url))
+        page.goto(str(cloud.web_url))
         return page
 
-    yield opener
-    for context in contexts:
-        context.close()
+    try:
+        yield opener
+    finally:
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def new_page(browser: Any, web_cloud: LocalCloud) -> Iterator[Callable[[], Any]]:
+    """Open a page of the web client in a fresh browser context (its own session)."""
+    with page_opener(browser, web_cloud) as opener:
+        yield opener
