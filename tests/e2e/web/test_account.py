@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from parley_local import LocalCloud
 
-from tests.e2e.helpers import make_cloud, stop_and_check
+from tests.e2e.helpers import make_cloud, stop_and_check, uid
 from tests.e2e.web.conftest import page_opener
 from tests.e2e.web.test_browser import register
 
@@ -161,3 +161,34 @@ def test_too_many_wrong_passwords_for_one_account_say_how_long_to_wait(
     wait = re.compile(r"^Too many attempts\. Try again in \d+ (second|minute)s?\.$")
     alert.get_by_text(wait).wait_for()
     assert not re.search(r"\b1\d{3}\b", alert.inner_text())
+
+
+def test_the_sdks_own_solver_under_the_pages_csp(browser: Any, pow_cloud: LocalCloud) -> None:
+    # GIVEN a page of the app's origin (its CSP refuses `blob:` workers) that imports only
+    # /parley.js, with the SDK's default solver (a Blob URL worker)
+    context = browser.new_context()
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    page.goto(f"{pow_cloud.web_url}/config.json")
+    try:
+        # WHEN it registers
+        result = page.evaluate(
+            """async ([user, password]) => {
+                const sdk = await import('/parley.js');
+                const config = await (await fetch('/config.json')).json();
+                const http = new sdk.HttpClient(config.httpUrl);
+                const challenge = await http.registrationChallenge();
+                const registered = await http.register(user, password);
+                await http.login(user, password);
+                return {difficulty: challenge.difficulty, registered, me: (await http.me()).userId};
+            }""",
+            [uid("bare"), PASSWORD],
+        )
+    finally:
+        context.close()
+    # THEN the browser refused the Blob URL worker, the SDK solved on the page in steps
+    # instead, and the account exists
+    assert any("blob:" in text and "Content Security Policy" in text for text in console), console
+    assert result["difficulty"] >= 1
+    assert result["registered"]["userId"] == result["me"]
