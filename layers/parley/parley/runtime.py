@@ -40,10 +40,10 @@ if TYPE_CHECKING:
     from parley.repositories.sessions import SessionsRepository
     from parley.repositories.users import UsersRepository
     from parley.services.abuse import AbuseLimits
-    from parley.services.budget import FanoutBudget
     from parley.services.admin import AdminService
     from parley.services.attachments import AttachmentService
     from parley.services.auth import AuthService
+    from parley.services.budget import FanoutBudget
     from parley.services.connections import ConnectionService
     from parley.services.conversations import ConversationService
     from parley.services.devices import DeviceService
