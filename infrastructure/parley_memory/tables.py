@@ -131,6 +131,26 @@ class Users(Repository):
             row["passwordHash"] = new_hash
             return True
 
+    def set_suspended(self, user_id: str, reason: str, now: int) -> bool:
+        self._called("set_suspended", user_id)
+        with self.store.lock:
+            row = self.store.users.get((user_id, PROFILE))
+            if row is None:
+                return False
+            row["suspended"] = now
+            row["suspendedReason"] = reason
+            return True
+
+    def clear_suspended(self, user_id: str) -> bool:
+        self._called("clear_suspended", user_id)
+        with self.store.lock:
+            row = self.store.users.get((user_id, PROFILE))
+            if row is None:
+                return False
+            row.pop("suspended", None)
+            row.pop("suspendedReason", None)
+            return True
+
     def existing(self, user_ids: list[str]) -> set[str]:
         self._called("existing", tuple(user_ids))
         with self.store.lock:

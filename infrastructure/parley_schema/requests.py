@@ -333,6 +333,12 @@ class MuteBody(Strict):
     muted: bool
 
 
+class SuspendBody(Strict):
+    """Suspend a user (protocol 12); `reason` goes to the audit log, never to the user."""
+
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
 BODIES: tuple[type[Strict], ...] = (
     RegisterBody,
     LoginBody,
@@ -343,6 +349,7 @@ BODIES: tuple[type[Strict], ...] = (
     RoleBody,
     AttachmentUploadBody,
     MuteBody,
+    SuspendBody,
 )
 
 

@@ -342,6 +342,29 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/admin/users/{userId}/suspend",
+        "suspendUser",
+        "admin",
+        "Suspend a user",
+        204,
+        body=requests.SuspendBody,
+        errors=(Code.INVALID_PARAM, Code.FORBIDDEN, Code.USER_NOT_FOUND),
+        description="App admins only (1004 for everyone else). Every login of the user is "
+        "revoked and their sockets are closed; from then on their login answers 403 1004 and "
+        "their tokens 401 1003. The body may be absent; `reason` goes to the audit log.",
+    ),
+    Route(
+        "DELETE",
+        "/admin/users/{userId}/suspend",
+        "unsuspendUser",
+        "admin",
+        "Lift a suspension",
+        204,
+        errors=(Code.FORBIDDEN, Code.USER_NOT_FOUND),
+        description="App admins only. The user may log in again (idempotent).",
+    ),
+    Route(
+        "POST",
         "/attachments",
         "createAttachment",
         "attachments",

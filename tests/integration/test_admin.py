@@ -3,11 +3,14 @@ what a bad request gets."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from parley import runtime
 
-from tests.integration.conftest import Harness
+from tests.integration.conftest import PASSWORD, Harness
 
 
 @pytest.fixture
@@ -52,3 +55,136 @@ def test_an_unknown_admin_route_is_404(admins: Harness) -> None:
     token = admins.tokens["root"]["accessToken"]
     status, body = admins.http("http_admin", "GET", "/admin/nope", token=token)
     assert status == 404 and body["code"] == 2002
+
+
+# ---- suspension (protocol 12) -------------------------------------------------------------
+
+
+SUSPEND = "/admin/users/{userId}/suspend"
+
+
+def suspend(app: Harness, admin: str, user: str, **kwargs: Any) -> tuple[int, Any]:
+    token = app.tokens[admin]["accessToken"]
+    return app.http("http_admin", "POST", SUSPEND, token=token, path={"userId": user}, **kwargs)
+
+
+def unsuspend(app: Harness, admin: str, user: str) -> tuple[int, Any]:
+    token = app.tokens[admin]["accessToken"]
+    return app.http("http_admin", "DELETE", SUSPEND, token=token, path={"userId": user})
+
+
+def login(app: Harness, user: str) -> tuple[int, Any]:
+    body = {"userId": user, "password": PASSWORD}
+    return app.http("http_auth", "POST", "/auth/login", body=body)
+
+
+def test_a_suspension_ends_every_login_and_socket_and_refuses_new_ones(admins: Harness) -> None:
+    # GIVEN alice with an open socket
+    alice = admins.tokens["alice"]
+    admins.connect("alice", "a1")
+    # WHEN an admin suspends her with a reason
+    assert suspend(admins, "root", "alice", body={"reason": "spam"}) == (204, None)
+    # THEN her socket is closed, her tokens are 401 and her login is 403 1004
+    assert admins.gateway.closed == ["a1"]
+    status, body = admins.http("http_users", "GET", "/me", token=alice["accessToken"])
+    assert (status, body["code"]) == (401, 1003)
+    refresh = {"refreshToken": alice["refreshToken"]}
+    status, body = admins.http("http_auth", "POST", "/auth/refresh", body=refresh)
+    assert (status, body["code"]) == (401, 1003)
+    status, body = login(admins, "alice")
+    assert (status, body["code"]) == (403, 1004)
+
+
+def test_a_suspended_user_with_a_wrong_password_is_told_nothing_more(admins: Harness) -> None:
+    # GIVEN alice is suspended (without a body: no reason)
+    assert suspend(admins, "root", "alice") == (204, None)
+    # WHEN someone tries her account with a wrong password
+    body = {"userId": "alice", "password": "wrong-password"}
+    status, answer = admins.http("http_auth", "POST", "/auth/login", body=body)
+    # THEN the answer is the usual 401 1003, not the suspension
+    assert (status, answer["code"]) == (401, 1003)
+
+
+def test_lifting_a_suspension_lets_the_user_log_in_again(admins: Harness) -> None:
+    # GIVEN alice was suspended
+    assert suspend(admins, "ops", "alice", body={}) == (204, None)
+    # WHEN an admin lifts it (twice: idempotent)
+    assert unsuspend(admins, "ops", "alice") == (204, None)
+    assert unsuspend(admins, "root", "alice") == (204, None)
+    # THEN she logs in and her new token works
+    status, body = login(admins, "alice")
+    assert status == 200
+    assert admins.http("http_users", "GET", "/me", token=body["accessToken"])[0] == 200
+
+
+def test_a_login_that_raced_the_suspension_cannot_refresh(admins: Harness) -> None:
+    # GIVEN alice's flag is set but a login of hers was not revoked (as one whose session
+    # was stored after the suspension had listed her logins)
+    late = admins.tokens["alice"]
+    assert runtime.users().set_suspended("alice", "race", 0)
+    # THEN that login's refresh token is refused
+    refresh = {"refreshToken": late["refreshToken"]}
+    status, body = admins.http("http_auth", "POST", "/auth/refresh", body=refresh)
+    assert (status, body["code"]) == (401, 1003)
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_only_admins_may_suspend_or_lift(admins: Harness, method: str) -> None:
+    # WHEN alice (no admin) suspends root, or lifts a suspension, even with a bad body
+    token = admins.tokens["alice"]["accessToken"]
+    status, body = admins.http(
+        "http_admin", method, SUSPEND, token=token, path={"userId": "root"}, raw='{"reason": 5}'
+    )
+    # THEN 403 1004, and root still logs in
+    assert (status, body["code"]) == (403, 1004)
+    assert login(admins, "root")[0] == 200
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+@pytest.mark.parametrize("user", ["nobody", "x" * 65, "%00"])
+def test_suspending_an_unknown_user_is_404_1002(admins: Harness, method: str, user: str) -> None:
+    token = admins.tokens["root"]["accessToken"]
+    status, body = admins.http("http_admin", method, SUSPEND, token=token, path={"userId": user})
+    assert (status, body["code"]) == (404, 1002)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"reason": 5}',
+        '{"reason": "x", "extra": 1}',
+        "[]",
+        "not json",
+        '{"reason": "%s"}' % ("r" * 501),
+    ],
+)
+def test_a_bad_suspend_body_is_400_1001(admins: Harness, raw: str) -> None:
+    status, body = suspend(admins, "root", "alice", raw=raw)
+    assert (status, body["code"]) == (400, 1001)
+    # AND nothing happened: alice still logs in
+    assert login(admins, "alice")[0] == 200
+
+
+def audit_lines(out: str) -> list[dict[str, Any]]:
+    """The audit lines among the JSON log lines of stdout."""
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("audit") == "admin"]
+
+
+def test_every_admin_action_writes_one_audit_line(
+    admins: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a clean capture
+    capsys.readouterr()
+    # WHEN alice (no admin) is refused, root suspends her with a reason and ops lifts it
+    assert suspend(admins, "alice", "root")[0] == 403
+    assert suspend(admins, "root", "alice", body={"reason": "spam links"}) == (204, None)
+    assert unsuspend(admins, "ops", "alice") == (204, None)
+    # THEN exactly the two successful actions are logged: who, what, on what, why
+    lines = audit_lines(capsys.readouterr().out)
+    picked = [(x["admin"], x["action"], x["target"], x["reason"]) for x in lines]
+    assert picked == [
+        ("root", "suspend", "user:alice", "spam links"),
+        ("ops", "unsuspend", "user:alice", ""),
+    ]
+    assert lines[0]["message"] == "admin action" and lines[0]["level"] == "INFO"

@@ -477,6 +477,14 @@ def _mute_bodies(world: World) -> st.SearchStrategy[Any]:
     )
 
 
+def _suspend_bodies(world: World) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.fixed_dictionaries({}, optional={"reason": st.one_of(st.text(max_size=600), JSON)}),
+        st.fixed_dictionaries({"reason": st.text(max_size=20)}, optional={"extra": JSON}),
+        JSON,
+    )
+
+
 HTTP_ROUTES: dict[str, Route] = {
     "POST /auth/register": Route("http_auth", {201}, _register_bodies, public=True),
     "POST /auth/login": Route("http_auth", {200}, _login_bodies, public=True),
@@ -499,6 +507,10 @@ HTTP_ROUTES: dict[str, Route] = {
     ),
     "GET /rtc/ice-servers": Route("http_rtc", {200}),
     "GET /admin/flags": Route("http_admin", {200}),
+    "POST /admin/users/{userId}/suspend": Route(
+        "http_admin", {204}, _suspend_bodies, path=("userId",)
+    ),
+    "DELETE /admin/users/{userId}/suspend": Route("http_admin", {204}, path=("userId",)),
     "GET /health": Route("health", {200}, public=True),
 }
 

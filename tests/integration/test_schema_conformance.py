@@ -374,6 +374,20 @@ def history(c: Conformance, gid: str) -> None:
     c.http("http_users", "DELETE", block, 204, user="alice", path={"userId": "dave"})
 
 
+def moderation(c: Conformance) -> None:
+    """Protocol 12: carol (an app admin) suspends a fresh user and lifts it."""
+    c.register("mallory")
+    suspend = "/admin/users/{userId}/suspend"
+    who = {"userId": "mallory"}
+    c.http("http_admin", "POST", suspend, 204, user="carol", path=who, body={"reason": "spam"})
+    c.http("http_admin", "POST", suspend, 400, user="carol", path=who, body={"reason": 1})
+    c.http("http_admin", "POST", suspend, 403, user="alice", path=who, body={})
+    c.http("http_admin", "POST", suspend, 404, user="carol", path={"userId": "zed"}, body={})
+    c.http("http_admin", "DELETE", suspend, 204, user="carol", path=who)
+    c.http("http_admin", "DELETE", suspend, 403, user="alice", path=who)
+    c.http("http_admin", "DELETE", suspend, 404, user="carol", path={"userId": "zed"})
+
+
 def attachments(c: Conformance, gid: str) -> None:
     import requests
 
@@ -472,6 +486,7 @@ def test_every_frame_and_response_of_a_conversation_conforms(conformance: Confor
     live(c, gid)
     limits_and_expiry(c)
     history(c, gid)
+    moderation(c)
     attachments(c, gid)
     rich_messages(c, gid)
     settings(c, gid)

@@ -438,6 +438,19 @@ class MuteBody:
 shape(MuteBody, muted=Bool())
 
 
+MAX_REASON = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuspendBody:
+    """`POST /admin/users/{userId}/suspend` (protocol 12): why, for the audit log."""
+
+    reason: str | None = None
+
+
+shape(SuspendBody, reason=Opt(Str(max_len=MAX_REASON)))
+
+
 @dataclass(frozen=True, kw_only=True)
 class AttachmentUploadBody:
     """`POST /attachments` (protocol 9.3). The name's characters, the media type's form and

@@ -101,6 +101,14 @@ class Users(Protocol):
 
     def get(self, user_id: str) -> User | None: ...
 
+    def set_suspended(self, user_id: str, reason: str, now: int) -> bool:
+        """Mark the user suspended; False for an unknown user."""
+        ...
+
+    def clear_suspended(self, user_id: str) -> bool:
+        """Lift a suspension; False for an unknown user."""
+        ...
+
     def replace_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
         """Store `new_hash` if the stored hash is still `old_hash`; False otherwise."""
         ...

@@ -164,6 +164,8 @@ class User(Profile):
     createdAt: int
     passwordHash: NotRequired[str]
     identityProvider: NotRequired[str]
+    suspended: NotRequired[int]  # when an app admin suspended the user (ms; protocol 12)
+    suspendedReason: NotRequired[str]
 
 
 class Session(TypedDict):

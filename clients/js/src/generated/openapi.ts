@@ -262,6 +262,11 @@ export interface RoleChange {
   role: Role;
 }
 
+/** Suspend a user (protocol 12); `reason` goes to the audit log, never to the user. */
+export interface SuspendBody {
+  reason?: string | null;
+}
+
 /** Register an FCM or APNs token (1001 when that platform is not enabled). */
 export interface TokenDeviceBody {
   platform: "fcm" | "apns";
@@ -304,6 +309,20 @@ export interface Routes {
     body: undefined;
     response: FlagList;
     status: 200;
+  };
+  /** Suspend a user */
+  "POST /admin/users/{userId}/suspend": {
+    query: undefined;
+    body: SuspendBody;
+    response: void;
+    status: 204;
+  };
+  /** Lift a suspension */
+  "DELETE /admin/users/{userId}/suspend": {
+    query: undefined;
+    body: undefined;
+    response: void;
+    status: 204;
   };
   /** Announce a file and get its upload form */
   "POST /attachments": {

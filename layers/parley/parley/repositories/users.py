@@ -66,6 +66,28 @@ class UsersRepository(Repository):
             ExpressionAttributeValues=ddb.encode({":new": new_hash, ":old": old_hash}),
         )
 
+    def set_suspended(self, user_id: str, reason: str, now: int) -> bool:
+        """Mark the profile suspended (protocol 12), with why and when; False for an
+        unknown user (the condition keeps a typo from creating a profile)."""
+        return conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.key(pk=user_id, sk=PROFILE),
+            UpdateExpression="SET suspended = :at, suspendedReason = :why",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=ddb.encode({":at": now, ":why": reason}),
+        )
+
+    def clear_suspended(self, user_id: str) -> bool:
+        """Lift a suspension (idempotent); False for an unknown user."""
+        return conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.key(pk=user_id, sk=PROFILE),
+            UpdateExpression="REMOVE suspended, suspendedReason",
+            ConditionExpression="attribute_exists(pk)",
+        )
+
     def get(self, user_id: str) -> User | None:
         """The profile of `user_id`, or None."""
         key = ddb.key(pk=user_id, sk=PROFILE)

@@ -3,11 +3,16 @@ may read. Every `/admin/*` route starts with :meth:`AdminService.require_admin`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from parley.errors import Forbidden
+from parley.observability import logger
 from parley.ports import Flag, Flags
+
+if TYPE_CHECKING:
+    from parley.services.auth import AuthService
 
 # One page of flags: a flag is rare (a user past a spam limit), so this bounds the read.
 MAX_FLAGS = 1000
@@ -25,6 +30,8 @@ class AdminService:
 
     admins: frozenset[str]
     flags: Flags | None  # None: no flags table, so nobody was ever flagged
+    # Built on first use: reading the flags needs no auth service.
+    auth: Callable[[], AuthService] | None = None
 
     def is_admin(self, user_id: str) -> bool:
         """Whether `user_id` is an app admin (`GET /me`'s `admin`)."""
@@ -39,3 +46,37 @@ class AdminService:
         """`GET /admin/flags`: the flagged users, with the latest reason and when (ms)."""
         self.require_admin(caller)
         return {"flags": self.flags.all(MAX_FLAGS) if self.flags is not None else []}
+
+    def suspend(self, caller: str, user_id: str, reason: str | None) -> None:
+        """`POST /admin/users/{userId}/suspend`: no login, refresh or token of the user
+        works from then on and their sockets close; 1002 for an unknown user."""
+        self.require_admin(caller)
+        ended = self._auth().suspend(user_id, reason or "")
+        audit(caller, "suspend", f"user:{user_id}", reason, loginsEnded=ended)
+
+    def unsuspend(self, caller: str, user_id: str) -> None:
+        """`DELETE /admin/users/{userId}/suspend`: the user may log in again."""
+        self.require_admin(caller)
+        self._auth().unsuspend(user_id)
+        audit(caller, "unsuspend", f"user:{user_id}", None)
+
+    def _auth(self) -> AuthService:
+        if self.auth is None:
+            raise RuntimeError("this function has no auth service")
+        return self.auth()
+
+
+def audit(admin: str, action: str, target: str, reason: str | None, **detail: object) -> None:
+    """One structured line per admin action (protocol 12), written after it succeeded:
+    who, what, on what, and why. Operators find them with `audit = "admin"`."""
+    logger.info(
+        "admin action",
+        extra={
+            "audit": "admin",
+            "admin": admin,
+            "action": action,
+            "target": target,
+            "reason": reason or "",
+            **detail,
+        },
+    )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from parley import ids, tokens
 from parley.clock import Clock
-from parley.errors import Unauthenticated, UserNotFound
+from parley.errors import Forbidden, Unauthenticated, UserNotFound
 from parley.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from parley.ports import Limits, Sessions, Users
 from parley.records import Session
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from parley.models import RegisterBody
 
 BAD_LOGIN = "invalid user id or password"
+SUSPENDED = "this account is suspended"
 
 
 class Registered(TypedDict):
@@ -140,9 +141,11 @@ class AuthService:
         The attempt is counted against the account and the address before the password is
         checked (protocol 13); past either budget the answer is 1005 until the window
         passes, whatever the password. A right password gives the attempt back. A hash of
-        older parameters (or scrypt) is replaced by a fresh Argon2id one.
+        older parameters (or scrypt) is replaced by a fresh Argon2id one. A suspended user
+        (protocol 12) gets 1004, only once the password is right: the answer tells nobody
+        else that the account exists.
         """
-        stored = self._check_password(user_id, password, source_ip)
+        stored = self._check_password(user_id, password, source_ip, refuse_suspended=True)
         if needs_rehash(stored):
             # Conditional on the hash just verified: a concurrent password change wins.
             self.users.replace_password_hash(user_id, stored, hash_password(password))
@@ -169,8 +172,16 @@ class AuthService:
             raise Unauthenticated("the password was changed meanwhile")
         return self.revoke_user(user_id, keep_session=session_id or None)
 
-    def _check_password(self, user_id: str, password: str, source_ip: str | None) -> str:
-        """The stored hash once `password` matches it; 1003 otherwise, 1005 past a budget."""
+    def _check_password(
+        self,
+        user_id: str,
+        password: str,
+        source_ip: str | None,
+        *,
+        refuse_suspended: bool = False,
+    ) -> str:
+        """The stored hash once `password` matches it; 1003 otherwise, 1005 past a budget,
+        1004 for a suspended user with `refuse_suspended`."""
         known_id = ids.is_user_id(user_id)
         attempt: LoginAttempt | None = None
         if self.limiter is not None:
@@ -183,6 +194,8 @@ class AuthService:
             raise Unauthenticated(BAD_LOGIN)
         if self.limiter is not None and attempt is not None:
             self.limiter.login_succeeded(attempt)
+        if refuse_suspended and user is not None and "suspended" in user:
+            raise Forbidden(SUSPENDED)
         return stored
 
     # ---- logins -----------------------------------------------------------------------
@@ -196,6 +209,12 @@ class AuthService:
         session = self.sessions.get(session_id)
         if session is None or not self._active(session, now):
             raise Unauthenticated("refresh token expired or revoked")
+        # A suspension revokes every login, but a login that raced it (password checked
+        # before the flag was set, session stored after the revocation listed them) must
+        # not live on: refresh, rare next to requests, pays the one read that closes it.
+        if self._suspended(session["userId"]):
+            self._revoke(session_id, session["userId"], now)
+            raise Unauthenticated(SUSPENDED)
         ends_at = int(session.get("endsAt", 0))
         if generation == int(session["gen"]):
             expiry = self._refresh_expiry(now, ends_at)
@@ -242,6 +261,24 @@ class AuthService:
         if session is None:
             raise Unauthenticated("unknown login")
         self._revoke(session_id, session["userId"], self.clock.now_ms() // 1000)
+
+    def _suspended(self, user_id: str) -> bool:
+        user = self.users.get(user_id)
+        return user is not None and "suspended" in user
+
+    def suspend(self, user_id: str, reason: str) -> int:
+        """Suspend `user_id` (protocol 12): flag the profile first, so no new login or
+        refresh succeeds, then end every login and close every socket; how many logins
+        ended. 1002 for an unknown user."""
+        if not self.users.set_suspended(user_id, reason, self.clock.now_ms()):
+            raise UserNotFound()
+        return self.revoke_user(user_id)
+
+    def unsuspend(self, user_id: str) -> None:
+        """Lift a suspension: the user may log in again (idempotent); 1002 for an unknown
+        user."""
+        if not self.users.clear_suspended(user_id):
+            raise UserNotFound()
 
     def revoke_user(self, user_id: str, keep_session: str | None = None) -> int:
         """End every login of `user_id` but `keep_session` and close their sockets (log out
