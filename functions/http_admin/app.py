@@ -31,10 +31,19 @@ def unsuspend(request: HttpRequest) -> dict[str, Any]:
     return http_response(204)
 
 
+def delete_message(request: HttpRequest) -> dict[str, Any]:
+    path = request.path
+    runtime.admin_service().delete_message(
+        request.caller.user_id, path.get("id", ""), path.get("seq", "")
+    )
+    return http_response(204)
+
+
 ROUTES = {
     "GET /admin/flags": flags,
     "POST /admin/users/{userId}/suspend": suspend,
     "DELETE /admin/users/{userId}/suspend": unsuspend,
+    "DELETE /admin/conversations/{id}/messages/{seq}": delete_message,
 }
 
 

@@ -42,6 +42,12 @@ _PATH_PARAMS: dict[str, dict[str, Any]] = {
         "pattern": ids.USER_ID_RE.pattern,
         "description": "A userId (malformed: 400 1001).",
     },
+    "seq": {
+        "type": "string",
+        "pattern": "^[0-9]{1,16}$",
+        "description": "A message's seq in its conversation; an unknown or malformed one "
+        "answers 404 2003.",
+    },
     "attachmentId": {
         "type": "string",
         "minLength": 1,

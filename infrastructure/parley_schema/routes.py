@@ -360,8 +360,21 @@ ROUTES: tuple[Route, ...] = (
         "admin",
         "Lift a suspension",
         204,
-        errors=(Code.FORBIDDEN, Code.USER_NOT_FOUND),
+        errors=(Code.INVALID_PARAM, Code.FORBIDDEN, Code.USER_NOT_FOUND),
         description="App admins only. The user may log in again (idempotent).",
+    ),
+    Route(
+        "DELETE",
+        "/admin/conversations/{id}/messages/{seq}",
+        "moderateDelete",
+        "admin",
+        "Delete a message as an app admin",
+        204,
+        errors=(Code.INVALID_PARAM, Code.FORBIDDEN, Code.NOT_FOUND),
+        description="App admins only (1004 for everyone else), member or not. Stored and "
+        "pushed as a `delete` event whose sender (and the target's `deleted.by`) is the "
+        "admin. An unknown conversation or seq: 404 2003; a message already deleted, or "
+        "not a text, file or custom message: 400 1001.",
     ),
     Route(
         "POST",

@@ -11,6 +11,7 @@ import pytest
 from parley import runtime
 
 from tests.integration.conftest import PASSWORD, Harness
+from tests.integration.helpers import stored_messages
 
 
 @pytest.fixture
@@ -141,11 +142,15 @@ def test_only_admins_may_suspend_or_lift(admins: Harness, method: str) -> None:
 
 
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
-@pytest.mark.parametrize("user", ["nobody", "x" * 65, "%00"])
-def test_suspending_an_unknown_user_is_404_1002(admins: Harness, method: str, user: str) -> None:
+@pytest.mark.parametrize(
+    ("user", "status", "code"), [("nobody", 404, 1002), ("x" * 65, 400, 1001), ("%00", 400, 1001)]
+)
+def test_an_unknown_user_is_404_1002_and_a_malformed_one_400_1001(
+    admins: Harness, method: str, user: str, status: int, code: int
+) -> None:
     token = admins.tokens["root"]["accessToken"]
-    status, body = admins.http("http_admin", method, SUSPEND, token=token, path={"userId": user})
-    assert (status, body["code"]) == (404, 1002)
+    got, body = admins.http("http_admin", method, SUSPEND, token=token, path={"userId": user})
+    assert (got, body["code"]) == (status, code)
 
 
 @pytest.mark.parametrize(
@@ -188,3 +193,95 @@ def test_every_admin_action_writes_one_audit_line(
         ("ops", "unsuspend", "user:alice", ""),
     ]
     assert lines[0]["message"] == "admin action" and lines[0]["level"] == "INFO"
+
+
+# ---- moderated delete (protocol 12) -------------------------------------------------------
+
+MESSAGE = "/admin/conversations/{id}/messages/{seq}"
+
+
+def moderate(app: Harness, admin: str, conversation: str, seq: str) -> tuple[int, Any]:
+    token = app.tokens[admin]["accessToken"]
+    path = {"id": conversation, "seq": seq}
+    return app.http("http_admin", "DELETE", MESSAGE, token=token, path=path)
+
+
+@pytest.fixture
+def dm(admins: Harness) -> str:
+    """alice wrote `hello` to bob (seq 1); bob has a socket open."""
+    admins.user("bob")
+    admins.connect("bob", "b1")
+    admins.connect("alice", "a1")
+    reply = admins.send("alice", "a1", text="hello", client_id="m1", to="bob")
+    assert reply["type"] == "ack" and reply["seq"] == 1
+    return "dm:alice:bob"
+
+
+def test_an_admin_deletes_a_message_of_a_conversation_they_are_not_in(
+    admins: Harness, dm: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    # WHEN root (no member) deletes seq 1
+    assert moderate(admins, "root", dm, "1") == (204, None)
+    # THEN a delete event by root is stored at seq 2 and pushed to both members
+    rows = stored_messages(admins, dm)
+    bodies = [r["body"] if isinstance(r["body"], dict) else json.loads(r["body"]) for r in rows]
+    assert bodies == [{"type": "deleted"}, {"type": "delete", "target": 1}]
+    deleted = rows[0]["deleted"]
+    assert (deleted if isinstance(deleted, dict) else json.loads(deleted))["by"] == "root"
+    assert rows[1]["senderId"] == "root"
+    for connection in ("a1", "b1"):
+        pushed = admins.gateway.frames(connection, "message")
+        assert [f["body"] for f in pushed][-1] == {"type": "delete", "target": 1}
+    # AND one audit line names it
+    lines = audit_lines(capsys.readouterr().out)
+    picked = [(x["admin"], x["action"], x["target"]) for x in lines]
+    assert picked == [("root", "delete_message", f"message:{dm}/1")]
+    # AND the members' history shows the message deleted
+    status, page = admins.http(
+        "http_conversations",
+        "GET",
+        "/conversations/{id}/messages",
+        token=admins.tokens["bob"]["accessToken"],
+        path={"id": dm},
+    )
+    assert status == 200 and page["messages"][0]["body"] == {"type": "deleted"}
+
+
+def test_deleting_twice_is_400_1001_and_stores_nothing(admins: Harness, dm: str) -> None:
+    assert moderate(admins, "root", dm, "1") == (204, None)
+    # WHEN root, then ops, delete it again
+    for admin in ("root", "ops"):
+        status, body = moderate(admins, admin, dm, "1")
+        # THEN 1001, and nothing more is stored
+        assert (status, body["code"]) == (400, 1001)
+    assert len(stored_messages(admins, dm)) == 2
+
+
+@pytest.mark.parametrize(
+    ("conversation", "seq"),
+    [
+        ("dm:alice:bob", "9"),
+        ("dm:alice:bob", "0"),
+        ("dm:alice:bob", "-1"),
+        ("dm:alice:bob", "x"),
+        ("dm:alice:bob", "9" * 17),
+        ("dm:alice:carol", "1"),
+        ("grp_nope", "1"),
+        ("not an id", "1"),
+    ],
+)
+def test_an_unknown_conversation_or_seq_is_404_2003(
+    admins: Harness, dm: str, conversation: str, seq: str
+) -> None:
+    status, body = moderate(admins, "root", conversation, seq)
+    assert (status, body["code"]) == (404, 2003)
+    assert len(stored_messages(admins, dm)) == 1
+
+
+def test_a_member_who_is_no_app_admin_gets_1004(admins: Harness, dm: str) -> None:
+    # WHEN alice, the sender, uses the admin route
+    status, body = moderate(admins, "alice", dm, "1")
+    # THEN 403 1004 and the message stands
+    assert (status, body["code"]) == (403, 1004)
+    assert len(stored_messages(admins, dm)) == 1

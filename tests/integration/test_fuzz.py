@@ -511,6 +511,9 @@ HTTP_ROUTES: dict[str, Route] = {
         "http_admin", {204}, _suspend_bodies, path=("userId",)
     ),
     "DELETE /admin/users/{userId}/suspend": Route("http_admin", {204}, path=("userId",)),
+    "DELETE /admin/conversations/{id}/messages/{seq}": Route(
+        "http_admin", {204}, path=("id", "seq")
+    ),
     "GET /health": Route("health", {200}, public=True),
 }
 
@@ -529,6 +532,8 @@ def _authorization(world: World) -> st.SearchStrategy[str | None]:
 def _path_value(name: str, world: World) -> st.SearchStrategy[str]:
     if name == "userId":
         known = st.sampled_from([*USERS, "ghost", "a", "ALICE"])
+    elif name == "seq":
+        known = st.one_of(st.integers(-1, 30).map(str), st.sampled_from(["", "1e3", "²", "9" * 20]))
     else:
         known = st.sampled_from([*world.conversations, UNKNOWN_GROUP, "grp:x", "dm:a"])
     return st.one_of(known, known, st.text(max_size=40))

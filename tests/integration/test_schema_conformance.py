@@ -386,6 +386,13 @@ def moderation(c: Conformance) -> None:
     c.http("http_admin", "DELETE", suspend, 204, user="carol", path=who)
     c.http("http_admin", "DELETE", suspend, 403, user="alice", path=who)
     c.http("http_admin", "DELETE", suspend, 404, user="carol", path={"userId": "zed"})
+    # carol, no member of the direct conversation, deletes its first message
+    message = "/admin/conversations/{id}/messages/{seq}"
+    first = {"id": "dm:alice:bob", "seq": "1"}
+    c.http("http_admin", "DELETE", message, 403, user="alice", path=first)
+    c.http("http_admin", "DELETE", message, 204, user="carol", path=first)
+    c.http("http_admin", "DELETE", message, 400, user="carol", path=first)
+    c.http("http_admin", "DELETE", message, 404, user="carol", path={**first, "seq": "99999"})
 
 
 def attachments(c: Conformance, gid: str) -> None:

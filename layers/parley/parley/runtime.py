@@ -211,7 +211,12 @@ def flags() -> FlagsRepository | None:
 def admin_service() -> AdminService:
     from parley.services.admin import AdminService
 
-    return AdminService(admins=settings().admin_user_set(), flags=flags(), auth=auth_service)
+    return AdminService(
+        admins=settings().admin_user_set(),
+        flags=flags(),
+        auth=auth_service,
+        messages=message_service,
+    )
 
 
 @cache

@@ -7,10 +7,12 @@ import logging
 
 import pytest
 from parley import passwords
-from parley.errors import Forbidden, Unauthenticated, UserNotFound
+from parley.errors import Forbidden, InvalidParam, NotFound, Unauthenticated, UserNotFound
 from parley.services.admin import AdminService
 
+from tests.unit.services.conftest import World
 from tests.unit.services.test_auth_sessions import PASSWORD, Harness, harness
+from tests.unit.services.test_event_service import DM, Chat
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +109,38 @@ def test_each_action_logs_who_what_target_and_why(
         ("root", "suspend", "user:alice", "spam links"),
         ("root", "unsuspend", "user:alice", ""),
     ]
+
+
+# ---- moderated delete --------------------------------------------------------------------
+
+
+def test_an_app_admin_deletes_in_a_conversation_they_are_not_in(world: World) -> None:
+    # GIVEN a direct conversation with a message of alice's, and root in neither
+    dm = Chat(world, DM)
+    world.repos.add_conversation(DM)
+    world.repos.add_member(DM, "alice")
+    world.repos.add_member(DM, "bob")
+    mine = dm.text("alice")
+    admin = AdminService(admins=frozenset({"root"}), flags=None, messages=lambda: world.messages)
+    # WHEN root deletes it
+    admin.delete_message("root", DM, str(mine["seq"]))
+    # THEN the target reads as deleted by root, the event is root's, and the members' read
+    # positions did not gain root
+    assert dm.stored(mine["seq"])["deleted"]["by"] == "root"  # type: ignore[typeddict-item]
+    event = dm.stored(mine["seq"] + 1)
+    assert event["senderId"] == "root" and event["body"] == {"type": "delete", "target": 1}
+    assert "root" not in (world.repos.messages.newest(DM).own or {})
+    # AND a second delete is 1001, an unknown seq or conversation 2003, a non-admin 1004
+    with pytest.raises(InvalidParam):
+        admin.delete_message("root", DM, str(mine["seq"]))
+    for conversation, seq in ((DM, "7"), (DM, "0"), (DM, "x"), ("dm:a:b", "1"), ("?", "1")):
+        with pytest.raises(NotFound):
+            admin.delete_message("root", conversation, seq)
+    with pytest.raises(Forbidden):
+        admin.delete_message("alice", DM, "1")
+
+
+def test_an_admin_service_without_messages_cannot_delete() -> None:
+    service = AdminService(admins=frozenset({"root"}), flags=None)
+    with pytest.raises(RuntimeError):
+        service.delete_message("root", DM, "1")

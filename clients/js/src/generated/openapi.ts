@@ -303,6 +303,13 @@ export interface WebPushDeviceBody {
 
 /** Every route: its JSON body, its success response and status. */
 export interface Routes {
+  /** Delete a message as an app admin */
+  "DELETE /admin/conversations/{id}/messages/{seq}": {
+    query: undefined;
+    body: undefined;
+    response: void;
+    status: 204;
+  };
   /** Users flagged by the spam limits */
   "GET /admin/flags": {
     query: undefined;

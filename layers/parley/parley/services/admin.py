@@ -7,12 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
-from parley.errors import Forbidden
+from parley import ids
+from parley.errors import Forbidden, InvalidParam, NotFound
 from parley.observability import logger
 from parley.ports import Flag, Flags
 
 if TYPE_CHECKING:
     from parley.services.auth import AuthService
+    from parley.services.messages import MessageService
 
 # One page of flags: a flag is rare (a user past a spam limit), so this bounds the read.
 MAX_FLAGS = 1000
@@ -32,6 +34,7 @@ class AdminService:
     flags: Flags | None  # None: no flags table, so nobody was ever flagged
     # Built on first use: reading the flags needs no auth service.
     auth: Callable[[], AuthService] | None = None
+    messages: Callable[[], MessageService] | None = None
 
     def is_admin(self, user_id: str) -> bool:
         """Whether `user_id` is an app admin (`GET /me`'s `admin`)."""
@@ -51,19 +54,41 @@ class AdminService:
         """`POST /admin/users/{userId}/suspend`: no login, refresh or token of the user
         works from then on and their sockets close; 1002 for an unknown user."""
         self.require_admin(caller)
+        _check_user_id(user_id)
         ended = self._auth().suspend(user_id, reason or "")
         audit(caller, "suspend", f"user:{user_id}", reason, loginsEnded=ended)
 
     def unsuspend(self, caller: str, user_id: str) -> None:
         """`DELETE /admin/users/{userId}/suspend`: the user may log in again."""
         self.require_admin(caller)
+        _check_user_id(user_id)
         self._auth().unsuspend(user_id)
         audit(caller, "unsuspend", f"user:{user_id}", None)
+
+    def delete_message(self, caller: str, conversation_id: str, seq: str) -> None:
+        """`DELETE /admin/conversations/{id}/messages/{seq}`: a `delete` event by the admin
+        (no member needed), pushed like any; 2003 for an unknown conversation or seq, 1001
+        for a message already deleted."""
+        self.require_admin(caller)
+        # A seq that is no positive integer names no message.
+        if not (seq.isascii() and seq.isdigit()) or len(seq) > 16 or int(seq) < 1:
+            raise NotFound("no such message in this conversation")
+        if self.messages is None:
+            raise RuntimeError("this function has no message service")
+        sent = self.messages().moderate_delete(caller, conversation_id, int(seq))
+        target = f"message:{conversation_id}/{seq}"
+        audit(caller, "delete_message", target, None, eventSeq=sent.message["seq"])
 
     def _auth(self) -> AuthService:
         if self.auth is None:
             raise RuntimeError("this function has no auth service")
         return self.auth()
+
+
+def _check_user_id(user_id: str) -> None:
+    """1001 for a malformed userId (as every `{userId}` path parameter)."""
+    if not ids.is_user_id(user_id):
+        raise InvalidParam("userId is malformed")
 
 
 def audit(admin: str, action: str, target: str, reason: str | None, **detail: object) -> None:

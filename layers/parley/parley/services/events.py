@@ -50,14 +50,16 @@ def plan(
     group: bool,
     event_seq: int,
     now: int,
+    app_admin: bool = False,
 ) -> Change:
     """The change `body` (an edit, delete or reaction) makes to `target`, or the refusal:
-    1004 for a message the caller may not change, 1001 for one in the wrong state."""
+    1004 for a message the caller may not change, 1001 for one in the wrong state. An
+    `app_admin` (protocol 12) may delete any message, member or not."""
     kind = body["type"]
     if kind == "edit":
         return _edit(body, target, caller, event_seq, now)
     if kind == "delete":
-        return _delete(target, caller, role, group, event_seq, now)
+        return _delete(target, caller, role, group, event_seq, now, app_admin=app_admin)
     return _reaction(body, target, caller)
 
 
@@ -94,9 +96,16 @@ def _edit(
 
 
 def _delete(
-    target: StoredMessage, caller: str, role: str, group: bool, event_seq: int, now: int
+    target: StoredMessage,
+    caller: str,
+    role: str,
+    group: bool,
+    event_seq: int,
+    now: int,
+    *,
+    app_admin: bool = False,
 ) -> Change:
-    moderator = group and role in (OWNER, ADMIN)
+    moderator = app_admin or (group and role in (OWNER, ADMIN))
     if target["senderId"] != caller and not moderator:
         raise Forbidden("only the sender or a group's owner or admin can delete a message")
     if "deleted" in target:

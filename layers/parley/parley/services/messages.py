@@ -225,6 +225,53 @@ class MessageService:
             advanced.result()
         return Sent(message, duplicate)
 
+    def moderate_delete(self, admin: str, conversation_id: str, seq: int) -> Sent:
+        """`DELETE /admin/conversations/{id}/messages/{seq}` (protocol 12): a `delete`
+        event by the app admin `admin` (checked by the caller), who need not be a member;
+        stored and pushed like any event. 2003 for an unknown conversation or seq, 1001
+        for a message already deleted (or not deletable).
+
+        The clientMsgId is derived from the seq, so a retry of a delete that committed
+        finds its event (and answers 1001 like any second delete) instead of storing two.
+        """
+        events = self._events()
+        try:
+            ids.check_conversation_id(conversation_id)
+        except ParleyError:
+            # Malformed or of no known kind: no message has that address (protocol 12's
+            # one answer for an unknown conversation or seq).
+            raise NotFound("no such message in this conversation") from None
+        target = events.target(conversation_id, seq)
+        if target is None:
+            raise NotFound("no such message in this conversation")
+        # Not a member row: a reader from seq 1 with no role (the delete rule lets an app
+        # admin through whatever the role).
+        outsider: Member = {
+            "conversationId": conversation_id,
+            "userId": admin,
+            "role": MEMBER,
+            "joinedSeq": 1,
+        }
+        body: dict[str, Any] = {"type": "delete", "target": seq}
+        message, duplicate = self._append_event(
+            conversation_id,
+            admin,
+            f"moderation-delete-{seq}",
+            body,
+            None,
+            outsider,
+            target,
+            app_admin=True,
+        )
+        if duplicate:
+            raise InvalidParam("the message is already deleted")
+        try:
+            self.push.publish(message)
+        except Exception as exc:
+            if self.on_push_error is not None:
+                self.on_push_error("push failed after store", exc_info=exc)
+        return Sent(message, False)
+
     def _newest(self, conversation_id: str) -> Newest:
         """The newest seq, with its running count `n` and, in a direct conversation, its
         `own` map (groups have none)."""
@@ -283,6 +330,7 @@ class MessageService:
         target: StoredMessage | None,
         *,
         before_write: Callable[[], None] | None = None,
+        app_admin: bool = False,
     ) -> Sent:
         """The ordered, idempotent append of an event with its target's change.
 
@@ -315,6 +363,7 @@ class MessageService:
                 group=not dm,
                 event_seq=seq,
                 now=now,
+                app_admin=app_admin,
             )
             if before_write is not None:
                 before_write()  # once: a re-plan after a lost race is not charged again
@@ -333,7 +382,8 @@ class MessageService:
                 "body": body,
                 "ts": now,
             }
-            own = {**newest.own, sender: seq} if dm else None
+            # An app admin is no member: the members' read positions stay as they are.
+            own = ({**newest.own} if app_admin else {**newest.own, sender: seq}) if dm else None
             outcome = events.commit(message, own, self._count(newest, body), change)
             if outcome is EventOutcome.STORED:
                 return Sent(message, False)
