@@ -64,7 +64,8 @@ def test_the_erase_function_may_only_delete_objects_and_erased_records() -> None
     assert actions_on("EraseFunction", TABLE) == {"dynamodb:GetItem", "dynamodb:DeleteItem"}
     granted = {a for s in grants("EraseFunction") for a in listed(s["Action"])}
     assert granted == {"s3:DeleteObject", "dynamodb:GetItem", "dynamodb:DeleteItem"}
-    # AND only the send function may schedule an erasure
+    # AND only the functions that delete messages may schedule an erasure: a member's
+    # delete (send) and an app admin's (admin)
     senders = {
         name
         for name, res in source()["Resources"].items()
@@ -72,7 +73,7 @@ def test_the_erase_function_may_only_delete_objects_and_erased_records() -> None
         and "Policies" in res["Properties"]
         and "sqs:SendMessage" in actions_on(name, ERASE_QUEUE)
     }
-    assert senders == {"SendFunction"}
+    assert senders == {"SendFunction", "AdminFunction"}
 
 
 def test_a_stuck_erasure_alarms() -> None:
