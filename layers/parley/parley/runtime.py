@@ -238,6 +238,7 @@ def abuse() -> AbuseLimits | None:
         repeated_texts=cfg.repeated_text_conversations,
         repeat_window_seconds=cfg.repeated_text_window_seconds,
         connections_per_user=cfg.connections_per_user,
+        text_key=lambda: signing_keys().text,
     )
 
 

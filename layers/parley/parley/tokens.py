@@ -48,6 +48,7 @@ class Keys:
     jwt: bytes
     refresh: bytes
     challenge: bytes = b""
+    text: bytes = b""  # the repeated-text hash (protocol 13)
 
     @classmethod
     def from_secret(cls, secret: str) -> Keys:
@@ -56,6 +57,7 @@ class Keys:
             jwt=hmac.new(root, b"parley/jwt/v1", hashlib.sha256).digest(),
             refresh=hmac.new(root, b"parley/refresh/v1", hashlib.sha256).digest(),
             challenge=hmac.new(root, b"parley/challenge/v1", hashlib.sha256).digest(),
+            text=hmac.new(root, b"parley/repeated-text/v1", hashlib.sha256).digest(),
         )
 
 

@@ -24,6 +24,7 @@ def limits() -> AbuseLimits:
         direct_per_hour=2,
         repeated_texts=2,
         connections_per_user=2,
+        text_key=lambda: b"k" * 32,
     )
 
 
@@ -78,8 +79,29 @@ def test_the_text_is_kept_only_as_a_hash(limits: AbuseLimits) -> None:
     counters = limits.counters
     assert isinstance(counters, AbuseCounters)
     assert "secret" not in repr(counters.sets).lower()
-    assert text_digest("alice", "Secret  PLAN") == text_digest("alice", "secret plan")
-    assert text_digest("alice", "x") != text_digest("bob", "x")
+    key = b"k" * 32
+    assert text_digest(key, "alice", "Secret  PLAN") == text_digest(key, "alice", "secret plan")
+    assert text_digest(key, "alice", "x") != text_digest(key, "bob", "x")
+
+
+def test_the_hash_is_keyed() -> None:
+    # GIVEN the same text and sender
+    # WHEN hashed under two keys
+    # THEN the hashes differ, so reading the limits table confirms no guessed text
+    assert text_digest(b"a" * 32, "alice", "hi") != text_digest(b"b" * 32, "alice", "hi")
+    # AND the hash is no plain SHA-256 of what a guesser could build
+    import hashlib
+
+    plain = hashlib.sha256(b"alice\x00hi").hexdigest()[:32]
+    assert text_digest(b"a" * 32, "alice", "hi") != plain
+
+
+def test_counting_a_text_needs_a_key() -> None:
+    # GIVEN limits built with no text key
+    limits = AbuseLimits(counters=AbuseCounters(), flags=None, clock=FixedClock(0))
+    # WHEN a text is counted THEN it is a configuration error, never an unkeyed hash
+    with pytest.raises(RuntimeError):
+        limits.text_sent("alice", "dm:alice:bob", "hi")
 
 
 def test_connections_are_counted_and_stale_ones_reconciled(limits: AbuseLimits) -> None:
@@ -121,6 +143,7 @@ def guarded(world: World) -> tuple[World, AbuseLimits]:
         members_per_hour=3,
         direct_per_hour=2,
         repeated_texts=2,
+        text_key=lambda: b"k" * 32,
     )
     world.messages.abuse = abuse
     world.groups.abuse = abuse

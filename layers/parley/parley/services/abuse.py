@@ -17,6 +17,7 @@ extra conditional write run beside its other first reads (no extra round trip):
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,12 +31,13 @@ DAY_MS = 24 * HOUR_MS
 CONNECTION_SET_TTL = 3 * 3600
 
 
-def text_digest(user_id: str, text: str) -> str:
-    """The hash one text is counted under: case and whitespace ignored, salted with the
-    sender so equal texts of different users never share a counter. The text itself is
-    never stored."""
+def text_digest(key: bytes, user_id: str, text: str) -> str:
+    """The hash one text is counted under: case and whitespace ignored, bound to the sender
+    so equal texts of different users never share a counter, and keyed (HMAC-SHA256 with a
+    key derived from the stack's signing secret) so that someone who can read the limits
+    table cannot confirm a guessed text by hashing it. The text itself is never stored."""
     normal = " ".join(text.casefold().split())
-    return hashlib.sha256(f"{user_id}\x00{normal}".encode()).hexdigest()[:32]
+    return hmac.new(key, f"{user_id}\x00{normal}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(eq=False, kw_only=True)
@@ -51,6 +53,9 @@ class AbuseLimits:
     repeated_texts: int = 10
     repeat_window_seconds: int = 600
     connections_per_user: int = 20
+    # The repeated-text hash key, read on the first text (functions that never count a text
+    # never read the secret).
+    text_key: Callable[[], bytes] | None = None
 
     def _take(self, key: str, amount: int, limit: int, window_ms: int, what: str) -> None:
         wait = self.counters.take(key, amount, limit, window_ms, self.clock.now_ms())
@@ -95,7 +100,9 @@ class AbuseLimits:
         """One text sent by `user_id` into `conversation_id` (the same text into the same
         conversation again counts once)."""
         window_ms = self.repeat_window_seconds * 1000
-        key = f"text#{user_id}#{text_digest(user_id, text)}"
+        if self.text_key is None:
+            raise RuntimeError("repeated texts are counted only with a text_key")
+        key = f"text#{user_id}#{text_digest(self.text_key(), user_id, text)}"
         wait = self.counters.distinct(
             key, conversation_id, self.repeated_texts, window_ms, self.clock.now_ms()
         )
