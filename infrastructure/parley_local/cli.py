@@ -86,7 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-t", "--template", default="template.yaml", help="SAM template (default ./template.yaml)"
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the HTTP, WebSocket and web gateways listen on (127.0.0.1); "
+        "moto always listens on 127.0.0.1",
+    )
     parser.add_argument(
         "--http-port",
         type=_port,

@@ -47,6 +47,10 @@ class PortInUseError(OSError):
     """The gateway could not listen on the asked port."""
 
 
+MOTO_HOST = "127.0.0.1"
+"""Where moto listens, whatever `--host` says (it answers any caller, unauthenticated)."""
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -223,7 +227,9 @@ class LocalCloud:
 
         # moto boots in its process while this one loads the SDK (two cores, both busy).
         services = registry.services(template)
-        self.moto = MotoServer(self.host if ":" not in self.host else "127.0.0.1")
+        # moto has no authentication: it listens on loopback whatever `host` the gateways
+        # take, so a LAN client reaches the APIs but never the raw AWS endpoint.
+        self.moto = MotoServer(MOTO_HOST)
         self.moto.launch(services, self.region)
         AwsClients.preload(services)
         self.moto.wait_ready()
