@@ -14,6 +14,11 @@ def flags(request: HttpRequest) -> dict[str, Any]:
     return http_response(200, runtime.admin_service().list_flags(request.caller.user_id))
 
 
+def clear_flag(request: HttpRequest) -> dict[str, Any]:
+    runtime.admin_service().clear_flag(request.caller.user_id, request.path.get("userId", ""))
+    return http_response(204)
+
+
 def suspend(request: HttpRequest) -> dict[str, Any]:
     # Admins first: a non-admin learns nothing from a bad body (1004, not 1001).
     runtime.admin_service().require_admin(request.caller.user_id)
@@ -41,6 +46,7 @@ def delete_message(request: HttpRequest) -> dict[str, Any]:
 
 ROUTES = {
     "GET /admin/flags": flags,
+    "DELETE /admin/flags/{userId}": clear_flag,
     "POST /admin/users/{userId}/suspend": suspend,
     "DELETE /admin/users/{userId}/suspend": unsuspend,
     "DELETE /admin/conversations/{id}/messages/{seq}": delete_message,

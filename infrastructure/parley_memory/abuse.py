@@ -65,6 +65,10 @@ class Flags:
         with self.lock:
             self.rows[user_id] = {"userId": user_id, "reason": reason, "at": at}
 
+    def clear(self, user_id: str) -> None:
+        with self.lock:
+            self.rows.pop(user_id, None)
+
     def all(self, limit: int) -> list[Flag]:
         with self.lock:
             return [self.rows[u] for u in sorted(self.rows)][:limit]

@@ -131,7 +131,7 @@ def _operation(route: Route) -> dict[str, Any]:
         operation["parameters"] = parameters
     if route.body is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": not route.body_optional,
             "description": f"JSON, at most {MAX_HTTP_BODY} bytes.",
             "content": {"application/json": {"schema": {"$ref": PREFIX + route.body.__name__}}},
         }

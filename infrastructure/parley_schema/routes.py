@@ -69,6 +69,8 @@ class Route:
     description: str = ""
     also: tuple[int, ...] = ()
     """Other success statuses, with the same reply (POST /devices: 200 for a known one)."""
+    body_optional: bool = False
+    """The body may be absent (`POST /admin/users/{userId}/suspend`: no reason)."""
 
     @property
     def key(self) -> str:
@@ -341,6 +343,18 @@ ROUTES: tuple[Route, ...] = (
         "(protocol 13).",
     ),
     Route(
+        "DELETE",
+        "/admin/flags/{userId}",
+        "clearFlag",
+        "admin",
+        "Clear a user's flag",
+        204,
+        errors=(Code.INVALID_PARAM, Code.FORBIDDEN),
+        description="App admins only (1004 for everyone else). The user leaves the list of "
+        "`GET /admin/flags` until a spam limit flags them again; idempotent (a user who is not "
+        "flagged answers 204 too). Written to the audit log.",
+    ),
+    Route(
         "POST",
         "/admin/users/{userId}/suspend",
         "suspendUser",
@@ -348,6 +362,7 @@ ROUTES: tuple[Route, ...] = (
         "Suspend a user",
         204,
         body=requests.SuspendBody,
+        body_optional=True,
         errors=(Code.INVALID_PARAM, Code.FORBIDDEN, Code.USER_NOT_FOUND),
         description="App admins only (1004 for everyone else). Every login of the user is "
         "revoked and their sockets are closed; from then on their login answers 403 1004 and "

@@ -285,3 +285,53 @@ def test_a_member_who_is_no_app_admin_gets_1004(admins: Harness, dm: str) -> Non
     # THEN 403 1004 and the message stands
     assert (status, body["code"]) == (403, 1004)
     assert len(stored_messages(admins, dm)) == 1
+
+
+# ---- clearing a flag -----------------------------------------------------------------------
+
+FLAG = "/admin/flags/{userId}"
+
+
+def test_an_admin_clears_a_flag_and_it_is_audited(
+    admins: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN alice and bob were flagged by a spam limit
+    flags = runtime.flags()
+    assert flags is not None
+    flags.flag("alice", "same text sent into too many conversations", 1)
+    flags.flag("bob", "new direct conversations over the hourly limit", 2)
+    capsys.readouterr()
+    token = admins.tokens["root"]["accessToken"]
+    # WHEN an admin clears alice's flag
+    status, _ = admins.http("http_admin", "DELETE", FLAG, path={"userId": "alice"}, token=token)
+    # THEN 204, and only bob is still listed
+    assert status == 204
+    _, listed = admins.http("http_admin", "GET", "/admin/flags", token=token)
+    assert [f["userId"] for f in listed["flags"]] == ["bob"]
+    # AND one audit line names the admin, the action and the user
+    [line] = audit_lines(capsys.readouterr().out)
+    assert (line["admin"], line["action"], line["target"]) == ("root", "clear_flag", "user:alice")
+    # AND clearing it again is still 204 (idempotent)
+    again = admins.http("http_admin", "DELETE", FLAG, path={"userId": "alice"}, token=token)
+    assert again[0] == 204
+
+
+def test_only_admins_may_clear_a_flag(admins: Harness) -> None:
+    # GIVEN bob is flagged
+    flags = runtime.flags()
+    assert flags is not None
+    flags.flag("bob", "spam", 1)
+    # WHEN alice (no admin) clears it, even a malformed id
+    token = admins.tokens["alice"]["accessToken"]
+    for user in ("bob", "no such user!"):
+        status, body = admins.http("http_admin", "DELETE", FLAG, path={"userId": user}, token=token)
+        # THEN 403 1004, and the flag stays
+        assert (status, body["code"]) == (403, 1004)
+    assert [f["userId"] for f in flags.all(10)] == ["bob"]
+
+
+@pytest.mark.parametrize("user", ["a" * 65, "bad id", "UPPER!"])
+def test_a_malformed_user_id_is_400_1001(admins: Harness, user: str) -> None:
+    token = admins.tokens["root"]["accessToken"]
+    status, body = admins.http("http_admin", "DELETE", FLAG, path={"userId": user}, token=token)
+    assert (status, body["code"]) == (400, 1001)

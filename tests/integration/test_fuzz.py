@@ -507,6 +507,7 @@ HTTP_ROUTES: dict[str, Route] = {
     ),
     "GET /rtc/ice-servers": Route("http_rtc", {200}),
     "GET /admin/flags": Route("http_admin", {200}),
+    "DELETE /admin/flags/{userId}": Route("http_admin", {204}, path=("userId",)),
     "POST /admin/users/{userId}/suspend": Route(
         "http_admin", {204}, _suspend_bodies, path=("userId",)
     ),

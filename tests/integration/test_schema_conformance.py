@@ -386,6 +386,10 @@ def moderation(c: Conformance) -> None:
     c.http("http_admin", "DELETE", suspend, 204, user="carol", path=who)
     c.http("http_admin", "DELETE", suspend, 403, user="alice", path=who)
     c.http("http_admin", "DELETE", suspend, 404, user="carol", path={"userId": "zed"})
+    flag = "/admin/flags/{userId}"
+    c.http("http_admin", "DELETE", flag, 204, user="carol", path=who)
+    c.http("http_admin", "DELETE", flag, 400, user="carol", path={"userId": "no such id!"})
+    c.http("http_admin", "DELETE", flag, 403, user="alice", path=who)
     # carol, no member of the direct conversation, deletes its first message
     message = "/admin/conversations/{id}/messages/{seq}"
     first = {"id": "dm:alice:bob", "seq": "1"}

@@ -317,6 +317,13 @@ export interface Routes {
     response: FlagList;
     status: 200;
   };
+  /** Clear a user's flag */
+  "DELETE /admin/flags/{userId}": {
+    query: undefined;
+    body: undefined;
+    response: void;
+    status: 204;
+  };
   /** Suspend a user */
   "POST /admin/users/{userId}/suspend": {
     query: undefined;

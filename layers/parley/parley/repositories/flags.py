@@ -19,6 +19,12 @@ class FlagsRepository(Repository):
         with translate():
             self.client.put_item(TableName=self.table, Item=ddb.encode(item))
 
+    def clear(self, user_id: str) -> None:
+        """Remove `user_id`'s flag (idempotent: no flag, no error)."""
+        key = {"pk": PARTITION, "userId": user_id}
+        with translate():
+            self.client.delete_item(TableName=self.table, Key=ddb.encode(key))
+
     def all(self, limit: int) -> list[Flag]:
         """Up to `limit` flagged users, in userId order (one Query, paged)."""
         out: list[Flag] = []

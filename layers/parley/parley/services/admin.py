@@ -50,6 +50,15 @@ class AdminService:
         self.require_admin(caller)
         return {"flags": self.flags.all(MAX_FLAGS) if self.flags is not None else []}
 
+    def clear_flag(self, caller: str, user_id: str) -> None:
+        """`DELETE /admin/flags/{userId}`: the user leaves the flag list (idempotent) until
+        a limit flags them again; audited like every admin action."""
+        self.require_admin(caller)
+        _check_user_id(user_id)
+        if self.flags is not None:
+            self.flags.clear(user_id)
+        audit(caller, "clear_flag", f"user:{user_id}", None)
+
     def suspend(self, caller: str, user_id: str, reason: str | None) -> None:
         """`POST /admin/users/{userId}/suspend`: no login, refresh or token of the user
         works from then on and their sockets close; 1002 for an unknown user."""
