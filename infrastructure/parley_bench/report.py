@@ -23,6 +23,7 @@ TARGETS = {
     "cost": "≤ $6.00 per million direct messages delivered to one online device",
     "critical": "≤ 4 sequential AWS calls before the first post",
     "fanout": "≤ 2 s from ack to last delivery at 10,000 members",
+    "flood": "one account flooding a group does not delay another group's delivery (issue 15)",
     "catchup": "every reply < 96 KB; every seq exactly once",
     "login": "login ≤ 150 ms at the auth function's memory (Argon2id, OWASP parameters)",
     "load": "p99 send→delivery ≤ 100 ms at 50 messages/s on the local cloud; 0 lost",
@@ -398,6 +399,100 @@ def fanout_section(r: Result, before: Result | None, chart: str | None) -> str:
     return "\n".join(text)
 
 
+def flood_section(r: Result) -> str:
+    base = next(c for c in r["conditions"] if c["name"] == "baseline")
+    rows = []
+    for c in r["conditions"]:
+        times = f"{c['b_median_ms'] / 1000:.2f} s / {c['b_p95_ms'] / 1000:.2f} s"
+        rows.append(
+            [
+                c["title"],
+                f"**{times}**",
+                f"{c['b_max_ms'] / 1000:.2f} s",
+                f"{c['b_median_ms'] / base['b_median_ms']:.1f}x / "
+                f"{c['b_p95_ms'] / base['b_p95_ms']:.1f}x"
+                if base["b_median_ms"] and base["b_p95_ms"]
+                else "-",
+                f"{c['b_delivered']} / {c['b_sends']}",
+                f"{c['flood_sends']:,}: {c['flood_acked']:,} stored, "
+                f"{c['flood_budget_1005']:,} budget 1005, {c['flood_limit_1005']:,} send-limit 1005"
+                if c["flood"]
+                else "-",
+                f"{c['flood_deliveries']:,}",
+                f"{c['peak_backlog_items']:,}",
+                f"{c['posts_per_second']:,.0f}",
+            ]
+        )
+    off, on = r["ratios"]["off"], r["ratios"]["on"]
+    lat = r["latency"]
+    by = {c["name"]: c for c in r["conditions"]}
+
+    def half(name: str) -> str:
+        return f"{by[name].get('b_second_half_median_ms', 0) / 1000:.2f} s"
+
+    return "\n".join(
+        [
+            "## Fan-out isolation under a flood (issue 15)",
+            "",
+            f"Target: {TARGETS['flood']}. Two groups of {r['members_a']:,} and "
+            f"{r['members_b']:,} members, everyone online on one connection. For "
+            f"{r['seconds']:.0f} s one account sends into group A back to back from one thread "
+            "with the real `ws_send` handler, ignoring `retryAfterMs`, while a member of group B "
+            f"sends one message every {r['interval']:g} s. Both groups' fan-out goes through "
+            "one push queue consumed in order by the real `fanout` handler in at most "
+            f"{r['concurrency']} concurrent invocations (`MaximumConcurrency`), batches of "
+            f"{r['batch_size']}, {r['threads']} post threads each, `users` items of "
+            f"{r['batch_users']}: the fan-out bench's emulation, with {lat['dynamodb_ms']:.0f} ms "
+            f"per DynamoDB call, {lat['post_ms']:.0f} ms per post and {lat['sqs_ms']:.0f} ms per "
+            "SQS call. The send limit ("
+            f"{r['sends_per_minute']} sends a minute) applies in every condition; the budget is "
+            "either out of reach (*off*: the behaviour before issue 15) or at its default of "
+            f"{r['budget_per_minute']:,} member deliveries a minute. Both fixed-window limits "
+            "start a window with the run. B's delivery time runs from the start of its send to "
+            "the post that reached the last of B's members.",
+            "",
+            _table(
+                [
+                    "condition",
+                    "B median / p95",
+                    "B max",
+                    "x no-flood (median / p95)",
+                    "B messages delivered",
+                    "flooder's sends",
+                    "flood deliveries",
+                    "peak queue backlog (items)",
+                    "posts/s (all)",
+                ],
+                rows,
+            ),
+            "",
+            f"With the budget off a flood stretches B's median {off['median']:.1f}x and its p95 "
+            f"{off['p95']:.1f}x; with the budget on, {on['median']:.1f}x and {on['p95']:.1f}x. "
+            f"Messages B sent in the second half of the run took (median) "
+            f"{half('baseline')} without a flood, {half('flood-off')} under the flood with the "
+            f"budget off and {half('flood-on')} with it on. The budget bounds what one sender "
+            "can put in the queue; it does not reorder the queue. The flooder's first "
+            f"{r['budget_per_minute']:,} member deliveries of a window are accepted as fast as "
+            "it can send them, and every message queued behind them, B's included, waits until "
+            f"the pool has posted them: about {r['budget_seconds_here']:.0f} s at the rate "
+            "this emulation's pool reaches when saturated (the *budget off* row's posts/s), "
+            f"about {r['budget_seconds_aws']:.1f} s at the template's "
+            f"{r['pool_posts_per_second_aws']:,.0f} posts/s ({r['concurrency']} x "
+            f"{r['threads']} posts in flight at {lat['post_ms']:.0f} ms); B's p95 with the "
+            f"budget on is {by['flood-on']['b_p95_ms'] / 1000:.1f} s. So the budget does not "
+            "fully isolate groups: it turns an "
+            "unbounded delay (without it the flood stops only at the send limit, "
+            f"{by['flood-off']['flood_acked']:,} messages stored here, "
+            f"{by['flood-on']['flood_acked']:,} with it) into at most one window's budget of "
+            "backlog per abusive sender, front-loaded at the start of the window. A sender "
+            "who starts just before a window ends gets two windows' budget back to back "
+            "(twice that backlog), and several abusive accounts add theirs. Isolation within "
+            "the window would take fairness in the queue itself (a separate queue for large "
+            "or throttled senders, or a budget per second rather than per minute).",
+        ]
+    )
+
+
 def _lambda_cpu_text(cpu: Result | None, big: Result) -> list[str]:
     if not cpu:
         return []
@@ -628,6 +723,7 @@ def render(
         "cost": lambda r: cost_section(r, baseline.get("cost")),
         "critical": lambda r: critical_section(r, baseline.get("critical")),
         "fanout": lambda r: fanout_section(r, baseline.get("fanout"), chart_files.get("fanout")),
+        "flood": flood_section,
         "catchup": lambda r: catchup_section(r, baseline.get("catchup")),
         "login": login_section,
         "load": lambda r: load_section(r, chart_files.get("latency")),
@@ -691,6 +787,15 @@ def summary(name: str, r: Result | None) -> str:
                 f"at {check['template_memory_mb']:,} MB"
             )
         return f"{big['last_ms'] / 1000:.2f} s at {big['members']:,} ({rate}){design}"
+    if name == "flood":
+        off, on = r["ratios"]["off"], r["ratios"]["on"]
+        spent = next(c for c in r["conditions"] if c["name"] == "flood-on")
+        return (
+            f"B's median / p95 under a flood: {off['median']:.1f}x / {off['p95']:.1f}x of "
+            f"no flood with the budget off, {on['median']:.1f}x / {on['p95']:.1f}x with it on; "
+            f"{spent['flood_budget_1005']:,} of the flooder's {spent['flood_sends']:,} sends "
+            "answered 1005 by the budget"
+        )
     if name == "catchup":
         return (
             f"{r['frames']} frames for {r['messages']:,} messages, largest "

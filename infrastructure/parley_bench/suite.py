@@ -282,11 +282,66 @@ def load(quick: bool) -> Result:
     return lt.bench(quick)
 
 
+def flood(quick: bool) -> Result:
+    """Issue 15: group B's delivery time while an account floods group A, side by side
+    without a flood, with the fan-out budget off and with it at its default."""
+    from parley_bench import flood as fl
+    from parley_bench.memory import Latency
+
+    members = 300 if quick else 500
+    seconds = 60.0 if quick else 120.0  # at least one whole budget window
+    interval = 0.5
+    latency = Latency()
+    say = lambda text: print(text, file=sys.stderr)  # noqa: E731 - a one-line logger
+    runs = [
+        r.as_dict()
+        for r in fl.run(
+            members_a=members, members_b=members, seconds=seconds, interval=interval, log=say
+        )
+    ]
+    by = {r["name"]: r for r in runs}
+    base = by["baseline"]
+    budget = by["flood-on"]["budget_per_minute"]
+    aws_pool = fl.pool_posts_per_second(
+        fanout_max_concurrency(), fanout_threads(), latency.post * 1000
+    )
+    saturated = by["flood-off"]["posts_per_second"]
+    return {
+        "members_a": members,
+        "members_b": members,
+        "seconds": seconds,
+        "interval": interval,
+        "latency": {
+            "dynamodb_ms": latency.dynamodb * 1000,
+            "post_ms": latency.post * 1000,
+            "sqs_ms": latency.sqs * 1000,
+        },
+        "concurrency": fanout_max_concurrency(),
+        "batch_size": fanout_batch_size(),
+        "threads": fanout_threads(),
+        "batch_users": parameter_default("FanoutBatchUsers", 100),
+        "sends_per_minute": parameter_default("SendsPerMinute", 600),
+        "budget_per_minute": budget,
+        "pool_posts_per_second_aws": aws_pool,
+        "budget_seconds_aws": budget / aws_pool,
+        "budget_seconds_here": budget / saturated if saturated else 0.0,
+        "conditions": runs,
+        "ratios": {
+            key: {
+                "median": fl.ratio(by[name]["b_median_ms"], base["b_median_ms"]),
+                "p95": fl.ratio(by[name]["b_p95_ms"], base["b_p95_ms"]),
+            }
+            for key, name in (("off", "flood-off"), ("on", "flood-on"))
+        },
+    }
+
+
 BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "coldstart": coldstart,
     "cost": cost,
     "critical": critical,
     "fanout": fanout,
+    "flood": flood,
     "catchup": catchup,
     "login": login,
     "load": load,

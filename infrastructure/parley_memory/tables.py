@@ -20,6 +20,7 @@ from parley.records import (
     Session,
     StoredMessage,
     User,
+    is_countable,
 )
 from parley.records import Membership as UserMembership
 from parley.repositories.messages import BY_CLIENT_MSG_ID, dedupe_key
@@ -455,6 +456,9 @@ class Messages(Repository):
         super().__init__(store)
         self.before_put: Callable[[Message], None] | None = None
         self.lose_every_put = False
+        # `expiresAt` per (conversationId, seq): kept beside the store's records, which
+        # hold only what a client or a write's rules read.
+        self.expiries: dict[tuple[str, int], int] = {}
 
     def _top(self, conversation_id: str) -> StoredMessage | None:
         log = self.store.messages.get(conversation_id, {})
@@ -476,7 +480,7 @@ class Messages(Repository):
         self._read("Query", [top], consistent=True)
         if top is None:
             return Newest(0, {}, 0)
-        return Newest(top["seq"], own, top.get("n"))
+        return Newest(top["seq"], own, top.get("n"), top["ts"])
 
     def newest_many(self, conversation_ids: list[str]) -> dict[str, Newest]:
         return {c: self.newest(c) for c in conversation_ids}
@@ -511,32 +515,57 @@ class Messages(Repository):
         return applied
 
     def after_with_own(
-        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
+        self,
+        conversation_id: str,
+        after_seq: int,
+        limit: int,
+        consistent: bool = False,
+        min_ts: int = 0,
     ) -> tuple[list[Message], dict[str, int]]:
-        """Up to `limit` messages with seq > `after_seq`, ascending, and the `own` map of the
-        last one returned ({} for none)."""
+        """Up to `limit` messages with seq > `after_seq` and ts >= `min_ts`, ascending, and
+        the `own` map of the last one returned ({} for none)."""
         self._called("after_with_own", conversation_id, after_seq, limit)
-        return self._after(conversation_id, after_seq, limit)
+        return self._after(conversation_id, after_seq, limit, min_ts)
 
     def _after(
-        self, conversation_id: str, after_seq: int, limit: int
+        self, conversation_id: str, after_seq: int, limit: int, min_ts: int = 0
     ) -> tuple[list[Message], dict[str, int]]:
         with self.store.lock:
             log = self.store.messages.get(conversation_id, {})
-            chosen = [log[s] for s in sorted(log) if s > after_seq][:limit]
+            chosen = [log[s] for s in sorted(log) if s > after_seq and log[s]["ts"] >= min_ts]
+            chosen = chosen[:limit]
             own = dict(chosen[-1].get("own", {})) if chosen else {}
             return [protocol_message(m) for m in chosen], own
 
     def before(
-        self, conversation_id: str, before_seq: int, min_seq: int, limit: int
+        self, conversation_id: str, before_seq: int, min_seq: int, limit: int, min_ts: int = 0
     ) -> list[Message]:
         self._called("before", conversation_id, before_seq, min_seq, limit)
         if before_seq <= min_seq:
             return []
         with self.store.lock:
             log = self.store.messages.get(conversation_id, {})
-            chosen = [s for s in sorted(log, reverse=True) if min_seq <= s < before_seq][:limit]
+            chosen: list[int] = []
+            for s in sorted(log, reverse=True):
+                if len(chosen) == limit or s < min_seq:
+                    break
+                if s >= before_seq:
+                    continue
+                if log[s]["ts"] < min_ts:
+                    break  # as the DynamoDB version: the first expired one ends the page
+                chosen.append(s)
             return [protocol_message(log[s]) for s in reversed(chosen)]
+
+    def expire(self, conversation_id: str, seq: int, expires_at: int) -> bool:
+        """Set a stored message's `expiresAt` (like the UpdateItem on attribute_exists);
+        nothing here expires it: tests remove it as TTL would (`remove`)."""
+        self._called("expire", conversation_id, seq)
+        with self.store.lock:
+            stored = self.store.messages.get(conversation_id, {}).get(seq)
+            if stored is not None:
+                self.expiries[(conversation_id, seq)] = expires_at
+        self._wrote("UpdateItem", stored, stored, stored is not None)
+        return stored is not None
 
     def get(self, conversation_id: str, seq: int) -> Message | None:
         """One message in its current state (like the consistent GetItem)."""
@@ -557,7 +586,35 @@ class Messages(Repository):
         self._read("BatchGetItem", found.values())
         return {pos: row.get("n") for pos, row in found.items() if row is not None}
 
+    def count_below_kept(
+        self, conversation_id: str, after_seq: int, min_ts: int
+    ) -> tuple[int, int | None] | None:
+        """The oldest kept message above `after_seq` and the count just below it (like the
+        filtered Query projecting seq, n and body)."""
+        self._called("count_below_kept", conversation_id, after_seq)
+        with self.store.lock:
+            log = self.store.messages.get(conversation_id, {})
+            scanned = [log[s] for s in sorted(log) if s > after_seq]
+            kept = next((m for m in scanned if m["ts"] >= min_ts), None)
+            read = scanned[: scanned.index(kept) + 1] if kept is not None else scanned
+        self._read("Query", read)
+        if kept is None:
+            return None
+        n = kept.get("n")
+        return kept["seq"], None if n is None else n - (1 if is_countable(kept["body"]) else 0)
+
     # inspection helpers (not part of the port)
+
+    def expires_at(self, conversation_id: str, seq: int) -> int | None:
+        """The `expiresAt` a message was given (None: it never expires)."""
+        with self.store.lock:
+            return self.expiries.get((conversation_id, seq))
+
+    def remove(self, conversation_id: str, seq: int) -> None:
+        """Delete one message as DynamoDB's TTL would (no call, not recorded)."""
+        with self.store.lock:
+            self.store.messages.get(conversation_id, {}).pop(seq, None)
+            self.expiries.pop((conversation_id, seq), None)
 
     def after(self, conversation_id: str, after_seq: int, limit: int) -> list[Message]:
         """Up to `limit` messages with seq > `after_seq`, ascending (not a call: no latency,

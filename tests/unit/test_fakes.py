@@ -126,8 +126,11 @@ def test_own_maps_are_stored_and_read_only_through_newest_and_after_with_own(
     # WHEN it is read back every way
     # THEN newest and after_with_own give the newest map ({} for a message without one);
     # after, before and find_by_client_id hand out the protocol's fields only
-    assert repos.messages.newest(dm) == (2, {"bob": 2}, None)
-    assert repos.messages.newest_many([dm, CID]) == {dm: (2, {"bob": 2}, None), CID: (0, {}, 0)}
+    assert repos.messages.newest(dm) == (2, {"bob": 2}, None, 2)
+    assert repos.messages.newest_many([dm, CID]) == {
+        dm: (2, {"bob": 2}, None, 2),
+        CID: (0, {}, 0, None),
+    }
     page, own = repos.messages.after_with_own(dm, 0, 10)
     assert ([m["seq"] for m in page], own) == ([1, 2], {"bob": 2})
     assert repos.messages.after_with_own(dm, 0, 1)[1] == {}

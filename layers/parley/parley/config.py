@@ -127,6 +127,9 @@ class Settings:
     fanout_deliveries_per_minute: int = _bounded(50_000, ge=10_000)
     admin_users: str = ""
     flags_table: str | None = None
+    # Protocol 12: days a message is kept (0: forever); older ones expire by TTL and reads
+    # hide them meanwhile (services/retention.py). At most 100 years of days.
+    message_retention_days: int = _bounded(0, ge=0, le=36500)
 
     # External identity (optional): access tokens of one OpenID Connect issuer.
     oidc_issuer: str = ""

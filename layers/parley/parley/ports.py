@@ -64,12 +64,14 @@ class SeqTaken(Exception):
 
 
 class Newest(NamedTuple):
-    """A conversation's newest seq (0 for none), that message's `own` map ({} for none) and
-    its running count of countable messages `n` (None when stored before counts existed)."""
+    """A conversation's newest seq (0 for none), that message's `own` map ({} for none), its
+    running count of countable messages `n` (None when stored before counts existed) and its
+    `ts` (None for none: the write that follows it sets its expiry, see "Retention")."""
 
     seq: int
     own: dict[str, int]
     n: int | None = 0
+    ts: int | None = None
 
 
 class ListState(NamedTuple):
@@ -280,15 +282,35 @@ class Messages(Protocol):
         ...
 
     def after_with_own(
-        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
+        self,
+        conversation_id: str,
+        after_seq: int,
+        limit: int,
+        consistent: bool = False,
+        min_ts: int = 0,
     ) -> tuple[list[Message], dict[str, int]]:
-        """Up to `limit` messages with seq > `after_seq`, ascending, and the `own` map of the
-        last one returned ({} for none)."""
+        """Up to `limit` messages with seq > `after_seq` and ts >= `min_ts` (retention),
+        ascending, and the `own` map of the last one returned ({} for none)."""
         ...
 
     def before(
-        self, conversation_id: str, before_seq: int, min_seq: int, limit: int
-    ) -> list[Message]: ...
+        self, conversation_id: str, before_seq: int, min_seq: int, limit: int, min_ts: int = 0
+    ) -> list[Message]:
+        """Up to `limit` messages with `min_seq` <= seq < `before_seq`, ascending; with
+        `min_ts`, only the newest run at or above it (fewer than `limit`: nothing older is
+        kept)."""
+        ...
+
+    def expire(self, conversation_id: str, seq: int, expires_at: int) -> bool:
+        """Give a stored message its TTL `expiresAt` (epoch seconds); False when it is gone."""
+        ...
+
+    def count_below_kept(
+        self, conversation_id: str, after_seq: int, min_ts: int
+    ) -> tuple[int, int | None] | None:
+        """The oldest message above `after_seq` with ts >= `min_ts`: its seq and the running
+        count just below it (None: stored before counts); None when there is none."""
+        ...
 
     def get(self, conversation_id: str, seq: int) -> Message | None:
         """One message in its current state (strongly consistent), None when absent."""

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from parley.services.messages import MessageService
     from parley.services.notifier import NotifierService
     from parley.services.push import PushService
+    from parley.services.retention import Retention
     from parley.services.rtc import RtcService
     from parley.services.users import UserService
     from parley.tokens import ExternalVerifier, Keys
@@ -398,6 +399,21 @@ def connection_service() -> ConnectionService:
 
 
 @cache
+def retention() -> Retention | None:
+    """`MessageRetentionDays` (protocol 12); None when messages are kept forever, so that
+    no read or write changes at all."""
+    days = settings().message_retention_days
+    if not days:
+        return None
+    from parley.observability import count, logger
+    from parley.services.retention import Retention
+
+    return Retention(
+        days=days, messages=messages(), clock=SYSTEM_CLOCK, on_error=logger.warning, metric=count
+    )
+
+
+@cache
 def message_service() -> MessageService:
     from parley.observability import logger
     from parley.services.messages import MessageService
@@ -419,6 +435,7 @@ def message_service() -> MessageService:
         erasures=erasure_queue() if cfg.erase_queue_url else None,
         abuse=abuse(),
         fanout_budget=fanout_budget(),
+        retention=retention(),
     )
 
 
@@ -427,7 +444,10 @@ def conversation_service() -> ConversationService:
     from parley.services.conversations import ConversationService
 
     return ConversationService(
-        messages=messages(), members=members(), conversations=conversations()
+        messages=messages(),
+        members=members(),
+        conversations=conversations(),
+        retention=retention(),
     )
 
 
@@ -446,6 +466,7 @@ def group_service() -> GroupService:
         clock=SYSTEM_CLOCK,
         max_members=cfg.max_group_size,
         abuse=abuse(),
+        retention=retention(),
     )
 
 

@@ -140,7 +140,7 @@ def test_last_seq_is_a_consistent_descending_query(dynamodb: Stubbed) -> None:
             "TableName": "Messages",
             "KeyConditionExpression": "conversationId = :c",
             "ExpressionAttributeValues": {":c": {"S": CID}},
-            "ProjectionExpression": "seq, own, n",
+            "ProjectionExpression": "seq, own, n, ts",
             "ScanIndexForward": False,
             "Limit": 1,
             "ConsistentRead": True,
@@ -155,19 +155,27 @@ def test_newest_reads_the_seq_and_the_own_map_in_the_same_query(dynamodb: Stubbe
     # THEN it is last_seq's query (descending, Limit 1, consistent) also projecting `own`
     dynamodb.stub.add_response(
         "query",
-        {"Items": [{"seq": {"N": "41"}, "own": {"M": {"alice": {"N": "40"}, "bob": {"N": "41"}}}}]},
+        {
+            "Items": [
+                {
+                    "seq": {"N": "41"},
+                    "own": {"M": {"alice": {"N": "40"}, "bob": {"N": "41"}}},
+                    "ts": {"N": "1700000000123"},
+                }
+            ]
+        },
         {
             "TableName": "Messages",
             "KeyConditionExpression": "conversationId = :c",
             "ExpressionAttributeValues": {":c": {"S": CID}},
-            "ProjectionExpression": "seq, own, n",
+            "ProjectionExpression": "seq, own, n, ts",
             "ScanIndexForward": False,
             "Limit": 1,
             "ConsistentRead": True,
         },
     )
     newest = MessagesRepository("Messages", dynamodb.client).newest(CID)
-    assert newest == Newest(41, {"alice": 40, "bob": 41}, None)
+    assert newest == Newest(41, {"alice": 40, "bob": 41}, None, 1700000000123)
 
 
 def test_newest_of_a_message_without_a_map_or_of_nothing(dynamodb: Stubbed) -> None:
@@ -178,8 +186,8 @@ def test_newest_of_a_message_without_a_map_or_of_nothing(dynamodb: Stubbed) -> N
     dynamodb.stub.add_response("query", {"Items": [{"seq": {"N": "7"}}]})
     dynamodb.stub.add_response("query", {"Items": []})
     repo = MessagesRepository("Messages", dynamodb.client)
-    assert repo.newest(CID) == (7, {}, None)
-    assert repo.newest(CID) == (0, {}, 0)
+    assert repo.newest(CID) == (7, {}, None, None)
+    assert repo.newest(CID) == (0, {}, 0, None)
 
 
 def test_own_is_stored_as_a_map_and_never_decoded_into_a_message() -> None:

@@ -14,11 +14,12 @@ message handed to a client.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from parley import ddb
 from parley.concurrency import parallel_map
 from parley.ports import Newest
-from parley.records import Message, StoredMessage
+from parley.records import Message, StoredMessage, is_countable
 from parley.repositories.base import AttrItem, Repository, batch_get, conditional, translate
 from parley.wire import compact_json
 
@@ -123,14 +124,15 @@ class MessagesRepository(Repository):
         """The highest stored seq and its message's `own` map, read with strong consistency.
 
         The same Query as :meth:`last_seq` (one item, billed by its size whatever the
-        projection), with `own` and the running count `n` projected too.
+        projection), with `own`, the running count `n` and `ts` (the next write's expiry of
+        this message, see "Retention") projected too.
         """
         with translate():
             page = self.client.query(
                 TableName=self.table,
                 KeyConditionExpression="conversationId = :c",
                 ExpressionAttributeValues=ddb.encode({":c": conversation_id}),
-                ProjectionExpression="seq, own, n",
+                ProjectionExpression="seq, own, n, ts",
                 ScanIndexForward=False,
                 Limit=1,
                 ConsistentRead=True,
@@ -139,7 +141,8 @@ class MessagesRepository(Repository):
         if not items:
             return Newest(0, {}, 0)
         top = items[0]
-        return Newest(int(top["seq"]["N"]), decode_own(top), decode_n(top))
+        ts = int(top["ts"]["N"]) if "ts" in top else None
+        return Newest(int(top["seq"]["N"]), decode_own(top), decode_n(top), ts)
 
     def newest_many(self, conversation_ids: list[str]) -> dict[str, Newest]:
         """`newest` of several conversations, in parallel."""
@@ -179,41 +182,132 @@ class MessagesRepository(Repository):
         )
 
     def after_with_own(
-        self, conversation_id: str, after_seq: int, limit: int, consistent: bool = False
+        self,
+        conversation_id: str,
+        after_seq: int,
+        limit: int,
+        consistent: bool = False,
+        min_ts: int = 0,
     ) -> tuple[list[Message], dict[str, int]]:
         """Up to `limit` messages with seq > `after_seq`, ascending, and the `own` map of the
         last one returned ({} for none): when the page reaches the newest message, that is
-        the conversation's current map."""
-        with translate():
-            page = self.client.query(
-                TableName=self.table,
-                KeyConditionExpression="conversationId = :c AND seq > :s",
-                ExpressionAttributeValues=ddb.encode({":c": conversation_id, ":s": after_seq}),
-                ScanIndexForward=True,
-                Limit=limit,
-                ConsistentRead=consistent,
+        the conversation's current map.
+
+        With `min_ts` (retention) messages stored before it are left out, also those TTL has
+        not removed yet. DynamoDB applies `Limit` before the filter, so a page of only
+        expired messages is followed by pages twice as large until `limit` kept messages
+        or the end: the expired run below the oldest kept message costs a few round trips
+        however long it is, and at most `limit` kept messages more are read than returned.
+        """
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "conversationId = :c AND seq > :s",
+            "ScanIndexForward": True,
+            "ConsistentRead": consistent,
+        }
+        if not min_ts:
+            query["ExpressionAttributeValues"] = ddb.encode(
+                {":c": conversation_id, ":s": after_seq}
             )
-        items = page.get("Items", [])
+            with translate():
+                items = self.client.query(**query, Limit=limit).get("Items", [])
+        else:
+            query["FilterExpression"] = "ts >= :t"
+            query["ExpressionAttributeValues"] = ddb.encode(
+                {":c": conversation_id, ":s": after_seq, ":t": min_ts}
+            )
+            items = self._filtered(query, limit, grow=True)
         own = decode_own(items[-1]) if items else {}
         return [decode_message(i) for i in items], own
 
     def before(
-        self, conversation_id: str, before_seq: int, min_seq: int, limit: int
+        self, conversation_id: str, before_seq: int, min_seq: int, limit: int, min_ts: int = 0
     ) -> list[Message]:
-        """Up to `limit` messages with `min_seq` <= seq < `before_seq`, ascending."""
+        """Up to `limit` messages with `min_seq` <= seq < `before_seq`, ascending.
+
+        With `min_ts` (retention) only messages stored at or after it: read downwards, the
+        first one past retention ends the page (everything below is older), so a page
+        shorter than `limit` means nothing older is kept.
+        """
         if before_seq <= min_seq:
             return []
-        with translate():
-            page = self.client.query(
-                TableName=self.table,
-                KeyConditionExpression="conversationId = :c AND seq BETWEEN :lo AND :hi",
-                ExpressionAttributeValues=ddb.encode(
-                    {":c": conversation_id, ":lo": min_seq, ":hi": before_seq - 1}
-                ),
-                ScanIndexForward=False,
-                Limit=limit,
-            )
-        return [decode_message(i) for i in reversed(page.get("Items", []))]
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "conversationId = :c AND seq BETWEEN :lo AND :hi",
+            "ScanIndexForward": False,
+        }
+        values: dict[str, Any] = {":c": conversation_id, ":lo": min_seq, ":hi": before_seq - 1}
+        if not min_ts:
+            query["ExpressionAttributeValues"] = ddb.encode(values)
+            with translate():
+                items = self.client.query(**query, Limit=limit).get("Items", [])
+        else:
+            query["FilterExpression"] = "ts >= :t"
+            query["ExpressionAttributeValues"] = ddb.encode({**values, ":t": min_ts})
+            items = self._filtered(query, limit, grow=False)
+        return [decode_message(i) for i in reversed(items)]
+
+    def count_below_kept(
+        self, conversation_id: str, after_seq: int, min_ts: int
+    ) -> tuple[int, int | None] | None:
+        """The oldest message above `after_seq` stored at or after `min_ts` (retention): its
+        seq and the running count just below it (its `n` less itself when countable; None
+        for a message stored before counts), or None when no message above is kept."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "conversationId = :c AND seq > :s",
+            "FilterExpression": "ts >= :t",
+            "ProjectionExpression": "seq, n, body",
+            "ExpressionAttributeValues": ddb.encode(
+                {":c": conversation_id, ":s": after_seq, ":t": min_ts}
+            ),
+            "ScanIndexForward": True,
+        }
+        found = self._filtered(query, 1, grow=True)
+        if not found:
+            return None
+        top = found[0]
+        n = decode_n(top)
+        countable = is_countable(json.loads(top["body"]["S"]))
+        return int(top["seq"]["N"]), None if n is None else n - (1 if countable else 0)
+
+    def _filtered(self, query: dict[str, Any], limit: int, *, grow: bool) -> list[AttrItem]:
+        """Up to `limit` items of a Query with a retention FilterExpression, paged past
+        DynamoDB's Limit-before-filter. Ascending (`grow`): pages of only expired items are
+        skipped with pages twice as large. Descending: the first expired item ends it (the
+        pages below are older), and a page cut short by DynamoDB's 1 MB is continued, so
+        a short result always means the kept messages ended."""
+        items: list[AttrItem] = []
+        page_limit = limit
+        start: AttrItem | None = None
+        while len(items) < limit:
+            extra = {"ExclusiveStartKey": start} if start is not None else {}
+            with translate():
+                page = self.client.query(**query, Limit=page_limit, **extra)
+            found = page.get("Items", [])
+            items.extend(found)
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                break
+            if grow and not found:
+                page_limit *= 2
+                continue
+            if not grow and page.get("ScannedCount", 0) > len(found):
+                break
+            page_limit = limit - len(items)
+        return items[:limit]
+
+    def expire(self, conversation_id: str, seq: int, expires_at: int) -> bool:
+        """Set a stored message's TTL `expiresAt` (epoch seconds; retention): only on a
+        message that exists, so a race with TTL itself never recreates a stub item."""
+        return conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=ddb.encode({"conversationId": conversation_id, "seq": seq}),
+            UpdateExpression="SET expiresAt = :e",
+            ConditionExpression="attribute_exists(seq)",
+            ExpressionAttributeValues=ddb.encode({":e": expires_at}),
+        )
 
     def get(self, conversation_id: str, seq: int) -> Message | None:
         """One message in its current state (strongly consistent GetItem), None if absent."""

@@ -11,6 +11,7 @@ from parley.concurrency import gather, parallel_map
 from parley.errors import ConversationNotFound, Forbidden, InvalidParam
 from parley.ports import Conversations, ListState, Members, Messages, Newest
 from parley.records import Member, Message
+from parley.services.retention import Retention
 from parley.wire import json_size
 
 # API Gateway allows 128 KB per WebSocket message; the protocol promises replies under 96 KB.
@@ -130,6 +131,12 @@ class ConversationService:
     messages: Messages
     members: Members
     conversations: Conversations
+    retention: Retention | None = None  # protocol 12: MessageRetentionDays (None: forever)
+
+    def _min_ts(self) -> int:
+        """The oldest `ts` reads show: messages past retention are hidden whether TTL has
+        removed them yet or not, the never-expiring newest one included (0: all shown)."""
+        return self.retention.cutoff_ms() if self.retention is not None else 0
 
     def require_member(self, user_id: str, conversation_id: str) -> Member:
         """The caller's membership row; 1004 for anyone without one, whether or not the
@@ -160,15 +167,24 @@ class ConversationService:
         )
         read_seqs: dict[str, int] = {}
         for cid in conversation_ids:
-            last_seq, own, _ = newest.get(cid, Newest(0, {}))
+            found = newest.get(cid, Newest(0, {}))
+            last_seq, own = found.seq, found.own
             state = states.get(cid, ListState(0, False))
             read_seqs[cid] = min(observed_read_seq(state.read_seq, own, user_id), last_seq)
         # Unread counts only text, file and custom messages (protocol 9.2): the difference of
         # the running counts at the newest message and at the read position, one BatchGetItem
         # per 100 conversations here rather than a read or write on every send.
-        counted = self.messages.counts_at(
-            [(cid, seq) for cid, seq in read_seqs.items() if 0 < seq < newest[cid].seq]
-        )
+        min_ts = self._min_ts()
+        if min_ts:
+            unreads = self._unread_kept(newest, read_seqs, min_ts)
+        else:
+            counted = self.messages.counts_at(
+                [(cid, seq) for cid, seq in read_seqs.items() if 0 < seq < newest[cid].seq]
+            )
+            unreads = {
+                cid: unread(newest.get(cid, Newest(0, {})), seq, counted.get((cid, seq), 0))
+                for cid, seq in read_seqs.items()
+            }
         out: list[ConversationSummary] = []
         for cid in conversation_ids:
             info = meta.get(cid)
@@ -179,13 +195,32 @@ class ConversationService:
                 "type": info["type"] if info else ids.conversation_type(cid),
                 "lastSeq": top.seq,
                 "readSeq": read_seq,
-                "unread": unread(top, read_seq, counted.get((cid, read_seq), 0)),
+                "unread": unreads[cid],
                 "muted": states.get(cid, ListState(0, False)).muted,
             }
             if info and info.get("name"):
                 entry["name"] = info["name"]
             out.append(entry)
         return {"conversations": out, "nextCursor": encode_cursor(after)}
+
+    def _unread_kept(
+        self, newest: dict[str, Newest], read_seqs: dict[str, int], min_ts: int
+    ) -> dict[str, int]:
+        """Unread under retention: the countable messages above the read position that are
+        still kept, what a sync can still deliver. The count at the read position may be
+        gone with its message, so each conversation with unread messages reads its oldest
+        kept message above it instead (one Query each, in parallel, in place of the
+        BatchGetItem), whose running count less itself is the count just below it."""
+        behind = [cid for cid, seq in read_seqs.items() if seq < newest[cid].seq]
+        found = parallel_map(
+            lambda cid: self.messages.count_below_kept(cid, read_seqs[cid], min_ts), behind
+        )
+        counts = dict.fromkeys(read_seqs, 0)
+        for cid, kept in zip(behind, found, strict=True):
+            if kept is not None:
+                first_kept, below = kept
+                counts[cid] = unread(newest[cid], first_kept - 1, below)
+        return counts
 
     def set_muted(self, user_id: str, conversation_id: str, muted: bool) -> MuteSetting:
         """`PATCH /conversations/{id}` (protocol 11): members only, 1004 for anyone else
@@ -201,13 +236,17 @@ class ConversationService:
     def history(
         self, user_id: str, conversation_id: str, before_seq: int | None, limit: int
     ) -> HistoryPage:
-        """A page of messages just below `before_seq`, ascending, from the member's join on."""
+        """A page of messages just below `before_seq`, ascending, from the member's join on
+        (and, with retention, from the oldest kept message on)."""
         member = self.require_member(user_id, conversation_id)
         first_visible = int(member.get("joinedSeq", 1))
         upper = MAX_SEQ if before_seq is None else before_seq
-        page = self.messages.before(conversation_id, upper, first_visible, limit)
+        min_ts = self._min_ts()
+        page = self.messages.before(conversation_id, upper, first_visible, limit, min_ts=min_ts)
         lowest = page[0]["seq"] if page else None
         next_before = lowest if lowest is not None and lowest > first_visible else None
+        if min_ts and len(page) < limit:
+            next_before = None  # the page stopped at the oldest kept message
         return {"messages": page, "nextBeforeSeq": next_before}
 
     def _read_pages(
@@ -224,8 +263,11 @@ class ConversationService:
         `limit` messages of each (docs/architecture.md, "Sync and history").
         """
         first = min(limit + 1, FIRST_READ)
+        # Retention: a cursor below the oldest kept message gets the kept ones from there.
+        min_ts = self._min_ts()
         round1 = parallel_map(
-            lambda cid: self.messages.after_with_own(cid, starts[cid], first), conversation_ids
+            lambda cid: self.messages.after_with_own(cid, starts[cid], first, min_ts=min_ts),
+            conversation_ids,
         )
         pages: Pages = {}
         owns: dict[str, dict[str, int]] = {}
@@ -244,7 +286,9 @@ class ConversationService:
             items_left -= want - 1
         chosen: Ids = [*wanted]
         round2 = parallel_map(
-            lambda cid: self.messages.after_with_own(cid, pages[cid][-1]["seq"], wanted[cid]),
+            lambda cid: self.messages.after_with_own(
+                cid, pages[cid][-1]["seq"], wanted[cid], min_ts=min_ts
+            ),
             chosen,
         )
         capped: set[str] = set(full) - set(wanted)
@@ -295,7 +339,7 @@ class ConversationService:
         # Oldest cursors first, so a long backlog cannot starve the others across rounds.
         for cid in sorted(fresh, key=lambda c: (starts[c], c)):
             page = fresh[cid]
-            last_seq, own, _ = newest[cid]
+            last_seq, own = newest[cid].seq, newest[cid].own
             entry: SyncEntry = {
                 "conversationId": cid,
                 "type": ids.conversation_type(cid),

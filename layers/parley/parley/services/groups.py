@@ -23,6 +23,7 @@ from parley.ports import Conversations, Members, MembershipWriter, Messages, Seq
 from parley.records import Conversation, Member, MemberEntry, Message, member_row
 from parley.services.abuse import AbuseLimits
 from parley.services.push import PushService
+from parley.services.retention import Retention
 
 # A transaction holds at most 100 items: the message, the counter and up to 90 members
 # (with room to spare for a role change's items); the rows after them go 99 at a time
@@ -70,6 +71,7 @@ class GroupService:
     clock: Clock
     max_members: int
     abuse: AbuseLimits | None = None  # issue 15: groups per day, members added per hour
+    retention: Retention | None = None  # protocol 12: MessageRetentionDays (None: forever)
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -236,9 +238,16 @@ class GroupService:
             except SeqTaken:
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
                 continue
+            # Retention: the message before this one may expire now (the same rule as a
+            # send's, `Retention.expire_previous`), beside the readSeq write.
+            expiring = (
+                self.retention.expire_previous(conversation_id, newest) if self.retention else None
+            )
             if event != "member_left":
                 # Storing message n sets its sender's readSeq to n (protocol 5.3.6).
                 self.members.advance_read(conversation_id, actor, seq)
+            if expiring is not None:
+                expiring.result()  # never raises: a failed expiry is logged and counted
             return message
         raise MessageSendFailed("group busy; retry")
 

@@ -66,7 +66,8 @@ class LiveService:
         nothing and sends no receipt, as when a send still wrote the Members row.
         """
         self.conversations.require_member(user_id, conversation_id)
-        last_seq, own, _ = self.messages.newest(conversation_id)
+        top = self.messages.newest(conversation_id)
+        last_seq, own = top.seq, top.own
         target = min(seq, last_seq)
         if target <= own.get(user_id, 0) or not self.members.advance_read(
             conversation_id, user_id, target

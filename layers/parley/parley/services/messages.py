@@ -30,6 +30,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -63,6 +64,7 @@ from parley.services.abuse import AbuseLimits
 from parley.services.budget import FanoutBudget
 from parley.services.limits import RateLimiter
 from parley.services.push import PushService
+from parley.services.retention import Retention
 
 if TYPE_CHECKING:
     from parley.models import SendFrame
@@ -103,6 +105,7 @@ class MessageService:
     events: Events | None = None  # None: edit, delete and reaction bodies are refused (1001)
     abuse: AbuseLimits | None = None  # protocol 13: new direct conversations, repeated texts
     fanout_budget: FanoutBudget | None = None  # issue 15: member deliveries per sender
+    retention: Retention | None = None  # protocol 12: MessageRetentionDays (None: forever)
 
     def send(
         self,
@@ -181,6 +184,9 @@ class MessageService:
             self._check_references(conversation_id, body, member, newest)
         if member.get("blocked"):
             raise Forbidden("not allowed to write to this conversation")
+        # The previous newest message's expiry (retention) runs beside the push, as the
+        # group's readSeq write does.
+        expiring: list[Future[None]] = []
         if event:
             message, duplicate = self._append_event(
                 conversation_id,
@@ -191,6 +197,7 @@ class MessageService:
                 member,
                 target,
                 before_write=charge,
+                expiring=expiring,
             )
         else:
             attachment_id = body.get("attachmentId") if kind == "file" else None
@@ -204,6 +211,7 @@ class MessageService:
                 newest,
                 attachment_id=attachment_id,
                 before_write=charge,
+                expiring=expiring,
             )
         # In a group, the sender's readSeq and the push are independent: the write runs
         # beside the push (on the I/O pool; the push stays on this thread, so no pool task
@@ -223,6 +231,8 @@ class MessageService:
                 self.on_push_error("push failed after store", exc_info=exc)
         if advanced is not None:
             advanced.result()
+        for future in expiring:
+            future.result()  # never raises: a failed expiry is logged and counted
         return Sent(message, duplicate)
 
     def moderate_delete(self, admin: str, conversation_id: str, seq: int) -> Sent:
@@ -276,6 +286,23 @@ class MessageService:
         """The newest seq, with its running count `n` and, in a direct conversation, its
         `own` map (groups have none)."""
         return self.messages.newest(conversation_id)
+
+    def _expire_previous(
+        self, conversation_id: str, previous: Newest, expiring: list[Future[None]] | None
+    ) -> None:
+        """Retention: message `previous.seq + 1` is stored, so `previous` may now expire
+        (docs/architecture.md, "Retention"). Every append calls this once it stored its
+        message: with `expiring` the update runs beside the caller's push (it waits on the
+        collected future), without, it is waited on here."""
+        if self.retention is None:
+            return
+        future = self.retention.expire_previous(conversation_id, previous)
+        if future is None:
+            return
+        if expiring is None:
+            future.result()
+        else:
+            expiring.append(future)
 
     @staticmethod
     def _count(newest: Newest, body: dict[str, Any]) -> int:
@@ -331,6 +358,7 @@ class MessageService:
         *,
         before_write: Callable[[], None] | None = None,
         app_admin: bool = False,
+        expiring: list[Future[None]] | None = None,
     ) -> Sent:
         """The ordered, idempotent append of an event with its target's change.
 
@@ -353,6 +381,8 @@ class MessageService:
                 return Sent(existing, True)
             if target is None:
                 target = events.target(conversation_id, body["target"])
+            if target is not None and self.retention and self.retention.hidden(target["ts"]):
+                target = None  # past retention: gone for every read, so for events too
             now = self.clock.now_ms()
             seq = newest.seq + 1
             change = rules.plan(
@@ -386,6 +416,7 @@ class MessageService:
             own = ({**newest.own} if app_admin else {**newest.own, sender: seq}) if dm else None
             outcome = events.commit(message, own, self._count(newest, body), change)
             if outcome is EventOutcome.STORED:
+                self._expire_previous(conversation_id, newest, expiring)
                 return Sent(message, False)
             if outcome is EventOutcome.SEQ_TAKEN:
                 newest = None
@@ -403,6 +434,7 @@ class MessageService:
         *,
         attachment_id: str | None = None,
         before_write: Callable[[], None] | None = None,
+        expiring: list[Future[None]] | None = None,
     ) -> Sent:
         """The ordered, idempotent append: the stored (or first stored) message.
 
@@ -449,8 +481,10 @@ class MessageService:
             n = self._count(newest, body)
             if attachment_id is None:
                 if self.messages.put_if_absent(message, own, n):
+                    self._expire_previous(conversation_id, newest, expiring)
                     return Sent(message, False)
             elif self._put_claiming(message, own, attachment_id, n):
+                self._expire_previous(conversation_id, newest, expiring)
                 self._files().claimed(attachment_id)
                 return Sent(message, False)
             newest = None
