@@ -54,6 +54,9 @@ class Settings:
     limits_table: str | None = None
     push_queue_url: str | None = None
     signing_secret_arn: str | None = None
+    # The secret CloudFront adds to every request it forwards when the stack's optional
+    # edge (EdgeProtection=on) is in front of the HTTP API; empty = no edge.
+    edge_secret_arn: str = ""
     turn_secret_arn: str | None = None
     ws_api_endpoint: str | None = None
     ws_stage: str | None = None

@@ -275,6 +275,17 @@ def push_queue() -> PushQueue:
     return PushQueue(_need("push_queue_url"))
 
 
+def edge_secret() -> str | None:
+    """The secret CloudFront's edge sends with every request it forwards (None: the stack
+    has no edge in front of the HTTP API). Powertools Parameters caches it for max_age."""
+    cfg = settings()
+    if not cfg.edge_secret_arn:
+        return None
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(cfg.edge_secret_arn, max_age=cfg.secret_max_age))
+
+
 def signing_keys() -> Keys:
     """Keys from the stack's signing secret (Powertools Parameters caches it for max_age)."""
     from aws_lambda_powertools.utilities import parameters

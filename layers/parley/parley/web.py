@@ -5,18 +5,28 @@ these helpers make of the result or the error. Every failure leaves with a proto
 
 HTTP routes are authenticated here, not in the handlers: `serve_http` verifies the bearer
 token of every route that is not declared :func:`public` before the route runs, and hands
-the route the verified :attr:`HttpRequest.caller`.
+the route the verified :attr:`HttpRequest.caller`. With the stack's optional edge in front
+of the HTTP API (CloudFront and its WAF rate rule), it first refuses every request that did
+not come through the edge: :func:`through_edge`.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from parley import frames
-from parley.errors import Code, InvalidParam, ParleyError, Unauthenticated, internal_error
+from parley.errors import (
+    Code,
+    Forbidden,
+    InvalidParam,
+    ParleyError,
+    Unauthenticated,
+    internal_error,
+)
 from parley.observability import count, error_metric, logger
 from parley.tokens import Principal
 from parley.wire import compact_json, parse_json_object, request_id_of
@@ -137,14 +147,42 @@ def public(route: HttpRoute) -> Public:
     return Public(route)
 
 
+EDGE_HEADER = "x-parley-edge"
+"""The header CloudFront adds to every request it forwards (template: EdgeDistribution)."""
+VIEWER_ADDRESS = "cloudfront-viewer-address"
+"""CloudFront's `ip:port` of the viewer; CloudFront sets it, a client cannot."""
+
+
+def through_edge(request: HttpRequest, secret: str | None) -> None:
+    """With an edge in front (`secret` set): refuse a request that did not come through it
+    (403, code 1004), so that calling the `execute-api` URL directly cannot skip the edge's
+    per-address rate limit; and take the caller's address from CloudFront's viewer header,
+    since API Gateway's `sourceIp` is then a CloudFront server's (the per-address limits
+    of login, registration and connect would count a whole edge location as one caller).
+    """
+    if secret is None:
+        return
+    sent = request.headers.pop(EDGE_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), secret.encode()):
+        raise Forbidden("requests go through the edge URL")
+    viewer = request.headers.get(VIEWER_ADDRESS, "")
+    # `203.0.113.9:443` or `2001:db8::1:443`: the port follows the last colon.
+    address = viewer.rpartition(":")[0].strip("[]")
+    if address:
+        request.source_ip = address
+
+
 def serve_http(
     event: dict[str, Any],
     routes: Mapping[str, HttpRoute | Public],
     authenticate: Authenticate | None = None,
+    edge_secret: Callable[[], str | None] | None = None,
 ) -> dict[str, Any]:
     """Dispatch an HTTP API event by its route key and map every outcome to a response.
 
-    A route not declared :func:`public` runs only with a valid bearer token (401 code 1003
+    A request that did not come through the stack's edge, when it has one, is refused (403
+    code 1004; :func:`through_edge`, with `edge_secret` the runtime's by default). A route
+    not declared :func:`public` runs only with a valid bearer token (401 code 1003
     otherwise), verified by `authenticate` (the runtime's auth service by default).
     """
     started = time.perf_counter()
@@ -152,6 +190,7 @@ def serve_http(
     try:
         count("Requests")
         request = HttpRequest.from_event(event)
+        through_edge(request, (edge_secret or _edge_secret)())
         route = routes.get(request.route)
         if route is None:
             return http_response(
@@ -179,6 +218,12 @@ def serve_http(
         )
         error_metric(Code.INTERNAL)
         return http_error(internal_error(request_id))
+
+
+def _edge_secret() -> str | None:
+    from parley import runtime
+
+    return runtime.edge_secret()
 
 
 def _authenticate(token: str) -> Caller:
