@@ -333,8 +333,6 @@ def run_condition(
         setattr(runtime, "limiter", lambda: limiter)  # noqa: B010 - a module attribute
         setattr(runtime, "fanout_budget", lambda: budget)  # noqa: B010 - a module attribute
         source = EventSource(repos, fanout_max_concurrency(), fanout_batch_size())
-        source.start()
-        source.gate.set()
         send = load_handler("ws_send")
 
         def flood() -> None:
@@ -354,6 +352,8 @@ def run_condition(
 
         flooder = threading.Thread(target=flood, name="flooder", daemon=True)
         try:
+            source.start()
+            source.gate.set()
             started = time.perf_counter()
             if condition.flood:
                 flooder.start()

@@ -402,10 +402,12 @@ def fanout_section(r: Result, before: Result | None, chart: str | None) -> str:
 def flood_section(r: Result) -> str:
     base = next(c for c in r["conditions"] if c["name"] == "baseline")
     rows = []
+    size = f"A {r['members_a']:,}, B {r['members_b']:,} members; {r['seconds']:.0f} s"
     for c in r["conditions"]:
         times = f"{c['b_median_ms'] / 1000:.2f} s / {c['b_p95_ms'] / 1000:.2f} s"
         rows.append(
             [
+                size,
                 c["title"],
                 f"**{times}**",
                 f"{c['b_max_ms'] / 1000:.2f} s",
@@ -434,8 +436,8 @@ def flood_section(r: Result) -> str:
         [
             "## Fan-out isolation under a flood (issue 15)",
             "",
-            f"Target: {TARGETS['flood']}. Two groups of {r['members_a']:,} and "
-            f"{r['members_b']:,} members, everyone online on one connection. For "
+            f"Target: {TARGETS['flood']}. Two groups (A of {r['members_a']:,} members, B of "
+            f"{r['members_b']:,}), everyone online on one connection. For "
             f"{r['seconds']:.0f} s one account sends into group A back to back from one thread "
             "with the real `ws_send` handler, ignoring `retryAfterMs`, while a member of group B "
             f"sends one message every {r['interval']:g} s. Both groups' fan-out goes through "
@@ -449,10 +451,15 @@ def flood_section(r: Result) -> str:
             "either out of reach (*off*: the behaviour before issue 15) or at its default of "
             f"{r['budget_per_minute']:,} member deliveries a minute. Both fixed-window limits "
             "start a window with the run. B's delivery time runs from the start of its send to "
-            "the post that reached the last of B's members.",
+            "the post that reached the last of B's members. Without a flood that is mostly "
+            f"one `users` item of {r['batch_users']} members posted by {r['threads']} threads "
+            f"(about {r['batch_users'] / r['threads'] * lat['post_ms'] / 1000:.1f} s). All of "
+            "it runs in one Python process on 2 shared cores: the flooder's sends, refused ones "
+            "included, take CPU from the pool here, where on AWS they run in other containers.",
             "",
             _table(
                 [
+                    "groups, run",
                     "condition",
                     "B median / p95",
                     "B max",
@@ -474,17 +481,18 @@ def flood_section(r: Result) -> str:
             "can put in the queue; it does not reorder the queue. The flooder's first "
             f"{r['budget_per_minute']:,} member deliveries of a window are accepted as fast as "
             "it can send them, and every message queued behind them, B's included, waits until "
-            f"the pool has posted them: about {r['budget_seconds_here']:.0f} s at the rate "
+            f"the pool has posted them: up to about {r['budget_seconds_here']:.0f} s at the rate "
             "this emulation's pool reaches when saturated (the *budget off* row's posts/s), "
             f"about {r['budget_seconds_aws']:.1f} s at the template's "
             f"{r['pool_posts_per_second_aws']:,.0f} posts/s ({r['concurrency']} x "
             f"{r['threads']} posts in flight at {lat['post_ms']:.0f} ms); B's p95 with the "
             f"budget on is {by['flood-on']['b_p95_ms'] / 1000:.1f} s. So the budget does not "
-            "fully isolate groups: it turns an "
-            "unbounded delay (without it the flood stops only at the send limit, "
-            f"{by['flood-off']['flood_acked']:,} messages stored here, "
-            f"{by['flood-on']['flood_acked']:,} with it) into at most one window's budget of "
-            "backlog per abusive sender, front-loaded at the start of the window. A sender "
+            "fully isolate groups: it turns a delay bounded by nothing but the send limit "
+            f"({r['sends_per_minute']} messages a minute, each to every member; the flooder "
+            f"stored {by['flood-off']['flood_acked']:,} in the {r['seconds']:.0f} s without "
+            f"the budget, {by['flood-on']['flood_acked']:,} with it) into at most one "
+            "window's budget of backlog per abusive sender, front-loaded at the start of the "
+            "window. A sender "
             "who starts just before a window ends gets two windows' budget back to back "
             "(twice that backlog), and several abusive accounts add theirs. Isolation within "
             "the window would take fairness in the queue itself (a separate queue for large "
@@ -790,11 +798,14 @@ def summary(name: str, r: Result | None) -> str:
     if name == "flood":
         off, on = r["ratios"]["off"], r["ratios"]["on"]
         spent = next(c for c in r["conditions"] if c["name"] == "flood-on")
+        unlimited = next(c for c in r["conditions"] if c["name"] == "flood-off")
         return (
             f"B's median / p95 under a flood: {off['median']:.1f}x / {off['p95']:.1f}x of "
             f"no flood with the budget off, {on['median']:.1f}x / {on['p95']:.1f}x with it on; "
-            f"{spent['flood_budget_1005']:,} of the flooder's {spent['flood_sends']:,} sends "
-            "answered 1005 by the budget"
+            f"the flooder stored {spent['flood_acked']:,} messages with it "
+            f"({unlimited['flood_acked']:,} without); {spent['flood_budget_1005']:,} of its "
+            f"{spent['flood_sends']:,} sends answered 1005 by the budget, "
+            f"{spent['flood_limit_1005']:,} by the send limit"
         )
     if name == "catchup":
         return (

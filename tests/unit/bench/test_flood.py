@@ -193,9 +193,11 @@ def test_the_section_shows_each_condition_and_the_summary_the_ratios() -> None:
     section = report.flood_section(result)
     line = report.summary("flood", result)
     # THEN each condition has its row with its ratio to no flood
-    assert "| flood-off | **14.00 s / 40.00 s** | 40.00 s | 20.0x / 50.0x |" in section
-    assert "| baseline | **0.70 s / 0.80 s** | 0.80 s | 1.0x / 1.0x |" in section
+    size = "| A 300, B 300 members; 60 s |"
+    assert f"{size} flood-off | **14.00 s / 40.00 s** | 40.00 s | 20.0x / 50.0x |" in section
+    assert f"{size} baseline | **0.70 s / 0.80 s** | 0.80 s | 1.0x / 1.0x |" in section
     assert "about 6.2 s at the template's 8,000 posts/s" in section
     assert "0.70 s without a flood, 14.00 s under the flood with the budget off" in section
     assert "20.0x / 50.0x of no flood with the budget off, 1.1x / 10.0x with it on" in line
-    assert "433 of the flooder's 700 sends answered 1005 by the budget" in line
+    assert "the flooder stored 167 messages with it (167 without)" in line
+    assert "433 of its 700 sends answered 1005 by the budget, 100 by the send limit" in line
