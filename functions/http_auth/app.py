@@ -1,13 +1,20 @@
 """`/auth/*`: challenge, register, login, refresh, logout, logout everywhere; and
-`POST /me/password`, served here because this is the one function sized for hashing
-passwords (docs/benchmarks.md) and allowed to end logins."""
+`POST /me/password` and `DELETE /me`, served here because this is the one function sized
+for hashing passwords (docs/benchmarks.md) and allowed to end logins."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from parley import runtime
-from parley.models import ChangePasswordBody, LoginBody, RefreshBody, RegisterBody, validate
+from parley.models import (
+    ChangePasswordBody,
+    DeleteMeBody,
+    LoginBody,
+    RefreshBody,
+    RegisterBody,
+    validate,
+)
 from parley.observability import instrumented
 from parley.web import HttpRequest, HttpRoute, Public, http_response, public, serve_http
 
@@ -56,6 +63,12 @@ def change_password(request: HttpRequest) -> dict[str, Any]:
     return http_response(204)
 
 
+def delete_me(request: HttpRequest) -> dict[str, Any]:
+    body = validate(DeleteMeBody, request.json())
+    runtime.account_service().delete(request.caller.user_id, body.password, request.source_ip)
+    return http_response(204)
+
+
 # Public: these routes are how a caller gets (or ends) the tokens the other routes need.
 ROUTES: dict[str, HttpRoute | Public] = {
     "GET /auth/challenge": public(challenge),
@@ -65,6 +78,7 @@ ROUTES: dict[str, HttpRoute | Public] = {
     "POST /auth/logout": public(logout),
     "POST /auth/logout-all": logout_all,
     "POST /me/password": change_password,
+    "DELETE /me": delete_me,
 }
 
 

@@ -1,4 +1,4 @@
-"""`/me` and block lists."""
+"""`/me`, block lists and account exports (protocol 12)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,23 @@ def unblock(request: HttpRequest) -> dict[str, Any]:
     return http_response(204)
 
 
+def request_export(request: HttpRequest) -> dict[str, Any]:
+    return http_response(202, runtime.account_service().request_export(request.caller.user_id))
+
+
+def get_export(request: HttpRequest) -> dict[str, Any]:
+    found = runtime.account_service().get_export(
+        request.caller.user_id, request.path.get("exportId", "")
+    )
+    return http_response(200, found)
+
+
 ROUTES = {
     "GET /me": me,
     "POST /users/{userId}/block": block,
     "DELETE /users/{userId}/block": unblock,
+    "POST /me/export": request_export,
+    "GET /me/exports/{exportId}": get_export,
 }
 
 

@@ -23,6 +23,7 @@ from parley.records import (
     is_countable,
 )
 from parley.records import Membership as UserMembership
+from parley.repositories.conversations import left_marker
 from parley.repositories.messages import BY_CLIENT_MSG_ID, dedupe_key
 
 from parley_memory.store import (
@@ -155,7 +156,11 @@ class Users(Repository):
     def existing(self, user_ids: list[str]) -> set[str]:
         self._called("existing", tuple(user_ids))
         with self.store.lock:
-            return {u for u in set(user_ids) if (u, PROFILE) in self.store.users}
+            return {
+                u
+                for u in set(user_ids)
+                if "deletedAt" not in self.store.users.get((u, PROFILE), {"deletedAt": 0})
+            }
 
     def profiles(self, user_ids: list[str]) -> dict[str, Profile]:
         self._called("profiles", tuple(user_ids))
@@ -163,7 +168,7 @@ class Users(Repository):
         with self.store.lock:
             for u in sorted(set(user_ids)):
                 row = self.store.users.get((u, PROFILE))
-                if row is not None:
+                if row is not None and "deletedAt" not in row:
                     fields = ("pk", "displayName", "lastSeen")
                     out[u] = cast(Profile, {k: row[k] for k in fields if k in row})
         return out
@@ -172,7 +177,7 @@ class Users(Repository):
         self._called("set_last_seen", user_id, ts)
         with self.store.lock:
             row = self.store.users.get((user_id, PROFILE))
-            if row is not None:
+            if row is not None and "deletedAt" not in row:
                 row["lastSeen"] = ts
 
     def block(self, blocker: str, blocked: str, now: int) -> None:
@@ -722,11 +727,14 @@ class Membership(Repository):
                 self.store.put_member(_copy(row))
             for user_id in remove:
                 self.store.drop_member(conversation_id, user_id)
+                # The user's `left#` marker, in the same write (account erasure finds it).
+                marker = left_marker(user_id, message)
+                self.store.users[(user_id, marker["sk"])] = marker
             if set_role is not None:
                 self.store.members[conversation_id][set_role[0]]["role"] = set_role[1]
             if demote is not None:
                 self.store.members[conversation_id][demote]["role"] = "admin"
-            items = 2 + len(add) + len(remove) + (1 if set_role else 0) + (1 if demote else 0)
+            items = 2 + len(add) + 2 * len(remove) + (1 if set_role else 0) + (1 if demote else 0)
             self.transactions.append(
                 {
                     "kind": "change",

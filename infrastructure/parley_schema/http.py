@@ -58,6 +58,12 @@ _PATH_PARAMS: dict[str, dict[str, Any]] = {
         "minLength": 1,
         "description": "A device id (a ULID); another user's, unknown or malformed: 404 2003.",
     },
+    "exportId": {
+        "type": "string",
+        "minLength": 1,
+        "description": "An export id (a ULID; malformed: 400 1001); another user's, unknown "
+        "or expired: 404 1002.",
+    },
 }
 
 DESCRIPTION = f"""\

@@ -420,6 +420,23 @@ class Profile(Reply):
     """Whether the caller is an app admin (the `AdminUsers` parameter, protocol 12)."""
 
 
+class ExportCreated(Reply):
+    """An account export was asked for (protocol 12)."""
+
+    exportId: Ulid
+
+
+class ExportStatus(Reply):
+    """An account export: `pending`, or `ready` with a short-lived link to its JSON
+    (`{profile, conversations, messages, devices, blocks}`)."""
+
+    status: Literal["pending", "ready"]
+    url: str | SkipJsonSchema[None] = None
+    """Downloads the export until it expires (only when ready)."""
+    expiresIn: Annotated[int, Field(ge=1, le=300)] | SkipJsonSchema[None] = None
+    """Seconds the link is valid (only when ready)."""
+
+
 class Flag(Reply):
     """A user flagged for app admins by a spam limit (protocol 13)."""
 

@@ -297,6 +297,12 @@ class ChangePasswordBody(Strict):
     newPassword: Password
 
 
+class DeleteMeBody(Strict):
+    """`DELETE /me` (protocol 12): a wrong password answers 401 1003."""
+
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
 class CreateGroupBody(Strict):
     name: DisplayName
     members: list[UserId] = Field(default_factory=list)
@@ -344,6 +350,7 @@ BODIES: tuple[type[Strict], ...] = (
     LoginBody,
     RefreshBody,
     ChangePasswordBody,
+    DeleteMeBody,
     CreateGroupBody,
     AddMembersBody,
     RoleBody,

@@ -22,6 +22,8 @@ from parley_schema.models import (
     ConversationList,
     DeviceList,
     DeviceRegistered,
+    ExportCreated,
+    ExportStatus,
     FlagList,
     Group,
     Health,
@@ -186,6 +188,46 @@ ROUTES: tuple[Route, ...] = (
         200,
         Profile,
         errors=(Code.USER_NOT_FOUND,),
+    ),
+    Route(
+        "DELETE",
+        "/me",
+        "deleteAccount",
+        "users",
+        "Delete the caller's account",
+        204,
+        body=requests.DeleteMeBody,
+        errors=(Code.RATE_LIMITED,),
+        description="A wrong `password` answers 401 1003 and counts as a failed login of the "
+        "account. Every login, socket, device and block of the caller goes and they leave "
+        "every group (`member_left`); every text, file and custom message they sent reads as "
+        "deleted within 5 minutes. The userId stays taken (registering it answers 409 1008).",
+    ),
+    Route(
+        "POST",
+        "/me/export",
+        "requestExport",
+        "users",
+        "Ask for an export of the caller's data",
+        202,
+        ExportCreated,
+        errors=(Code.RATE_LIMITED,),
+        description="At most 3 a day (1005 past them). The export is ready within minutes; "
+        "ask `GET /me/exports/{exportId}`. It is kept one day.",
+    ),
+    Route(
+        "GET",
+        "/me/exports/{exportId}",
+        "getExport",
+        "users",
+        "An export's state and download link",
+        200,
+        ExportStatus,
+        errors=(Code.INVALID_PARAM, Code.USER_NOT_FOUND),
+        description="`pending`, or `ready` with `url` (valid at most 300 s) downloading JSON "
+        "`{profile, conversations, messages, devices, blocks}` with every message the caller "
+        "sent. A malformed id answers 400 1001; an unknown, expired or another user's export "
+        "404 1002.",
     ),
     Route(
         "POST",

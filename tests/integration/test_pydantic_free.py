@@ -128,6 +128,10 @@ with mock_aws():
         )
         event = events.sqs_event([{"attachmentId": attachment_id}])
         outcome = handler(event, Context())["batchItemFailures"]
+    elif function == "account_jobs":
+        # An erasure for an account that was never deleted: read, nothing done.
+        event = events.sqs_event([{"kind": "erase", "userId": "alice"}])
+        outcome = handler(event, Context())["batchItemFailures"]
     elif function == "notifier":
         # A notify work item for a user without devices: the message is read, nothing sent.
         runtime.messages().put_if_absent({
@@ -166,6 +170,7 @@ EXPECTED: dict[str, tuple[Any, str | None]] = {
     "ws_disconnect": (200, "disconnected"),
     "fanout": ([], "work item done"),
     "erase": ([], "attachment erased"),
+    "account_jobs": ([], "account job done"),
     "notifier": ([], "notify item done"),
     "ws_send": ("ack", None),
     "ws_sync": ("sync", None),

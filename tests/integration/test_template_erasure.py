@@ -65,7 +65,7 @@ def test_the_erase_function_may_only_delete_objects_and_erased_records() -> None
     granted = {a for s in grants("EraseFunction") for a in listed(s["Action"])}
     assert granted == {"s3:DeleteObject", "dynamodb:GetItem", "dynamodb:DeleteItem"}
     # AND only the functions that delete messages may schedule an erasure: a member's
-    # delete (send) and an app admin's (admin)
+    # delete (send), an app admin's (admin) and a deleted account's (account jobs)
     senders = {
         name
         for name, res in source()["Resources"].items()
@@ -73,7 +73,7 @@ def test_the_erase_function_may_only_delete_objects_and_erased_records() -> None
         and "Policies" in res["Properties"]
         and "sqs:SendMessage" in actions_on(name, ERASE_QUEUE)
     }
-    assert senders == {"SendFunction", "AdminFunction"}
+    assert senders == {"SendFunction", "AdminFunction", "AccountJobsFunction"}
 
 
 def test_a_stuck_erasure_alarms() -> None:

@@ -44,6 +44,7 @@ class Stack:
     queue_url: str = ""
     dlq_url: str = ""
     erase_queue_url: str = ""
+    account_jobs_queue_url: str = ""
     secret_arn: str = ""
     bucket: str = ""
     notify_queue_url: str = ""
@@ -59,6 +60,7 @@ class Stack:
             PARLEY_WS_STAGE=WS_STAGE,
             PARLEY_ATTACHMENTS_BUCKET=self.bucket,
             PARLEY_ERASE_QUEUE_URL=self.erase_queue_url,
+            PARLEY_ACCOUNT_JOBS_QUEUE_URL=self.account_jobs_queue_url,
             PARLEY_NOTIFY_QUEUE_URL=self.notify_queue_url,
             PARLEY_NOTIFY_DLQ_URL=self.notify_dlq_url,
             PARLEY_VAPID_SECRET_ARN=self.vapid_secret_arn,
@@ -115,6 +117,7 @@ def create_stack(prefix: str = "t") -> Stack:
         },
     )["QueueUrl"]
     stack.erase_queue_url = sqs.create_queue(QueueName=f"{prefix}-erase")["QueueUrl"]
+    stack.account_jobs_queue_url = sqs.create_queue(QueueName=f"{prefix}-account-jobs")["QueueUrl"]
     stack.bucket = f"{prefix.lower()}-attachments"
     client("s3").create_bucket(Bucket=stack.bucket)
     stack.secret_arn = client("secretsmanager").create_secret(

@@ -81,6 +81,11 @@ class Settings:
     # can last (SQS allows 0-900 s; the template keeps it over the send's timeout).
     erase_queue_url: str | None = None
     erase_delay_seconds: int = _bounded(15, ge=0, le=900)
+    # Account erasure and export (protocol 12): the jobs queue, and the delay of the
+    # erasure a deletion schedules (longer than the request can last: the template keeps
+    # it over the auth function's timeout).
+    account_jobs_queue_url: str | None = None
+    account_erase_delay_seconds: int = _bounded(30, ge=0, le=900)
 
     jwt_issuer: str = "parley"
     jwt_audience: str = "parley-clients"

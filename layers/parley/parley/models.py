@@ -397,6 +397,13 @@ class ChangePasswordBody:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeleteMeBody:
+    """`DELETE /me` (protocol 12): the account's password."""
+
+    password: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class CreateGroupBody:
     name: str
     members: list[str]
@@ -423,6 +430,7 @@ shape(
 shape(LoginBody, userId=Str(min_len=1, max_len=64), password=Str(min_len=1, max_len=1024))
 shape(RefreshBody, refreshToken=Str(min_len=1, max_len=512))
 shape(ChangePasswordBody, oldPassword=Str(min_len=1, max_len=1024), newPassword=PASSWORD)
+shape(DeleteMeBody, password=Str(min_len=1, max_len=1024))
 shape(CreateGroupBody, name=DISPLAY_NAME, members=Default(ListOf(USER_ID), []))
 shape(AddMembersBody, userIds=ListOf(USER_ID, min_len=1))
 shape(RoleBody, role=Choice(*get_args(RoleName)))

@@ -14,12 +14,14 @@ from typing import Any, NamedTuple, Protocol, TypedDict
 
 from parley.clock import Clock
 from parley.records import (
+    AccountJob,
     Attachment,
     Connection,
     Conversation,
     Deleted,
     Device,
     Edited,
+    ExportRecord,
     Member,
     MemberEntry,
     Membership,
@@ -34,6 +36,8 @@ from parley.records import (
 )
 
 __all__ = [
+    "AccountJobs",
+    "Accounts",
     "Attachments",
     "Change",
     "ClaimOutcome",
@@ -44,6 +48,7 @@ __all__ = [
     "ErasureQueue",
     "EventOutcome",
     "Events",
+    "ExportObjects",
     "Limits",
     "ListState",
     "Members",
@@ -53,6 +58,7 @@ __all__ = [
     "ObjectStore",
     "PostResult",
     "PushQueue",
+    "SentMessages",
     "SeqTaken",
     "Sessions",
     "Users",
@@ -367,6 +373,51 @@ class PushQueue(Protocol):
         ...
 
 
+class Accounts(Protocol):
+    """The account lifecycle's items beside the profile (protocol 12): the deleted mark, the
+    blocks and groups left to find, export records."""
+
+    def mark_deleted(self, user_id: str, now: int) -> bool:
+        """Commit a deletion (the profile stays, without its password hash and names); False
+        for an unknown or already deleted user."""
+        ...
+
+    def is_deleted(self, user_id: str) -> bool: ...
+
+    def blocked_users(self, user_id: str) -> list[str]: ...
+
+    def left_groups(self, user_id: str) -> list[str]: ...
+
+    def put_export(self, user_id: str, record: ExportRecord) -> None: ...
+
+    def exports(self, user_id: str) -> list[ExportRecord]: ...
+
+    def get_export(self, user_id: str, export_id: str) -> ExportRecord | None: ...
+
+    def export_ready(self, user_id: str, export_id: str, key: str) -> bool:
+        """Mark an export ready at `key`; False when its record is gone."""
+        ...
+
+
+class SentMessages(Protocol):
+    """One sender's messages in a conversation, a page at a time."""
+
+    def sent_page(
+        self, conversation_id: str, sender: str, after_seq: int, limit: int
+    ) -> tuple[list[Message], int | None]:
+        """The sender's messages among the next `limit` after `after_seq`, and the seq to
+        continue after (None at the end)."""
+        ...
+
+
+class AccountJobs(Protocol):
+    """The account jobs queue: erasures, their continuations, exports."""
+
+    def send(self, job: AccountJob, *, delayed: bool = False) -> None:
+        """Enqueue a job; `delayed`: held back longer than the request sending it can last."""
+        ...
+
+
 class ErasureQueue(Protocol):
     """The queue that removes a deleted file message's object from storage (protocol 9.2:
     within a minute of the delete)."""
@@ -474,6 +525,14 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object (idempotent)."""
         ...
+
+
+class ExportObjects(Protocol):
+    """Where account exports are written, and the presigned link that downloads one."""
+
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def download_url(self, key: str, name: str, content_type: str, expires_in: int) -> str: ...
 
 
 # ---- offline push (protocol 10) ---------------------------------------------------------

@@ -166,6 +166,7 @@ class User(Profile):
     identityProvider: NotRequired[str]
     suspended: NotRequired[int]  # when an app admin suspended the user (ms; protocol 12)
     suspendedReason: NotRequired[str]
+    deletedAt: NotRequired[int]  # when the user deleted the account (ms; protocol 12)
 
 
 class Session(TypedDict):
@@ -327,3 +328,25 @@ class NotifyItem(TypedDict):
     userIds: list[str]
     deviceIds: NotRequired[list[str]]
     attempt: NotRequired[int]
+
+
+class ExportRecord(TypedDict):
+    """An account export (protocol 12): `pending` until the account jobs function wrote its
+    JSON at `objectKey`, then `ready`; TTL `expiresAt` (seconds), like the object's expiry."""
+
+    exportId: str
+    status: Literal["pending", "ready"]
+    createdAt: int
+    expiresAt: int
+    objectKey: NotRequired[str]
+
+
+class AccountJob(TypedDict):
+    """An account jobs queue message: `erase` (a deleted account's cleanup and messages,
+    resumed after `conversationId` / `seq` when a run ran out of time) or `export`."""
+
+    kind: Literal["erase", "export"]
+    userId: str
+    exportId: NotRequired[str]
+    conversationId: NotRequired[str]
+    seq: NotRequired[int]

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from parley.ports import WebPushTransport
+    from parley.repositories.accounts import (
+        AccountJobsQueue,
+        AccountsRepository,
+        SentMessagesRepository,
+    )
     from parley.repositories.attachments import AttachmentsRepository
     from parley.repositories.connections import ConnectionsRepository
     from parley.repositories.conversations import (
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from parley.repositories.sessions import SessionsRepository
     from parley.repositories.users import UsersRepository
     from parley.services.abuse import AbuseLimits
+    from parley.services.accounts import AccountJobService, AccountService
     from parley.services.admin import AdminService
     from parley.services.attachments import AttachmentService
     from parley.services.auth import AuthService
@@ -165,7 +171,11 @@ def membership() -> MembershipRepository:
     from parley.repositories.conversations import MembershipRepository
 
     return MembershipRepository(
-        _need("conversations_table"), _need("members_table"), _need("messages_table")
+        _need("conversations_table"),
+        _need("members_table"),
+        _need("messages_table"),
+        # Every function that changes membership writes the `left#` markers of removals.
+        users_table=_need("users_table"),
     )
 
 
@@ -607,6 +617,75 @@ def notifier_service(webpush: WebPushTransport) -> NotifierService:
         queue=NotifyQueueClient(_need("notify_queue_url"), _need("notify_dlq_url")),
         ttl=cfg.push_ttl,
         previews=cfg.push_previews,
+    )
+
+
+# ---- account erasure and export (protocol 12) ---------------------------------------------
+
+
+@cache
+def accounts() -> AccountsRepository:
+    from parley.repositories.accounts import AccountsRepository
+
+    return AccountsRepository(_need("users_table"))
+
+
+@cache
+def account_jobs() -> AccountJobsQueue:
+    from parley.repositories.accounts import AccountJobsQueue
+
+    cfg = settings()
+    return AccountJobsQueue(_need("account_jobs_queue_url"), cfg.account_erase_delay_seconds)
+
+
+@cache
+def sent_messages() -> SentMessagesRepository:
+    from parley.repositories.accounts import SentMessagesRepository
+
+    return SentMessagesRepository(_need("messages_table"))
+
+
+@cache
+def account_service() -> AccountService:
+    """`DELETE /me` (where the stack gives the function the sessions: the auth function)
+    and the exports (where it gives the bucket: the users function)."""
+    from parley.services.accounts import AccountService
+
+    cfg = settings()
+    return AccountService(
+        accounts=accounts(),
+        jobs=account_jobs(),
+        clock=SYSTEM_CLOCK,
+        auth=auth_service() if cfg.sessions_table else None,
+        objects=objects() if cfg.attachments_bucket else None,
+    )
+
+
+def _no_vapid_key() -> str:
+    """The account jobs function removes devices; it never answers the VAPID key."""
+    return ""
+
+
+@cache
+def account_job_service() -> AccountJobService:
+    from parley.observability import logger
+    from parley.services.accounts import AccountJobService
+
+    return AccountJobService(
+        accounts=accounts(),
+        users=users(),
+        members=members(),
+        conversations=conversations(),
+        sent=sent_messages(),
+        jobs=account_jobs(),
+        messages=message_service(),
+        groups=group_service(),
+        auth=auth_service(),
+        devices=devices(),
+        device_service=device_service(_no_vapid_key),
+        objects=objects(),
+        clock=SYSTEM_CLOCK,
+        on_skip=logger.info,
     )
 
 

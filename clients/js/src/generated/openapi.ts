@@ -92,6 +92,11 @@ export interface CreateGroupBody {
   members?: string[];
 }
 
+/** `DELETE /me` (protocol 12): a wrong password answers 401 1003. */
+export interface DeleteMeBody {
+  password: string;
+}
+
 /** `POST /devices`: one of the two bodies, told apart by `platform`. */
 export type DeviceBody = WebPushDeviceBody | TokenDeviceBody;
 
@@ -120,6 +125,21 @@ export interface ErrorBody {
   message: string;
   /** 1005 only: when to retry (also as the `Retry-After` header, in seconds). */
   retryAfterMs?: number;
+}
+
+/** An account export was asked for (protocol 12). */
+export interface ExportCreated {
+  /** A ULID assigned by the server. */
+  exportId: string;
+}
+
+/** An account export: `pending`, or `ready` with a short-lived link to its JSON (`{profile, conversations, messages, devices, blocks}`). */
+export interface ExportStatus {
+  status: "pending" | "ready";
+  /** Downloads the export until it expires (only when ready). */
+  url?: string;
+  /** Seconds the link is valid (only when ready). */
+  expiresIn?: number;
 }
 
 /** A user flagged for app admins by a spam limit (protocol 13). */
@@ -493,6 +513,27 @@ export interface Routes {
     query: undefined;
     body: undefined;
     response: Profile;
+    status: 200;
+  };
+  /** Delete the caller's account */
+  "DELETE /me": {
+    query: undefined;
+    body: DeleteMeBody;
+    response: void;
+    status: 204;
+  };
+  /** Ask for an export of the caller's data */
+  "POST /me/export": {
+    query: undefined;
+    body: undefined;
+    response: ExportCreated;
+    status: 202;
+  };
+  /** An export's state and download link */
+  "GET /me/exports/{exportId}": {
+    query: undefined;
+    body: undefined;
+    response: ExportStatus;
     status: 200;
   };
   /** Change the password */

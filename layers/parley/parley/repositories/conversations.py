@@ -39,6 +39,16 @@ __all__ = [
 BY_USER = "byUser"
 
 
+def left_marker(user_id: str, message: Message) -> dict[str, Any]:
+    """The Users table item saying `user_id` left (or was removed from) the group of the
+    system message `message` (the account lifecycle's `left#` items)."""
+    return {
+        "pk": user_id,
+        "sk": "left#" + message["conversationId"],
+        "at": message["ts"],
+    }
+
+
 class ConversationsRepository(Repository):
     """Conversation metadata: type, name, member count."""
 
@@ -236,11 +246,15 @@ class MembershipRepository(AwsClient):
         client: Any | None = None,
         *,
         sleep: Sleep = time.sleep,
+        users_table: str | None = None,
     ) -> None:
         super().__init__(client, sleep=sleep)
         self.conversations_table = conversations_table
         self.members_table = members_table
         self.messages_table = messages_table
+        # Where a removal leaves its `left#` marker (account erasure finds the group by it);
+        # None: no marker (tests of the other items).
+        self.users_table = users_table
 
     def create_dm(self, conversation: Conversation, members: list[Member]) -> bool:
         """Create a direct conversation and its member rows; False if it already existed."""
@@ -379,6 +393,19 @@ class MembershipRepository(AwsClient):
                     }
                 }
             )
+        if self.users_table is not None:
+            # Unconditional, after every conditioned item (the cancellation reasons' indexes
+            # above stay as they are): the user's marker of the group left, so that erasing
+            # their account later still finds the messages they wrote in it.
+            items += [
+                {
+                    "Put": {
+                        "TableName": self.users_table,
+                        "Item": ddb.encode(left_marker(u, message)),
+                    }
+                }
+                for u in remove
+            ]
         try:
             with translate():
                 self.client.transact_write_items(TransactItems=items)

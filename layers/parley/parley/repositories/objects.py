@@ -137,6 +137,11 @@ class ObjectsRepository(AwsClient):
             if error_code(exc) not in _MISSING:
                 raise
 
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` at `key` (an account export: the function writes it itself)."""
+        with translate():
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
     def delete(self, key: str) -> None:
         """Remove the object (DeleteObject succeeds for a missing key too)."""
         with translate():

@@ -1,4 +1,5 @@
-"""Users table: `pk` = userId, `sk` = `profile` or `block#<userId>`."""
+"""Users table: `pk` = userId, `sk` = `profile` or `block#<userId>` (the account lifecycle's
+items, `left#` and `export#`, are in `parley.repositories.accounts`)."""
 
 from __future__ import annotations
 
@@ -94,33 +95,36 @@ class UsersRepository(Repository):
         return cast("User | None", get_item(self.client, self.table, key))
 
     def existing(self, user_ids: list[str]) -> set[str]:
-        """The subset of `user_ids` that are registered users."""
+        """The subset of `user_ids` that are registered users (a deleted account is not:
+        protocol 12, its userId stays taken but names nobody)."""
         unique = sorted(set(user_ids))
         keys = [ddb.key(pk=u, sk=PROFILE) for u in unique]
-        rows = batch_get(self.client, self.table, keys, sleep=self.sleep, ProjectionExpression="pk")
-        return {ddb.decode(r)["pk"] for r in rows}
+        rows = batch_get(
+            self.client, self.table, keys, sleep=self.sleep, ProjectionExpression="pk, deletedAt"
+        )
+        return {r["pk"] for r in ddb.decode_all(rows) if "deletedAt" not in r}
 
     def profiles(self, user_ids: list[str]) -> dict[str, Profile]:
-        """Profiles (displayName, lastSeen) of the given users that exist."""
+        """Profiles (displayName, lastSeen) of the given users that exist (not deleted)."""
         keys = [ddb.key(pk=u, sk=PROFILE) for u in sorted(set(user_ids))]
         rows = batch_get(
             self.client,
             self.table,
             keys,
             sleep=self.sleep,
-            ProjectionExpression="pk, displayName, lastSeen",
+            ProjectionExpression="pk, displayName, lastSeen, deletedAt",
         )
-        return {r["pk"]: r for r in cast(list[Profile], ddb.decode_all(rows))}
+        return {r["pk"]: cast(Profile, r) for r in ddb.decode_all(rows) if "deletedAt" not in r}
 
     def set_last_seen(self, user_id: str, ts: int) -> None:
         """Record when the user was last connected (kept when the last socket goes; an
-        unknown user stays unknown)."""
+        unknown user stays unknown, a deleted one keeps no trace)."""
         conditional(
             self.client.update_item,
             TableName=self.table,
             Key=ddb.key(pk=user_id, sk=PROFILE),
             UpdateExpression="SET lastSeen = :ts",
-            ConditionExpression="attribute_exists(pk)",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(deletedAt)",
             ExpressionAttributeValues=ddb.encode({":ts": ts}),
         )
 

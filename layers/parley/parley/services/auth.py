@@ -172,6 +172,11 @@ class AuthService:
             raise Unauthenticated("the password was changed meanwhile")
         return self.revoke_user(user_id, keep_session=session_id or None)
 
+    def verify_password(self, user_id: str, password: str, source_ip: str | None = None) -> None:
+        """Check `password` as a login does (the same budgets and the same 1003 for any
+        mismatch), without starting a login: `DELETE /me` (protocol 12)."""
+        self._check_password(user_id, password, source_ip)
+
     def _check_password(
         self,
         user_id: str,
@@ -263,8 +268,9 @@ class AuthService:
         self._revoke(session_id, session["userId"], self.clock.now_ms() // 1000)
 
     def _suspended(self, user_id: str) -> bool:
+        """Suspended, or deleted (protocol 12: a deletion's logins end like a suspension's)."""
         user = self.users.get(user_id)
-        return user is not None and "suspended" in user
+        return user is not None and ("suspended" in user or "deletedAt" in user)
 
     def suspend(self, user_id: str, reason: str) -> int:
         """Suspend `user_id` (protocol 12): flag the profile first, so no new login or
@@ -316,7 +322,7 @@ class AuthService:
     def me(self, user_id: str) -> Me:
         """The caller's profile."""
         user = self.users.get(user_id)
-        if user is None:
+        if user is None or "deletedAt" in user:
             raise UserNotFound()
         return {"userId": user_id, "displayName": user.get("displayName", user_id)}
 

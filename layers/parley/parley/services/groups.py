@@ -153,6 +153,33 @@ class GroupService:
         message = self._change(conversation_id, actor, event, [target], remove=[target])
         self._publish(message, extra_users=[target])
 
+    def depart(self, user_id: str, conversation_id: str) -> bool:
+        """Account erasure (protocol 12): `user_id` leaves the group (`member_left`). An
+        owner first hands ownership over, to the longest-standing admin, else member; an
+        owner alone leaves the group empty. False when not a member (already left)."""
+        row = self.members.get(conversation_id, user_id)
+        if row is None:
+            return False
+        if row["role"] == roles.OWNER:
+            others = [m for m in self.members.all(conversation_id) if m["userId"] != user_id]
+            if others:
+                heir = min(
+                    others,
+                    key=lambda m: (m["role"] != roles.ADMIN, int(m["joinedSeq"]), m["userId"]),
+                )
+                self.set_role(user_id, conversation_id, heir["userId"], roles.OWNER)
+        try:
+            message = self._change(
+                conversation_id, user_id, "member_left", [user_id], remove=[user_id]
+            )
+        except Forbidden:
+            # Removed meanwhile (a concurrent erasure run, or an admin): gone either way.
+            if self.members.get(conversation_id, user_id) is None:
+                return False
+            raise
+        self._publish(message, extra_users=[user_id])
+        return True
+
     def set_role(self, actor: str, conversation_id: str, target: str, role: str) -> RoleChange:
         """The owner makes a member an admin or an admin a member, or hands ownership over
         (`owner`: the target becomes owner and the caller an admin, in one transaction)."""

@@ -244,6 +244,34 @@ class MessageService:
         The clientMsgId is derived from the seq, so a retry of a delete that committed
         finds its event (and answers 1001 like any second delete) instead of storing two.
         """
+        sent = self._outsider_delete(
+            admin, conversation_id, seq, f"moderation-delete-{seq}", app_admin=True
+        )
+        if sent.duplicate:
+            raise InvalidParam("the message is already deleted")
+        return sent
+
+    def erase_delete(self, user: str, conversation_id: str, seq: int) -> Sent:
+        """Account erasure (protocol 12): a `delete` event by `user` of their own message
+        `seq`, whether or not they are still a member (a group they left); stored and
+        pushed like any delete, a file's object erased like any file's. As for a moderated
+        delete the clientMsgId is derived from the seq: a retried erasure finds its event
+        (`duplicate`) instead of storing a second one. 2003 for an unknown seq, 1004 for
+        another sender's message, 1001 for one already deleted or not deletable.
+        """
+        return self._outsider_delete(user, conversation_id, seq, f"erasure-delete-{seq}")
+
+    def _outsider_delete(
+        self,
+        actor: str,
+        conversation_id: str,
+        seq: int,
+        client_msg_id: str,
+        *,
+        app_admin: bool = False,
+    ) -> Sent:
+        """A `delete` event of `seq` by `actor` with no member row behind it (an app admin,
+        or an erased account in a group it left), pushed unless it was a duplicate."""
         events = self._events()
         try:
             ids.check_conversation_id(conversation_id)
@@ -255,26 +283,26 @@ class MessageService:
         if target is None:
             raise NotFound("no such message in this conversation")
         # Not a member row: a reader from seq 1 with no role (the delete rule lets an app
-        # admin through whatever the role).
+        # admin through whatever the role, and a sender delete their own message).
         outsider: Member = {
             "conversationId": conversation_id,
-            "userId": admin,
+            "userId": actor,
             "role": MEMBER,
             "joinedSeq": 1,
         }
         body: dict[str, Any] = {"type": "delete", "target": seq}
         message, duplicate = self._append_event(
             conversation_id,
-            admin,
-            f"moderation-delete-{seq}",
+            actor,
+            client_msg_id,
             body,
             None,
             outsider,
             target,
-            app_admin=True,
+            app_admin=app_admin,
         )
         if duplicate:
-            raise InvalidParam("the message is already deleted")
+            return Sent(message, True)
         try:
             self.push.publish(message)
         except Exception as exc:
