@@ -13,6 +13,7 @@ from types import FrameType
 from typing import TypeVar
 
 from parley_local.cloud import LocalCloud, PortInUseError
+from parley_local.faults import BUILTIN_PROFILES, FaultProfileError, load_profile
 from parley_local.template import TemplateError
 
 DEFAULT_HTTP_PORT = 3000
@@ -145,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-reload", action="store_true", help="keep warm workers when code changes on disk"
     )
+    parser.add_argument(
+        "--faults",
+        metavar="FILE|NAME",
+        default=None,
+        help="inject faults at the emulator's boundaries: a JSON fault profile, or a built-in "
+        f"one ({', '.join(BUILTIN_PROFILES)}); see docs/local-development.md, Faults",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug lines of the cloud")
     return parser
 
@@ -171,6 +179,12 @@ def banner(cloud: LocalCloud) -> str:
     if cloud.web_url is not None:
         lines.append(f"  Web client  {cloud.web_url}   (the SDK at {cloud.web_url}/parley.js)")
     lines.append(f"  AWS (moto)  {cloud.aws_endpoint_url}")
+    if cloud.fault_profile is not None:
+        lines.append(f"  Faults      {cloud.fault_profile.describe()}")
+        lines.append(
+            f"              DynamoDB and SQS via {cloud.fault_proxy_url}; "
+            f"counters at {http}/_local/faults"
+        )
     counts = ", ".join(
         _plural(n, what)
         for n, what in (
@@ -223,6 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ws_port = args.ws_port
     if ws_port is None:
         ws_port = _env_port("PARLEY_WS_PORT", DEFAULT_WS_PORT)
+    try:
+        faults = load_profile(args.faults) if args.faults is not None else None
+    except FaultProfileError as exc:
+        print(f"parley-local: faults: {exc}", file=sys.stderr)
+        return 2
     web_port = args.web_port
     if web_port is None and not args.no_web:
         web_port = _env_port("PARLEY_WEB_PORT", DEFAULT_WEB_PORT)
@@ -245,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=args.verbose,
         reload=not args.no_reload,
         web_port=None if args.no_web else web_port,
+        faults=faults,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -275,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except FileNotFoundError as exc:
             print(f"parley-local: {exc}", file=sys.stderr)
             return 2
+        except FaultProfileError as exc:
+            print(f"parley-local: faults: {exc}", file=sys.stderr)
+            return 2
         if stop.is_set():
             return 130
         if args.json:
@@ -285,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ws_url=cloud.ws_url,
                 web_url=cloud.web_url,
                 aws_endpoint_url=cloud.aws_endpoint_url,
+                faults=None if cloud.fault_profile is None else cloud.fault_profile.to_json(),
             )
         else:
             cloud.sink.raw(banner(cloud))

@@ -16,6 +16,8 @@ from aiohttp import web
 
 from parley_local.aws import AwsClients, MotoServer, scrubbed_environ
 from parley_local.builder import StackBuilder
+from parley_local.fault_proxy import FaultProxy
+from parley_local.faults import FaultInjector, FaultProfile, check_scopes, load_profile
 from parley_local.lambda_runtime import (
     FunctionRuntime,
     InvocationResult,
@@ -94,6 +96,7 @@ class LocalCloud:
         reload: bool = True,
         web_port: int | None = None,
         web_root: str | os.PathLike[str] | None = None,
+        faults: FaultProfile | str | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -113,6 +116,10 @@ class LocalCloud:
         # The web client (section 14): served only when a port is given (0 = any free).
         self.web_port = web_port
         self.web_root = Path(web_root) if web_root is not None else None
+        # Fault injection (see parley_local.faults): a profile, or a built-in's name / a file.
+        self.fault_profile = load_profile(faults) if isinstance(faults, str) else faults
+        self.faults: FaultInjector | None = None
+        self.fault_proxy_url: str | None = None
         self.sink = LogSink(
             log_stream, json_logs=json_logs, color=color, level="DEBUG" if verbose else "INFO"
         )
@@ -249,13 +256,24 @@ class LocalCloud:
         for warning in stack.warnings:
             self.sink.warning("cloud", warning)
 
+        proxy_sock = self._start_faults(stack)
         base_env = scrubbed_environ()
         for logical_id, spec in stack.functions.items():
             env = lambda_environment(
                 spec, region=self.region, endpoint_url=self.moto.endpoint_url, base=base_env
             )
+            if self.fault_proxy_url is not None:
+                # DynamoDB and SQS through the fault proxy; the SDK names the function.
+                env["AWS_ENDPOINT_URL_DYNAMODB"] = self.fault_proxy_url
+                env["AWS_ENDPOINT_URL_SQS"] = self.fault_proxy_url
+                env["AWS_SDK_UA_APP_ID"] = logical_id
             self.functions[logical_id] = FunctionRuntime(
-                spec, env, self.sink, max_workers=self.workers, project_root=template.base_dir
+                spec,
+                env,
+                self.sink,
+                max_workers=self.workers,
+                project_root=template.base_dir,
+                faults=self.faults,
             )
 
         self._loop = asyncio.new_event_loop()
@@ -263,7 +281,7 @@ class LocalCloud:
             target=self._loop.run_forever, name="parley-local-gateways", daemon=True
         )
         self._thread.start()
-        self._run(self._start_servers(http_sock, ws_sock, web_sock), timeout=30)
+        self._run(self._start_servers(http_sock, ws_sock, web_sock, proxy_sock), timeout=30)
 
         for mapping in stack.sqs_mappings:
             poller = SqsPoller(
@@ -281,8 +299,34 @@ class LocalCloud:
         took = int((time.monotonic() - started) * 1000)
         self.sink.debug("cloud", f"started in {took} ms")
 
+    def _start_faults(self, stack: Stack) -> socket.socket | None:
+        """With a fault profile: check its scopes, make the injector, bind the fault proxy."""
+        if self.fault_profile is None:
+            return None
+        check_scopes(
+            self.fault_profile,
+            functions=stack.functions,
+            tables=stack.tables,
+            queues=stack.queues,
+        )
+        self.faults = FaultInjector(
+            self.fault_profile,
+            self.sink,
+            tables={t.logical_id: t.name for t in stack.tables.values()},
+            queues={q.logical_id: q.name for q in stack.queues.values()},
+        )
+        sock = _bind(MOTO_HOST, 0)
+        self._sockets.append(sock)
+        self.fault_proxy_url = f"http://{MOTO_HOST}:{sock.getsockname()[1]}"
+        self.sink.info("fault", f"profile {self.fault_profile.describe()}")
+        return sock
+
     async def _start_servers(
-        self, http_sock: socket.socket, ws_sock: socket.socket, web_sock: socket.socket | None
+        self,
+        http_sock: socket.socket,
+        ws_sock: socket.socket,
+        web_sock: socket.socket | None,
+        proxy_sock: socket.socket | None = None,
     ) -> None:
         from parley_local.http_gateway import HttpGateway
         from parley_local.ws_gateway import WebSocketGateway
@@ -294,6 +338,7 @@ class LocalCloud:
             self.sink,
             account_id=ACCOUNT_ID,
             port=self.http_port,
+            faults=self.faults,
         )
         apps: list[tuple[web.Application, socket.socket]] = [(self.http_gateway.app(), http_sock)]
         if self.stack.websocket_api is not None:
@@ -306,6 +351,7 @@ class LocalCloud:
                 port=self.ws_port,
                 idle_timeout=self.idle_timeout,
                 max_connection_age=self.max_connection_age,
+                faults=self.faults,
             )
             apps.append((self.ws_gateway.app(), ws_sock))
         else:  # no WebSocket API in the template: answer, rather than leave clients hanging
@@ -323,6 +369,10 @@ class LocalCloud:
                     "web", f"the web client is not built in {root}: run `make web` (Node 20+)"
                 )
             apps.append((site.app(), web_sock))
+        if proxy_sock is not None:
+            assert self.faults is not None and self.moto is not None
+            proxy = FaultProxy(self.moto.endpoint_url, self.faults, self.sink)
+            apps.append((proxy.app(), proxy_sock))
         for app, sock in apps:
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
             await runner.setup()

@@ -15,9 +15,10 @@ from parley_local.events.http_api import (
     http_v2_event,
     http_v2_response,
 )
+from parley_local.faults import FaultInjector
 from parley_local.lambda_runtime import FunctionRuntime
 from parley_local.logs import LogSink
-from parley_local.responses import answer_or, message_response
+from parley_local.responses import answer_or, json_response, message_response
 from parley_local.routing import (
     CORS_RESPONSE_HEADERS,
     RouteMatch,
@@ -28,6 +29,7 @@ from parley_local.routing import (
 )
 from parley_local.stack import HttpApiSpec
 
+FAULTS_PATH = "/_local/faults"  # the local cloud's own, before the template's routes
 MAX_BODY = 10 * 1024 * 1024  # HTTP APIs accept request bodies up to 10 MB
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
 
@@ -47,8 +49,10 @@ class HttpGateway:
         *,
         account_id: str,
         port: int,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.apis = apis
+        self.faults = faults
         self.runtimes = runtimes
         self.sink = sink
         self.account_id = account_id
@@ -56,8 +60,15 @@ class HttpGateway:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_get(FAULTS_PATH, self.fault_counters)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
+
+    async def fault_counters(self, request: web.Request) -> web.Response:
+        """`GET /_local/faults`: the fault profile and the faults injected so far."""
+        if self.faults is None:
+            return json_response(200, {"profile": None, "injected": {}})
+        return json_response(200, self.faults.snapshot())
 
     def _pick(self, method: str, path: str) -> tuple[HttpApiSpec, str, RouteMatch | None] | None:
         """(api, path within its stage, match) for the request, preferring a real match."""

@@ -5,8 +5,16 @@ more wait), a warm worker if one is idle, or spawns a new one (a *cold start*: a
 `spawn` process that imports the handler module). The function's `Timeout` is enforced:
 a worker that overruns is killed and the invocation fails as on Lambda
 (`Task timed out after N seconds`). A worker that dies, or whose code changed on disk, is
-replaced. Handler errors come back as Lambda's error payload
-(`errorType`/`errorMessage`/`stackTrace`); the traceback is in the function's log.
+replaced; one that died while idle is noticed when it is checked out and replaced by a
+fresh one (a cold start, as a new sandbox on AWS), never handed the invocation. Handler
+errors come back as Lambda's error payload (`errorType`/`errorMessage`/`stackTrace`); the
+traceback is in the function's log.
+
+With a fault profile (`parley_local.faults`), an invocation may fail *before* the handler
+runs (no effects) or *after* it ran (its effects happened, the caller sees a failure):
+`error` is reported as Lambda's `ServiceException`, `timeout` as `Sandbox.Timedout` once
+the function's `Timeout` has passed (the sandbox is reset, as AWS resets it). Latency
+rules delay the invocation before it starts.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 from parley_local import ids
 from parley_local._spawn import start_process
 from parley_local._worker import WorkerConfig, worker_main
+from parley_local.faults import FaultInjector, FaultRule
 from parley_local.logs import LogSink
 from parley_local.stack import FunctionSpec
 
@@ -73,8 +82,10 @@ class FunctionRuntime:
         *,
         max_workers: int = 4,
         project_root: Path | None = None,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.spec = spec
+        self.faults = faults
         self.environment = environment
         self.sink = sink
         limit = max_workers
@@ -128,7 +139,10 @@ class FunctionRuntime:
                 return self._failure(request_id, "ServiceException", "the local cloud is stopping")
             self.invocations += 1
             try:
-                return self._invoke_on_worker(request_id, event_json)
+                fault = self._fault(request_id)
+                if fault is not None and fault.when == "before":
+                    return self._fail_before(request_id, fault)
+                return self._invoke_on_worker(request_id, event_json, fault)
             except Exception as exc:
                 self.sink.error("cloud", f"{self.name}: invocation machinery failed: {exc!r}")
                 return self._failure(request_id, "ServiceException", f"local cloud error: {exc!r}")
@@ -168,12 +182,46 @@ class FunctionRuntime:
             request_id, False, error={"errorType": error_type, "errorMessage": message}, **kwargs
         )
 
+    def _fault(self, request_id: str) -> FaultRule | None:
+        """Apply the profile's latency to this invocation; the fault rule that fires, if any."""
+        if self.faults is None:
+            return None
+        delay = self.faults.latency("lambda", function=self.name, detail=f"request {request_id}")
+        if delay:
+            time.sleep(delay)
+        rule = self.faults.pick("lambda", function=self.name)
+        if rule is not None:
+            what = "the handler did not run" if rule.when == "before" else "after the handler ran"
+            self.faults.record(rule, f"{self.name} {rule.error} ({what})", request=request_id)
+        return rule
+
+    def _fail_before(self, request_id: str, fault: FaultRule) -> InvocationResult:
+        """An injected failure before any handler runs: nothing happened, the caller fails."""
+        if fault.error == "timeout":
+            # The caller waits the function's whole timeout, as for a sandbox that hangs.
+            time.sleep(self.spec.timeout_s)
+            return self._timed_out(request_id, {"duration_ms": self.spec.timeout_s * 1000})
+        return self._failure(
+            request_id, "ServiceException", "Lambda could not run the function (injected fault)"
+        )
+
+    def _timed_out(self, request_id: str, common: dict[str, Any]) -> InvocationResult:
+        text = f"Task timed out after {self.spec.timeout_s:.2f} seconds"
+        self.sink.function_line(self.spec.logical_id, "stderr", f"{_iso_now()} {request_id} {text}")
+        return self._failure(request_id, "Sandbox.Timedout", text, timed_out=True, **common)
+
     def _checkout(self) -> _Worker | None:
         with self._lock:
             while self._idle:
                 worker = self._idle.pop()
                 if worker.alive and worker.generation == self.generation:
-                    return worker
+                    if _usable(worker):
+                        return worker
+                    self.sink.info(
+                        "cloud",
+                        f"{self.name}: worker {worker.process.pid} died while idle (exit code "
+                        f"{worker.process.exitcode}); the next invocation gets a fresh one",
+                    )
                 self._retire_later(worker)
         return None
 
@@ -253,26 +301,43 @@ class FunctionRuntime:
             return ("exit",)
         return message
 
-    def _invoke_on_worker(self, request_id: str, event_json: str) -> InvocationResult:
+    def _ready_worker(self, request_id: str) -> tuple[_Worker, float | None] | InvocationResult:
+        """A warm worker, else a fresh one once its init is done (with its init time)."""
         worker = self._checkout()
-        cold = worker is None
-        init_ms: float | None = None
-        if worker is None:
-            worker = self._spawn()
-            self.cold_starts += 1
-            message = self._recv(worker, max(INIT_TIMEOUT_S, self.spec.timeout_s))
-            if message is None or message[0] != "ready":
-                self._retire(worker, graceful=False)
-                return self._init_failure(request_id, message)
-            init_ms = float(message[1])
-        timeout = self.spec.timeout_s
-        start = time.monotonic()
-        deadline_ms = ids.now_ms() + int(timeout * 1000)
-        try:
-            worker.ctrl.send(("invoke", request_id, event_json, deadline_ms, _trace_header()))
-        except OSError:
+        if worker is not None:
+            return worker, None
+        worker = self._spawn()
+        self.cold_starts += 1
+        message = self._recv(worker, max(INIT_TIMEOUT_S, self.spec.timeout_s))
+        if message is None or message[0] != "ready":
             self._retire(worker, graceful=False)
-            return self._failure(request_id, "Runtime.ExitError", "the worker process is gone")
+            return self._init_failure(request_id, message)
+        return worker, float(message[1])
+
+    def _invoke_on_worker(
+        self, request_id: str, event_json: str, fault: FaultRule | None = None
+    ) -> InvocationResult:
+        timeout = self.spec.timeout_s
+        while True:
+            ready = self._ready_worker(request_id)
+            if isinstance(ready, InvocationResult):
+                return ready
+            worker, init_ms = ready
+            cold = init_ms is not None
+            start = time.monotonic()
+            deadline_ms = ids.now_ms() + int(timeout * 1000)
+            try:
+                worker.ctrl.send(("invoke", request_id, event_json, deadline_ms, _trace_header()))
+            except OSError:
+                # It died between its check-out and now: the invocation never reached it,
+                # so it goes to another sandbox, as Lambda would place it.
+                self._retire(worker, graceful=False)
+                if cold:
+                    return self._failure(
+                        request_id, "Runtime.ExitError", "the worker process is gone"
+                    )
+                continue
+            break
         message = self._recv(worker, timeout)
         duration = (time.monotonic() - start) * 1000
         common: dict[str, Any] = {
@@ -282,11 +347,7 @@ class FunctionRuntime:
         }
         if message is None:
             self._retire(worker, graceful=False)
-            text = f"Task timed out after {timeout:.2f} seconds"
-            self.sink.function_line(
-                self.spec.logical_id, "stderr", f"{_iso_now()} {request_id} {text}"
-            )
-            return self._failure(request_id, "Sandbox.Timedout", text, timed_out=True, **common)
+            return self._timed_out(request_id, common)
         if message[0] == "exit":
             self._retire(worker, graceful=False)
             code = worker.process.exitcode
@@ -296,11 +357,37 @@ class FunctionRuntime:
             self.sink.function_line(self.spec.logical_id, "stderr", text)
             return self._failure(request_id, "Runtime.ExitError", text, **common)
         worker.invocations += 1
+        if fault is not None:
+            return self._fail_after(request_id, worker, fault, start, common)
         self._checkin(worker)
         if message[0] == "result":
             return InvocationResult(request_id, True, payload=json.loads(message[2]), **common)
         error = dict(message[2]) if isinstance(message[2], dict) else {"errorMessage": "unknown"}
         return InvocationResult(request_id, False, error=error, **common)
+
+    def _fail_after(
+        self,
+        request_id: str,
+        worker: _Worker,
+        fault: FaultRule,
+        start: float,
+        common: dict[str, Any],
+    ) -> InvocationResult:
+        """An injected failure after the handler ran: its effects stay, the caller fails."""
+        if fault.error == "timeout":
+            # The handler's reply never arrives: the caller waits out the timeout, and the
+            # sandbox is reset.
+            time.sleep(max(self.spec.timeout_s - (time.monotonic() - start), 0.0))
+            self._retire(worker, graceful=False)
+            common = {**common, "duration_ms": self.spec.timeout_s * 1000}
+            return self._timed_out(request_id, common)
+        self._checkin(worker)
+        return self._failure(
+            request_id,
+            "ServiceException",
+            "Lambda failed after the function ran (injected fault)",
+            **common,
+        )
 
     def _init_failure(self, request_id: str, message: tuple[Any, ...] | None) -> InvocationResult:
         if message is None:
@@ -313,6 +400,17 @@ class FunctionRuntime:
         if self._closed:
             text = "the local cloud is stopping"
         return self._failure(request_id, "Runtime.ExitError", text, cold_start=True)
+
+
+def _usable(worker: _Worker) -> bool:
+    """Whether an idle worker can take an invocation: its process is alive and it has said
+    nothing since its last reply (an idle worker's pipe is readable only at its EOF)."""
+    if not worker.process.is_alive():
+        return False
+    try:
+        return not worker.ctrl.poll(0)
+    except (EOFError, OSError):
+        return False
 
 
 def _trace_header() -> str:

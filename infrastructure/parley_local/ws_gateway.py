@@ -34,6 +34,7 @@ from parley_local.events.websocket import (
     ws_disconnect_event,
     ws_message_event,
 )
+from parley_local.faults import FaultInjector
 from parley_local.frames import MESSAGE_LIMIT, FrameSizeGuard, install_guard
 from parley_local.lambda_runtime import FunctionRuntime, InvocationResult
 from parley_local.logs import LogSink
@@ -63,6 +64,7 @@ class WebSocketGateway:
         idle_timeout: float = 600.0,
         max_connection_age: float = 7200.0,
         integration_timeout: float = WEBSOCKET_INTEGRATION_TIMEOUT_S,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.spec = spec
         self.runtimes = runtimes
@@ -74,7 +76,7 @@ class WebSocketGateway:
         self.max_connection_age = max_connection_age
         self.integration_timeout = integration_timeout
         self.connections: dict[str, LiveConnection] = {}
-        self.management = ManagementApi(self.connections, spec.stages, sink)
+        self.management = ManagementApi(self.connections, spec.stages, sink, faults)
         self._handlers: set[asyncio.Task[Any]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False

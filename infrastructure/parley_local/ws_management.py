@@ -3,13 +3,22 @@
 An unknown or closed id gets 410 with `x-amzn-ErrorType: GoneException`, a message over
 128 KB 413 `PayloadTooLargeException`: boto3's unchanged `apigatewaymanagementapi` client
 raises those exceptions. Signatures are not checked.
+
+With a fault profile, latency rules (target `connections`) delay every call, and
+`connections` rules make a `PostToConnection` to an open connection answer 500
+(`InternalServerErrorException`), 429 (`LimitExceededException`, which the SDK retries)
+or 410 (`GoneException`, as a stale connection index would get): nothing is sent to the
+socket. The caller is told apart by its SDK's `app/<function>` User-Agent part.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from parley_local import ids
+from parley_local.faults import FaultInjector, caller_function
 from parley_local.frames import MESSAGE_LIMIT
 from parley_local.logs import LogSink
 from parley_local.responses import answer_or, json_response, message_response
@@ -20,11 +29,16 @@ class ManagementApi:
     """Serves `@connections` for the connections a WebSocket gateway holds."""
 
     def __init__(
-        self, connections: dict[str, LiveConnection], stages: list[str], sink: LogSink
+        self,
+        connections: dict[str, LiveConnection],
+        stages: list[str],
+        sink: LogSink,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.connections = connections
         self.stages = stages
         self.sink = sink
+        self.faults = faults
 
     async def handle(self, request: web.Request) -> web.Response:
         """One `@connections` request."""
@@ -42,6 +56,33 @@ class ManagementApi:
             headers={"x-amzn-ErrorType": "GoneException", "x-amzn-RequestId": ids.request_id()},
         )
 
+    async def _fault(
+        self, request: web.Request, conn_id: str, open_connection: bool
+    ) -> web.Response | None:
+        """The profile's latency for this call; an injected answer to a POST, if one fires."""
+        assert self.faults is not None
+        function = caller_function(request.headers.get("User-Agent", ""))
+        delay = self.faults.latency("connections", function=function, detail=request.method)
+        if delay:
+            await asyncio.sleep(delay)
+        if request.method != "POST" or not open_connection:
+            return None
+        rule = self.faults.pick("connections", function=function)
+        if rule is None:
+            return None
+        await request.read()
+        self.faults.record(
+            rule, f"PostToConnection {conn_id} answered {rule.status}", function=function
+        )
+        headers = {"x-amzn-RequestId": ids.request_id()}
+        if rule.status == 410:
+            return self._gone(conn_id)
+        if rule.status == 429:
+            headers["x-amzn-ErrorType"] = "LimitExceededException"
+            return message_response(429, "Too Many Requests", headers=headers)
+        headers["x-amzn-ErrorType"] = "InternalServerErrorException"
+        return message_response(500, "Internal server error", headers=headers)
+
     async def _handle(self, request: web.Request) -> web.Response:
         stage = request.match_info.get("stage")
         if stage is not None and stage not in self.stages:
@@ -51,6 +92,10 @@ class ManagementApi:
         live = self.connections.get(conn_id)
         if method not in ("POST", "GET", "DELETE"):
             return message_response(405, "Method Not Allowed")
+        if self.faults is not None:
+            injected = await self._fault(request, conn_id, live is not None and not live.closing)
+            if injected is not None:
+                return injected
         if live is None or live.closing:
             self.sink.info("ws", f"{method} @connections/{conn_id} -> 410 Gone")
             return self._gone(conn_id)
