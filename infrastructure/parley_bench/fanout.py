@@ -24,6 +24,7 @@ import io
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,15 +142,25 @@ class EventSource:
             thread.join(timeout=5)
 
 
-def seed(store: Store, members: int) -> None:
+def seed_group(
+    store: Store,
+    conversation: str,
+    members: int,
+    *,
+    user: Callable[[int], str] = member_id,
+    connection: Callable[[int], str] = connection_id,
+    first_message_id: str = "01JBENCH000000000000000001",
+) -> None:
+    """A group of `members` users (`user(i)`), each online on one connection
+    (`connection(i)`); the first is its owner and sent its creation message."""
     store.seed_conversation(
-        {"conversationId": GROUP, "type": "group", "name": "bench", "memberCount": members}
+        {"conversationId": conversation, "type": "group", "name": "bench", "memberCount": members}
     )
     for i in range(members):
         store.seed_member(
             {
-                "conversationId": GROUP,
-                "userId": member_id(i),
+                "conversationId": conversation,
+                "userId": user(i),
                 "role": "owner" if i == 0 else "member",
                 "joinedSeq": 1,
                 "readSeq": 0,
@@ -158,8 +169,8 @@ def seed(store: Store, members: int) -> None:
         )
         store.seed_connection(
             {
-                "connectionId": connection_id(i),
-                "userId": member_id(i),
+                "connectionId": connection(i),
+                "userId": user(i),
                 "sessionId": "c2Vzc2lvbi1pZC0xMjM0NTY",
                 "connectedAt": 1_795_773_600_000,
                 "sourceIp": "203.0.113.10",
@@ -169,15 +180,20 @@ def seed(store: Store, members: int) -> None:
         )
     store.seed_message(
         {
-            "conversationId": GROUP,
+            "conversationId": conversation,
             "seq": 1,
-            "messageId": "01JBENCH000000000000000001",
-            "senderId": SENDER,
+            "messageId": first_message_id,
+            "senderId": user(0),
             "clientMsgId": "created",
             "body": {"type": "system", "event": "group_created"},
             "ts": 1_795_773_600_000,
         }
     )
+
+
+def seed(store: Store, members: int) -> None:
+    """The fan-out bench's group: `members` online users, `member00000` its owner."""
+    seed_group(store, GROUP, members)
 
 
 def run_fanout(

@@ -40,6 +40,7 @@ from typing import Any
 
 from parley_memory import Delivery, Store
 
+from parley_bench import fanout
 from parley_bench.fanout import EventSource
 from parley_bench.memory import Latency, memory, patched_runtime
 from parley_bench.template import (
@@ -54,7 +55,6 @@ GROUP_A = "grp:01JBENCHF100D00000000000GA"
 GROUP_B = "grp:01JBENCHF100D00000000000GB"
 WINDOW_MS = 60_000  # both the send limit and the budget count per fixed minute
 BUDGET_OFF = 10**12  # member deliveries a minute no sender reaches
-JOINED_AT = 1_795_773_600_000
 
 
 def user_id(group: str, i: int) -> str:
@@ -208,42 +208,14 @@ class ConditionResult:
 
 
 def seed_group(store: Store, conversation: str, group: str, members: int) -> None:
-    """A group of `members` users, each online on one connection."""
-    store.seed_conversation(
-        {"conversationId": conversation, "type": "group", "name": group, "memberCount": members}
-    )
-    for i in range(members):
-        store.seed_member(
-            {
-                "conversationId": conversation,
-                "userId": user_id(group, i),
-                "role": "owner" if i == 0 else "member",
-                "joinedSeq": 1,
-                "readSeq": 0,
-                "joinedAt": JOINED_AT,
-            }
-        )
-        store.seed_connection(
-            {
-                "connectionId": connection_id(group, i),
-                "userId": user_id(group, i),
-                "sessionId": "c2Vzc2lvbi1pZC0xMjM0NTY",
-                "connectedAt": JOINED_AT,
-                "sourceIp": "203.0.113.10",
-                "tokenExp": 1_795_774_500,
-                "ttl": 4_102_444_800,
-            }
-        )
-    store.seed_message(
-        {
-            "conversationId": conversation,
-            "seq": 1,
-            "messageId": f"01JBENCHF100D0000000000{group.upper()}01",
-            "senderId": user_id(group, 0),
-            "clientMsgId": "created",
-            "body": {"type": "system", "event": "group_created"},
-            "ts": JOINED_AT,
-        }
+    """Group `"a"` or `"b"`: `members` users, each online on one connection."""
+    fanout.seed_group(
+        store,
+        conversation,
+        members,
+        user=lambda i: user_id(group, i),
+        connection=lambda i: connection_id(group, i),
+        first_message_id=f"01JBENCHF100D0000000000{group.upper()}01",
     )
 
 
