@@ -210,8 +210,6 @@ def _rule(index: int, raw: Any) -> FaultRule:
         service = values.get("target") or kind
         if operation not in _operations(service):
             raise FaultProfileError(f"{where}: {service} has no operation {operation!r}")
-        if kind == "sqs" and operation != "SendMessageBatch":
-            raise FaultProfileError(f"{where}: sqs partial failures are of SendMessageBatch only")
     return FaultRule(**values)
 
 
