@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
@@ -180,7 +181,9 @@ def banner(cloud: LocalCloud) -> str:
         lines.append(f"  Web client  {cloud.web_url}   (the SDK at {cloud.web_url}/parley.js)")
     lines.append(f"  AWS (moto)  {cloud.aws_endpoint_url}")
     if cloud.fault_profile is not None:
-        lines.append(f"  Faults      {cloud.fault_profile.describe()}")
+        described = textwrap.wrap(cloud.fault_profile.describe(), 86, break_on_hyphens=False)
+        lines.append(f"  Faults      {described[0]}")
+        lines += [f"              {more}" for more in described[1:]]
         lines.append(
             f"              DynamoDB and SQS via {cloud.fault_proxy_url}; "
             f"counters at {http}/_local/faults"

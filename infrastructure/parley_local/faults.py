@@ -118,9 +118,10 @@ class FaultProfile:
         """One line for the banner: name, seed and each rule's label, probability and scope."""
         parts = []
         for rule in self.rules:
-            text = f"{rule.label} {rule.probability:.0%}"
+            percent = f"{rule.probability * 100:.3g}%"
+            text = f"{rule.label} {percent}"
             if rule.kind == "latency":
-                text = f"{rule.label} +{rule.ms} ms {rule.probability:.0%}"
+                text = f"{rule.label} +{rule.ms} ms {percent}"
             if rule.scope:
                 text += " (" + ",".join(f"{k}={v}" for k, v in rule.scope.items()) + ")"
             parts.append(text)

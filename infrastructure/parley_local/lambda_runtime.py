@@ -192,7 +192,9 @@ class FunctionRuntime:
         rule = self.faults.pick("lambda", function=self.name)
         if rule is not None:
             what = "the handler did not run" if rule.when == "before" else "after the handler ran"
-            self.faults.record(rule, f"{self.name} {rule.error} ({what})", request=request_id)
+            self.faults.record(
+                rule, f"{self.name} {rule.error} ({what})", function=self.name, request=request_id
+            )
         return rule
 
     def _fail_before(self, request_id: str, fault: FaultRule) -> InvocationResult:

@@ -22,6 +22,7 @@ import websockets
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 from parley_local import LocalCloud
+from parley_local.cli import banner
 from parley_local.faults import parse_profile
 
 from tests.integration.localcloud.helpers import STAGE, make_cloud, run, stop_and_check, ws_url
@@ -42,6 +43,14 @@ PROFILE = {
             "table": "Table",
             "operation": "DeleteItem",
         },
+        {
+            "kind": "dynamodb",
+            "error": "timeout",
+            "applied": False,
+            "probability": 1,
+            "table": "Table",
+            "operation": "UpdateItem",
+        },
         {"kind": "sqs", "error": "partial", "probability": 1, "queue": "Dlq"},
         {"kind": "connections", "status": 429, "probability": 1, "function": "PostFunction"},
         {
@@ -50,6 +59,13 @@ PROFILE = {
             "when": "after",
             "probability": 1,
             "function": "HttpEchoFunction",
+        },
+        {
+            "kind": "lambda",
+            "error": "error",
+            "when": "before",
+            "probability": 1,
+            "function": "BrokenFunction",
         },
         {
             "kind": "lambda",
@@ -120,8 +136,11 @@ def _injected(cloud: LocalCloud) -> dict[str, int]:
 def test_a_throttled_table_raises_the_sdks_own_exception_after_its_retries(
     faulty: LocalCloud,
 ) -> None:
-    # GIVEN a worker-like client, and a profile throttling NamedTable only
-    dynamodb = _client(faulty, "dynamodb", "EchoFunction")
+    # GIVEN a worker-like client (one retry, to keep the back-off short), and a profile
+    # throttling NamedTable only
+    dynamodb = _client(
+        faulty, "dynamodb", "EchoFunction", retries={"mode": "standard", "max_attempts": 1}
+    )
     before = _injected(faulty).get("dynamodb:ThrottlingException", 0)
 
     # WHEN it writes to NamedTable THEN botocore raised its ThrottlingException after retrying
@@ -130,9 +149,9 @@ def test_a_throttled_table_raises_the_sdks_own_exception_after_its_retries(
     error = raised.value.response
     assert error["Error"]["Code"] == "ThrottlingException"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
-    # (`max_attempts` counts retries: 1 call + 3 retries, as Parley's clients make)
-    assert error["ResponseMetadata"]["RetryAttempts"] == 3
-    assert _injected(faulty)["dynamodb:ThrottlingException"] == before + 4
+    # (`max_attempts` counts retries: 1 call + 1 retry)
+    assert error["ResponseMetadata"]["RetryAttempts"] == 1
+    assert _injected(faulty)["dynamodb:ThrottlingException"] == before + 2
     # AND another table is untouched: the request went through to moto
     item = {"pk": {"S": "fault-free"}, "sk": {"S": "x"}}
     dynamodb.put_item(TableName=faulty.ref("Table"), Item=item)
@@ -154,6 +173,27 @@ def test_a_timed_out_write_was_applied_though_its_reply_was_lost(faulty: LocalCl
     # AND yet the delete happened
     assert "Item" not in faulty.client("dynamodb").get_item(TableName=faulty.ref("Table"), Key=key)
     assert _injected(faulty)["dynamodb:timeout:applied"] >= 1
+
+
+def test_an_unapplied_timeout_never_reached_the_table(faulty: LocalCloud) -> None:
+    # GIVEN an item, and a profile that loses UpdateItem on Table before it is applied
+    key = {"pk": {"S": "unapplied"}, "sk": {"S": "x"}}
+    faulty.client("dynamodb").put_item(TableName=faulty.ref("Table"), Item={**key, "n": {"N": "1"}})
+    dynamodb = _client(
+        faulty, "dynamodb", "EchoFunction", read_timeout=1, retries={"total_max_attempts": 1}
+    )
+
+    # WHEN it is updated THEN the caller's read timed out, and the item is unchanged
+    with pytest.raises(ReadTimeoutError):
+        dynamodb.update_item(
+            TableName=faulty.ref("Table"),
+            Key=key,
+            UpdateExpression="SET n = :two",
+            ExpressionAttributeValues={":two": {"N": "2"}},
+        )
+    item = faulty.client("dynamodb").get_item(TableName=faulty.ref("Table"), Key=key)["Item"]
+    assert item["n"] == {"N": "1"}
+    assert _injected(faulty)["dynamodb:timeout:unapplied"] >= 1
 
 
 def test_send_message_batch_fails_the_chosen_entries_only_in_their_queue(
@@ -222,6 +262,14 @@ def test_a_lambda_error_after_the_handler_ran_fails_the_caller(faulty: LocalClou
     assert faulty.wait_for_log("HttpEchoFunction error (after the handler ran)")
 
 
+def test_a_lambda_error_before_the_handler_starts_no_sandbox(faulty: LocalCloud) -> None:
+    # WHEN a function whose import is broken is invoked THEN the injected error came first:
+    # no sandbox was started, so its import error never showed
+    result = faulty.invoke("BrokenFunction", {})
+    assert result.error_type == "ServiceException"
+    assert faulty.functions["BrokenFunction"].cold_starts == 0
+
+
 def test_a_lambda_timeout_before_the_handler_waits_out_the_timeout(faulty: LocalCloud) -> None:
     # WHEN the sleep route is called THEN the API answers 500 after the 1 s Timeout
     status, _, _, took = _http(f"{faulty.http_url}/sleep")
@@ -241,6 +289,10 @@ def test_latency_delays_the_invocation_and_the_counters_say_so(faulty: LocalClou
     assert snapshot["profile"]["faults"] == PROFILE["faults"]
     assert snapshot["injected"]["latency:lambda"] >= 1
     assert faulty.wait_for_log("injected latency:lambda")
+    # AND the banner shows the profile and where the counters are
+    text = banner(faulty)
+    assert "Faults      test (seed 3): dynamodb:ThrottlingException 100% (table=NamedTable)" in text
+    assert f"counters at {faulty.http_url}/_local/faults" in text
 
 
 # ---------------------------------------------------------------- dead idle workers
