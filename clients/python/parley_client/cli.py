@@ -30,11 +30,13 @@ from .commands import (
     cmd_chat,
     cmd_conversations,
     cmd_delete,
+    cmd_delete_account,
     cmd_device_add_webpush,
     cmd_device_remove,
     cmd_devices,
     cmd_download,
     cmd_edit,
+    cmd_export,
     cmd_group_add,
     cmd_group_create,
     cmd_group_remove,
@@ -107,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("logout", cmd_logout, "end the login and forget its tokens")
     command("whoami", cmd_whoami, "show the logged-in user")
+
+    sub = command("delete-account", cmd_delete_account, "delete your account (asks the password)")
+    sub.add_argument("--password", help=option_help)
+
+    sub = command("export", cmd_export, "download an export of your data (JSON)")
+    sub.add_argument("-o", "--output", default=".", metavar="PATH", help="file or directory")
 
     sub = command("send", cmd_send, "send one message (TEXT, or stdin when no TEXT)")
     sub.add_argument("words", nargs="*", metavar="USER|TEXT", help="USER TEXT..., or TEXT...")
@@ -280,7 +288,7 @@ def main(
             ParleyClient(ctx.ws_url, "unused")
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
-        if args.command in ("register", "login"):
+        if args.command in ("register", "login", "delete-account"):
             args.password = read_password(
                 args.password, stdin, stderr, confirm=args.command == "register"
             )

@@ -151,6 +151,27 @@ async def cmd_logout(ctx: Context) -> int:
     return EXIT_OK
 
 
+async def cmd_delete_account(ctx: Context) -> int:
+    """``parley delete-account``: delete your account (protocol 12) and forget its tokens."""
+    user = ctx.user_id
+    await ctx.require_login().delete_account(str(ctx.args.password))
+    ctx.store.delete()
+    ctx.out(f"Deleted the account{f' {user}' if user else ''}; its messages read as deleted.")
+    return EXIT_OK
+
+
+async def cmd_export(ctx: Context) -> int:
+    """``parley export [-o PATH]``: ask for an export of your data, wait for it, save it."""
+    http = ctx.require_login()
+    export_id = await http.request_export()
+    path = await http.download_export(export_id, ctx.args.output)
+    if ctx.args.json:
+        ctx.out_json({"exportId": export_id, "path": str(path)})
+    else:
+        ctx.out(f"saved {path} ({format_size(path.stat().st_size)})")
+    return EXIT_OK
+
+
 async def cmd_whoami(ctx: Context) -> int:
     """``parley whoami``: the logged-in user and display name."""
     me = await ctx.require_login().me()

@@ -486,6 +486,54 @@ class HttpClient:
         """Remove one of your devices (2003 when it is not yours or does not exist)."""
         await self.request("DELETE", f"/devices/{quote_segment(device_id)}")
 
+    # ------------------------------------------------------------ account (protocol 12)
+
+    async def delete_account(self, password: str) -> None:
+        """``DELETE /me``: delete your account (wrong password: ``ParleyError`` 1003). Every
+        login ends, this one included; your messages read as deleted within minutes."""
+        await self.request("DELETE", "/me", {"password": password})
+
+    async def request_export(self) -> str:
+        """``POST /me/export`` → the exportId (at most 3 a day: 1005 past them)."""
+        reply = _expect_object(await self.request("POST", "/me/export"))
+        export_id = reply.get("exportId")
+        if not isinstance(export_id, str):
+            raise ParleyError(ErrorCode.INTERNAL, "export request without exportId")
+        return export_id
+
+    async def export(self, export_id: str) -> JsonObject:
+        """``GET /me/exports/{id}`` → ``{status: "pending"}`` or ``{status: "ready", url,
+        expiresIn}``."""
+        path = f"/me/exports/{quote_segment(export_id)}"
+        return _expect_object(await self.request("GET", path))
+
+    async def download_export(
+        self,
+        export_id: str,
+        dest: str | os.PathLike[str],
+        *,
+        wait: float = 120.0,
+        every: float = 2.0,
+    ) -> Path:
+        """Wait (up to ``wait`` seconds) for the export to be ready, then save its JSON to
+        ``dest`` (a file, or a directory to write ``parley-export-<id>.json`` into)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        info = await self.export(export_id)
+        while info.get("status") != "ready":
+            if loop.time() >= deadline:
+                raise ParleyError(ErrorCode.MESSAGE_SEND_FAILED, "export still pending")
+            await asyncio.sleep(every)
+            info = await self.export(export_id)
+        url = info.get("url")
+        if not isinstance(url, str):
+            raise ParleyError(ErrorCode.INTERNAL, f"export {export_id}: no url")
+        target = Path(dest)
+        if target.is_dir():
+            target = target / f"parley-export-{export_id}.json"
+        await asyncio.to_thread(self._storage_blocking, "GET", url, None, {}, target)
+        return target
+
     # ------------------------------------------------------------ attachments
 
     async def create_attachment(

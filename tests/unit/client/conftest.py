@@ -71,6 +71,8 @@ class FakeBackend:
         self.attachments: dict[str, JsonObject] = {}
         # Push devices (protocol 10): deviceId -> {userId, platform, key, createdAt, ...}
         self.devices: dict[str, JsonObject] = {}
+        # Account exports (protocol 12): exportId -> {user, polls}; pending on the first poll.
+        self.exports: dict[str, JsonObject] = {}
         self._counter = itertools.count(1)
 
     # accounts ------------------------------------------------------------
@@ -512,6 +514,8 @@ class FakeHttpServer:
             return error(401, 1003, "missing or invalid token")
         if parts[0] == "attachments":
             return self.attachments(method, parts, user_id, body)
+        if parts[0] == "me" and (parts != ["me"] or method == "DELETE"):
+            return self.account(method, parts, user_id, body)
         if parts == ["me"]:
             return 200, {"userId": user_id, "displayName": b.users[user_id]["displayName"]}
         if parts == ["groups"] and method == "POST":
@@ -648,6 +652,37 @@ class FakeHttpServer:
             del b.devices[parts[1]]
             return 204, None
         return 404, {"code": 1001, "message": "no such route"}
+
+    def account(self, method: str, parts: list[str], user_id: str, body: Any) -> tuple[int, Any]:
+        """``DELETE /me``, ``POST /me/export``, ``GET /me/exports/{id}`` (protocol 12): an
+        export is pending on its first poll, then ready with a link to this server's store."""
+        b = self.backend
+        if parts == ["me"] and method == "DELETE":
+            if not isinstance(body, dict) or not body.get("password"):
+                return 400, {"code": 1001, "message": "password: required"}
+            if b.users[user_id]["password"] != body["password"]:
+                return 401, {"code": 1003, "message": "bad credentials"}
+            b.users[user_id]["password"] = None
+            b.expire_access_tokens(user_id)
+            return 204, None
+        if parts == ["me", "export"] and method == "POST":
+            export_id = f"exp{next(b._counter)}"
+            b.exports[export_id] = {"user": user_id, "polls": 0}
+            return 202, {"exportId": export_id}
+        if parts[:2] == ["me", "exports"] and len(parts) == 3 and method == "GET":
+            export = b.exports.get(parts[2])
+            if export is None or export["user"] != user_id:
+                return 404, {"code": 1002, "message": "no such export"}
+            export["polls"] += 1
+            if export["polls"] == 1:
+                return 200, {"status": "pending"}
+            data = {"profile": {"userId": user_id}, "conversations": [], "messages": []}
+            b.attachments[parts[2]] = {
+                "content": json.dumps({**data, "devices": [], "blocks": []}).encode()
+            }
+            url = f"{self.url}/storage/{parts[2]}?X-Amz-Signature=secret"
+            return 200, {"status": "ready", "url": url, "expiresIn": 300}
+        return 404, {"code": 1001, "message": "no route"}
 
     def attachments(
         self, method: str, parts: list[str], user_id: str, body: Any
