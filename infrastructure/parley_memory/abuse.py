@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from parley.ports import Flag
+from parley.ports import Flag, Spent
 
 
 class AbuseCounters:
@@ -17,13 +17,16 @@ class AbuseCounters:
         self.sets: dict[str, set[str]] = {}
 
     def take(self, key: str, amount: int, limit: int, window_ms: int, now_ms: int) -> int | None:
+        return self.spend(key, amount, limit, window_ms, now_ms).wait
+
+    def spend(self, key: str, amount: int, limit: int, window_ms: int, now_ms: int) -> Spent:
         start = now_ms - now_ms % window_ms
         item = f"{key}#{start}"
         with self.lock:
             if self.amounts.get(item, 0) + amount > limit:
-                return max(1, start + window_ms - now_ms)
-            self.amounts[item] = self.amounts.get(item, 0) + amount
-        return None
+                return Spent(max(1, start + window_ms - now_ms), 0)
+            self.amounts[item] = total = self.amounts.get(item, 0) + amount
+        return Spent(None, total)
 
     def distinct(
         self, key: str, member: str, limit: int, window_ms: int, now_ms: int

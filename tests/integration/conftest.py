@@ -153,26 +153,31 @@ class Harness:
 
     # SQS ---------------------------------------------------------------------------------
     def drain_queue(self, rounds: int = 20) -> int:
-        """Run the fanout function over what the push queue holds; how many records ran."""
+        """Run the fanout function over what the push queues hold (both lanes, as its two
+        event sources do); how many records ran."""
         import boto3
 
         sqs = boto3.client("sqs")
         handled = 0
+        queues = [self.stack.queue_url, self.stack.bulk_queue_url]
         for _ in range(rounds):
-            got = sqs.receive_message(
-                QueueUrl=self.stack.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-            ).get("Messages", [])
-            if not got:
+            ran = 0
+            for url in queues:
+                got = sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
+                ).get("Messages", [])
+                if not got:
+                    continue
+                event = events.sqs_event([m["Body"] for m in got])
+                result = load("fanout").handler(event, CONTEXT)
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+                for i, message in enumerate(got):
+                    if f"msg-{i}" not in failed:
+                        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                ran += len(got)
+            if not ran:
                 break
-            event = events.sqs_event([m["Body"] for m in got])
-            result = load("fanout").handler(event, CONTEXT)
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-            for i, message in enumerate(got):
-                if f"msg-{i}" not in failed:
-                    sqs.delete_message(
-                        QueueUrl=self.stack.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                    )
-            handled += len(got)
+            handled += ran
         return handled
 
 

@@ -5,6 +5,8 @@ checked against the function's role by the IAM audit."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from parley import runtime
 from parley.repositories.abuse import AbuseCountersRepository
@@ -52,3 +54,62 @@ def test_a_flooding_sender_is_refused_and_the_group_still_hears_others(
     assert seqs == list(range(1, 5))  # the group's creation and alice's three
     # AND bob, in the same group, is not held back by alice's flood
     assert send("bob", "b0")["type"] == "ack"
+
+
+def test_a_sender_past_their_share_is_queued_in_the_bulk_lane_and_both_lanes_drain(
+    app: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a 60-member group where bob and carol are online, and a budget of 1,000 member
+    # deliveries a minute whose bulk share is 10% (100: two messages of 59 deliveries)
+    import boto3
+
+    token = app.user("alice")
+    for user in ("bob", "carol"):
+        app.user(user)
+        app.connect(user, f"{user}-c")
+    others = [f"user{i:04d}" for i in range(57)]
+    for user in others:
+        put_user(app, user)
+    group = str(create_group(app, token, ["bob", "carol", *others])["conversationId"])
+    app.drain_queue()
+    budget = FanoutBudget(
+        counters=AbuseCountersRepository(app.stack.tables["LimitsTable"]),
+        clock=runtime.SYSTEM_CLOCK,
+        per_minute=1000,
+        bulk_share=0.1,
+    )
+    monkeypatch.setattr(runtime.message_service(), "fanout_budget", budget)
+
+    def send(user: str, client_id: str) -> int:
+        frame = {
+            "action": "send",
+            "id": client_id,
+            "conversationId": group,
+            "clientMsgId": client_id,
+            "body": {"type": "text", "text": client_id},
+        }
+        reply = send_frame(app, frame, user=user, connection=f"{user}-c")
+        assert reply["type"] == "ack", reply
+        return int(reply["seq"])  # type: ignore[call-overload]
+
+    def queued(url: str) -> list[dict[str, object]]:
+        # The test queues' visibility timeout is 0: a receive leaves the messages there.
+        got = boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in got.get("Messages", [])]
+
+    # WHEN alice sends three messages (the third after 118 deliveries) and bob one
+    first, second, third = (send("alice", f"a{i}") for i in range(3))
+    bobs = send("bob", "b0")
+    # THEN alice's third is bulk work on the bulk queue, everything else on the push queue
+    [bulk] = queued(app.stack.bulk_queue_url)
+    assert bulk["lane"] == "bulk" and bulk["message"] == {"conversationId": group, "seq": third}
+    normal = queued(app.stack.queue_url)
+    assert sorted(item["message"]["seq"] for item in normal) == [first, second, bobs]  # type: ignore[index]
+    assert all("lane" not in item for item in normal)
+    # AND the fanout function drains both lanes: carol receives all four messages
+    assert app.drain_queue() >= 8  # four conversation items and their member batches
+    got = [
+        f["seq"] for f in app.gateway.frames("carol-c", "message") if f["conversationId"] == group
+    ]
+    assert sorted(got)[-4:] == [first, second, third, bobs]
+    assert queued(app.stack.queue_url) == queued(app.stack.bulk_queue_url) == []

@@ -42,6 +42,7 @@ _ENV = {
 class Stack:
     tables: dict[str, str] = field(default_factory=dict)
     queue_url: str = ""
+    bulk_queue_url: str = ""  # the push queue's bulk lane (services/budget.py)
     dlq_url: str = ""
     erase_queue_url: str = ""
     account_jobs_queue_url: str = ""
@@ -55,6 +56,7 @@ class Stack:
         env = {_ENV[logical]: name for logical, name in self.tables.items() if logical in _ENV}
         env.update(
             PARLEY_PUSH_QUEUE_URL=self.queue_url,
+            PARLEY_PUSH_BULK_QUEUE_URL=self.bulk_queue_url,
             PARLEY_SIGNING_SECRET_ARN=self.secret_arn,
             PARLEY_WS_API_ENDPOINT=WS_ENDPOINT,
             PARLEY_WS_STAGE=WS_STAGE,
@@ -109,12 +111,15 @@ def create_stack(prefix: str = "t") -> Stack:
     dlq_arn = sqs.get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    stack.queue_url = sqs.create_queue(
-        QueueName=f"{prefix}-push",
-        Attributes={
-            "VisibilityTimeout": "0",
-            "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}',
-        },
+    push_attributes = {
+        "VisibilityTimeout": "0",
+        "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}',
+    }
+    stack.queue_url = sqs.create_queue(QueueName=f"{prefix}-push", Attributes=push_attributes)[
+        "QueueUrl"
+    ]
+    stack.bulk_queue_url = sqs.create_queue(
+        QueueName=f"{prefix}-push-bulk", Attributes=push_attributes
     )["QueueUrl"]
     stack.erase_queue_url = sqs.create_queue(QueueName=f"{prefix}-erase")["QueueUrl"]
     stack.account_jobs_queue_url = sqs.create_queue(QueueName=f"{prefix}-account-jobs")["QueueUrl"]

@@ -53,6 +53,8 @@ class Settings:
     messages_table: str | None = None
     limits_table: str | None = None
     push_queue_url: str | None = None
+    # The push queue's bulk lane (services/budget.py): given to the functions that route to it.
+    push_bulk_queue_url: str | None = None
     signing_secret_arn: str | None = None
     # The secret CloudFront adds to every request it forwards when the stack's optional
     # edge (EdgeProtection=on) is in front of the HTTP API; empty = no edge.
@@ -133,6 +135,9 @@ class Settings:
     # Issue 15: member deliveries one sender may cause per minute (services/budget.py); at
     # least the largest group, so that one message can always go out.
     fanout_deliveries_per_minute: int = _bounded(50_000, ge=10_000)
+    # Past this percentage of it already spent in the window, the sender's fan-out work goes
+    # to the bulk push queue (100: never).
+    fanout_bulk_share_percent: int = _bounded(20, ge=0, le=100)
     admin_users: str = ""
     flags_table: str | None = None
     # Protocol 12: days a message is kept (0: forever); older ones expire by TTL and reads

@@ -61,6 +61,7 @@ __all__ = [
     "SentMessages",
     "SeqTaken",
     "Sessions",
+    "Spent",
     "Users",
 ]
 
@@ -640,12 +641,24 @@ class Flag(TypedDict):
     at: int
 
 
+class Spent(NamedTuple):
+    """What one counter write did: `wait` is None if the amount was taken (else the ms
+    until the window ends), and `total` the window's count after it (0 when refused)."""
+
+    wait: int | None
+    total: int
+
+
 class AbuseCounters(Protocol):
     """Counters and sets on the limits table, each change one atomic conditional write."""
 
     def take(self, key: str, amount: int, limit: int, window_ms: int, now_ms: int) -> int | None:
         """Add `amount` unless the window would pass `limit`; None if taken, else ms until
         the window ends."""
+        ...
+
+    def spend(self, key: str, amount: int, limit: int, window_ms: int, now_ms: int) -> Spent:
+        """`take`, also telling the window's total after the write (the same one write)."""
         ...
 
     def distinct(

@@ -214,6 +214,10 @@ class MessageRef(TypedDict):
 
 
 NotifyRule = Literal["all", "mentions"]
+# Which push queue a large group's work goes to (docs/architecture.md, "Fan-out budget"):
+# `bulk` for a sender past their share of the fan-out budget, so a flood queues behind
+# itself. Absent from a work item: `normal`.
+Lane = Literal["normal", "bulk"]
 
 
 class ConversationWork(TypedDict):
@@ -225,6 +229,7 @@ class ConversationWork(TypedDict):
     exclude: str | None
     extraUsers: list[str]
     correlationId: str | None
+    lane: NotRequired[Lane]
 
 
 class UsersWork(TypedDict):
@@ -239,6 +244,7 @@ class UsersWork(TypedDict):
     # the message mentions (a group over PushAllMembersMax). Absent: nobody (an item queued
     # by the release before offline push).
     notify: NotRequired[NotifyRule]
+    lane: NotRequired[Lane]
 
 
 class ConnectionsWork(TypedDict):
@@ -248,6 +254,7 @@ class ConnectionsWork(TypedDict):
     connectionIds: list[str]
     message: MessageRef
     correlationId: str | None
+    lane: NotRequired[Lane]
 
 
 WorkItem = ConversationWork | UsersWork | ConnectionsWork

@@ -267,6 +267,7 @@ def fanout_budget() -> FanoutBudget | None:
         clock=SYSTEM_CLOCK,
         per_minute=cfg.fanout_deliveries_per_minute,
         free_members=cfg.inline_fanout_max,
+        bulk_share=cfg.fanout_bulk_share_percent / 100,
     )
 
 
@@ -283,6 +284,14 @@ def push_queue() -> PushQueue:
     from parley.repositories.queue import PushQueue
 
     return PushQueue(_need("push_queue_url"))
+
+
+@cache
+def push_bulk_queue() -> PushQueue:
+    """The push queue's bulk lane (services/budget.py, docs/architecture.md)."""
+    from parley.repositories.queue import PushQueue
+
+    return PushQueue(_need("push_bulk_queue_url"))
 
 
 def edge_secret() -> str | None:
@@ -342,6 +351,8 @@ def push_service() -> PushService:
         messages=messages(),
         gateway=gateway(),
         queue=push_queue() if cfg.push_queue_url else None,
+        # Only the send and fanout functions route work to the bulk lane.
+        bulk_queue=push_bulk_queue() if cfg.push_bulk_queue_url else None,
         clock=SYSTEM_CLOCK,
         inline_max=cfg.inline_fanout_max,
         batch_users=cfg.fanout_batch_users,

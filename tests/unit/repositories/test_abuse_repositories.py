@@ -78,6 +78,23 @@ def test_take_admits_amounts_up_to_the_limit_and_says_when_the_window_ends(
     assert all("expiresAt" in item for item in _items())
 
 
+@pytest.mark.parametrize("memory", [False, True], ids=["dynamodb", "memory"])
+def test_spend_tells_the_windows_total_from_the_one_write(
+    tables: dict[str, str], memory: bool
+) -> None:
+    # GIVEN a budget of 100 a minute, in DynamoDB (one conditional UpdateItem) or in memory
+    counters = MemoryCounters() if memory else _counters()
+    minute = 60_000
+    # WHEN 30, then 50, then 30 are spent
+    # THEN each fit says the window's total after it; the refusal says the wait and 0
+    assert counters.spend("fanout#alice", 30, 100, minute, NOW) == (None, 30)
+    assert counters.spend("fanout#alice", 50, 100, minute, NOW) == (None, 80)
+    assert counters.spend("fanout#alice", 30, 100, minute, NOW) == (minute - 5, 0)
+    # AND another key and the next window count from zero
+    assert counters.spend("fanout#bob", 100, 100, minute, NOW) == (None, 100)
+    assert counters.spend("fanout#alice", 40, 100, minute, NOW + minute) == (None, 40)
+
+
 def test_distinct_counts_each_member_once(tables: dict[str, str]) -> None:
     # GIVEN a set admitting 2 members per window
     counters = _counters()

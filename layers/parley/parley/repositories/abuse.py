@@ -4,7 +4,15 @@ conditional UpdateItem, expired by TTL."""
 from __future__ import annotations
 
 from parley import ddb
-from parley.repositories.base import Repository, batch_get, conditional, get_item
+from parley.ports import Spent
+from parley.repositories.base import (
+    Repository,
+    batch_get,
+    conditional,
+    error_code,
+    get_item,
+    translate,
+)
 
 
 class AbuseCountersRepository(Repository):
@@ -13,21 +21,35 @@ class AbuseCountersRepository(Repository):
     def take(self, key: str, amount: int, limit: int, window_ms: int, now_ms: int) -> int | None:
         """Add `amount` to the current fixed window unless it would pass `limit`; None if
         taken, else ms until the window ends."""
+        return self.spend(key, amount, limit, window_ms, now_ms).wait
+
+    def spend(self, key: str, amount: int, limit: int, window_ms: int, now_ms: int) -> Spent:
+        """`take`, also returning the window's count after the add: the same conditional
+        UpdateItem, whose `ReturnValues` carries the new count (no second call)."""
+        from botocore.exceptions import ClientError
+
         start = now_ms - now_ms % window_ms
         end = start + window_ms
         if amount > limit:
-            return max(1, end - now_ms)
-        taken = conditional(
-            self.client.update_item,
-            TableName=self.table,
-            Key=ddb.key(pk=f"{key}#{start}"),
-            UpdateExpression="SET expiresAt = :exp ADD n :k",
-            ConditionExpression="attribute_not_exists(n) OR n <= :room",
-            ExpressionAttributeValues=ddb.encode(
-                {":k": amount, ":room": limit - amount, ":exp": end // 1000 + 60}
-            ),
-        )
-        return None if taken else max(1, end - now_ms)
+            return Spent(max(1, end - now_ms), 0)
+        try:
+            with translate():
+                reply = self.client.update_item(
+                    TableName=self.table,
+                    Key=ddb.key(pk=f"{key}#{start}"),
+                    UpdateExpression="SET expiresAt = :exp ADD n :k",
+                    ConditionExpression="attribute_not_exists(n) OR n <= :room",
+                    ExpressionAttributeValues=ddb.encode(
+                        {":k": amount, ":room": limit - amount, ":exp": end // 1000 + 60}
+                    ),
+                    ReturnValues="UPDATED_NEW",
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return Spent(max(1, end - now_ms), 0)
+            raise
+        total = int(reply.get("Attributes", {}).get("n", {}).get("N", amount))
+        return Spent(None, total)
 
     def distinct(
         self, key: str, member: str, limit: int, window_ms: int, now_ms: int

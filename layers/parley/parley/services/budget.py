@@ -12,6 +12,11 @@ deliveries are posted from the send itself and are bounded by the send limiter a
 and counting them would add a write to every small-group send. A counted send pays one
 conditional UpdateItem on the limits table, after the conversation's member count, which
 is read beside the send's first reads (docs/architecture.md, "Fan-out budget").
+
+The same write returns the window's total, which picks the lane of the message's fan-out
+work: a sender past `bulk_share` of the budget goes to the bulk push queue, with its own
+(smaller) fanout concurrency, so a burst of up to a minute's budget waits behind itself
+instead of at the head of the queue every other group's work shares.
 """
 
 from __future__ import annotations
@@ -21,31 +26,43 @@ from dataclasses import dataclass
 from parley.clock import Clock
 from parley.errors import RateLimited
 from parley.ports import AbuseCounters
+from parley.records import Lane
 
 WINDOW_MS = 60_000
 
 
 @dataclass(eq=False, kw_only=True)
 class FanoutBudget:
-    """Member deliveries per sender per minute, charged before a large group's send."""
+    """Member deliveries per sender per minute, charged before a large group's send; the
+    charge also picks the push lane of the message's fan-out work."""
 
     counters: AbuseCounters
     clock: Clock
     per_minute: int = 50_000
     free_members: int = 50
+    # Past this share of `per_minute` already spent in the window, a sender's fan-out work
+    # goes to the bulk lane (its own queue and concurrency): a flood queues behind itself.
+    bulk_share: float = 0.2
 
-    def charge(self, sender: str, member_count: int) -> None:
+    def charge(self, sender: str, member_count: int) -> Lane:
         """Take the deliveries of one message into a group of `member_count` members
-        (everyone but the sender), or raise 1005 with the wait until the window ends."""
+        (everyone but the sender), or raise 1005 with the wait until the window ends.
+
+        The lane: `bulk` if the sender had already spent more than `bulk_share` of the
+        budget in this window before this message, else `normal` (a sender's first message
+        of a window is always `normal`, whatever the group's size). Small groups are pushed
+        inline, not queued: `normal`, uncounted."""
         if member_count <= self.free_members:
-            return
+            return "normal"
         deliveries = member_count - 1
-        wait = self.counters.take(
+        spent = self.counters.spend(
             f"fanout#{sender}", deliveries, self.per_minute, WINDOW_MS, self.clock.now_ms()
         )
-        if wait is not None:
+        if spent.wait is not None:
             raise RateLimited(
                 f"fan-out budget spent ({self.per_minute} member deliveries a minute); "
-                f"retry in {wait} ms",
-                retry_after_ms=wait,
+                f"retry in {spent.wait} ms",
+                retry_after_ms=spent.wait,
             )
+        before = spent.total - deliveries
+        return "bulk" if before > self.per_minute * self.bulk_share else "normal"

@@ -57,7 +57,15 @@ from parley.ports import (
     Newest,
     Users,
 )
-from parley.records import Conversation, Member, Message, StoredMessage, is_countable, member_row
+from parley.records import (
+    Conversation,
+    Lane,
+    Member,
+    Message,
+    StoredMessage,
+    is_countable,
+    member_row,
+)
 from parley.roles import MEMBER
 from parley.services import events as rules
 from parley.services.abuse import AbuseLimits
@@ -164,11 +172,12 @@ class MessageService:
         group: Conversation | None = found.pop() if budget is not None else None
         member, newest = found[-2], found[-1]
         charge = None
+        lane: list[Lane] = ["normal"]  # the charge's push lane (docs: "Fan-out budget")
         if budget is not None and group is not None:
             members = int(group.get("memberCount", 0))
 
             def charge() -> None:
-                budget.charge(sender, members)
+                lane[0] = budget.charge(sender, members)
 
         if member is None:
             if event or body.get("replyTo") is not None:
@@ -222,9 +231,16 @@ class MessageService:
             if _is_dm(conversation_id)
             else submit(self.members.advance_read, conversation_id, sender, message["seq"])
         )
+        if duplicate and charge is not None:
+            # A retried send is not charged again, so its push takes the bulk lane: resending
+            # one clientMsgId cannot put uncharged fan-outs ahead of other groups' work.
+            lane[0] = "bulk"
         try:
             self.push.publish(
-                message, exclude_connection=connection_id, correlation_id=correlation_id
+                message,
+                exclude_connection=connection_id,
+                correlation_id=correlation_id,
+                lane=lane[0],
             )
         except Exception as exc:
             if self.on_push_error is not None:

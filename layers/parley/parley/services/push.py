@@ -6,6 +6,11 @@ handled by its own invocation with a bounded thread pool. A 410 deletes exactly 
 connection that answered it; other failures are retried through the queue and end in the
 DLQ. A failed push never fails or undoes the send: the message is stored and `sync` has it.
 
+A large group's work goes to one of two queues, its lane (`parley.services.budget`): the
+normal push queue, or the bulk one for a sender past their share of the fan-out budget.
+Every item a work item leads to (member batches, retried posts) carries its lane and is
+queued in it, so a flood's whole fan-out queues behind itself.
+
 Work items carry a reference to the message, never its text (`parley.records`): the fanout
 reads the message in its current state (one GetItem per `users` or `connections` item), so a
 message deleted while its push waits in the queue or the DLQ is pushed as deleted, and the
@@ -44,6 +49,7 @@ from parley.push_rules import NOTIFYING_TYPES
 from parley.records import (
     ConnectionsWork,
     ConversationWork,
+    Lane,
     Message,
     MessageFrame,
     MessageRef,
@@ -102,6 +108,8 @@ class PushService:
     gateway: ConnectionGateway
     queue: PushQueue | None
     clock: Clock
+    # The bulk lane (docs/architecture.md, "Fan-out budget"); None: bulk work goes to `queue`.
+    bulk_queue: PushQueue | None = None
     inline_max: int = 50
     batch_users: int = 100
     threads: int = 16
@@ -121,8 +129,10 @@ class PushService:
         exclude_connection: str | None = None,
         extra_users: list[str] | None = None,
         correlation_id: str | None = None,
+        lane: Lane = "normal",
     ) -> DeliveryReport:
-        """Push a stored message to its conversation's members (inline or via the queue)."""
+        """Push a stored message to its conversation's members (inline or via the queue);
+        a large group's work goes to `lane`'s queue, and every item it leads to stays there."""
         conversation_id = message["conversationId"]
         rule: NotifyRule = "all"
         if ids.conversation_type(conversation_id) == "dm":
@@ -143,7 +153,9 @@ class PushService:
                 "extraUsers": extra_users or [],
                 "correlationId": correlation_id,
             }
-            self._enqueue([work])
+            if lane == "bulk":
+                work["lane"] = lane
+            self._enqueue([work], lane)
             return DeliveryReport()
         users = sorted(set(users) | set(extra_users or []))
         # Inline: the message was just stored, so the frame is built from it without a read.
@@ -181,6 +193,7 @@ class PushService:
         # Only the seq is needed here (the join window): the message itself is read by
         # each `users` item, when it is posted.
         seq = int(item["message"]["seq"])
+        lane = item.get("lane", "normal")
         batch: list[str] = []
         ready: list[list[str]] = []
         start_after: str | None = None
@@ -202,14 +215,14 @@ class PushService:
             if rule is not None and len(ready) >= 10:
                 # A full SQS batch goes out at once: fanout invocations start on the first
                 # members while the rest of the member list is still being read.
-                self._enqueue([self._users_item(users, item, rule) for users in ready])
+                self._enqueue([self._users_item(users, item, rule) for users in ready], lane)
                 ready = []
             if start_after is None:
                 break
         batch.extend(u for u in item.get("extraUsers", []) if u not in batch)
         if batch:
             ready.append(batch)
-        self._enqueue([self._users_item(users, item, rule or "all") for users in ready])
+        self._enqueue([self._users_item(users, item, rule or "all") for users in ready], lane)
 
     def deliver_users_item(self, item: UsersWork) -> DeliveryReport:
         """Deliver a `users` work item (the message read once, in its current state); failed
@@ -219,7 +232,7 @@ class PushService:
         if frame is None:
             return DeliveryReport(missing=ref)
         report = self.deliver_to_users(item["userIds"], frame, item.get("exclude"))
-        self.retry_later(report, ref, item.get("correlationId"))
+        self.retry_later(report, ref, item.get("correlationId"), item.get("lane", "normal"))
         rule = item.get("notify")
         if rule is not None:
             self.notify_offline(frame, report.offline, rule)
@@ -375,29 +388,35 @@ class PushService:
         return report
 
     def retry_later(
-        self, report: DeliveryReport, ref: MessageRef, correlation_id: str | None
+        self,
+        report: DeliveryReport,
+        ref: MessageRef,
+        correlation_id: str | None,
+        lane: Lane = "normal",
     ) -> None:
         """Queue the failed and throttled posts of a message as `connections` items (which
-        carry the reference: the retry reads the message as it is then)."""
+        carry the reference: the retry reads the message as it is then), in `lane`."""
         retry = report.failed + report.throttled
         if not retry or self.queue is None:
             return
-        items: list[WorkItem] = [
-            {
+        items: list[WorkItem] = []
+        for i in range(0, len(retry), 50):
+            work: ConnectionsWork = {
                 "kind": "connections",
                 "connectionIds": retry[i : i + 50],
                 "message": ref,
                 "correlationId": correlation_id,
             }
-            for i in range(0, len(retry), 50)
-        ]
+            if lane == "bulk":
+                work["lane"] = lane
+            items.append(work)
         try:
-            self._enqueue(items)
+            self._enqueue(items, lane)
         except Exception:
             self.metric("PushRetryEnqueueFailed", len(retry))
 
     def _users_item(self, users: list[str], item: ConversationWork, rule: NotifyRule) -> UsersWork:
-        return {
+        work: UsersWork = {
             "kind": "users",
             "userIds": list(users),
             "message": item["message"],
@@ -405,13 +424,19 @@ class PushService:
             "correlationId": item.get("correlationId"),
             "notify": rule,
         }
+        if "lane" in item:
+            work["lane"] = item["lane"]
+        return work
 
-    def _enqueue(self, items: list[WorkItem]) -> None:
+    def _enqueue(self, items: list[WorkItem], lane: Lane = "normal") -> None:
         if not items:
             return
         if self.queue is None:
             raise RuntimeError("push queue not configured")
-        self.queue.send_all(items)
+        # A function without the bulk lane (none routes there but send and fanout) falls
+        # back to the normal queue: the work is delivered, only without the isolation.
+        queue = self.bulk_queue if lane == "bulk" and self.bulk_queue is not None else self.queue
+        queue.send_all(items)
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
