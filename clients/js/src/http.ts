@@ -21,6 +21,8 @@ import type {
   DeviceEntry,
   DeviceList,
   DeviceRegistered,
+  ExportCreated,
+  ExportStatus,
   Group,
   Health,
   HistoryPage,
@@ -36,6 +38,7 @@ import type {
 export type {
   Challenge,
   DeviceRegistered,
+  ExportStatus,
   Group,
   GroupMember,
   HistoryPage,
@@ -422,6 +425,35 @@ export class HttpClient {
     // A fresh token first: a 401 here must mean the old password, not a token's expiry.
     await this.tokenProvider(false);
     await this.request("POST", "/me/password", { oldPassword, newPassword }, { retryUnauthenticated: false });
+  }
+
+  /**
+   * Section 12: `DELETE /me`, delete the caller's account. A wrong password rejects with
+   * UnauthenticatedError (1003) and counts as a failed login; it is never sent twice. On
+   * success every login ends (this one included) and the stored pair is forgotten; the
+   * user's messages read as deleted within minutes and the userId stays taken.
+   */
+  async deleteAccount(password: string): Promise<void> {
+    // A fresh token first: a 401 here must mean the password, not a token's expiry.
+    await this.tokenProvider(false);
+    await this.request("DELETE", "/me", { password }, { retryUnauthenticated: false });
+    this.clearTokens();
+  }
+
+  /** Section 12: `POST /me/export` → the exportId (at most 3 a day: RateLimitedError, 1005). */
+  async requestExport(): Promise<string> {
+    const body = await this.request<Partial<ExportCreated> | undefined>("POST", "/me/export");
+    if (typeof body?.exportId !== "string") throw new ParleyError(3001, "POST /me/export: no 'exportId'");
+    return body.exportId;
+  }
+
+  /**
+   * Section 12: `GET /me/exports/{id}` → `{status: "pending"}` or `{status: "ready", url,
+   * expiresIn}`; `url` downloads the JSON `{profile, conversations, messages, devices,
+   * blocks}`. Another user's or an unknown id rejects with UserNotFoundError (1002).
+   */
+  getExport(exportId: string): Promise<ExportStatus> {
+    return this.request("GET", `/me/exports/${segment(exportId)}`);
   }
 
   /** `GET /me` → `{userId, displayName}` (1.1 adds `admin`). */

@@ -13,6 +13,7 @@ export type {
   Device,
   DeviceRegistered,
   DeviceRegistration,
+  ExportStatus,
   Group,
   GroupMember,
   HistoryPage,

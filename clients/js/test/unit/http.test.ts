@@ -11,6 +11,7 @@ import {
   ParleyUploadError,
   RateLimitedError,
   UnauthenticatedError,
+  UserNotFoundError,
 } from "../../src/errors.js";
 import { fakeJwt } from "../support/fakeSocket.js";
 
@@ -450,6 +451,57 @@ describe("HttpClient", () => {
       // THEN it was sent once: no refresh-and-retry (each try counts as a failed login)
       expect(calls.filter((c) => c.url.endsWith("/me/password"))).toHaveLength(2);
       expect(refreshes).toBe(0);
+    });
+
+    it("deletes the account once with the password, then forgets the pair", async () => {
+      // GIVEN a server that takes "the-password" only
+      const { fetch, calls } = fakeFetch((call) => {
+        const body = call.body as { password: string };
+        return body.password === "the-password"
+          ? new Response(null, { status: 204 })
+          : json(401, { code: 1003, message: "invalid user id or password" });
+      });
+      const seen: unknown[] = [];
+      const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("alice", later(900)), refreshToken: "r1", onTokens: (t) => seen.push(t) });
+      // WHEN a wrong password is given THEN it rejects with 1003, sent once, the login kept
+      await expect(http.deleteAccount("wrong")).rejects.toBeInstanceOf(UnauthenticatedError);
+      expect(calls).toHaveLength(1);
+      expect(http.refreshToken).toBe("r1");
+      // WHEN the right one is given THEN DELETE /me carried it and the pair is gone
+      await http.deleteAccount("the-password");
+      expect(calls[1]?.method).toBe("DELETE");
+      expect(calls[1]?.url).toBe("http://api.test/me");
+      expect(calls[1]?.body).toEqual({ password: "the-password" });
+      expect(http.refreshToken).toBeUndefined();
+      expect(seen).toEqual([null]);
+    });
+
+    it("asks for an export and reads its state", async () => {
+      // GIVEN a server with one export, pending on the first read and ready on the second
+      let reads = 0;
+      const { fetch, calls } = fakeFetch((call) => {
+        if (call.method === "POST") return json(202, { exportId: "01ARZ3NDEKTSV4RRFFQ69G5FAV" });
+        if (!call.url.endsWith("/01ARZ3NDEKTSV4RRFFQ69G5FAV")) return json(404, { code: 1002, message: "no such export" });
+        reads += 1;
+        return reads === 1 ? json(200, { status: "pending" }) : json(200, { status: "ready", url: "https://s3.test/x", expiresIn: 300 });
+      });
+      const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("alice", later(900)), refreshToken: "r1" });
+      // WHEN an export is asked for THEN its id is answered
+      const exportId = await http.requestExport();
+      expect(exportId).toBe("01ARZ3NDEKTSV4RRFFQ69G5FAV");
+      expect(calls[0]?.url).toBe("http://api.test/me/export");
+      // AND it is pending, then ready with its link
+      expect(await http.getExport(exportId)).toEqual({ status: "pending" });
+      expect(await http.getExport(exportId)).toEqual({ status: "ready", url: "https://s3.test/x", expiresIn: 300 });
+      // AND an unknown id rejects with 1002
+      await expect(http.getExport("nope/../x")).rejects.toBeInstanceOf(UserNotFoundError);
+      expect(calls.at(-1)?.url).toBe("http://api.test/me/exports/nope%2F..%2Fx");
+    });
+
+    it("refuses an export reply without an exportId", async () => {
+      const { fetch } = fakeFetch(() => json(202, {}));
+      const http = new HttpClient("http://api.test", { fetch, accessToken: fakeJwt("alice", later(900)), refreshToken: "r1" });
+      await expect(http.requestExport()).rejects.toThrow(/exportId/);
     });
 
     it("reads expiresIn from each token reply: a token cut short is refreshed at half its life, not at once", async () => {
