@@ -190,12 +190,14 @@ class FunctionRuntime:
         if delay:
             time.sleep(delay)
         rule = self.faults.pick("lambda", function=self.name)
-        if rule is not None:
-            what = "the handler did not run" if rule.when == "before" else "after the handler ran"
-            self.faults.record(
-                rule, f"{self.name} {rule.error} ({what})", function=self.name, request=request_id
-            )
+        if rule is not None and rule.when == "before":
+            self._record(rule, request_id, "the handler did not run")
         return rule
+
+    def _record(self, rule: FaultRule, request_id: str, what: str) -> None:
+        assert self.faults is not None
+        detail = f"{self.name} {rule.error} ({what})"
+        self.faults.record(rule, detail, function=self.name, request=request_id)
 
     def _fail_before(self, request_id: str, fault: FaultRule) -> InvocationResult:
         """An injected failure before any handler runs: nothing happened, the caller fails."""
@@ -376,6 +378,7 @@ class FunctionRuntime:
         common: dict[str, Any],
     ) -> InvocationResult:
         """An injected failure after the handler ran: its effects stay, the caller fails."""
+        self._record(fault, request_id, "after the handler ran")
         if fault.error == "timeout":
             # The handler's reply never arrives: the caller waits out the timeout, and the
             # sandbox is reset.
