@@ -58,7 +58,7 @@ def figures(history: History) -> Figures:
             continue
         out.acked += 1
         out.ack_ms.append((send.acked_at - send.started) * 1000)
-        for member in history.members.get(send.conversation_id, ()):
+        for member in sorted(history.members.get(send.conversation_id, ())):
             if member == send.sender:
                 continue
             out.copies += 1
