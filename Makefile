@@ -22,7 +22,7 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint typecheck validate iac unit integration e2e fuzz bench bench-full load build deploy extras redrive-dlq clean
+.PHONY: help install dev test lint typecheck validate iac unit integration e2e fuzz bench bench-full load soak build deploy extras redrive-dlq clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -147,6 +147,9 @@ bench-full: $(STAMP) ## The long benchmark runs (same outputs as bench)
 
 load: $(STAMP) ## Load test over real WebSockets: the local cloud, or ARGS="--http URL --ws URL" for a stack
 	$(BIN)/python -m parley_bench.load $(ARGS)
+
+soak: $(STAMP) ## Soak under faults: users, groups, rate, duration, --faults PROFILE (ARGS="--faults all5 --duration 300"); fails on a lost or duplicated message
+	$(BIN)/python -m parley_soak $(ARGS)
 
 $(SAM):
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
