@@ -409,11 +409,14 @@ def _sync_backlog(messages: int) -> Runner:
     return run
 
 
-def measure(runner: Runner, n: int, *, limiter: bool = True) -> Bill:
-    """Units from a sized run, Lambda duration from an unsized run; per unit (n units)."""
-    with World(limiter=limiter, inspect=True) as world:
+def measure(
+    runner: Runner, n: int, *, limiter: bool = True, env: dict[str, str] | None = None
+) -> Bill:
+    """Units from a sized run, Lambda duration from an unsized run; per unit (n units).
+    `env`: settings of the handlers beside the template's defaults."""
+    with World(limiter=limiter, inspect=True, env=env) as world:
         sized = runner(world, n)
-    with World(limiter=limiter, inspect=False) as world:
+    with World(limiter=limiter, inspect=False, env=env) as world:
         timed = runner(world, n)
     sized.lambda_gb_s = timed.lambda_gb_s
     sized.lambda_ms = timed.lambda_ms
@@ -473,6 +476,17 @@ def run(quick: bool = True) -> list[Scenario]:
             "message",
             dm_off,
             deliveries=1,
+        )
+    )
+    kept = measure(_dm_online, n, env={"PARLEY_MESSAGE_RETENTION_DAYS": "30"})
+    out.append(
+        Scenario(
+            "dm-retention",
+            "Direct message, recipient online, MessageRetentionDays=30",
+            "message",
+            kept,
+            deliveries=1,
+            note="the previous message's expiresAt: one UpdateItem beside the push",
         )
     )
     off = measure(_dm_offline_then_sync, n)

@@ -282,3 +282,17 @@ def test_cutoff_is_zero_when_off_and_days_back_when_on(world: World) -> None:
     assert on.cutoff_ms() == world.clock.now_ms() - 3 * DAY_MS
     assert on.hidden(on.cutoff_ms() - 1)
     assert not on.hidden(on.cutoff_ms())
+
+
+def test_a_moderated_delete_still_erases_a_message_past_retention(kept: Kept) -> None:
+    # GIVEN an idle conversation whose newest message is past retention: hidden, but still
+    # stored (it carries the next seq)
+    kept.text("alice")
+    kept.later(DAYS + 1)
+    # WHEN an app admin deletes it
+    sent = kept.world.messages.moderate_delete("admin", GROUP, 1)
+    # THEN the delete is stored and erases it, and the message may now expire
+    assert sent.message["seq"] == 2
+    erased = kept.world.repos.messages.get(GROUP, 1)
+    assert erased is not None and erased["body"] == {"type": "deleted"}
+    assert kept.expires_at(1) is not None

@@ -316,6 +316,7 @@ class MessageService:
             outsider,
             target,
             app_admin=app_admin,
+            reach_hidden=True,
         )
         if duplicate:
             return Sent(message, True)
@@ -403,6 +404,7 @@ class MessageService:
         before_write: Callable[[], None] | None = None,
         app_admin: bool = False,
         expiring: list[Future[None]] | None = None,
+        reach_hidden: bool = False,
     ) -> Sent:
         """The ordered, idempotent append of an event with its target's change.
 
@@ -425,8 +427,16 @@ class MessageService:
                 return Sent(existing, True)
             if target is None:
                 target = events.target(conversation_id, body["target"])
-            if target is not None and self.retention and self.retention.hidden(target["ts"]):
-                target = None  # past retention: gone for every read, so for events too
+            if (
+                target is not None
+                and not reach_hidden
+                and self.retention is not None
+                and self.retention.hidden(target["ts"])
+            ):
+                # Past retention: gone for every read, so for members' events too. Deletes
+                # with `reach_hidden` (moderation, account erasure) still erase what is
+                # stored until TTL removes it (an idle conversation's newest message).
+                target = None
             now = self.clock.now_ms()
             seq = newest.seq + 1
             change = rules.plan(
