@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from parley_memory import Store
+from parley_memory import PushQueue, Store
 
 from parley_bench.memory import Latency, Repos, memory, patched_runtime
 from parley_bench.meter import AwsMeter, Bill
@@ -86,10 +86,21 @@ class FanoutResult:
 
 
 class EventSource:
-    """An SQS event source mapping: `concurrency` pollers, each one container."""
+    """An SQS event source mapping: `concurrency` pollers, each one container, on `queue`
+    (the push queue unless told; the flood bench adds the bulk lane's as a second source)."""
 
-    def __init__(self, repos: Repos, concurrency: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        repos: Repos,
+        concurrency: int,
+        batch_size: int,
+        *,
+        queue: PushQueue | None = None,
+        name: str = "fanout",
+    ) -> None:
         self.repos = repos
+        self.queue = queue if queue is not None else repos.queue
+        self.name = name
         self.gate = threading.Event()  # pollers wait for it (set at once unless metering)
         self.concurrency = concurrency
         self.batch_size = batch_size
@@ -105,17 +116,17 @@ class EventSource:
     def start(self) -> None:
         for i in range(self.concurrency):
             thread = threading.Thread(
-                target=self._poll, args=(i,), name=f"lambda-fanout-{i}", daemon=True
+                target=self._poll, args=(i,), name=f"lambda-{self.name}-{i}", daemon=True
             )
             thread.start()
             self.threads.append(thread)
 
     def _poll(self, index: int) -> None:
-        module = load_handler("fanout", instance=f"c{index}")
+        module = load_handler("fanout", instance=f"{self.name}_c{index}")
         context = LambdaContext("fanout")
         self.gate.wait()
         while not self.stop.is_set():
-            bodies = self.repos.queue.receive(self.batch_size, timeout=0.05)
+            bodies = self.queue.receive(self.batch_size, timeout=0.05)
             if not bodies:
                 continue
             with self.lock:

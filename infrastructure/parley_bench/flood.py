@@ -1,23 +1,27 @@
 """Fan-out isolation (issue 15): one account flooding group A while a member of group B
-sends at a modest rate; B's delivery time is measured with and without the fan-out budget.
+sends at a modest rate; B's delivery time is measured with and without the fan-out budget,
+and with one push queue or the two lanes the template configures.
 
-Every large group's fan-out goes through one push queue, consumed in order by the fanout
-function, whose event source runs at most `MaximumConcurrency` invocations at once (the
-template's setting). That bounded pool is what lets one account's flood delay everybody
-else's messages: the flood's work items sit in the queue ahead of B's. The bench runs the
-same pool as :mod:`parley_bench.fanout` (the real `fanout` handler in up to
-`MaximumConcurrency` emulated containers, `BatchSize` records each, over one FIFO queue in
-the in-memory store with DynamoDB/`@connections`/SQS latencies) and the real `ws_send`
-handler for both senders, with the real send limit and the real fan-out budget over
-in-memory counters:
+A large group's fan-out goes through a push queue consumed in order by the fanout
+function, whose event source runs at most `MaximumConcurrency` invocations at once. With one
+queue, that bounded pool is what lets one account's flood delay everybody else's messages:
+the flood's work items sit in the queue ahead of B's. With the lanes, a sender past
+`FanoutBulkSharePercent` of the budget has their work queued on `PushBulkQueue`, consumed by
+the same function through its own event source (`FanoutBulkConcurrency` invocations), so the
+flood queues behind itself. The bench runs the same pool as :mod:`parley_bench.fanout` (the
+real `fanout` handler in emulated containers, `BatchSize` records each, over FIFO queues in
+the in-memory store with DynamoDB/`@connections`/SQS latencies), one event source per queue
+with the template's settings, and the real `ws_send` handler for both senders, with the
+real send limit and the real fan-out budget over in-memory counters:
 
 * the flooder sends into A back to back from one thread, ignoring `retryAfterMs` (as an
   abusive client would), for `seconds`;
 * B's sender sends every `interval` seconds over the same span; a B message's delivery
   time runs from the start of its send to the post that reached the last of B's members;
-* three conditions, each on a fresh store: no flood; a flood with the budget off (a budget
-  no sender reaches: the behaviour before issue 15, the send limit alone); a flood with
-  the budget at its default.
+* four conditions, each on a fresh store: no flood (two lanes); a flood with the budget off
+  (a budget no sender reaches, one queue: the behaviour before issue 15, the send limit
+  alone); a flood with the budget at its default over one queue (the budget alone); the same
+  with the two lanes (as deployed).
 
 Both fixed-window limits (the send limit and the budget) run on :class:`WindowClock`, whose
 first window starts when the run does: the flooder gets one window's allowance, as in the
@@ -38,7 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from parley_memory import Delivery, Store
+from parley_memory import Delivery, PushQueue, Store
 
 from parley_bench import fanout
 from parley_bench.fanout import EventSource
@@ -79,14 +83,27 @@ class Condition:
     title: str
     flood: bool
     budget_per_minute: int
+    # Two lanes (the bulk queue and its event source) or one push queue for everything.
+    lanes: bool = True
+    bulk_share: float = 0.2
 
 
-def conditions(default_budget: int) -> list[Condition]:
-    """Baseline, flood with the budget off, flood with the budget at `default_budget`."""
+def conditions(default_budget: int, bulk_share: float = 0.2) -> list[Condition]:
+    """Baseline; flood with the budget off (one queue); flood with the budget at
+    `default_budget` over one queue; the same with the two lanes."""
+    on = f"budget {default_budget:,}/min"
     return [
-        Condition("baseline", "no flood", False, default_budget),
-        Condition("flood-off", "flood, budget off", True, BUDGET_OFF),
-        Condition("flood-on", f"flood, budget {default_budget:,}/min", True, default_budget),
+        Condition("baseline", "no flood", False, default_budget, True, bulk_share),
+        Condition("flood-off", "flood, budget off, one queue", True, BUDGET_OFF, False),
+        Condition("flood-one-lane", f"flood, {on}, one queue", True, default_budget, False),
+        Condition(
+            "flood-on",
+            f"flood, {on}, two lanes (bulk past {bulk_share:.0%})",
+            True,
+            default_budget,
+            True,
+            bulk_share,
+        ),
     ]
 
 
@@ -173,6 +190,8 @@ class ConditionResult:
     flood_deliveries: int = 0
     posts_per_second: float = 0.0  # every delivery of the run over its span
     peak_backlog: int = 0  # work items waiting in the push queue, at most
+    peak_bulk_backlog: int = 0  # the same in the bulk queue (two lanes)
+    bulk_items: int = 0  # work items that went through the bulk queue
     drain_s: float = 0.0  # from the end of the sends to B's last delivery
     invocations: int = 0
 
@@ -183,6 +202,8 @@ class ConditionResult:
             "title": self.condition.title,
             "flood": self.condition.flood,
             "budget_per_minute": self.condition.budget_per_minute,
+            "lanes": self.condition.lanes,
+            "bulk_share": self.condition.bulk_share,
             "seconds": self.seconds,
             "b_sends": self.b_sends,
             "b_delivered": len(times),
@@ -202,6 +223,8 @@ class ConditionResult:
             "flood_deliveries": self.flood_deliveries,
             "posts_per_second": self.posts_per_second,
             "peak_backlog_items": self.peak_backlog,
+            "peak_bulk_backlog_items": self.peak_bulk_backlog,
+            "bulk_items": self.bulk_items,
             "drain_s": self.drain_s,
             "invocations": self.invocations,
         }
@@ -275,7 +298,14 @@ def run_condition(
         "PARLEY_FRAMES_PER_SECOND": str(parameter_default("FramesPerSecond", 50)),
         "PARLEY_FRAME_BURST": str(parameter_default("FrameBurst", 100)),
         "PARLEY_LIMITS_TABLE": None,
+        # The bulk lane, given to the send and fanout functions as the template does.
+        "PARLEY_PUSH_BULK_QUEUE_URL": (
+            "https://sqs.us-east-1.amazonaws.com/123456789012/bench-push-bulk"
+            if condition.lanes
+            else None
+        ),
     }
+    bulk_queue = PushQueue(repos.store) if condition.lanes else None
     stop = threading.Event()
     errors: list[BaseException] = []
     sends: list[SendB] = []
@@ -300,11 +330,33 @@ def run_condition(
             clock=clock,
             per_minute=condition.budget_per_minute,
             free_members=cfg.inline_fanout_max,
+            bulk_share=condition.bulk_share if condition.lanes else 1.0,
         )
         saved_budget = runtime.fanout_budget
+        saved_bulk = runtime.push_bulk_queue
         setattr(runtime, "limiter", lambda: limiter)  # noqa: B010 - a module attribute
         setattr(runtime, "fanout_budget", lambda: budget)  # noqa: B010 - a module attribute
+        setattr(runtime, "push_bulk_queue", lambda: bulk_queue)  # noqa: B010 - a module attribute
+        # One event source per queue, each with the template's concurrency and batch size.
         source = EventSource(repos, fanout_max_concurrency(), fanout_batch_size())
+        sources = [source]
+        if bulk_queue is not None:
+            bulk = "PushBulkQueue"
+            sources.append(
+                EventSource(
+                    repos,
+                    fanout_max_concurrency(bulk),
+                    fanout_batch_size(bulk),
+                    queue=bulk_queue,
+                    name="fanout-bulk",
+                )
+            )
+
+        def watch() -> None:
+            result.peak_backlog = max(result.peak_backlog, len(repos.queue.pending))
+            if bulk_queue is not None:
+                result.peak_bulk_backlog = max(result.peak_bulk_backlog, len(bulk_queue.pending))
+
         send = load_handler("ws_send")
 
         def flood() -> None:
@@ -324,8 +376,9 @@ def run_condition(
 
         flooder = threading.Thread(target=flood, name="flooder", daemon=True)
         try:
-            source.start()
-            source.gate.set()
+            for each in sources:
+                each.start()
+                each.gate.set()
             started = time.perf_counter()
             if condition.flood:
                 flooder.start()
@@ -334,7 +387,7 @@ def run_condition(
             while k * interval < seconds:
                 due = started + k * interval
                 while time.perf_counter() < due:
-                    result.peak_backlog = max(result.peak_backlog, len(repos.queue.pending))
+                    watch()
                     time.sleep(min(0.02, max(0.0, due - time.perf_counter())))
                 event = ws_event(
                     "send",
@@ -353,18 +406,25 @@ def run_condition(
             ended = time.perf_counter()
             want = len(sends) * (members_b - 1)
             deadline = ended + drain_timeout
-            while b_count < want and time.perf_counter() < deadline and not source.errors:
-                result.peak_backlog = max(result.peak_backlog, len(repos.queue.pending))
+
+            def failed() -> bool:
+                return any(each.errors for each in sources)
+
+            while b_count < want and time.perf_counter() < deadline and not failed():
+                watch()
                 time.sleep(0.02)
             result.drain_s = time.perf_counter() - ended
         finally:
             stop.set()
-            source.close()
+            for each in sources:
+                each.close()
             if condition.flood:
                 flooder.join(timeout=10)
             setattr(runtime, "fanout_budget", saved_budget)  # noqa: B010 - a module attribute
-        if errors or source.errors:
-            raise RuntimeError(f"the run failed: {(errors or source.errors)[0]!r}")
+            setattr(runtime, "push_bulk_queue", saved_bulk)  # noqa: B010 - a module attribute
+        failures = [*errors, *(e for each in sources for e in each.errors)]
+        if failures:
+            raise RuntimeError(f"the run failed: {failures[0]!r}")
 
     deliveries = list(repos.gateway.deliveries)
     arrivals: dict[int, list[float]] = {}
@@ -380,7 +440,8 @@ def run_condition(
     if deliveries:
         span = deliveries[-1].at - started
         result.posts_per_second = len(deliveries) / span if span > 0 else 0.0
-    result.invocations = len(source.invocations)
+    result.invocations = sum(len(each.invocations) for each in sources)
+    result.bulk_items = len(bulk_queue.items) if bulk_queue is not None else 0
     return result
 
 
@@ -392,9 +453,11 @@ def run(
     interval: float,
     log: Callable[[str], None] | None = None,
 ) -> list[ConditionResult]:
-    """The three conditions, one after the other."""
+    """The four conditions, one after the other."""
     out = []
-    for condition in conditions(parameter_default("FanoutDeliveriesPerMinute", 50_000)):
+    budget = parameter_default("FanoutDeliveriesPerMinute", 50_000)
+    share = parameter_default("FanoutBulkSharePercent", 20) / 100
+    for condition in conditions(budget, share):
         if log is not None:
             log(f"[parley_bench] flood: {condition.title} ...")
         out.append(

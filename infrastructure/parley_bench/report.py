@@ -405,6 +405,9 @@ def flood_section(r: Result) -> str:
     size = f"A {r['members_a']:,}, B {r['members_b']:,} members; {r['seconds']:.0f} s"
     for c in r["conditions"]:
         times = f"{c['b_median_ms'] / 1000:.2f} s / {c['b_p95_ms'] / 1000:.2f} s"
+        backlog = f"{c['peak_backlog_items']:,}"
+        if c.get("lanes"):
+            backlog += f" / {c.get('peak_bulk_backlog_items', 0):,}"
         rows.append(
             [
                 size,
@@ -421,13 +424,18 @@ def flood_section(r: Result) -> str:
                 if c["flood"]
                 else "-",
                 f"{c['flood_deliveries']:,}",
-                f"{c['peak_backlog_items']:,}",
+                backlog,
                 f"{c['posts_per_second']:,.0f}",
             ]
         )
-    off, on = r["ratios"]["off"], r["ratios"]["on"]
+    ratios = r["ratios"]
+    off, on = ratios["off"], ratios["on"]
+    one = ratios.get("one_lane", on)
     lat = r["latency"]
     by = {c["name"]: c for c in r["conditions"]}
+    lanes = by["flood-on"]
+    one_lane = by.get("flood-one-lane", lanes)
+    share = int(r.get("bulk_share_percent", 20))
 
     def half(name: str) -> str:
         return f"{by[name].get('b_second_half_median_ms', 0) / 1000:.2f} s"
@@ -440,13 +448,18 @@ def flood_section(r: Result) -> str:
             f"{r['members_b']:,}), everyone online on one connection. For "
             f"{r['seconds']:.0f} s one account sends into group A back to back from one thread "
             "with the real `ws_send` handler, ignoring `retryAfterMs`, while a member of group B "
-            f"sends one message every {r['interval']:g} s. Both groups' fan-out goes through "
-            "one push queue consumed in order by the real `fanout` handler in at most "
+            f"sends one message every {r['interval']:g} s. Large groups' fan-out goes through "
+            "a push queue consumed in order by the real `fanout` handler in at most "
             f"{r['concurrency']} concurrent invocations (`MaximumConcurrency`), batches of "
             f"{r['batch_size']}, {r['threads']} post threads each, `users` items of "
             f"{r['batch_users']}: the fan-out bench's emulation, with {lat['dynamodb_ms']:.0f} ms "
             f"per DynamoDB call, {lat['post_ms']:.0f} ms per post and {lat['sqs_ms']:.0f} ms per "
-            "SQS call. The send limit ("
+            "SQS call. With *two lanes* (as deployed) a sender past "
+            f"`FanoutBulkSharePercent` ({share}%) of the budget has its fan-out queued on "
+            "`PushBulkQueue` instead, consumed by the same handler through a second event "
+            f"source of at most {r.get('bulk_concurrency', 0)} invocations "
+            "(`FanoutBulkConcurrency`); with *one queue* everything shares the push queue, as "
+            "before the lanes. The send limit ("
             f"{r['sends_per_minute']} sends a minute) applies in every condition; the budget is "
             "either out of reach (*off*: the behaviour before issue 15) or at its default of "
             f"{r['budget_per_minute']:,} member deliveries a minute. Both fixed-window limits "
@@ -455,7 +468,8 @@ def flood_section(r: Result) -> str:
             f"one `users` item of {r['batch_users']} members posted by {r['threads']} threads "
             f"(about {r['batch_users'] / r['threads'] * lat['post_ms'] / 1000:.1f} s). All of "
             "it runs in one Python process on 2 shared cores: the flooder's sends, refused ones "
-            "included, take CPU from the pool here, where on AWS they run in other containers.",
+            "included, and the bulk lane's containers take CPU from the normal lane here, "
+            "where on AWS they run in other containers.",
             "",
             _table(
                 [
@@ -467,36 +481,39 @@ def flood_section(r: Result) -> str:
                     "B messages delivered",
                     "flooder's sends",
                     "flood deliveries",
-                    "peak queue backlog (items)",
+                    "peak backlog, items (normal / bulk)",
                     "posts/s (all)",
                 ],
                 rows,
             ),
             "",
             f"With the budget off a flood stretches B's median {off['median']:.1f}x and its p95 "
-            f"{off['p95']:.1f}x; with the budget on, {on['median']:.1f}x and {on['p95']:.1f}x. "
-            f"Messages B sent in the second half of the run took (median) "
-            f"{half('baseline')} without a flood, {half('flood-off')} under the flood with the "
-            f"budget off and {half('flood-on')} with it on. The budget bounds what one sender "
-            "can put in the queue; it does not reorder the queue. The flooder's first "
+            f"{off['p95']:.1f}x. With the budget over one queue, {one['median']:.1f}x and "
+            f"{one['p95']:.1f}x: the budget bounds what one sender can put in the queue, not "
+            "where. The flooder's first "
             f"{r['budget_per_minute']:,} member deliveries of a window are accepted as fast as "
             "it can send them, and every message queued behind them, B's included, waits until "
             f"the pool has posted them: up to about {r['budget_seconds_here']:.0f} s at the rate "
             "this emulation's pool reaches when saturated (the *budget off* row's posts/s), "
             f"about {r['budget_seconds_aws']:.1f} s at the template's "
             f"{r['pool_posts_per_second_aws']:,.0f} posts/s ({r['concurrency']} x "
-            f"{r['threads']} posts in flight at {lat['post_ms']:.0f} ms); B's p95 with the "
-            f"budget on is {by['flood-on']['b_p95_ms'] / 1000:.1f} s. So the budget does not "
-            "fully isolate groups: it turns a delay bounded by nothing but the send limit "
-            f"({r['sends_per_minute']} messages a minute, each to every member; the flooder "
-            f"stored {by['flood-off']['flood_acked']:,} in the {r['seconds']:.0f} s without "
-            f"the budget, {by['flood-on']['flood_acked']:,} with it) into at most one "
-            "window's budget of backlog per abusive sender, front-loaded at the start of the "
-            "window. A sender "
-            "who starts just before a window ends gets two windows' budget back to back "
-            "(twice that backlog), and several abusive accounts add theirs. Isolation within "
-            "the window would take fairness in the queue itself (a separate queue for large "
-            "or throttled senders, or a budget per second rather than per minute).",
+            f"{r['threads']} posts in flight at {lat['post_ms']:.0f} ms); B's p95 there is "
+            f"{one_lane['b_p95_ms'] / 1000:.1f} s. With the two lanes, {on['median']:.1f}x and "
+            f"{on['p95']:.1f}x (B's p95 {lanes['b_p95_ms'] / 1000:.1f} s): past {share}% of "
+            "its budget the flooder's work went to the bulk queue "
+            f"({lanes.get('bulk_items', 0):,} work items went through it, at most "
+            f"{lanes.get('peak_bulk_backlog_items', 0):,} waiting), and at most its share was "
+            f"ever ahead of B in the normal lane (at most {lanes['peak_backlog_items']:,} "
+            "items waiting there). Messages B sent in the second half of the run took (median) "
+            f"{half('baseline')} without a flood, {half('flood-off')} with the budget off, "
+            f"{half(one_lane['name'])} with it over one queue and {half('flood-on')} with the "
+            f"lanes. The flooder stored {by['flood-off']['flood_acked']:,} messages in the "
+            f"{r['seconds']:.0f} s without the budget and {lanes['flood_acked']:,} with it. "
+            "What the lanes do not remove: each window the flooder's first "
+            f"{share}% still goes through the normal lane (twice that around a window "
+            "boundary), several abusive accounts each bring their own share, and every sender "
+            "past its share, a legitimate announcement account included, waits in the one "
+            "bulk lane behind whoever floods it.",
         ]
     )
 
@@ -797,11 +814,13 @@ def summary(name: str, r: Result | None) -> str:
         return f"{big['last_ms'] / 1000:.2f} s at {big['members']:,} ({rate}){design}"
     if name == "flood":
         off, on = r["ratios"]["off"], r["ratios"]["on"]
+        one = r["ratios"].get("one_lane", on)
         spent = next(c for c in r["conditions"] if c["name"] == "flood-on")
         unlimited = next(c for c in r["conditions"] if c["name"] == "flood-off")
         return (
             f"B's median / p95 under a flood: {off['median']:.1f}x / {off['p95']:.1f}x of "
-            f"no flood with the budget off, {on['median']:.1f}x / {on['p95']:.1f}x with it on; "
+            f"no flood with the budget off, {one['median']:.1f}x / {one['p95']:.1f}x with it "
+            f"over one queue, {on['median']:.1f}x / {on['p95']:.1f}x with the two lanes; "
             f"the flooder stored {spent['flood_acked']:,} messages with it "
             f"({unlimited['flood_acked']:,} without); {spent['flood_budget_1005']:,} of its "
             f"{spent['flood_sends']:,} sends answered 1005 by the budget, "

@@ -284,7 +284,8 @@ def load(quick: bool) -> Result:
 
 def flood(quick: bool) -> Result:
     """Issue 15: group B's delivery time while an account floods group A, side by side
-    without a flood, with the fan-out budget off and with it at its default."""
+    without a flood, with the fan-out budget off, with it at its default over one push
+    queue, and with it and the two push lanes (as deployed)."""
     from parley_bench import flood as fl
     from parley_bench.memory import Latency
 
@@ -317,6 +318,8 @@ def flood(quick: bool) -> Result:
             "sqs_ms": latency.sqs * 1000,
         },
         "concurrency": fanout_max_concurrency(),
+        "bulk_concurrency": fanout_max_concurrency("PushBulkQueue"),
+        "bulk_share_percent": parameter_default("FanoutBulkSharePercent", 20),
         "batch_size": fanout_batch_size(),
         "threads": fanout_threads(),
         "batch_users": parameter_default("FanoutBatchUsers", 100),
@@ -331,7 +334,11 @@ def flood(quick: bool) -> Result:
                 "median": fl.ratio(by[name]["b_median_ms"], base["b_median_ms"]),
                 "p95": fl.ratio(by[name]["b_p95_ms"], base["b_p95_ms"]),
             }
-            for key, name in (("off", "flood-off"), ("on", "flood-on"))
+            for key, name in (
+                ("off", "flood-off"),
+                ("one_lane", "flood-one-lane"),
+                ("on", "flood-on"),
+            )
         },
     }
 

@@ -92,14 +92,29 @@ def parameter_default(name: str, fallback: int) -> int:
     return int(value)
 
 
-def fanout_max_concurrency() -> int:
-    """`ScalingConfig.MaximumConcurrency` of the fanout function's SQS event source."""
+def _fanout_source(queue: str) -> dict[str, Any]:
+    """The properties of the fanout function's SQS event source on `queue` (a logical id:
+    `PushQueue`, or `PushBulkQueue` for the bulk lane); empty when there is none."""
     res = template().get("Resources", {}).get(functions()["fanout"].logical_id, {})
     for event in res.get("Properties", {}).get("Events", {}).values():
-        if event.get("Type") == "SQS":
-            props = event.get("Properties", {})
-            return int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000))
-    return 1000
+        props = event.get("Properties", {})
+        if event.get("Type") == "SQS" and props.get("Queue") == {"!GetAtt": f"{queue}.Arn"}:
+            return dict(props)
+    return {}
+
+
+def _literal(value: Any, fallback: int) -> int:
+    """A literal number, or a `!Ref` to a parameter: its default."""
+    if isinstance(value, dict) and "!Ref" in value:
+        return parameter_default(str(value["!Ref"]), fallback)
+    return int(value) if value is not None else fallback
+
+
+def fanout_max_concurrency(queue: str = "PushQueue") -> int:
+    """`ScalingConfig.MaximumConcurrency` of the fanout function's SQS event source on
+    `queue` (1000, Lambda's own ceiling, when it sets none)."""
+    scaling = _fanout_source(queue).get("ScalingConfig", {})
+    return _literal(scaling.get("MaximumConcurrency"), 1000)
 
 
 def fanout_threads() -> int:
@@ -110,10 +125,6 @@ def fanout_threads() -> int:
     return int(variables.get("PARLEY_FANOUT_THREADS", 16))
 
 
-def fanout_batch_size() -> int:
-    """`BatchSize` of the fanout function's SQS event source."""
-    res = template().get("Resources", {}).get(functions()["fanout"].logical_id, {})
-    for event in res.get("Properties", {}).get("Events", {}).values():
-        if event.get("Type") == "SQS":
-            return int(event.get("Properties", {}).get("BatchSize", 10))
-    return 10
+def fanout_batch_size(queue: str = "PushQueue") -> int:
+    """`BatchSize` of the fanout function's SQS event source on `queue`."""
+    return _literal(_fanout_source(queue).get("BatchSize"), 10)

@@ -98,15 +98,18 @@ def test_the_second_half_keeps_the_known_times_of_later_sends() -> None:
     assert flood.sent_since(sends, times, 5.0) == [200.0]
 
 
-def test_the_conditions_are_baseline_budget_off_and_budget_on() -> None:
-    # GIVEN the default budget
+def test_the_conditions_are_baseline_budget_off_one_queue_and_two_lanes() -> None:
+    # GIVEN the default budget and bulk share
     # WHEN the conditions are listed
-    runs = flood.conditions(50_000)
-    # THEN the flood runs once out of the budget's reach and once at the default
-    assert [c.name for c in runs] == ["baseline", "flood-off", "flood-on"]
-    assert [c.flood for c in runs] == [False, True, True]
+    runs = flood.conditions(50_000, 0.2)
+    # THEN the flood runs out of the budget's reach, at the default over one queue, and at
+    # the default with the two lanes (as deployed, like the baseline)
+    assert [c.name for c in runs] == ["baseline", "flood-off", "flood-one-lane", "flood-on"]
+    assert [c.flood for c in runs] == [False, True, True, True]
+    assert [c.lanes for c in runs] == [True, False, False, True]
     assert runs[1].budget_per_minute > 600 * 10_000  # the send limit times a large group
-    assert runs[2].budget_per_minute == 50_000
+    assert runs[2].budget_per_minute == runs[3].budget_per_minute == 50_000
+    assert runs[3].bulk_share == 0.2 and "two lanes (bulk past 20%)" in runs[3].title
     # AND the template's pool posts at most 20 x 8 posts in flight at 20 ms each
     assert flood.pool_posts_per_second(20, 8, 20.0) == 8_000
     assert flood.ratio(3.0, 2.0) == 1.5 and flood.ratio(1.0, 0.0) == 0.0
@@ -145,13 +148,41 @@ def test_a_tiny_flood_is_refused_by_the_budget_and_b_is_still_delivered() -> Non
     assert 0 < result["b_median_ms"] <= result["b_p95_ms"] <= result["b_max_ms"]
 
 
+def test_with_two_lanes_the_flood_past_its_share_goes_through_the_bulk_queue() -> None:
+    # GIVEN groups of 100 (A) and 60 (B) members, no latency, a budget of 1,000 member
+    # deliveries a minute and a bulk share of 20% (200: A's third message is past it)
+    condition = flood.Condition("lanes", "lanes", True, 1000, True, 0.2)
+    # WHEN the flooder floods A for a moment while B sends twice
+    result = flood.run_condition(
+        condition,
+        members_a=100,
+        members_b=60,
+        seconds=0.4,
+        interval=0.2,
+        latency=Latency(0.0, 0.0, 0.0),
+        drain_timeout=20.0,
+    ).as_dict()
+    # THEN ten flood messages are stored (990 deliveries), the first three in the normal
+    # lane and the rest, with their member batches, in the bulk lane; B's reach everyone
+    assert result["flood_acked"] == 10
+    assert result["flood_deliveries"] == 990
+    assert result["bulk_items"] >= 7
+    assert (result["b_sends"], result["b_delivered"], result["b_missing"]) == (2, 2, 0)
+    assert result["lanes"] is True
+
+
 def test_the_section_shows_each_condition_and_the_summary_the_ratios() -> None:
-    # GIVEN a result with the three conditions
-    def condition(name: str, flooded: bool, median: float, p95: float) -> dict[str, object]:
+    # GIVEN a result with the four conditions
+    def condition(
+        name: str, flooded: bool, median: float, p95: float, lanes: bool = False
+    ) -> dict[str, object]:
         return {
             "name": name,
             "title": name,
             "flood": flooded,
+            "lanes": lanes,
+            "peak_bulk_backlog_items": 40 if lanes else 0,
+            "bulk_items": 160 if lanes and flooded else 0,
             "b_median_ms": median,
             "b_p95_ms": p95,
             "b_max_ms": p95,
@@ -174,6 +205,8 @@ def test_the_section_shows_each_condition_and_the_summary_the_ratios() -> None:
         "interval": 0.5,
         "latency": {"dynamodb_ms": 5.0, "post_ms": 20.0, "sqs_ms": 10.0},
         "concurrency": 20,
+        "bulk_concurrency": 4,
+        "bulk_share_percent": 20,
         "batch_size": 1,
         "threads": 8,
         "batch_users": 250,
@@ -183,11 +216,16 @@ def test_the_section_shows_each_condition_and_the_summary_the_ratios() -> None:
         "budget_seconds_aws": 6.25,
         "budget_seconds_here": 16.0,
         "conditions": [
-            condition("baseline", False, 700.0, 800.0),
+            condition("baseline", False, 700.0, 800.0, True),
             condition("flood-off", True, 14_000.0, 40_000.0),
-            condition("flood-on", True, 770.0, 8_000.0),
+            condition("flood-one-lane", True, 770.0, 8_000.0),
+            condition("flood-on", True, 720.0, 900.0, True),
         ],
-        "ratios": {"off": {"median": 20.0, "p95": 50.0}, "on": {"median": 1.1, "p95": 10.0}},
+        "ratios": {
+            "off": {"median": 20.0, "p95": 50.0},
+            "one_lane": {"median": 1.1, "p95": 10.0},
+            "on": {"median": 1.0, "p95": 1.1},
+        },
     }
     # WHEN the section and the summary are rendered
     section = report.flood_section(result)
@@ -196,8 +234,19 @@ def test_the_section_shows_each_condition_and_the_summary_the_ratios() -> None:
     size = "| A 300, B 300 members; 60 s |"
     assert f"{size} flood-off | **14.00 s / 40.00 s** | 40.00 s | 20.0x / 50.0x |" in section
     assert f"{size} baseline | **0.70 s / 0.80 s** | 0.80 s | 1.0x / 1.0x |" in section
+    assert f"{size} flood-on | **0.72 s / 0.90 s** | 0.90 s | 1.0x / 1.1x |" in section
+    # AND the backlog column shows the bulk lane's beside the normal one's, with the lanes
+    assert "| 10 / 10 | - | 0 | 12 / 40 | 3,000 |" in section
+    assert "| 10 / 10 | 700: 167 stored, 0 budget 1005, 100 send-limit 1005 | 49,933 | 12 |" in (
+        section
+    )
     assert "about 6.2 s at the template's 8,000 posts/s" in section
-    assert "0.70 s without a flood, 14.00 s under the flood with the budget off" in section
-    assert "20.0x / 50.0x of no flood with the budget off, 1.1x / 10.0x with it on" in line
+    assert "B's p95 there is 8.0 s. With the two lanes, 1.0x and 1.1x" in section
+    assert "(160 work items went through it, at most 40 waiting)" in section
+    assert "0.70 s without a flood, 14.00 s with the budget off, 0.77 s" in section
+    assert (
+        "20.0x / 50.0x of no flood with the budget off, 1.1x / 10.0x with it over one queue, "
+        "1.0x / 1.1x with the two lanes"
+    ) in line
     assert "the flooder stored 167 messages with it (167 without)" in line
     assert "433 of its 700 sends answered 1005 by the budget, 100 by the send limit" in line
