@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from parley import frames, ids
 from parley.errors import ParleyError
@@ -126,12 +128,9 @@ def test_members_and_connections_look_like_the_real_ones() -> None:
     assert store.conversations[flood.GROUP_B]["memberCount"] == 3
 
 
-def test_a_tiny_flood_is_refused_by_the_budget_and_b_is_still_delivered() -> None:
-    # GIVEN groups of 100 (A) and 60 (B) members, no latency, and a budget of 150 member
-    # deliveries a minute: one of A's messages (99), two of B's (118)
-    condition = flood.Condition("tiny", "tiny", True, 150)
-    # WHEN the flooder floods A for a moment while B sends twice
-    result = flood.run_condition(
+def tiny_run(condition: flood.Condition) -> dict[str, Any]:
+    """`condition` with groups of 100 (A) and 60 (B) members and no latency, for 0.4 s."""
+    return flood.run_condition(
         condition,
         members_a=100,
         members_b=60,
@@ -140,6 +139,14 @@ def test_a_tiny_flood_is_refused_by_the_budget_and_b_is_still_delivered() -> Non
         latency=Latency(0.0, 0.0, 0.0),
         drain_timeout=20.0,
     ).as_dict()
+
+
+def test_a_tiny_flood_is_refused_by_the_budget_and_b_is_still_delivered() -> None:
+    # GIVEN groups of 100 (A) and 60 (B) members, no latency, and a budget of 150 member
+    # deliveries a minute: one of A's messages (99), two of B's (118)
+    condition = flood.Condition("tiny", "tiny", True, 150)
+    # WHEN the flooder floods A for a moment while B sends twice
+    result = tiny_run(condition)
     # THEN one flood message is stored, the next are refused, and B's two reach everyone
     assert result["flood_acked"] == 1
     assert result["flood_budget_1005"] >= 1
@@ -150,20 +157,13 @@ def test_a_tiny_flood_is_refused_by_the_budget_and_b_is_still_delivered() -> Non
 
 def test_with_two_lanes_the_flood_past_its_share_goes_through_the_bulk_queue() -> None:
     # GIVEN groups of 100 (A) and 60 (B) members, no latency, a budget of 1,000 member
-    # deliveries a minute and a bulk share of 20% (200: A's third message is past it)
+    # deliveries a minute and a bulk share of 20% (200: A's fourth message is past it)
     condition = flood.Condition("lanes", "lanes", True, 1000, True, 0.2)
     # WHEN the flooder floods A for a moment while B sends twice
-    result = flood.run_condition(
-        condition,
-        members_a=100,
-        members_b=60,
-        seconds=0.4,
-        interval=0.2,
-        latency=Latency(0.0, 0.0, 0.0),
-        drain_timeout=20.0,
-    ).as_dict()
+    result = tiny_run(condition)
     # THEN ten flood messages are stored (990 deliveries), the first three in the normal
-    # lane and the rest, with their member batches, in the bulk lane; B's reach everyone
+    # lane and the other seven, with their member batches, in the bulk lane; B's two (118
+    # deliveries, under the share) reach everyone
     assert result["flood_acked"] == 10
     assert result["flood_deliveries"] == 990
     assert result["bulk_items"] >= 7

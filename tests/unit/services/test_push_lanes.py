@@ -5,44 +5,20 @@ retried posts) stays in that lane."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from parley import frames
-from parley.models import SendFrame, parse_frame
 from parley.records import ConversationWork, UsersWork
 from parley.services.budget import FanoutBudget
 from parley_memory import PushQueue
 from parley_memory.abuse import AbuseCounters
 
 from tests.unit.services.conftest import World, build_world
+from tests.unit.services.test_fanout_budget import frame, group
 
 GROUP = "grp:01ARZ3NDEKTSV4RRFFQ69G5FAV"
 OTHER = "grp:01ARZ3NDEKTSV4RRFFQ69G5FAX"
-
-
-def frame(conversation: str, client_id: str) -> SendFrame:
-    parsed = parse_frame(
-        json.dumps(
-            {
-                "action": "send",
-                "conversationId": conversation,
-                "clientMsgId": client_id,
-                "body": {"type": "text", "text": "hello"},
-            }
-        )
-    )
-    assert isinstance(parsed, SendFrame)
-    return parsed
-
-
-def group(world: World, conversation: str, members: int) -> None:
-    world.repos.add_conversation(conversation)
-    world.repos.add_member(conversation, "alice", role="owner")
-    world.repos.add_member(conversation, "bob")
-    for i in range(members - 2):
-        world.repos.add_member(conversation, f"user{i:04d}")
 
 
 def lanes_world(*, batch_users: int = 100) -> tuple[World, PushQueue]:
