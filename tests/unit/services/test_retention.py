@@ -4,35 +4,19 @@ reads that hide what is past retention before TTL removes it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from parley.errors import NotFound
-from parley.models import SendFrame, parse_frame
 from parley.services.retention import DAY_MS, EXPIRY_FAILED_METRIC, Retention
 
 from tests.unit.services.conftest import World, build_world
+from tests.unit.services.test_event_service import frame
 
 GROUP = "grp:01ARZ3NDEKTSV4RRFFQ69G5FAV"
 DM = "dm:alice:bob"
 DAYS = 2
-
-
-def frame(body: dict[str, Any], client_id: str, conversation: str) -> SendFrame:
-    parsed = parse_frame(
-        json.dumps(
-            {
-                "action": "send",
-                "conversationId": conversation,
-                "clientMsgId": client_id,
-                "body": body,
-            }
-        )
-    )
-    assert isinstance(parsed, SendFrame)
-    return parsed
 
 
 class Kept:
