@@ -16,8 +16,11 @@ real send limit and the real fan-out budget over in-memory counters:
 
 * the flooder sends into A back to back from one thread, ignoring `retryAfterMs` (as an
   abusive client would), for `seconds`;
-* B's sender sends every `interval` seconds over the same span; a B message's delivery
-  time runs from the start of its send to the post that reached the last of B's members;
+* B's members send one message every `interval` seconds over the same span, `b_senders`
+  of them in turn (a group's traffic comes from its members: one member alone sending
+  twice a second into a 300-member group would spend 36,000 deliveries a minute, past the
+  bulk share, and be a heavy sender itself); a B message's delivery time runs from the
+  start of its send to the post that reached the last of B's members;
 * four conditions, each on a fresh store: no flood (two lanes); a flood with the budget off
   (a budget no sender reaches, one queue: the behaviour before issue 15, the send limit
   alone); a flood with the budget at its default over one queue (the budget alone); the same
@@ -72,7 +75,7 @@ def connection_id(group: str, i: int) -> str:
 
 
 FLOODER = user_id("a", 0)
-SENDER_B = user_id("b", 0)
+B_SENDERS = 10  # B's members who send, in turn
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,7 @@ def run_condition(
     interval: float,
     latency: Latency | None = None,
     drain_timeout: float = 180.0,
+    b_senders: int = B_SENDERS,
 ) -> ConditionResult:
     """Run one condition on a fresh store and measure B's delivery times."""
     from parley import runtime
@@ -389,11 +393,12 @@ def run_condition(
                 while time.perf_counter() < due:
                     watch()
                     time.sleep(min(0.02, max(0.0, due - time.perf_counter())))
+                sender = k % b_senders
                 event = ws_event(
                     "send",
                     _frame(GROUP_B, f"b-{k}"),
-                    user=SENDER_B,
-                    connection=connection_id("b", 0),
+                    user=user_id("b", sender),
+                    connection=connection_id("b", sender),
                 )
                 began = time.perf_counter()
                 reply = json.loads(send.handler(event, context)["body"])
@@ -451,6 +456,7 @@ def run(
     members_b: int,
     seconds: float,
     interval: float,
+    b_senders: int = B_SENDERS,
     log: Callable[[str], None] | None = None,
 ) -> list[ConditionResult]:
     """The four conditions, one after the other."""
@@ -467,6 +473,7 @@ def run(
                 members_b=members_b,
                 seconds=seconds,
                 interval=interval,
+                b_senders=b_senders,
             )
         )
     return out

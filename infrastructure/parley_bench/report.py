@@ -436,6 +436,12 @@ def flood_section(r: Result) -> str:
     lanes = by["flood-on"]
     one_lane = by.get("flood-one-lane", lanes)
     share = int(r.get("bulk_share_percent", 20))
+    # What one member sending all of B's messages would spend: why B's senders take turns.
+    single = 60 / r["interval"] * (r["members_b"] - 1)
+    share_deliveries = r["budget_per_minute"] * share / 100
+    alone = f"one member alone at that rate would spend {single:,.0f} deliveries a minute"
+    if single > share_deliveries:
+        alone += f", past the bulk share of {share_deliveries:,.0f}: a heavy sender itself"
 
     def half(name: str) -> str:
         return f"{by[name].get('b_second_half_median_ms', 0) / 1000:.2f} s"
@@ -447,8 +453,9 @@ def flood_section(r: Result) -> str:
             f"Target: {TARGETS['flood']}. Two groups (A of {r['members_a']:,} members, B of "
             f"{r['members_b']:,}), everyone online on one connection. For "
             f"{r['seconds']:.0f} s one account sends into group A back to back from one thread "
-            "with the real `ws_send` handler, ignoring `retryAfterMs`, while a member of group B "
-            f"sends one message every {r['interval']:g} s. Large groups' fan-out goes through "
+            "with the real `ws_send` handler, ignoring `retryAfterMs`, while group B gets one "
+            f"message every {r['interval']:g} s from {r.get('b_senders', 1)} of its members in "
+            f"turn ({alone}). Large groups' fan-out goes through "
             "a push queue consumed in order by the real `fanout` handler in at most "
             f"{r['concurrency']} concurrent invocations (`MaximumConcurrency`), batches of "
             f"{r['batch_size']}, {r['threads']} post threads each, `users` items of "

@@ -312,6 +312,7 @@ def flood(quick: bool) -> Result:
         "members_b": members,
         "seconds": seconds,
         "interval": interval,
+        "b_senders": fl.B_SENDERS,
         "latency": {
             "dynamodb_ms": latency.dynamodb * 1000,
             "post_ms": latency.post * 1000,

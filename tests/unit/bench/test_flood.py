@@ -203,6 +203,7 @@ def test_the_section_shows_each_condition_and_the_summary_the_ratios() -> None:
         "members_b": 300,
         "seconds": 60.0,
         "interval": 0.5,
+        "b_senders": 10,
         "latency": {"dynamodb_ms": 5.0, "post_ms": 20.0, "sqs_ms": 10.0},
         "concurrency": 20,
         "bulk_concurrency": 4,
@@ -241,6 +242,11 @@ def test_the_section_shows_each_condition_and_the_summary_the_ratios() -> None:
         section
     )
     assert "about 6.2 s at the template's 8,000 posts/s" in section
+    # AND why B's messages come from several members: one alone would be a heavy sender
+    assert (
+        "from 10 of its members in turn (one member alone at that rate would spend 35,880 "
+        "deliveries a minute, past the bulk share of 10,000: a heavy sender itself)"
+    ) in section
     assert "B's p95 there is 8.0 s. With the two lanes, 1.0x and 1.1x" in section
     assert "(160 work items went through it, at most 40 waiting)" in section
     assert "0.70 s without a flood, 14.00 s with the budget off, 0.77 s" in section
