@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from parley_client.client import ParleyClient
@@ -388,13 +389,17 @@ def fault_counters(http_url: str) -> tuple[str, dict[str, int]]:
     if not isinstance(data, dict):
         return "none", {}
     injected = data.get("injected") if isinstance(data.get("injected"), dict) else {}
-    profile = data.get("profile")
+    return profile_label(data.get("profile")), {str(k): int(v) for k, v in (injected or {}).items()}
+
+
+def profile_label(profile: Any) -> str:
+    """How the table names a profile of `/_local/faults`: ``name (seed n)``, a file by its
+    stem (``dynamodb-throttled``, not its path); ``none`` without one."""
     if isinstance(profile, dict):  # {"name", "seed", "faults"}
-        profile = f"{profile.get('name')} (seed {profile.get('seed')})"
-    return (
-        profile if isinstance(profile, str) else "none",
-        {str(k): int(v) for k, v in (injected or {}).items()},
-    )
+        name = str(profile.get("name"))
+        name = Path(name).stem if name.endswith(".json") else name
+        return f"{name} (seed {profile.get('seed')})"
+    return profile if isinstance(profile, str) else "none"
 
 
 def message_named(body: str) -> tuple[str, int] | None:

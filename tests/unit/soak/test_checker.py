@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from parley_soak.checker import Violation, check
 from parley_soak.history import DeadLetter, History, Send, Stored
-from parley_soak.run import message_named
+from parley_soak.run import message_named, profile_label
 
 DM = "dm:alice:bob"
 GROUP = "grp:01TESTGROUP"
@@ -191,3 +191,13 @@ def test_queue_bodies_name_their_message() -> None:
     assert message_named('{"message":{"conversationId":"c","seq":"1"}}') is None
     assert message_named("[1, 2]") is None
     assert message_named("{") is None
+
+
+def test_profiles_are_named_by_name_or_file_stem() -> None:
+    # GIVEN the profile of /_local/faults: a built-in, a file, none
+    # WHEN it is labelled for the table
+    # THEN a file shows its stem (no path of the machine), and no profile is "none"
+    assert profile_label({"name": "all5", "seed": 5, "faults": []}) == "all5 (seed 5)"
+    label = profile_label({"name": "/x/profiles/sqs-unavailable.json", "seed": 16})
+    assert label == "sqs-unavailable (seed 16)"
+    assert profile_label(None) == "none"
