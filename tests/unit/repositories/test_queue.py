@@ -97,3 +97,21 @@ def test_send_all_throttled_is_unavailable(sqs: Stubbed) -> None:
     sqs.stub.add_client_error("send_message_batch", "ThrottlingException")
     with pytest.raises(Unavailable):
         PushQueue(URL, sqs.client).send_all([{"n": 0}])
+
+
+def test_each_entry_names_its_conversation_as_the_fair_queue_tenant(sqs: Stubbed) -> None:
+    # GIVEN work items of two conversations, one id longer than SQS's 128 characters
+    long_id = "dm:" + "a" * 64 + ":" + "b" * 64
+    items = [
+        {"kind": "users", "message": {"conversationId": "grp:01J", "seq": 1}},
+        {"kind": "users", "message": {"conversationId": long_id, "seq": 2}},
+        {"kind": "users", "n": 3},
+    ]
+    sqs.stub.add_response("send_message_batch", ok(["0", "1", "2"]))
+    # WHEN they are sent
+    PushQueue(URL, sqs.client).send_all(items)  # type: ignore[arg-type]
+    # THEN each entry's MessageGroupId is its conversation (cut to 128), so SQS fair queues
+    # serve a flooded conversation's backlog after quiet ones; an item without one has none
+    [call] = sqs.calls("SendMessageBatch")
+    groups = [e.get("MessageGroupId") for e in call["Entries"]]
+    assert groups == ["grp:01J", long_id[:128], None]

@@ -11,6 +11,25 @@ from parley.records import WorkItem
 from parley.repositories.base import AwsClient, Sleep, backoff, translate
 
 SEND_ATTEMPTS = 5
+# SQS's limit on a MessageGroupId.
+MAX_GROUP_ID = 128
+
+
+def _entry(index: int, item: WorkItem) -> dict[str, Any]:
+    """One batch entry. Its MessageGroupId names the item's conversation: on a standard
+    queue that makes SQS fair queues treat each conversation as a tenant, so a backlog of
+    one conversation's fan-out (a flood that is still inside its budget share) is served
+    after the quiet conversations' work instead of ahead of it. Ids longer than SQS allows
+    are cut: two conversations sharing a tenant only share fairness, nothing else."""
+    # ASCII JSON: SQS refuses some characters a message body could hold.
+    entry: dict[str, Any] = {
+        "Id": str(index),
+        "MessageBody": json.dumps(item, separators=(",", ":")),
+    }
+    ref = item.get("message")
+    if isinstance(ref, dict) and isinstance(ref.get("conversationId"), str):
+        entry["MessageGroupId"] = ref["conversationId"][:MAX_GROUP_ID]
+    return entry
 
 
 class PushQueue(AwsClient):
@@ -28,11 +47,7 @@ class PushQueue(AwsClient):
         """Enqueue every item, retrying failed entries with backoff; raises
         :class:`Unavailable` if some could not be sent."""
         for start in range(0, len(items), 10):
-            entries = [
-                # ASCII JSON: SQS refuses some characters a message body could hold.
-                {"Id": str(i), "MessageBody": json.dumps(item, separators=(",", ":"))}
-                for i, item in enumerate(items[start : start + 10])
-            ]
+            entries = [_entry(i, item) for i, item in enumerate(items[start : start + 10])]
             for attempt in range(SEND_ATTEMPTS):
                 if attempt:
                     self.sleep(backoff(attempt - 1))
