@@ -486,6 +486,24 @@ def devices(c: Conformance) -> None:
     c.http("http_devices", "DELETE", "/devices/{deviceId}", 204, user="alice", path=one)
 
 
+def account(c: Conformance) -> None:
+    """An export's life and an account's deletion (protocol 12), as erin."""
+    c.register("erin")
+    c.login("erin")
+    created = c.http("http_users", "POST", "/me/export", 202, user="erin")
+    one = {"exportId": created["exportId"]}
+    c.http("http_users", "GET", "/me/exports/{exportId}", 200, user="erin", path=one)
+    job = {"kind": "export", "userId": "erin", "exportId": created["exportId"]}
+    load("account_jobs").handler(events.sqs_event([job]), CONTEXT)
+    ready = c.http("http_users", "GET", "/me/exports/{exportId}", 200, user="erin", path=one)
+    assert ready["status"] == "ready"
+    c.http("http_users", "GET", "/me/exports/{exportId}", 404, user="bob", path=one)
+    c.http("http_users", "GET", "/me/exports/{exportId}", 400, user="erin", path={"exportId": "x"})
+    c.http("http_auth", "DELETE", "/me", 400, user="erin", body={"password": ""})
+    c.http("http_auth", "DELETE", "/me", 401, user="erin", body={"password": "not it"})
+    c.http("http_auth", "DELETE", "/me", 204, user="erin", body={"password": PASSWORD})
+
+
 def test_every_frame_and_response_of_a_conversation_conforms(conformance: Conformance) -> None:
     # GIVEN the committed AsyncAPI and OpenAPI documents, with the server's objects closed
     c = conformance
@@ -502,6 +520,7 @@ def test_every_frame_and_response_of_a_conversation_conforms(conformance: Confor
     rich_messages(c, gid)
     settings(c, gid)
     devices(c)
+    account(c)
     # THEN every reply, push and response above was valid (checked as it came), and the
     # conversation produced every server frame and reached every documented route
     server_frames = {
