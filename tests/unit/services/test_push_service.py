@@ -159,6 +159,35 @@ def test_gone_deletes_exactly_that_connection(world: World) -> None:
     assert world.repos.queue.items == []
 
 
+def test_a_gone_connection_is_also_closed_in_case_its_socket_is_open(world: World) -> None:
+    # GIVEN bob's connection answers 410 although its socket may still be open (a stale
+    # route): deleting the record alone would leave the device receiving nothing
+    world.repos.connections.add("b-stale", "bob")
+    world.gateway.gone.add("b-stale")
+    # WHEN a message is published to him
+    world.push.publish(message("dm:alice:bob"))
+    # THEN the record is deleted AND the socket is closed, so the device reconnects and syncs
+    assert world.repos.connections.get("b-stale") is None
+    assert world.gateway.closed == ["b-stale"]
+
+
+def test_a_failed_close_of_a_gone_connection_is_counted_not_raised(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a 410 whose close then fails (throttled, or no permission)
+    world.repos.connections.add("b-stale", "bob")
+    world.gateway.gone.add("b-stale")
+
+    def refuse(connection_id: str) -> bool:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(world.gateway, "close", refuse)
+    # WHEN a message is published THEN the publish still completes and the failure is counted
+    report = world.push.publish(message("dm:alice:bob"))
+    assert report.gone == ["b-stale"]
+    assert ("GoneClosesFailed", 1) in world.metrics
+
+
 def test_failed_and_throttled_posts_become_connection_retry_items() -> None:
     # GIVEN one failing and one throttled connection
     # WHEN a message is published

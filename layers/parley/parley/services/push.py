@@ -36,6 +36,7 @@ from parley import frames, ids
 from parley.clock import Clock
 from parley.concurrency import submit
 from parley.frames import Frame, message_ts
+from parley.observability import logger
 from parley.ports import (
     ConnectionGateway,
     Connections,
@@ -378,6 +379,7 @@ class PushService:
                 report.failed.append(connection_id)
         for connection_id in report.gone:
             self.connections.delete(connection_id)
+            self._close_stale(connection_id)
         self.metric("PushesDelivered", report.delivered)
         if report.gone:
             self.metric("PushesGone", len(report.gone))
@@ -386,6 +388,20 @@ class PushService:
         if report.throttled:
             self.metric("PushesThrottled", len(report.throttled))
         return report
+
+    def _close_stale(self, connection_id: str) -> None:
+        """Close the socket of a connection whose post answered 410. Usually it is gone and
+        the close answers 410 too; but a 410 for a socket that is in fact open (a stale
+        route, as the soak's `connections-gone` profile injects) would otherwise leave a
+        device connected with its record deleted: silently receiving nothing until its
+        token ran out. Closed, it reconnects and syncs. Best effort: a failure is logged."""
+        try:
+            self.gateway.close(connection_id)
+        except Exception:
+            logger.warning(
+                "closing a gone connection failed", extra={"connectionId": connection_id}
+            )
+            self.metric("GoneClosesFailed", 1)
 
     def retry_later(
         self,
