@@ -268,3 +268,37 @@ def test_a_base64_json_body_is_accepted(app: Harness) -> None:
     # THEN the account is created
     assert response["statusCode"] == 201
     assert json.loads(response["body"]) == {"userId": "alice"}
+
+
+def test_an_unreadable_signing_secret_is_2001_not_3001(
+    app: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN alice and bob, and a Secrets Manager that fails once the cached secret expired
+    # (the send reads it for the repeated-text hash; the soak's degradation case)
+    from aws_lambda_powertools.utilities import parameters
+
+    app.user("alice")
+    app.user("bob")
+    app.connect("alice", "a1")
+    parameters.clear_caches()
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise parameters.exceptions.GetParameterError("ThrottlingException")
+
+    monkeypatch.setattr(parameters, "get_secret", failing)
+    # WHEN alice sends a text
+    reply = app.frame(
+        "send",
+        {
+            "action": "send",
+            "id": "r1",
+            "to": "bob",
+            "clientMsgId": "c1",
+            "body": {"type": "text", "text": "hi"},
+        },
+        user="alice",
+        connection="a1",
+    )
+    # THEN the error is 2001 (retry with the same clientMsgId), not 3001, and nothing stored
+    assert reply is not None and reply["code"] == 2001
+    assert stored_messages(app, "dm:alice:bob") == []

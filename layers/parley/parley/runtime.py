@@ -310,7 +310,14 @@ def signing_keys() -> Keys:
     from aws_lambda_powertools.utilities import parameters
 
     cfg = settings()
-    secret = parameters.get_secret(_need("signing_secret_arn"), max_age=cfg.secret_max_age)
+    try:
+        secret = parameters.get_secret(_need("signing_secret_arn"), max_age=cfg.secret_max_age)
+    except parameters.exceptions.GetParameterError as exc:
+        # Secrets Manager throttled or down once the cache expired: a dependency failure the
+        # client retries (2001), not an internal error (3001) that makes it give a send up.
+        from parley.errors import Unavailable
+
+        raise Unavailable("signing secret unavailable; retry") from exc
     return _keys_for(str(secret))
 
 
