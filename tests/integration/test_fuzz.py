@@ -485,12 +485,44 @@ def _suspend_bodies(world: World) -> st.SearchStrategy[Any]:
     )
 
 
+def _password_change_bodies(world: World) -> st.SearchStrategy[Any]:
+    # Never the right old password: a changed password would only turn the rest into 401s.
+    valid = st.fixed_dictionaries(
+        {"oldPassword": st.just("wrong password"), "newPassword": st.text(min_size=8, max_size=20)}
+    )
+    invalid = st.one_of(
+        st.fixed_dictionaries(
+            {}, optional={"oldPassword": JSON, "newPassword": st.one_of(st.text(max_size=7), JSON)}
+        ),
+        st.fixed_dictionaries(
+            {"oldPassword": st.text(max_size=10), "newPassword": JSON, "x": JSON}
+        ),
+        JSON,
+    )
+    return _rarely(valid, invalid)
+
+
+def _delete_me_bodies(world: World) -> st.SearchStrategy[Any]:
+    # Never the right password: the fuzzed users must live through every example.
+    valid = st.fixed_dictionaries({"password": st.sampled_from(["wrong password", "x" * 128])})
+    invalid = st.one_of(
+        st.fixed_dictionaries({}, optional={"password": st.one_of(st.just(""), JSON)}),
+        st.fixed_dictionaries({"password": st.text(max_size=10), "x": JSON}),
+        JSON,
+    )
+    return _rarely(valid, invalid)
+
+
 HTTP_ROUTES: dict[str, Route] = {
     "POST /auth/register": Route("http_auth", {201}, _register_bodies, public=True),
     "POST /auth/login": Route("http_auth", {200}, _login_bodies, public=True),
     "POST /auth/refresh": Route("http_auth", {200}, _refresh_bodies, public=True),
     "POST /auth/logout": Route("http_auth", {204}, _refresh_bodies, public=True),
     "GET /me": Route("http_users", {200}),
+    "POST /me/password": Route("http_auth", {204}, _password_change_bodies),
+    "DELETE /me": Route("http_auth", {204}, _delete_me_bodies),
+    "POST /me/export": Route("http_users", {202}),
+    "GET /me/exports/{exportId}": Route("http_users", {200}, path=("exportId",)),
     "POST /users/{userId}/block": Route("http_users", {204}, path=("userId",)),
     "DELETE /users/{userId}/block": Route("http_users", {204}, path=("userId",)),
     "POST /groups": Route("http_groups", {201}, _group_bodies),
@@ -533,6 +565,11 @@ def _authorization(world: World) -> st.SearchStrategy[str | None]:
 def _path_value(name: str, world: World) -> st.SearchStrategy[str]:
     if name == "userId":
         known = st.sampled_from([*USERS, "ghost", "a", "ALICE"])
+    elif name == "exportId":
+        known = st.one_of(
+            st.from_regex(r"[0-9A-HJKMNP-TV-Z]{26}", fullmatch=True),
+            st.sampled_from(["", "x", "01J" + "0" * 23, "0" * 27]),
+        )
     elif name == "seq":
         known = st.one_of(st.integers(-1, 30).map(str), st.sampled_from(["", "1e3", "²", "9" * 20]))
     else:
