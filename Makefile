@@ -136,7 +136,7 @@ integration: $(STAMP) ## Integration tests (moto) only
 e2e: $(STAMP) ## End-to-end tests against the local cloud only
 	$(BIN)/pytest tests/e2e -q $(PYTEST_ARGS)
 
-fuzz: $(STAMP) ## The fuzz tests with 10,000 examples per route and action (make test runs 1,000)
+fuzz: $(STAMP) ## The fuzz tests with 10,000 examples per route and action (make test runs 300, derandomized)
 	PARLEY_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/integration/test_fuzz.py tests/integration/test_fuzz_attachments.py tests/integration/test_fuzz_events.py -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP) ## Every benchmark in quick mode (< 10 min); writes docs/benchmarks.md and docs/bench/*.png

@@ -10,7 +10,7 @@ Without `PARLEY_FUZZ_EXAMPLES` the examples are derandomized (the same on every 
 `make test` cannot fail by chance); with it (`make fuzz`) each run explores new ones.
 
 Cost: each test function builds ONE moto stack and runs all its examples against it (about
-2-6 ms per example). `PARLEY_FUZZ_EXAMPLES` (default 1,000; `make fuzz` runs 10,000) sets
+2-6 ms per example). `PARLEY_FUZZ_EXAMPLES` (default 300; `make fuzz` runs 10,000) sets
 the examples per route. Two routes run scrypt (about 50 ms) for well-formed bodies:
 register and login generate mostly bodies that fail validation before scrypt, and only a
 few well-formed ones (see `_rarely`). The rate limiter is off here so that every example
@@ -43,7 +43,7 @@ from tests.support import events
 from tests.support.handlers import load
 from tests.support.stack import create_stack
 
-EXAMPLES = int(os.environ.get("PARLEY_FUZZ_EXAMPLES", "1000"))
+EXAMPLES = int(os.environ.get("PARLEY_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     # `make test` replays the same examples every run (a gate must not flip on luck);

@@ -5,7 +5,7 @@ fuzzes the rest: every answer is a coded error of the protocol's table or a succ
 `file` send stores no message, takes no seq and leaves every attachment as it was; an
 acked one holds exactly one claim (the record `used` by that message's seq).
 
-`PARLEY_FUZZ_EXAMPLES` sets the examples per test (default 1,000; `make fuzz` 10,000).
+`PARLEY_FUZZ_EXAMPLES` sets the examples per test (default 300; `make fuzz` 10,000).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Fuzzing the rich-message bodies (protocol 9.1) through the real `send` handler on moto.
 
 Each kind (edit, delete, reaction, and text with replyTo and mentions) gets its own run of
-`PARLEY_FUZZ_EXAMPLES` examples (1,000 in `make test`, 10,000 in `make fuzz`), against one
+`PARLEY_FUZZ_EXAMPLES` examples (300 in `make test`, 10,000 in `make fuzz`), against one
 stack seeded with text, custom and file-free messages from several senders. Bodies are near
 the shape (targets around the stored seqs, keys at and past 32 bytes, control characters,
 junk in every field). For every example: the answer is an ack or a client error code, never
