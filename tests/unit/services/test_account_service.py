@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 from parley import passwords
-from parley.errors import InvalidParam, RateLimited, Unauthenticated, Unavailable, UserNotFound
+from parley.errors import (
+    Forbidden,
+    InvalidParam,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+    UserNotFound,
+)
 from parley.records import ExportRecord
 from parley.services.accounts import AccountJobService, AccountService, Outcome
 from parley.services.auth import AuthService
@@ -234,6 +241,23 @@ def test_the_erasure_leaves_groups_and_deletes_every_countable_message(
     count = sum(len(v) for v in world.repos.store.messages.values())
     assert jobs.erase() is Outcome.ERASED
     assert sum(len(v) for v in world.repos.store.messages.values()) == count
+
+
+def test_the_partner_of_a_deleted_account_can_no_longer_write_to_it(
+    world: World, jobs: Jobs
+) -> None:
+    # GIVEN alice and bob talked directly, then alice's account was deleted
+    dm = Chat(world, DM)
+    dm.text("alice", "hi bob")
+    dm.text("bob", "hi alice")
+    jobs.accounts.mark_deleted("alice", 1)
+    # WHEN the job runs
+    assert jobs.erase() is Outcome.ERASED
+    # THEN bob's next message there is refused (1004), not stored for nobody
+    before = world.repos.messages.seqs(DM)
+    with pytest.raises(Forbidden):
+        dm.text("bob", "are you there?")
+    assert world.repos.messages.seqs(DM) == before
 
 
 def test_a_run_short_of_time_queues_its_cursor(world: World, jobs: Jobs) -> None:

@@ -214,7 +214,8 @@ class AccountJobService:
 
     def cleanup(self, user_id: str) -> None:
         """Every login and socket ended, devices removed, blocks lifted, every group left
-        (`member_left`): idempotent, the deletion request did the logins already."""
+        (`member_left`), and the partners of its direct conversations kept from writing
+        there: idempotent, the deletion request did the logins already."""
         self.auth.revoke_user(user_id)
         for device in self.devices.list_for(user_id):
             with contextlib.suppress(NotFound):
@@ -225,6 +226,13 @@ class AccountJobService:
             conversation_id = membership["conversationId"]
             if ids.conversation_type(conversation_id) == "group":
                 self.groups.depart(user_id, conversation_id)
+            else:
+                # Nobody will read a deleted account's direct conversations: the partner's
+                # sends there answer 1004 (the block flag every send already reads), instead
+                # of being stored for no one.
+                for partner in ids.dm_members(conversation_id):
+                    if partner != user_id:
+                        self.members.set_blocked(conversation_id, partner, True)
 
     def _erase_one(self, user: str, conversation_id: str, seq: int) -> None:
         try:
