@@ -13,7 +13,12 @@ from parley.web import HttpRequest, http_response, serve_http
 def me(request: HttpRequest) -> dict[str, Any]:
     user = request.caller.user_id
     # `admin` (protocol 12) comes from the settings: no read for it.
-    profile = {**runtime.auth_service().me(user), "admin": user in settings().admin_user_set()}
+    cfg = settings()
+    profile = {**runtime.auth_service().me(user), "admin": user in cfg.admin_user_set()}
+    # Issue 17: what is on for this caller, so that clients hide what is off.
+    profile["features"] = runtime.features().for_user(
+        user, fanout_configured=cfg.fanout_deliveries_per_minute
+    )
     return http_response(200, profile)
 
 

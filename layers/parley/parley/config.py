@@ -151,6 +151,13 @@ class Settings:
     oidc_algorithms: str = "RS256,ES256"
     oidc_user_claim: str = "sub"
 
+    # Feature flags (issue 17, parley.features): the AppConfig application, environment and
+    # feature-flags profile, and how long a read document is kept; no application: no flags.
+    flags_application: str = ""
+    flags_environment: str = ""
+    flags_profile: str = ""
+    flags_max_age: int = _bounded(30, ge=1, le=3600)
+
     # Debugging aid: message bodies in the send log line, honoured only in `dev`.
     environment: str | None = None
     log_bodies: bool = False

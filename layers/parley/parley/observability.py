@@ -53,6 +53,16 @@ def error_metric(code: int) -> None:
         metric.add_dimension(name="Code", value=str(int(code)))
 
 
+def flag_metric(flag: str, outcome: str) -> None:
+    """Count one feature flag evaluation under `FeatureFlag` with `Flag` and `Outcome`
+    dimensions (a fixed set of names and outcomes: never a user or a value)."""
+    with single_metric(
+        name="FeatureFlag", unit=COUNT, value=1, namespace=NAMESPACE, default_dimensions=_dims()
+    ) as metric:
+        metric.add_dimension(name="Flag", value=flag)
+        metric.add_dimension(name="Outcome", value=outcome)
+
+
 def _dims() -> dict[str, Any]:
     return {"service": os.environ.get("POWERTOOLS_SERVICE_NAME", "parley")}
 

@@ -9,6 +9,7 @@ they implement them. Tests build services directly over the in-memory implementa
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from parley.config import settings
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from parley.features import Features
     from parley.ports import WebPushTransport
     from parley.repositories.accounts import (
         AccountJobsQueue,
@@ -268,6 +270,43 @@ def fanout_budget() -> FanoutBudget | None:
         per_minute=cfg.fanout_deliveries_per_minute,
         free_members=cfg.inline_fanout_max,
         bulk_share=cfg.fanout_bulk_share_percent / 100,
+        features=features(),
+    )
+
+
+@cache
+def features() -> Features:
+    """Feature flags (issue 17) from AppConfig, cached for `PARLEY_FLAGS_MAX_AGE` seconds;
+    without `PARLEY_FLAGS_APPLICATION`, every flag at its default."""
+    from parley import aws
+    from parley.features import Features
+    from parley.observability import count, flag_metric, logger
+
+    cfg = settings()
+
+    def failed(exc: Exception) -> None:
+        count("FeatureFlagsReadErrors")
+        logger.warning("feature flags unreadable; last known kept", extra={"error": repr(exc)})
+
+    store = None
+    if cfg.flags_application:
+        from aws_lambda_powertools.utilities.feature_flags import AppConfigStore
+
+        store = AppConfigStore(
+            environment=cfg.flags_environment,
+            application=cfg.flags_application,
+            name=cfg.flags_profile,
+            max_age=cfg.flags_max_age,
+            boto3_client=aws.client("appconfigdata"),
+        )
+    return Features(
+        store=store,
+        admins=cfg.admin_user_set(),
+        region=os.environ.get("AWS_REGION", ""),
+        max_age=cfg.flags_max_age,
+        on_evaluation=flag_metric,
+        on_error=failed,
+        debug=logger.debug,
     )
 
 
@@ -475,6 +514,7 @@ def message_service() -> MessageService:
         abuse=abuse(),
         fanout_budget=fanout_budget(),
         retention=retention(),
+        features=features(),
     )
 
 
@@ -523,6 +563,7 @@ def live_service() -> LiveService:
         clock=SYSTEM_CLOCK,
         relay_max=settings().inline_fanout_max,
         abuse=abuse(),
+        features=features(),
     )
 
 
@@ -635,6 +676,7 @@ def notifier_service(webpush: WebPushTransport) -> NotifierService:
         queue=NotifyQueueClient(_need("notify_queue_url"), _need("notify_dlq_url")),
         ttl=cfg.push_ttl,
         previews=cfg.push_previews,
+        features=features(),
     )
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from parley.clock import Clock
 from parley.errors import RateLimited
+from parley.features import NO_FLAGS, Features
 from parley.ports import AbuseCounters
 from parley.records import Lane
 
@@ -43,6 +44,8 @@ class FanoutBudget:
     # Past this share of `per_minute` already spent in the window, a sender's fan-out work
     # goes to the bulk lane (its own queue and concurrency): a flood queues behind itself.
     bulk_share: float = 0.2
+    # Issue 17: the `fanoutDeliveriesPerMinute` flag may override `per_minute` per sender.
+    features: Features = NO_FLAGS
 
     def charge(self, sender: str, member_count: int) -> Lane:
         """Take the deliveries of one message into a group of `member_count` members
@@ -55,14 +58,15 @@ class FanoutBudget:
         if member_count <= self.free_members:
             return "normal"
         deliveries = member_count - 1
+        per_minute = self.features.fanout_budget(sender, self.per_minute)
         spent = self.counters.spend(
-            f"fanout#{sender}", deliveries, self.per_minute, WINDOW_MS, self.clock.now_ms()
+            f"fanout#{sender}", deliveries, per_minute, WINDOW_MS, self.clock.now_ms()
         )
         if spent.wait is not None:
             raise RateLimited(
-                f"fan-out budget spent ({self.per_minute} member deliveries a minute); "
+                f"fan-out budget spent ({per_minute} member deliveries a minute); "
                 f"retry in {spent.wait} ms",
                 retry_after_ms=spent.wait,
             )
         before = spent.total - deliveries
-        return "bulk" if before > self.per_minute * self.bulk_share else "normal"
+        return "bulk" if before > per_minute * self.bulk_share else "normal"

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, TypedDict
 from parley import frames, ids
 from parley.clock import Clock
 from parley.concurrency import gather
-from parley.errors import Forbidden, UserNotFound
+from parley.errors import Forbidden, ParleyError, UserNotFound
+from parley.features import NO_FLAGS, Features
 from parley.ports import Connections, Members, Messages, Users
 from parley.services.abuse import AbuseLimits
 from parley.services.conversations import ConversationService, observed_read_seq
@@ -22,6 +23,16 @@ from parley.services.push import PushService
 
 if TYPE_CHECKING:
     from parley.models import SignalFrame
+
+
+def _kind(conversation_id: str) -> str | None:
+    """The conversation's type for a flag's rules (None for an id that is not one: the
+    member check then answers it as before)."""
+    try:
+        return ids.conversation_type(conversation_id)
+    except ParleyError:
+        return None
+
 
 # At most this many (group, user) membership keys are read per `presence` frame.
 PRESENCE_PROBES = 1000
@@ -48,6 +59,7 @@ class LiveService:
     clock: Clock
     relay_max: int = 50
     abuse: AbuseLimits | None = None  # live connection sets: presence in one read
+    features: Features = NO_FLAGS  # issue 17: a kill switch per live feature (1007)
 
     def _others(self, conversation_id: str, user_id: str) -> list[str] | None:
         """The other members to relay to, or None when the conversation is too large."""
@@ -65,6 +77,7 @@ class LiveService:
         the reader's own newest message (`observed_read_seq`): reading up to it changes
         nothing and sends no receipt, as when a send still wrote the Members row.
         """
+        self.features.require_action("read", user_id, conversationType=_kind(conversation_id))
         self.conversations.require_member(user_id, conversation_id)
         top = self.messages.newest(conversation_id)
         last_seq, own = top.seq, top.own
@@ -81,6 +94,7 @@ class LiveService:
 
     def typing(self, user_id: str, conversation_id: str, state: str, connection_id: str) -> None:
         """Relay a typing indicator to the other members' live connections."""
+        self.features.require_action("typing", user_id, conversationType=_kind(conversation_id))
         member = self.conversations.require_member(user_id, conversation_id)
         if member.get("blocked"):
             raise Forbidden("not allowed to write to this conversation")
@@ -94,6 +108,7 @@ class LiveService:
         """`online` (a live connection exists) and `lastSeen` (ms, or null) per user, as
         they are only for users who share a conversation with `caller` and have not
         blocked them; every other user reads offline and never seen (protocol 13)."""
+        self.features.require_action("presence", caller)
         wanted = list(dict.fromkeys(user_ids))
         visible = self.visible_to(caller, wanted)
         shown = [u for u in wanted if u in visible]

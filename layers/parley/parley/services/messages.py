@@ -45,6 +45,7 @@ from parley.errors import (
     ParleyError,
     UserNotFound,
 )
+from parley.features import NO_FLAGS, Features
 from parley.ports import (
     ClaimOutcome,
     Conversations,
@@ -114,6 +115,7 @@ class MessageService:
     abuse: AbuseLimits | None = None  # protocol 13: new direct conversations, repeated texts
     fanout_budget: FanoutBudget | None = None  # issue 15: member deliveries per sender
     retention: Retention | None = None  # protocol 12: MessageRetentionDays (None: forever)
+    features: Features = NO_FLAGS  # issue 17: rich-message kinds switched per sender
 
     def send(
         self,
@@ -142,6 +144,10 @@ class MessageService:
             event = kind in EVENT_TYPES
             if event and self.events is None:
                 raise InvalidParam(f"{kind} messages are not enabled")
+            # Issue 17: a rich-message kind switched off for this sender (1001, nothing stored).
+            self.features.require_body(
+                kind, sender, conversationType=ids.conversation_type(conversation_id)
+            )
         except ParleyError:
             # Refused before the send limit is taken: still counted (protocol 13: malformed
             # frames count towards the limit on every route).

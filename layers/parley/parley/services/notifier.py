@@ -29,7 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from parley import ids
 from parley.concurrency import parallel_map
+from parley.features import NO_FLAGS, PUSH_PREVIEWS, Features
 from parley.ports import (
     Devices,
     Messages,
@@ -88,6 +90,7 @@ class NotifierService:
     queue: NotifyQueue
     ttl: int
     previews: bool
+    features: Features = NO_FLAGS  # `pushPreviews` per recipient (issue 17)
     max_attempts: int = MAX_ATTEMPTS
     jitter: Callable[[], float] = random.random
 
@@ -102,8 +105,13 @@ class NotifierService:
         if kind not in NOTIFYING_TYPES:
             report.skipped = f"{kind} messages do not notify"
             return report
-        data = json.dumps(payload(message, self.previews), separators=(",", ":")).encode()
-        native = self._native(message)
+        # Push previews: the stack's PushPreviews, then the recipient's `pushPreviews` flag.
+        conversation_type = ids.conversation_type(message["conversationId"])
+        data = {
+            shown: json.dumps(payload(message, shown), separators=(",", ":")).encode()
+            for shown in {False, self.previews}
+        }
+        native = {shown: self._native(message, shown) for shown in {False, self.previews}}
         only = set(item["deviceIds"]) if "deviceIds" in item else None
         users = [u for u in dict.fromkeys(item["userIds"]) if u != message["senderId"]]
         # Muted now, or gone from the conversation since the fan-out: no notification.
@@ -121,8 +129,18 @@ class NotifierService:
             if only is None or device["deviceId"] in only
         ]
 
+        previews = {
+            user: self.previews
+            and self.features.enabled(PUSH_PREVIEWS, user, conversationType=conversation_type)
+            for user in users
+        }
+
         def send(device: Device) -> tuple[Device, int, float | None]:
-            return (device, *self._send(device, data, native, message["conversationId"]))
+            shown = previews.get(device["userId"], False)
+            return (
+                device,
+                *self._send(device, data[shown], native[shown], message["conversationId"]),
+            )
 
         retry: list[Device] = []
         retry_after: float | None = None
@@ -186,11 +204,11 @@ class NotifierService:
             self.queue.retry(narrowed, retry_delay(attempt, retry_after, self.jitter))
             report.retried += len(failed)
 
-    def _native(self, message: Message) -> str:
+    def _native(self, message: Message, previews: bool) -> str:
         """The SNS `MessageStructure=json` message for FCM and APNs: the same fields as the
         Web Push payload (FCM data values are strings), an alert that shows the preview only
         when previews are on, and the conversation as the notification's thread."""
-        body = payload(message, self.previews)
+        body = payload(message, previews)
         alert = body.get("preview", "New message")
         data = {k: str(v) for k, v in body.items()}
         apns = json.dumps(
