@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import signal
 import sys
 import textwrap
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TypeVar
 
 from parley_local.cloud import LocalCloud, PortInUseError
 from parley_local.faults import BUILTIN_PROFILES, FaultProfileError, load_profile
+from parley_local.flags import FlagsError, load_flags
 from parley_local.template import TemplateError
 
 DEFAULT_HTTP_PORT = 3000
@@ -154,8 +158,74 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject faults at the emulator's boundaries: a JSON fault profile, or a built-in "
         f"one ({', '.join(BUILTIN_PROFILES)}); see docs/local-development.md, Faults",
     )
+    parser.add_argument(
+        "--flags",
+        metavar="FILE",
+        default=None,
+        help="serve this Powertools Feature Flags JSON document instead of the template's "
+        "hosted configuration; change it while running with `python -m parley_local flags "
+        "set FILE` (see docs/local-development.md, Feature flags)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug lines of the cloud")
     return parser
+
+
+def build_flags_parser() -> argparse.ArgumentParser:
+    """`python -m parley_local flags get|set`: the running cloud's feature flags."""
+    parser = argparse.ArgumentParser(
+        prog="parley-local flags",
+        description="Show or replace the feature flags a running local cloud serves "
+        "(GET/PUT /_local/flags on its HTTP API).",
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=None,
+        help=f"the cloud's HTTP API port (env PARLEY_HTTP_PORT, default {DEFAULT_HTTP_PORT})",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="the cloud's address (127.0.0.1)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("get", help="print the document served now")
+    put = commands.add_parser("set", help="serve the document in FILE from now on")
+    put.add_argument("file", metavar="FILE", help="a Powertools Feature Flags JSON document")
+    return parser
+
+
+def flags_main(argv: Sequence[str]) -> int:
+    """`flags get` prints the served document; `flags set FILE` validates FILE and PUTs it.
+    Exit 2 for a bad document or a refused one, 1 when no cloud answers."""
+    args = build_flags_parser().parse_args(argv)
+    port = args.port if args.port is not None else _env_port("PARLEY_HTTP_PORT", DEFAULT_HTTP_PORT)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{port}/_local/flags"
+    request = urllib.request.Request(url, method="GET")
+    if args.command == "set":
+        try:
+            document = load_flags(args.file)
+        except FlagsError as exc:
+            print(f"parley-local: flags: {exc}", file=sys.stderr)
+            return 2
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(document).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json"},
+        )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our own URL)
+            body = response.read().decode()
+            version = response.headers.get("X-Parley-Flags-Version", "?")
+    except urllib.error.HTTPError as exc:
+        print(f"parley-local: flags: {exc.code} {exc.read().decode()}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"parley-local: flags: no local cloud at {url}: {exc}", file=sys.stderr)
+        return 1
+    if args.command == "set":
+        print(f"flags version {version} served; functions see it within their cache TTL")
+    else:
+        print(body)
+    return 0
 
 
 def banner(cloud: LocalCloud) -> str:
@@ -184,9 +254,17 @@ def banner(cloud: LocalCloud) -> str:
         described = textwrap.wrap(cloud.fault_profile.describe(), 86, break_on_hyphens=False)
         lines.append(f"  Faults      {described[0]}")
         lines += [f"              {more}" for more in described[1:]]
+        proxied = "DynamoDB and SQS"
+        if "secretsmanager" in cloud.fault_profile.kinds:
+            proxied = "DynamoDB, SQS and Secrets Manager"
         lines.append(
-            f"              DynamoDB and SQS via {cloud.fault_proxy_url}; "
+            f"              {proxied} via {cloud.fault_proxy_url}; "
             f"counters at {http}/_local/faults"
+        )
+    if cloud.flags is not None:
+        lines.append(f"  Flags       {cloud.flags.current.source}")
+        lines.append(
+            f"              AppConfigData at {cloud.appconfigdata_url}; GET/PUT {http}/_local/flags"
         )
     counts = ", ".join(
         _plural(n, what)
@@ -228,8 +306,11 @@ def http_like(ws_url: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["flags"]:
+        return flags_main(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         overrides = parse_overrides(args.parameter_overrides)
     except ValueError as exc:
@@ -244,6 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults = load_profile(args.faults) if args.faults is not None else None
     except FaultProfileError as exc:
         print(f"parley-local: faults: {exc}", file=sys.stderr)
+        return 2
+    try:  # checked before anything starts; the cloud reads it again and names its source
+        if args.flags is not None:
+            load_flags(args.flags)
+    except FlagsError as exc:
+        print(f"parley-local: flags: {exc}", file=sys.stderr)
         return 2
     web_port = args.web_port
     if web_port is None and not args.no_web:
@@ -268,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reload=not args.no_reload,
         web_port=None if args.no_web else web_port,
         faults=faults,
+        flags=args.flags,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -312,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 web_url=cloud.web_url,
                 aws_endpoint_url=cloud.aws_endpoint_url,
                 faults=None if cloud.fault_profile is None else cloud.fault_profile.to_json(),
+                flags=None if cloud.flags is None else cloud.flags.current.source,
+                appconfigdata_url=cloud.appconfigdata_url,
             )
         else:
             cloud.sink.raw(banner(cloud))

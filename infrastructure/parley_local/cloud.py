@@ -14,10 +14,12 @@ from typing import Any, TextIO, TypeVar
 
 from aiohttp import web
 
+from parley_local.appconfigdata import AppConfigDataServer
 from parley_local.aws import AwsClients, MotoServer, scrubbed_environ
 from parley_local.builder import StackBuilder
 from parley_local.fault_proxy import FaultProxy
 from parley_local.faults import FaultInjector, FaultProfile, check_scopes, load_profile
+from parley_local.flags import FlagsError, FlagStore, load_flags, parse_flags, validate_flags
 from parley_local.lambda_runtime import (
     FunctionRuntime,
     InvocationResult,
@@ -97,6 +99,8 @@ class LocalCloud:
         web_port: int | None = None,
         web_root: str | os.PathLike[str] | None = None,
         faults: FaultProfile | str | None = None,
+        function_environment: Mapping[str, str] | None = None,
+        flags: dict[str, Any] | str | os.PathLike[str] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -120,6 +124,18 @@ class LocalCloud:
         self.fault_profile = load_profile(faults) if isinstance(faults, str) else faults
         self.faults: FaultInjector | None = None
         self.fault_proxy_url: str | None = None
+        # Variables added to every function's environment, over the template's (as
+        # `sam local invoke --env-vars`): e.g. the soak's shorter PARLEY_SECRET_MAX_AGE.
+        self.function_environment = dict(function_environment or {})
+        # Feature flags (see parley_local.flags): a document, or a file, instead of the
+        # template's hosted configuration.
+        self._flags_override: tuple[dict[str, Any], str] | None = None
+        if isinstance(flags, dict):
+            self._flags_override = (validate_flags(flags), "given document")
+        elif flags is not None:
+            self._flags_override = (load_flags(flags), f"--flags {flags}")
+        self.flags: FlagStore | None = None
+        self.appconfigdata_url: str | None = None
         self.sink = LogSink(
             log_stream, json_logs=json_logs, color=color, level="DEBUG" if verbose else "INFO"
         )
@@ -257,15 +273,22 @@ class LocalCloud:
             self.sink.warning("cloud", warning)
 
         proxy_sock = self._start_faults(stack)
+        appconfig_sock = self._start_flags(stack)
         base_env = scrubbed_environ()
         for logical_id, spec in stack.functions.items():
             env = lambda_environment(
                 spec, region=self.region, endpoint_url=self.moto.endpoint_url, base=base_env
             )
+            env.update(self.function_environment)
+            # moto has no AppConfigData: flags are read from the local emulation.
+            env["AWS_ENDPOINT_URL_APPCONFIGDATA"] = str(self.appconfigdata_url)
             if self.fault_proxy_url is not None:
                 # DynamoDB and SQS through the fault proxy; the SDK names the function.
                 env["AWS_ENDPOINT_URL_DYNAMODB"] = self.fault_proxy_url
                 env["AWS_ENDPOINT_URL_SQS"] = self.fault_proxy_url
+                if self.faults is not None and "secretsmanager" in self.faults.profile.kinds:
+                    # Secrets Manager too, only when faulted: its reads stay direct otherwise.
+                    env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = self.fault_proxy_url
                 env["AWS_SDK_UA_APP_ID"] = logical_id
             self.functions[logical_id] = FunctionRuntime(
                 spec,
@@ -281,7 +304,10 @@ class LocalCloud:
             target=self._loop.run_forever, name="parley-local-gateways", daemon=True
         )
         self._thread.start()
-        self._run(self._start_servers(http_sock, ws_sock, web_sock, proxy_sock), timeout=30)
+        self._run(
+            self._start_servers(http_sock, ws_sock, web_sock, proxy_sock, appconfig_sock),
+            timeout=30,
+        )
 
         for mapping in stack.sqs_mappings:
             poller = SqsPoller(
@@ -321,12 +347,33 @@ class LocalCloud:
         self.sink.info("fault", f"profile {self.fault_profile.describe()}")
         return sock
 
+    def _start_flags(self, stack: Stack) -> socket.socket:
+        """The flags document to serve (`--flags`, else the template's hosted content, else
+        `{}`), and the AppConfigData emulation's socket."""
+        if self._flags_override is not None:
+            document, source = self._flags_override
+        elif stack.appconfig.content is not None:
+            source = stack.appconfig.content_source
+            try:
+                document = parse_flags(stack.appconfig.content, source)
+            except FlagsError as exc:
+                self.sink.warning("flags", f"{exc}; serving an empty document")
+                document, source = {}, f"{source}, unusable: empty document"
+        else:
+            document, source = {}, "none in the template: empty document"
+        self.flags = FlagStore(document, source)
+        sock = _bind(MOTO_HOST, 0)
+        self._sockets.append(sock)
+        self.appconfigdata_url = f"http://{MOTO_HOST}:{sock.getsockname()[1]}"
+        return sock
+
     async def _start_servers(
         self,
         http_sock: socket.socket,
         ws_sock: socket.socket,
         web_sock: socket.socket | None,
         proxy_sock: socket.socket | None = None,
+        appconfig_sock: socket.socket | None = None,
     ) -> None:
         from parley_local.http_gateway import HttpGateway
         from parley_local.ws_gateway import WebSocketGateway
@@ -339,6 +386,7 @@ class LocalCloud:
             account_id=ACCOUNT_ID,
             port=self.http_port,
             faults=self.faults,
+            flags=self.flags,
         )
         apps: list[tuple[web.Application, socket.socket]] = [(self.http_gateway.app(), http_sock)]
         if self.stack.websocket_api is not None:
@@ -373,6 +421,16 @@ class LocalCloud:
             assert self.faults is not None and self.moto is not None
             proxy = FaultProxy(self.moto.endpoint_url, self.faults, self.sink)
             apps.append((proxy.app(), proxy_sock))
+        if appconfig_sock is not None:
+            assert self.flags is not None
+            appconfig = self.stack.appconfig
+            known = (
+                (appconfig.applications, appconfig.environments, appconfig.profiles)
+                if appconfig.defined
+                else None
+            )
+            server = AppConfigDataServer(self.flags, self.sink, known)
+            apps.append((server.app(), appconfig_sock))
         for app, sock in apps:
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
             await runner.setup()

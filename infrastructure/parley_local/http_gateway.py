@@ -16,6 +16,7 @@ from parley_local.events.http_api import (
     http_v2_response,
 )
 from parley_local.faults import FaultInjector
+from parley_local.flags import FlagsError, FlagStore, parse_flags
 from parley_local.lambda_runtime import FunctionRuntime
 from parley_local.logs import LogSink
 from parley_local.responses import answer_or, json_response, message_response
@@ -30,6 +31,7 @@ from parley_local.routing import (
 from parley_local.stack import HttpApiSpec
 
 FAULTS_PATH = "/_local/faults"  # the local cloud's own, before the template's routes
+FLAGS_PATH = "/_local/flags"
 MAX_BODY = 10 * 1024 * 1024  # HTTP APIs accept request bodies up to 10 MB
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
 
@@ -50,9 +52,11 @@ class HttpGateway:
         account_id: str,
         port: int,
         faults: FaultInjector | None = None,
+        flags: FlagStore | None = None,
     ) -> None:
         self.apis = apis
         self.faults = faults
+        self.flags = flags
         self.runtimes = runtimes
         self.sink = sink
         self.account_id = account_id
@@ -61,6 +65,9 @@ class HttpGateway:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_get(FAULTS_PATH, self.fault_counters)
+        if self.flags is not None:
+            app.router.add_get(FLAGS_PATH, self.get_flags)
+            app.router.add_put(FLAGS_PATH, self.put_flags)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
@@ -69,6 +76,36 @@ class HttpGateway:
         if self.faults is None:
             return json_response(200, {"profile": None, "injected": {}})
         return json_response(200, self.faults.snapshot())
+
+    async def get_flags(self, request: web.Request) -> web.Response:
+        """`GET /_local/flags`: the feature flags document served now."""
+        assert self.flags is not None
+        current = self.flags.current
+        return web.Response(
+            status=200,
+            body=current.content,
+            content_type="application/json",
+            headers={"X-Parley-Flags-Version": str(current.number)},
+        )
+
+    async def put_flags(self, request: web.Request) -> web.Response:
+        """`PUT /_local/flags`: serve a new document (400 and the reason if it is not one);
+        functions see it once their Powertools cache expires."""
+        assert self.flags is not None
+        try:
+            document = parse_flags(await request.read(), "PUT /_local/flags")
+        except FlagsError as exc:
+            self.sink.warning("flags", str(exc))
+            return message_response(400, str(exc))
+        version = self.flags.replace(document, "PUT /_local/flags")
+        names = ", ".join(sorted(document)) or "none"
+        self.sink.info("flags", f"version {version.number} from PUT /_local/flags (flags: {names})")
+        return web.Response(
+            status=200,
+            body=version.content,
+            content_type="application/json",
+            headers={"X-Parley-Flags-Version": str(version.number)},
+        )
 
     def _pick(self, method: str, path: str) -> tuple[HttpApiSpec, str, RouteMatch | None] | None:
         """(api, path within its stage, match) for the request, preferring a real match."""

@@ -144,6 +144,23 @@ class SqsMapping:
 
 
 @dataclass
+class AppConfigInfo:
+    """The template's AWS AppConfig resources, as the AppConfigData emulation serves them:
+    the identifiers (names and ids) a session may name, and the hosted content."""
+
+    applications: set[str] = field(default_factory=set)
+    environments: set[str] = field(default_factory=set)
+    profiles: set[str] = field(default_factory=set)
+    content: str | None = None  # the first HostedConfigurationVersion's `Content`
+    content_source: str = ""  # where it was declared, for the banner and errors
+
+    @property
+    def defined(self) -> bool:
+        """Whether the template defines any AppConfig application."""
+        return bool(self.applications)
+
+
+@dataclass
 class Stack:
     """Everything the running local cloud serves, resolved from the template."""
 
@@ -158,6 +175,7 @@ class Stack:
     websocket_api: WebSocketApiSpec | None = None
     http_apis: list[HttpApiSpec] = field(default_factory=list)
     sqs_mappings: list[SqsMapping] = field(default_factory=list)
+    appconfig: AppConfigInfo = field(default_factory=AppConfigInfo)
     refs: dict[str, Any] = field(default_factory=dict)
     ignored: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)

@@ -13,6 +13,7 @@ from parley_local.resources import sqs  # noqa: F401
 from parley_local.resources import secretsmanager  # noqa: F401
 from parley_local.resources import s3  # noqa: F401
 from parley_local.resources import ssm  # noqa: F401
+from parley_local.resources import appconfig  # noqa: F401
 from parley_local.resources import apigateway  # noqa: F401
 from parley_local.resources import websocket_api  # noqa: F401
 from parley_local.resources import http_api  # noqa: F401
