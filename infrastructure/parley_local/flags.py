@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.utilities.feature_flags.exceptions import SchemaValidationError
+from aws_lambda_powertools.utilities.feature_flags.schema import SchemaValidator
+
 
 class FlagsError(ValueError):
     """A flags document that cannot be served (the message says where and why)."""
@@ -26,7 +29,8 @@ class FlagsError(ValueError):
 
 def validate_flags(document: Any, where: str = "flags") -> dict[str, Any]:
     """`document` if it is a Feature Flags document: a JSON object whose every flag is an
-    object with a `default` (what Powertools requires of each feature)."""
+    object with a `default`, and whose rules and conditions Powertools' own schema
+    validator accepts (a document it refuses would leave the functions on their last one)."""
     if not isinstance(document, dict):
         raise FlagsError(f"{where}: a JSON object of flags is expected, not {_kind(document)}")
     for name, flag in document.items():
@@ -37,6 +41,11 @@ def validate_flags(document: Any, where: str = "flags") -> dict[str, Any]:
         rules = flag.get("rules", {})
         if not isinstance(rules, dict):
             raise FlagsError(f"{where}: flag {name!r}: 'rules' is {_kind(rules)}, not an object")
+    if document:  # Powertools warns of an empty one, which is valid: every flag at its default
+        try:
+            SchemaValidator(document).validate()
+        except SchemaValidationError as exc:
+            raise FlagsError(f"{where}: {exc}") from None
     return document
 
 

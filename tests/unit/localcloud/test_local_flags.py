@@ -218,6 +218,26 @@ def test_powertools_reads_the_flags_and_sees_a_change_after_its_cache(
         ({"a": {"rules": {}}}, "flag 'a' has no 'default'"),
         ({"a": {"default": True, "rules": []}}, "'rules' is an array, not an object"),
         (None, "not null"),
+        (  # Powertools' own schema: MODULO_RANGE's keys are upper case
+            {
+                "a": {
+                    "default": False,
+                    "rules": {
+                        "share": {
+                            "when_match": True,
+                            "conditions": [
+                                {
+                                    "action": "MODULO_RANGE",
+                                    "key": "bucket",
+                                    "value": {"base": 100, "start": 0, "end": 9},
+                                }
+                            ],
+                        }
+                    },
+                }
+            },
+            "'MODULO_RANGE' action must have .* 'BASE', 'START' and 'END' keys, rule=share",
+        ),
     ],
 )
 def test_a_document_that_is_not_feature_flags_is_refused(document: Any, message: str) -> None:
