@@ -258,8 +258,7 @@ def banner(cloud: LocalCloud) -> str:
         if "secretsmanager" in cloud.fault_profile.kinds:
             proxied = "DynamoDB, SQS and Secrets Manager"
         lines.append(
-            f"              {proxied} via {cloud.fault_proxy_url}; "
-            f"counters at {http}/_local/faults"
+            f"              {proxied} via {cloud.fault_proxy_url}; counters at {http}/_local/faults"
         )
     if cloud.flags is not None:
         lines.append(f"  Flags       {cloud.flags.current.source}")

@@ -1,7 +1,8 @@
 """The fault proxy: an HTTP proxy between the function workers and moto, on 127.0.0.1.
 
 With a fault profile, each worker's `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_SQS`
-point here (other services keep talking to moto directly, so presigned S3 links are
+point here, and `AWS_ENDPOINT_URL_SECRETS_MANAGER` too when the profile has `secretsmanager`
+rules (other services keep talking to moto directly, so presigned S3 links are
 unchanged), and `AWS_SDK_UA_APP_ID` names the function in its SDK's User-Agent. Requests
 are forwarded to moto unless a rule fires:
 
@@ -15,6 +16,10 @@ are forwarded to moto unless a rule fires:
 * SQS (JSON protocol, `X-Amz-Target: AmazonSQS.SendMessageBatch`): chosen entries are not
   forwarded and come back in `Failed` (`SenderFault: false`, code `InternalError`, as an
   SQS-side failure); the rest are forwarded and moto's answer is merged in.
+* Secrets Manager (JSON 1.1, `X-Amz-Target: secretsmanager.<Operation>`): the error answer
+  Secrets Manager sends (HTTP 400 `ThrottlingException`, HTTP 500 `InternalServiceError`),
+  which botocore parses into the same class and retries; or a *timeout*: the request is
+  never forwarded and its reply never comes (a read: nothing to apply).
 * Latency rules (targets `dynamodb` and `sqs`) delay the request before it is forwarded.
 """
 
@@ -52,6 +57,12 @@ DYNAMODB_ERRORS: dict[str, tuple[int, str, str]] = {
         "Internal server error",
     ),
 }
+#: Secrets Manager's error answers (status, `__type`, message): a throttled account
+#: (a common error of every operation) and its modelled server-side failure.
+SECRETSMANAGER_ERRORS: dict[str, tuple[int, str, str]] = {
+    "ThrottlingException": (400, "ThrottlingException", "Rate exceeded"),
+    "InternalServiceError": (500, "InternalServiceError", "An error occurred on the server side."),
+}
 SQS_ENTRY_ERROR = ("InternalError", "We encountered an internal error. Please try again.")
 #: How long a timed-out request is held at most when its caller does not give up first
 #: (Parley's SDK reads with a 5 s timeout; the local cloud's own clients with 30 s).
@@ -65,14 +76,26 @@ _HOP_BY_HOP = {
     "proxy-connection",
 }
 _JSON_10 = "application/x-amz-json-1.0"
+_JSON_11 = "application/x-amz-json-1.1"
+
+
+def _json_error(
+    answer: tuple[int, str, str], content_type: str, message_key: str
+) -> tuple[int, dict[str, str], bytes]:
+    status, error_type, message = answer
+    body = json.dumps({"__type": error_type, message_key: message}).encode()
+    headers = {"Content-Type": content_type, "x-amzn-RequestId": ids.request_id()}
+    return status, headers, body
 
 
 def dynamodb_error(error: str) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of DynamoDB's answer for `error`."""
-    status, error_type, message = DYNAMODB_ERRORS[error]
-    body = json.dumps({"__type": error_type, "message": message}).encode()
-    headers = {"Content-Type": _JSON_10, "x-amzn-RequestId": ids.request_id()}
-    return status, headers, body
+    return _json_error(DYNAMODB_ERRORS[error], _JSON_10, "message")
+
+
+def secretsmanager_error(error: str) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of Secrets Manager's answer for `error`."""
+    return _json_error(SECRETSMANAGER_ERRORS[error], _JSON_11, "Message")
 
 
 def request_tables(operation: str, payload: Any) -> set[str]:
@@ -169,6 +192,8 @@ class FaultProxy:
             return await self._dynamodb(request, body, payload, operation, function)
         if service == "AmazonSQS":
             return await self._sqs(request, body, payload, operation, function)
+        if service == "secretsmanager":
+            return await self._secretsmanager(request, body, operation, function)
         return await self._forward(request, body)
 
     async def _dynamodb(
@@ -236,6 +261,21 @@ class FaultProxy:
         assert isinstance(upstream.body, bytes)
         merged = merge_batch(json.loads(upstream.body), failures)
         return web.Response(status=200, body=json.dumps(merged).encode(), headers=headers)
+
+    async def _secretsmanager(
+        self, request: web.Request, body: bytes, operation: str, function: str | None
+    ) -> web.StreamResponse:
+        rule = self.injector.pick("secretsmanager", function=function, operation=operation)
+        if rule is None:
+            return await self._forward(request, body)
+        where = {"function": function, "operation": operation}
+        if rule.error == "timeout":
+            self.injector.record(rule, f"{operation} timed out (never answered)", **where)
+            return await self._hold(request, rule)
+        assert rule.error is not None
+        status, headers, answer = secretsmanager_error(rule.error)
+        self.injector.record(rule, f"{operation} answered {status} {rule.error}", **where)
+        return web.Response(status=status, body=answer, headers=headers)
 
     async def _hold(self, request: web.Request, rule: FaultRule) -> web.StreamResponse:
         """Answer nothing until the caller gives up (its read timeout closes the socket)."""

@@ -2,9 +2,10 @@
 
 A *fault profile* (JSON, `--faults FILE`, or the built-in `all5`) lists rules, each with a
 probability and optional scopes. The emulator asks the `FaultInjector` at each boundary
-(the AWS endpoint's fault proxy, the `@connections` API, the Lambda runtime) whether a rule
-fires; Parley's own code is never touched. Every injected fault is logged on one line
-(source `fault`) and counted; `snapshot()` is what `GET /_local/faults` answers.
+(the AWS endpoint's fault proxy, for DynamoDB, SQS and Secrets Manager; the `@connections`
+API; the Lambda runtime) whether a rule fires; Parley's own code is never touched. Every
+injected fault is logged on one line (source `fault`) and counted; `snapshot()` is what
+`GET /_local/faults` answers.
 
 Draws are seeded: each rule has its own generator (seeded from the profile's seed and the
 rule's position), so a rule's sequence of decisions depends only on the order of the calls
@@ -23,7 +24,7 @@ from typing import Any
 
 from parley_local.logs import LogSink
 
-KINDS = ("dynamodb", "connections", "sqs", "lambda", "latency")
+KINDS = ("dynamodb", "connections", "sqs", "lambda", "latency", "secretsmanager")
 DYNAMODB_ERRORS = (
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -33,6 +34,8 @@ DYNAMODB_ERRORS = (
 CONNECTION_STATUSES = (500, 429, 410)
 SQS_ERRORS = ("partial",)
 LAMBDA_ERRORS = ("error", "timeout")
+#: Secrets Manager's throttling and server error, or a read that never answers.
+SECRETSMANAGER_ERRORS = ("ThrottlingException", "InternalServiceError", "timeout")
 LAMBDA_WHEN = ("before", "after")
 LATENCY_TARGETS = ("dynamodb", "connections", "sqs", "lambda")
 
@@ -43,6 +46,7 @@ _FIELDS: dict[str, set[str]] = {
     "sqs": _COMMON | {"error", "queue"},
     "lambda": _COMMON | {"error", "when"},
     "latency": _COMMON | {"target", "ms", "table", "operation", "queue"},
+    "secretsmanager": _COMMON | {"error", "operation"},
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "dynamodb": ("error",),
@@ -50,6 +54,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "sqs": ("error",),
     "lambda": ("error", "when"),
     "latency": ("target", "ms"),
+    "secretsmanager": ("error",),
 }
 MAX_LATENCY_MS = 60_000
 
@@ -113,6 +118,11 @@ class FaultProfile:
     def to_json(self) -> dict[str, Any]:
         """The profile as `GET /_local/faults` shows it."""
         return {"name": self.name, "seed": self.seed, "faults": [dict(f) for f in self.source]}
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds of fault its rules inject."""
+        return frozenset(rule.kind for rule in self.rules)
 
     def describe(self) -> str:
         """One line for the banner: name, seed and each rule's label, probability and scope."""
@@ -191,6 +201,8 @@ def _rule(index: int, raw: Any) -> FaultRule:
         values["status"] = _choice(raw, "status", CONNECTION_STATUSES, where)
     elif kind == "sqs":
         values["error"] = _choice(raw, "error", SQS_ERRORS, where)
+    elif kind == "secretsmanager":
+        values["error"] = _choice(raw, "error", SECRETSMANAGER_ERRORS, where)
     elif kind == "lambda":
         values["error"] = _choice(raw, "error", LAMBDA_ERRORS, where)
         values["when"] = _choice(raw, "when", LAMBDA_WHEN, where)
@@ -232,7 +244,12 @@ def parse_profile(data: Any, name: str = "profile") -> FaultProfile:
 
 
 def _all5() -> dict[str, Any]:
-    """5% of the calls of every kind fail, the kind's variants sharing the 5% equally."""
+    """5% of the calls of every kind fail, the kind's variants sharing the 5% equally.
+
+    Secrets Manager is left out: a function reads its secrets once per `secret_max_age`
+    (300 s), so 5% of those reads, each retried by the SDK, would almost never surface,
+    while a `timeout` holds a cold start for the SDK's 60 s read timeout. Its degradation
+    has its own soak profile (`parley_soak/profiles/secret-unreadable.json`)."""
     dynamodb = [
         {"kind": "dynamodb", "error": error, "probability": 0.01} for error in DYNAMODB_ERRORS[:3]
     ]

@@ -36,6 +36,10 @@ SOAK_PARAMETERS = {
     "RegistrationChallenge": "off",
     "NewDirectConversationsPerHour": "10000",
 }
+#: A function reads its secrets once per `secret_max_age` (300 s by default, longer than a
+#: soak): under a profile that faults Secrets Manager, the soak's own cloud makes them
+#: expire this often (PARLEY_SECRET_MAX_AGE), so the reads, and the faults, keep coming.
+SECRET_MAX_AGE_UNDER_FAULTS = 5
 
 
 def resolve_faults(value: str | None) -> str | None:
@@ -54,10 +58,15 @@ def resolve_faults(value: str | None) -> str | None:
 def own_cloud(faults: str | None, workers: int, log: TextIO) -> Iterator[Any]:
     """A started local cloud with `faults` (see :func:`resolve_faults`), stopped on exit."""
     from parley_local.cloud import LocalCloud
+    from parley_local.faults import load_profile
 
     extra: dict[str, Any] = {}
     if faults is not None:
-        extra["faults"] = faults
+        profile = load_profile(faults)
+        extra["faults"] = profile
+        if "secretsmanager" in profile.kinds:
+            max_age = str(SECRET_MAX_AGE_UNDER_FAULTS)
+            extra["function_environment"] = {"PARLEY_SECRET_MAX_AGE": max_age}
     cloud = LocalCloud(
         TEMPLATE,
         parameter_overrides=SOAK_PARAMETERS,

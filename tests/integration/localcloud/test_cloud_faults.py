@@ -81,13 +81,24 @@ PROFILE = {
             "probability": 1,
             "function": "HealthFunction",
         },
+        {
+            "kind": "secretsmanager",
+            "error": "InternalServiceError",
+            "probability": 1,
+            "function": "PostFunction",
+            "operation": "GetSecretValue",
+        },
     ],
 }
 
 
 @pytest.fixture(scope="module")
 def faulty() -> Iterator[LocalCloud]:
-    instance = make_cloud(faults=parse_profile(PROFILE, "test"), workers=2).start()
+    instance = make_cloud(
+        faults=parse_profile(PROFILE, "test"),
+        workers=2,
+        function_environment={"PARLEY_SECRET_MAX_AGE": "5"},
+    ).start()
     try:
         yield instance
     finally:
@@ -194,6 +205,34 @@ def test_an_unapplied_timeout_never_reached_the_table(faulty: LocalCloud) -> Non
     item = faulty.client("dynamodb").get_item(TableName=faulty.ref("Table"), Key=key)["Item"]
     assert item["n"] == {"N": "1"}
     assert _injected(faulty)["dynamodb:timeout:unapplied"] >= 1
+
+
+def test_an_unreadable_secret_is_secrets_managers_own_error_to_its_function_only(
+    faulty: LocalCloud,
+) -> None:
+    # GIVEN workers whose Secrets Manager goes through the proxy (the profile faults it),
+    # with the extra environment the cloud was given over the template's
+    environment = faulty.functions["PostFunction"].environment
+    assert environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == faulty.fault_proxy_url
+    assert environment["PARLEY_SECRET_MAX_AGE"] == "5"
+    before = _injected(faulty).get("secretsmanager:InternalServiceError", 0)
+    secrets = _client(
+        faulty, "secretsmanager", "PostFunction", retries={"mode": "standard", "max_attempts": 1}
+    )
+
+    # WHEN PostFunction reads a secret THEN botocore raised Secrets Manager's own
+    # InternalServiceError (HTTP 500) after its retry, and both attempts were counted
+    with pytest.raises(secrets.exceptions.InternalServiceError) as raised:
+        secrets.get_secret_value(SecretId=faulty.ref("PlainSecret"))
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert _injected(faulty)["secretsmanager:InternalServiceError"] == before + 2
+    assert faulty.wait_for_log("injected secretsmanager:InternalServiceError")
+
+    # AND another function reads the same secret through the proxy, from moto
+    other = _client(faulty, "secretsmanager", "EchoFunction")
+    value = other.get_secret_value(SecretId=faulty.ref("PlainSecret"))
+    assert json.loads(value["SecretString"]) == {"hello": "world"}
+    assert "DynamoDB, SQS and Secrets Manager via" in banner(faulty)
 
 
 def test_send_message_batch_fails_the_chosen_entries_only_in_their_queue(

@@ -19,10 +19,12 @@ from botocore.config import Config
 from parley_local.cli import build_parser, main
 from parley_local.fault_proxy import (
     DYNAMODB_ERRORS,
+    SECRETSMANAGER_ERRORS,
     dynamodb_error,
     merge_batch,
     queue_name,
     request_tables,
+    secretsmanager_error,
     split_batch,
 )
 from parley_local.faults import (
@@ -78,6 +80,36 @@ def _injector(*rules: dict[str, Any], seed: int = 1) -> tuple[FaultInjector, io.
 
 
 # ---------------------------------------------------------------- parsing
+
+
+def test_secrets_manager_rules_parse_with_their_labels_scopes_and_kind() -> None:
+    # GIVEN a profile faulting Secrets Manager for one function and one operation
+    profile = _profile(
+        {
+            "kind": "secretsmanager",
+            "error": "ThrottlingException",
+            "probability": 0.5,
+            "function": "SendFunction",
+            "operation": "GetSecretValue",
+        },
+        {"kind": "secretsmanager", "error": "InternalServiceError", "probability": 0.3},
+        {"kind": "secretsmanager", "error": "timeout", "probability": 0.01},
+    )
+
+    # THEN each rule is counted under `secretsmanager:<error>`, with its scopes
+    assert [r.label for r in profile.rules] == [
+        "secretsmanager:ThrottlingException",
+        "secretsmanager:InternalServiceError",
+        "secretsmanager:timeout",
+    ]
+    assert profile.rules[0].scope == {"function": "SendFunction", "operation": "GetSecretValue"}
+    assert profile.kinds == {"secretsmanager"}
+    assert (
+        "secretsmanager:ThrottlingException 50% (function=SendFunction,operation=GetSecretValue)"
+        in profile.describe()
+    )
+    # AND the built-in all5 leaves Secrets Manager out (see its docstring)
+    assert "secretsmanager" not in load_profile("all5").kinds
 
 
 def test_the_documented_shape_parses_into_rules_with_labels_and_scopes() -> None:
@@ -194,6 +226,37 @@ def test_the_documented_shape_parses_into_rules_with_labels_and_scopes() -> None
         (
             {"faults": [{"kind": "sqs", "error": "partial", "probability": 1, "queue": ""}]},
             "'queue' must be a non-empty string",
+        ),
+        (
+            {"faults": [{"kind": "secretsmanager", "error": "AccessDenied", "probability": 1}]},
+            "error 'AccessDenied' is not one of",
+        ),
+        ({"faults": [{"kind": "secretsmanager", "probability": 1}]}, "'error' is required"),
+        (
+            {
+                "faults": [
+                    {
+                        "kind": "secretsmanager",
+                        "error": "timeout",
+                        "probability": 1,
+                        "table": "T",
+                    }
+                ]
+            },
+            "unknown field(s) for kind 'secretsmanager': table",
+        ),
+        (
+            {
+                "faults": [
+                    {
+                        "kind": "secretsmanager",
+                        "error": "timeout",
+                        "probability": 1,
+                        "operation": "GetSecret",
+                    }
+                ]
+            },
+            "secretsmanager has no operation 'GetSecret'",
         ),
     ],
 )
@@ -421,6 +484,52 @@ def test_dynamodb_errors_are_parsed_into_the_sdks_exception_and_retried(
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
     assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == 3
     assert dynamodb.sent == 4
+
+
+@pytest.mark.parametrize(
+    ("error", "status"), [("ThrottlingException", 400), ("InternalServiceError", 500)]
+)
+def test_secrets_manager_errors_are_parsed_into_the_sdks_exception_and_retried(
+    error: str, status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the proxy's answer for `error`, on every attempt (and no real back-off)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    assert set(SECRETSMANAGER_ERRORS) == {"ThrottlingException", "InternalServiceError"}
+    answer_status, headers, body = secretsmanager_error(error)
+    assert answer_status == status
+    secrets = _client_answering("secretsmanager", status, headers, body)
+    # (ThrottlingException is a common error, not modelled: botocore's ClientError carries it)
+    expected = getattr(secrets.exceptions, error, secrets.exceptions.ClientError)
+
+    # WHEN a secret is read THEN the SDK raised that class with that code, after its retries
+    with pytest.raises(expected) as raised:
+        secrets.get_secret_value(SecretId="signing")
+    assert raised.value.response["Error"] == {"Code": error, "Message": body_message(body)}
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == 3
+    assert secrets.sent == 4
+
+
+def body_message(body: bytes) -> str:
+    message: str = json.loads(body)["Message"]
+    return message
+
+
+def test_powertools_reports_an_unreadable_secret_as_the_error_parley_maps_to_2001(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN Powertools' secrets provider on a client that is throttled on every attempt
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    secrets = _client_answering("secretsmanager", *secretsmanager_error("ThrottlingException"))
+    provider = SecretsProvider(boto3_client=secrets)
+
+    # WHEN the signing secret is read THEN it raised GetParameterError (what
+    # parley.runtime.signing_keys turns into Unavailable, 2001), not a botocore error
+    with pytest.raises(GetParameterError, match="ThrottlingException"):
+        provider.get("signing")
 
 
 def test_the_sqs_partial_answer_is_what_the_sdk_reads_as_failed_entries() -> None:
