@@ -19,7 +19,7 @@ from parley_local.aws import AwsClients, MotoServer, scrubbed_environ
 from parley_local.builder import StackBuilder
 from parley_local.fault_proxy import FaultProxy
 from parley_local.faults import FaultInjector, FaultProfile, check_scopes, load_profile
-from parley_local.flags import FlagsError, FlagStore, load_flags, parse_flags, validate_flags
+from parley_local.flags import FlagStore, initial_flags, load_flags, validate_flags
 from parley_local.lambda_runtime import (
     FunctionRuntime,
     InvocationResult,
@@ -350,17 +350,11 @@ class LocalCloud:
     def _start_flags(self, stack: Stack) -> socket.socket:
         """The flags document to serve (`--flags`, else the template's hosted content, else
         `{}`), and the AppConfigData emulation's socket."""
-        if self._flags_override is not None:
-            document, source = self._flags_override
-        elif stack.appconfig.content is not None:
-            source = stack.appconfig.content_source
-            try:
-                document = parse_flags(stack.appconfig.content, source)
-            except FlagsError as exc:
-                self.sink.warning("flags", f"{exc}; serving an empty document")
-                document, source = {}, f"{source}, unusable: empty document"
-        else:
-            document, source = {}, "none in the template: empty document"
+        document, source, warning = initial_flags(
+            self._flags_override, stack.appconfig.content, stack.appconfig.content_source
+        )
+        if warning is not None:
+            self.sink.warning("flags", warning)
         self.flags = FlagStore(document, source)
         sock = _bind(MOTO_HOST, 0)
         self._sockets.append(sock)

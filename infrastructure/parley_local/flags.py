@@ -67,12 +67,29 @@ def load_flags(path: str | os.PathLike[str]) -> dict[str, Any]:
     return parse_flags(text, str(path))
 
 
+def initial_flags(
+    override: tuple[dict[str, Any], str] | None, content: str | None, content_source: str
+) -> tuple[dict[str, Any], str, str | None]:
+    """(document, source, warning) served at start: the override (`--flags`), else the
+    template's hosted `content`, else `{}`. Content that is not a flags document is
+    warned about and `{}` served: the functions would refuse it and keep their defaults."""
+    if override is not None:
+        return override[0], override[1], None
+    if content is None:
+        return {}, "none in the template: empty document", None
+    try:
+        return parse_flags(content, content_source), content_source, None
+    except FlagsError as exc:
+        return {}, f"{content_source}, unusable: empty document", f"{exc}; serving {{}}"
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     if value is None:
         return "null"
-    return f"a {type(value).__name__}"
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,14 @@ from aws_lambda_powertools.utilities.feature_flags import AppConfigStore, Featur
 from botocore.exceptions import ClientError
 from parley_local.appconfigdata import AppConfigDataServer
 from parley_local.cli import build_flags_parser, build_parser, flags_main, main
-from parley_local.flags import FlagsError, FlagStore, load_flags, parse_flags, validate_flags
+from parley_local.flags import (
+    FlagsError,
+    FlagStore,
+    initial_flags,
+    load_flags,
+    parse_flags,
+    validate_flags,
+)
 from parley_local.logs import LogSink
 
 from tests.unit.localcloud.test_local_stack import build, write
@@ -214,7 +221,7 @@ def test_powertools_reads_the_flags_and_sees_a_change_after_its_cache(
     ("document", "message"),
     [
         ([], "a JSON object of flags is expected, not an array"),
-        ({"a": True}, "flag 'a' is a bool, not an object"),
+        ({"a": True}, "flag 'a' is a boolean, not an object"),
         ({"a": {"rules": {}}}, "flag 'a' has no 'default'"),
         ({"a": {"default": True, "rules": []}}, "'rules' is an array, not an object"),
         (None, "not null"),
@@ -263,6 +270,24 @@ def test_each_replacement_is_a_new_version_and_a_bad_one_changes_nothing() -> No
     with pytest.raises(FlagsError):
         store.replace({"a": {}}, "PUT")
     assert (store.current.number, store.document()) == (2, RICH)
+
+
+def test_what_is_served_at_start_is_the_override_else_the_template_else_nothing() -> None:
+    hosted = json.dumps(RICH)
+    # GIVEN --flags THEN it wins over the template's content
+    assert initial_flags(({}, "--flags f.json"), hosted, "template (V)") == (
+        {},
+        "--flags f.json",
+        None,
+    )
+    # GIVEN only the template's content THEN it is served, named after its resource
+    assert initial_flags(None, hosted, "template (V)") == (RICH, "template (V)", None)
+    # GIVEN neither THEN an empty document: every flag at its default
+    assert initial_flags(None, None, "")[:2] == ({}, "none in the template: empty document")
+    # GIVEN content that is not a flags document THEN {} is served, with a warning
+    document, source, warning = initial_flags(None, '{"a": 1}', "template (V)")
+    assert (document, source) == ({}, "template (V), unusable: empty document")
+    assert warning == "template (V): flag 'a' is a number, not an object; serving {}"
 
 
 def test_the_cli_refuses_bad_flags_before_starting(
