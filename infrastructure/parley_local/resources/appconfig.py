@@ -22,35 +22,22 @@ if TYPE_CHECKING:
     from parley_local.template import Resource
 
 
-def _identifiers(builder: StackBuilder, res: Resource) -> tuple[str, str]:
-    """(name, id) of the resource."""
-    return builder.name(res, "Name"), ids.short_id(res.logical_id, builder.stack_name)
+# Per type: the set of `stack.appconfig` its identifiers go in, and its id attribute.
+_NAMED: dict[str, tuple[str, str]] = {
+    "AWS::AppConfig::Application": ("applications", "ApplicationId"),
+    "AWS::AppConfig::Environment": ("environments", "EnvironmentId"),
+    "AWS::AppConfig::ConfigurationProfile": ("profiles", "ConfigurationProfileId"),
+}
 
 
-@creates("AWS::AppConfig::Application")
-def create_application(builder: StackBuilder, res: Resource) -> Realised:
-    """`Ref` is the application id."""
-    name, app_id = _identifiers(builder, res)
-    builder.stack.appconfig.applications.update((name, app_id))
-    return Realised(app_id, {"ApplicationId": app_id})
-
-
-@creates("AWS::AppConfig::Environment")
-def create_environment(builder: StackBuilder, res: Resource) -> Realised:
-    """`Ref` is the environment id."""
-    builder.prop(res, "ApplicationId")  # realises the application it belongs to
-    name, env_id = _identifiers(builder, res)
-    builder.stack.appconfig.environments.update((name, env_id))
-    return Realised(env_id, {"EnvironmentId": env_id})
-
-
-@creates("AWS::AppConfig::ConfigurationProfile")
-def create_configuration_profile(builder: StackBuilder, res: Resource) -> Realised:
-    """`Ref` is the configuration profile id."""
-    builder.prop(res, "ApplicationId")
-    name, profile_id = _identifiers(builder, res)
-    builder.stack.appconfig.profiles.update((name, profile_id))
-    return Realised(profile_id, {"ConfigurationProfileId": profile_id})
+@creates(*_NAMED)
+def create_named(builder: StackBuilder, res: Resource) -> Realised:
+    """An application, environment or configuration profile: `Ref` is its id."""
+    builder.prop(res, "ApplicationId")  # realises the application it belongs to, if any
+    known, attribute = _NAMED[res.type]
+    name, res_id = builder.name(res, "Name"), ids.short_id(res.logical_id, builder.stack_name)
+    getattr(builder.stack.appconfig, known).update((name, res_id))
+    return Realised(res_id, {attribute: res_id})
 
 
 @creates("AWS::AppConfig::HostedConfigurationVersion")
