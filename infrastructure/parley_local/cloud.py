@@ -51,6 +51,10 @@ class PortInUseError(OSError):
     """The gateway could not listen on the asked port."""
 
 
+LOCAL_FLAGS_CACHE_SECONDS = 5
+"""How long `make dev`'s functions keep a feature flags document (the template's
+`FeatureFlagsCacheSeconds`, unless overridden)."""
+
 MOTO_HOST = "127.0.0.1"
 """Where moto listens, whatever `--host` says (it answers any caller, unauthenticated)."""
 
@@ -247,6 +251,12 @@ class LocalCloud:
         for name, value in (("RegistrationChallenge", "off"), ("RegistrationsPerHour", "10000")):
             if name in template.parameters:
                 self.parameter_overrides.setdefault(name, value)
+        # Issue 17: a flag changed with PUT /_local/flags reaches every function within
+        # LOCAL_FLAGS_CACHE_SECONDS rather than the deployed stacks' 30 s, unless told otherwise.
+        if "FeatureFlagsCacheSeconds" in template.parameters:
+            self.parameter_overrides.setdefault(
+                "FeatureFlagsCacheSeconds", str(LOCAL_FLAGS_CACHE_SECONDS)
+            )
 
         # moto boots in its process while this one loads the SDK (two cores, both busy).
         services = registry.services(template)

@@ -1,7 +1,8 @@
 """Feature flags through a real worker: a function of the flags fixture template reads them
-with Powertools' AppConfigStore (1 s cache) from the AppConfigData emulation; the
-template's hosted content is served, `PUT /_local/flags` changes what the worker sees,
-`flags=` replaces the template's content (docs/local-development.md, Feature flags)."""
+with Powertools' AppConfigStore (cached for the template's FeatureFlagsCacheSeconds, 1 s
+here) from the AppConfigData emulation; the template's hosted content is served,
+`PUT /_local/flags` changes what the worker sees, `flags=` replaces the template's content
+(docs/local-development.md, Feature flags)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import requests
 from botocore.exceptions import ClientError
 from parley_local import LocalCloud
 from parley_local.cli import banner
+from parley_local.cloud import LOCAL_FLAGS_CACHE_SECONDS
 
 from tests.integration.localcloud.helpers import FIXTURE, make_cloud, stop_and_check
 
@@ -26,7 +28,9 @@ GREETING_OFF = {"greeting": {"default": False}}
 
 @pytest.fixture(scope="module")
 def flags_cloud() -> Iterator[LocalCloud]:
-    instance = make_cloud(TEMPLATE, workers=1).start()
+    instance = make_cloud(
+        TEMPLATE, workers=1, parameter_overrides={"FeatureFlagsCacheSeconds": "1"}
+    ).start()
     try:
         yield instance
     finally:
@@ -114,5 +118,9 @@ def test_flags_given_at_start_replace_the_templates(tmp_path: Path) -> None:
         assert _flag(cloud, "greeting", "alice") is False
         assert f"Flags       --flags {path}" in banner(cloud)
         assert requests.get(f"{cloud.http_url}/_local/flags", timeout=10).json() == GREETING_OFF
+        # AND, not told otherwise, the functions keep the flags for the local cloud's 5 s
+        assert cloud.stack is not None
+        environment = cloud.stack.functions["FlagFunction"].environment
+        assert environment["FLAGS_MAX_AGE"] == str(LOCAL_FLAGS_CACHE_SECONDS) == "5"
     finally:
         stop_and_check(cloud)
