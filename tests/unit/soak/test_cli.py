@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import pytest
-from parley_local.faults import FaultProfile
+from parley_local.faults import FaultProfile, load_profile
 from parley_soak import cli
 
 
@@ -61,3 +61,10 @@ def test_other_profiles_keep_the_templates_secret_max_age(
     (made,) = clouds
     assert "function_environment" not in made
     assert ("faults" in made) == (faults is not None)
+
+
+@pytest.mark.parametrize("path", sorted(cli.PROFILES.glob("*.json")), ids=lambda p: p.stem)
+def test_every_shipped_profile_is_a_valid_fault_profile(path: Any) -> None:
+    # WHEN a profile of profiles/ is loaded as `--faults NAME` would THEN it parses, rules and all
+    profile = load_profile(str(cli.resolve_faults(path.stem)))
+    assert profile.rules
