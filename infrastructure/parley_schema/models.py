@@ -410,6 +410,32 @@ class TokenPair(Reply):
     """The access token's lifetime in seconds."""
 
 
+class Features(Reply):
+    """What the feature flags turn on for the caller (docs/protocol.md, "Feature flags"): a UI
+    hides what is off. A feature that is off answers 1001 (a body type) or 1007 (an action),
+    naming it. Flags may change at any time (within a minute); more may be added."""
+
+    edit: bool
+    """`edit` message bodies."""
+    delete: bool
+    """`delete` message bodies."""
+    reaction: bool
+    """`reaction` message bodies."""
+    file: bool
+    """`file` message bodies (attachments)."""
+    pushPreviews: bool
+    """Whether offline notifications may carry a preview of the text (the deployment's
+    `PushPreviews` must allow them too)."""
+    typing: bool
+    """The `typing` action."""
+    presence: bool
+    """The `presence` action."""
+    read: bool
+    """The `read` action (read receipts)."""
+    fanoutDeliveriesPerMinute: Annotated[int, Field(ge=1)]
+    """Member deliveries the caller's messages may cause per minute (past it: 1005)."""
+
+
 class Profile(Reply):
     """The caller's account."""
 
@@ -418,6 +444,8 @@ class Profile(Reply):
     """1-64 characters; defaults to the userId."""
     admin: bool
     """Whether the caller is an app admin (the `AdminUsers` parameter, protocol 12)."""
+    features: Features
+    """The features on for the caller (issue 17)."""
 
 
 class ExportCreated(Reply):

@@ -57,13 +57,30 @@ def test_register_answers_201_with_the_user_id_and_stores_only_a_password_hash(
     assert item["passwordHash"].startswith("$argon2id$") and PASSWORD not in json.dumps(item)
 
 
+# GET /me's features without flags (issue 17): every feature on, the stack's fan-out budget.
+ALL_ON = {
+    "edit": True,
+    "delete": True,
+    "reaction": True,
+    "file": True,
+    "pushPreviews": True,
+    "typing": True,
+    "presence": True,
+    "read": True,
+    "fanoutDeliveriesPerMinute": 50_000,
+}
+
+
 def test_register_without_display_name_uses_the_user_id(app: Harness) -> None:
     # GIVEN alice registered without a displayName
     token = app.user("alice")
     # WHEN she asks for her profile
     status, body = me(app, token)
     # THEN the displayName is her userId
-    assert (status, body) == (200, {"userId": "alice", "displayName": "alice", "admin": False})
+    assert (status, body) == (
+        200,
+        {"userId": "alice", "displayName": "alice", "admin": False, "features": ALL_ON},
+    )
 
 
 def test_register_of_a_taken_user_id_is_409_1008_and_keeps_the_first_account(
@@ -407,8 +424,14 @@ def test_me_returns_the_user_id_and_display_name(app: Harness) -> None:
     token = app.login("alice")["accessToken"]
     # WHEN she asks who she is
     status, body = me(app, token)
-    # THEN 200 with exactly her id, her name and that she is no app admin
-    profile = {"userId": "alice", "displayName": "Alice Liddell", "admin": False}
+    # THEN 200 with exactly her id, her name, that she is no app admin, and (no flags
+    # configured) every feature on at its default
+    profile = {
+        "userId": "alice",
+        "displayName": "Alice Liddell",
+        "admin": False,
+        "features": ALL_ON,
+    }
     assert (status, body) == (200, profile)
 
 

@@ -142,6 +142,28 @@ export interface ExportStatus {
   expiresIn?: number;
 }
 
+/** What the feature flags turn on for the caller (docs/protocol.md, "Feature flags"): a UI hides what is off. A feature that is off answers 1001 (a body type) or 1007 (an action), naming it. Flags may change at any time (within a minute); more may be added. */
+export interface Features {
+  /** `edit` message bodies. */
+  edit: boolean;
+  /** `delete` message bodies. */
+  delete: boolean;
+  /** `reaction` message bodies. */
+  reaction: boolean;
+  /** `file` message bodies (attachments). */
+  file: boolean;
+  /** Whether offline notifications may carry a preview of the text (the deployment's `PushPreviews` must allow them too). */
+  pushPreviews: boolean;
+  /** The `typing` action. */
+  typing: boolean;
+  /** The `presence` action. */
+  presence: boolean;
+  /** The `read` action (read receipts). */
+  read: boolean;
+  /** Member deliveries the caller's messages may cause per minute (past it: 1005). */
+  fanoutDeliveriesPerMinute: number;
+}
+
 /** A user flagged for app admins by a spam limit (protocol 13). */
 export interface Flag {
   userId: string;
@@ -224,6 +246,8 @@ export interface Profile {
   displayName: string;
   /** Whether the caller is an app admin (the `AdminUsers` parameter, protocol 12). */
   admin: boolean;
+  /** The features on for the caller (issue 17). */
+  features: Features;
 }
 
 /** What a client needs to register for push. */
