@@ -3,11 +3,13 @@
 A function's worker reads the flags through Powertools' `AppConfigStore` from the local
 AppConfigData emulation (its `AWS_ENDPOINT_URL_APPCONFIGDATA`); `PUT /_local/flags` (or
 `python -m parley_local flags set FILE`) replaces them, and a reader sees the change once
-its cache TTL has passed.
+its cache TTL has passed. The cloud is shared: a change made here is scoped by a rule to
+this test's own user, or to a flag nothing reads, and the document is restored after.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -19,6 +21,9 @@ import requests
 from aws_lambda_powertools.utilities.feature_flags import AppConfigStore, FeatureFlags
 from parley_local import LocalCloud
 from parley_local.cli import main
+from parley_local.cloud import LOCAL_FLAGS_CACHE_SECONDS
+
+from tests.e2e.helpers import RawSocket, run, sign_up_all
 
 MAX_AGE_S = 1  # the readers' cache TTL here: small, to keep the test fast
 PROBE = "localE2eProbe"  # a flag of this test's own: no function reads it
@@ -121,3 +126,58 @@ def test_the_cli_sets_and_shows_the_running_clouds_flags(
     # THEN `flags get` prints the document now served
     assert main(["flags", "--port", port, "get"]) == 0
     assert json.loads(capsys.readouterr().out) == document
+
+
+def _off_for(document: dict[str, Any], flag: str, user_id: str) -> dict[str, Any]:
+    """`document` with `flag` off for `user_id` only (a rule ahead of its own ones)."""
+    current = document.get(flag, {"default": True})
+    rule = {
+        "when_match": False,
+        "conditions": [{"action": "EQUALS", "key": "userId", "value": user_id}],
+    }
+    rules = {f"off for {user_id}": rule, **current.get("rules", {})}
+    return {**document, flag: {**current, "rules": rules}}
+
+
+def test_typing_switched_off_for_a_user_is_seen_by_get_me_and_the_socket_within_the_ttl(
+    cloud: LocalCloud, original_flags: dict[str, Any]
+) -> None:
+    async def scenario() -> None:
+        alice, bob = await sign_up_all(cloud, "alice", "bob")
+        async with await RawSocket.open(cloud, alice.token) as socket:
+            ack = await socket.request(
+                {
+                    "action": "send",
+                    "to": bob.user_id,
+                    "clientMsgId": "flags-1",
+                    "body": {"type": "text", "text": "hi"},
+                }
+            )
+            assert ack["type"] == "ack", ack
+            typing = {"action": "typing", "conversationId": ack["conversationId"]}
+            assert (await alice.http.me())["features"]["typing"] is True
+
+            # WHEN typing is switched off for alice alone, on the running cloud
+            off = _off_for(original_flags, "typing", alice.user_id)
+            assert _http("PUT", f"{cloud.http_url}/_local/flags", off)[0] == 200
+            changed = time.monotonic()
+
+            # THEN within the functions' cache TTL GET /me says so
+            deadline = changed + LOCAL_FLAGS_CACHE_SECONDS + 10
+            while (await alice.http.me())["features"]["typing"]:
+                assert time.monotonic() < deadline, "GET /me did not see the change"
+                await asyncio.sleep(0.3)
+            # AND her typing frames are refused with 1007, naming the feature
+            while True:
+                try:
+                    reply = await socket.request({**typing, "state": "start"}, timeout=1)
+                except TimeoutError:  # still on in this function's cache: no reply
+                    assert time.monotonic() < deadline, "typing was not switched off"
+                    continue
+                break
+            assert (reply["type"], reply["code"]) == ("error", 1007), reply
+            assert "typing" in reply["message"]
+            # AND bob, whom the rule does not name, keeps it
+            assert (await bob.http.me())["features"]["typing"] is True
+
+    run(scenario())
