@@ -249,3 +249,26 @@ def test_the_document_is_read_once_per_container_not_per_request(
         assert app.frame("typing", ACTIONS["typing"](team), user="alice", connection="a1") is None
     # THEN one session and one configuration read served them all
     assert service.calls == ["Start", "GetLatestConfiguration"]
+
+
+def test_a_path_that_asks_no_flag_never_reads_appconfig(app: Harness, flags: Flags) -> None:
+    # GIVEN flags configured, and alice and bob
+    app.user("alice")
+    app.user("bob")
+    service = flags({"edit": {"default": False}})
+    # WHEN alice sends a text message in their direct conversation (no flag gates it)
+    reply = app.frame(
+        "send",
+        {
+            "action": "send",
+            "id": "r",
+            "to": "bob",
+            "clientMsgId": "c1",
+            "body": {"type": "text", "text": "hi"},
+        },
+        user="alice",
+        connection="a1",
+    )
+    # THEN it is acked without any AppConfig call
+    assert reply is not None and reply["type"] == "ack"
+    assert service.calls == []

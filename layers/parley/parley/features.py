@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -152,9 +153,13 @@ def _ignore(*_: Any, **__: Any) -> None:
 
 @dataclass(eq=False, kw_only=True)
 class Features:
-    """Evaluates flags for one caller; `store` None means no flags: every default."""
+    """Evaluates flags for one caller; with neither `store` nor `connect`, no flags: every
+    flag at its default."""
 
     store: Store | None = None
+    # Builds the store on the first evaluation instead (AppConfigStore creates its boto3
+    # client and imports Powertools' engine: a path that never asks a flag pays nothing).
+    connect: Callable[[], Store] | None = None
     admins: frozenset[str] = frozenset()
     region: str = ""
     max_age: int = 30  # also how long a failed read is not retried
@@ -163,21 +168,26 @@ class Features:
     on_error: Callable[[Exception], None] = _ignore  # an unreadable document
     debug: Callable[..., None] = _ignore
     _flags: FeatureFlags | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _engine(self) -> FeatureFlags | None:
-        if self.store is None:
+        if self.store is None and self.connect is None:
             return None
-        if self._flags is None:
-            # Imported on the first evaluation only: a path that never asks pays nothing.
-            from aws_lambda_powertools.utilities.feature_flags import FeatureFlags
+        with self._lock:
+            if self._flags is None:
+                # Imported on the first evaluation only: a path that never asks pays nothing.
+                from aws_lambda_powertools.utilities.feature_flags import FeatureFlags
 
-            # Before any good document (or without one) the store hands over `{}`: every flag
-            # at its default, which is not worth a warning per container.
-            warnings.filterwarnings("ignore", message="Feature flags schema is empty")
-
-            store = _LastKnownStore(self.store, self.on_error, self.max_age)
-            self._flags = FeatureFlags(store=store)  # type: ignore[arg-type]
-        return self._flags
+                # Before any good document (or without one) the store hands over `{}`: every
+                # flag at its default, which is not worth a warning per container.
+                warnings.filterwarnings("ignore", message="Feature flags schema is empty")
+                inner = self.store
+                if inner is None and self.connect is not None:
+                    inner = self.connect()
+                assert inner is not None
+                store = _LastKnownStore(inner, self.on_error, self.max_age)
+                self._flags = FeatureFlags(store=store)  # type: ignore[arg-type]
+            return self._flags
 
     def context(self, user_id: str, **extra: Any) -> dict[str, Any]:
         """The caller's rule context (see :func:`context`); `extra` adds rule keys such as

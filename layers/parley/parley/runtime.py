@@ -19,6 +19,8 @@ from parley.config import settings
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from aws_lambda_powertools.utilities.feature_flags import AppConfigStore
+
     from parley.features import Features
     from parley.ports import WebPushTransport
     from parley.repositories.accounts import (
@@ -288,19 +290,19 @@ def features() -> Features:
         count("FeatureFlagsReadErrors")
         logger.warning("feature flags unreadable; last known kept", extra={"error": repr(exc)})
 
-    store = None
-    if cfg.flags_application:
+    def connect() -> AppConfigStore:
         from aws_lambda_powertools.utilities.feature_flags import AppConfigStore
 
-        store = AppConfigStore(
+        return AppConfigStore(
             environment=cfg.flags_environment,
             application=cfg.flags_application,
             name=cfg.flags_profile,
             max_age=cfg.flags_max_age,
             boto3_client=aws.client("appconfigdata"),
         )
+
     return Features(
-        store=store,
+        connect=connect if cfg.flags_application else None,
         admins=cfg.admin_user_set(),
         region=os.environ.get("AWS_REGION", ""),
         max_age=cfg.flags_max_age,
@@ -339,25 +341,37 @@ def edge_secret() -> str | None:
     cfg = settings()
     if not cfg.edge_secret_arn:
         return None
-    from aws_lambda_powertools.utilities import parameters
+    return secret(cfg.edge_secret_arn, cfg.secret_max_age)
 
-    return str(parameters.get_secret(cfg.edge_secret_arn, max_age=cfg.secret_max_age))
+
+def secret(arn: str, max_age: int | None) -> str:
+    """A secret's value through Powertools Parameters (cached for `max_age`; None: its
+    default), read with Parley's client settings: a Secrets Manager that does not
+    answer fails the read after the 5 s read timeout of `parley.aws` instead of botocore's
+    default 60 s, which outlasts the function's own timeout. A read that fails (throttled,
+    down, timed out) once the cache expired is a dependency failure the client retries
+    (`Unavailable`, 2001), not an internal error (3001) that makes it give a send up."""
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    if "secrets" not in DEFAULT_PROVIDERS:
+        from parley.aws import client
+
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(
+            boto3_client=client("secretsmanager")
+        )
+    try:
+        return str(parameters.get_secret(arn, max_age=max_age))
+    except parameters.exceptions.GetParameterError as exc:
+        from parley.errors import Unavailable
+
+        raise Unavailable("a secret is unavailable; retry") from exc
 
 
 def signing_keys() -> Keys:
     """Keys from the stack's signing secret (Powertools Parameters caches it for max_age)."""
-    from aws_lambda_powertools.utilities import parameters
-
     cfg = settings()
-    try:
-        secret = parameters.get_secret(_need("signing_secret_arn"), max_age=cfg.secret_max_age)
-    except parameters.exceptions.GetParameterError as exc:
-        # Secrets Manager throttled or down once the cache expired: a dependency failure the
-        # client retries (2001), not an internal error (3001) that makes it give a send up.
-        from parley.errors import Unavailable
-
-        raise Unavailable("signing secret unavailable; retry") from exc
-    return _keys_for(str(secret))
+    return _keys_for(secret(_need("signing_secret_arn"), cfg.secret_max_age))
 
 
 @cache
@@ -574,10 +588,7 @@ def rtc_service() -> RtcService:
     cfg = settings()
 
     def turn_secret() -> str:
-        from aws_lambda_powertools.utilities import parameters
-
-        arn = _need("turn_secret_arn")
-        return str(parameters.get_secret(arn, max_age=cfg.secret_max_age))
+        return secret(_need("turn_secret_arn"), cfg.secret_max_age)
 
     return RtcService(
         stun_urls=split_urls(cfg.stun_urls),
@@ -636,9 +647,7 @@ def push_platforms() -> SnsPlatforms | None:
 def vapid_seed() -> str:
     """The VAPID secret, read once per container: the key never changes (a new one would
     orphan every subscription), so it needs no cache expiry."""
-    from aws_lambda_powertools.utilities import parameters
-
-    return str(parameters.get_secret(_need("vapid_secret_arn")))
+    return secret(_need("vapid_secret_arn"), None)
 
 
 @cache
