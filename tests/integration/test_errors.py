@@ -302,3 +302,21 @@ def test_an_unreadable_signing_secret_is_2001_not_3001(
     # THEN the error is 2001 (retry with the same clientMsgId), not 3001, and nothing stored
     assert reply is not None and reply["code"] == 2001
     assert stored_messages(app, "dm:alice:bob") == []
+
+
+def test_secrets_are_read_with_parleys_timeouts(app: Harness) -> None:
+    # GIVEN no secrets provider yet (a cold container)
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    saved = DEFAULT_PROVIDERS.pop("secrets", None)
+    try:
+        # WHEN a secret is read
+        keys = runtime.signing_keys()
+        # THEN it was, through a client with Parley's 5 s read timeout (botocore's default
+        # 60 s outlasts the function's timeout: no quick 2001 when Secrets Manager hangs)
+        assert keys.jwt
+        provider = DEFAULT_PROVIDERS["secrets"]
+        assert provider.client.meta.config.read_timeout == 5
+    finally:
+        if saved is not None:
+            DEFAULT_PROVIDERS["secrets"] = saved
