@@ -16,9 +16,11 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from aiohttp import web
 from aws_lambda_powertools.utilities.feature_flags import AppConfigStore, FeatureFlags
 from botocore.exceptions import ClientError
+from parley_local import appconfigdata
 from parley_local.appconfigdata import AppConfigDataServer
 from parley_local.cli import build_flags_parser, build_parser, flags_main, main
 from parley_local.flags import (
@@ -371,3 +373,32 @@ Resources:
     assert json.loads(info.content or "") == {"typing": {"default": True}}
     assert info.content_source == "template (FlagsVersion)"
     assert any("only the first hosted configuration" in w for w in stack.warnings)
+
+
+def test_a_session_without_its_identifiers_or_body_is_a_bad_request(emulation: Emulation) -> None:
+    # WHEN a session is asked for with no profile, or with a body that is not JSON
+    missing = requests.post(
+        f"{emulation.url}/configurationsessions",
+        json={"ApplicationIdentifier": APP, "EnvironmentIdentifier": ENV},
+        timeout=10,
+    )
+    garbled = requests.post(f"{emulation.url}/configurationsessions", data=b"{", timeout=10)
+    # THEN both are BadRequestException, the first naming the missing parameter
+    assert missing.status_code == garbled.status_code == 400
+    assert missing.headers["x-amzn-ErrorType"] == "BadRequestException"
+    problem = {"ConfigurationProfileIdentifier": {"Problem": "Corrupted"}}
+    assert missing.json()["Details"] == {"InvalidParameters": problem}
+    assert garbled.json()["Reason"] == "InvalidParameters"
+
+
+def test_a_token_past_its_lifetime_has_expired(
+    emulation: Emulation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN tokens that live no time at all
+    monkeypatch.setattr(appconfigdata, "TOKEN_LIFETIME_S", 0)
+    client, token = emulation.session()
+    # WHEN one is used THEN it is refused as expired
+    with pytest.raises(ClientError) as raised:
+        client.get_latest_configuration(ConfigurationToken=token)
+    problem = {"ConfigurationToken": {"Problem": "Expired"}}
+    assert raised.value.response["Details"] == {"InvalidParameters": problem}
