@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="parley-local",
         description="Run Parley's SAM template on this machine: HTTP API, WebSocket API, "
         "Lambda functions, DynamoDB, SQS and Secrets Manager (moto). State is in memory.",
+        epilog="`parley-local flags get|set FILE [--port N]` shows or replaces the feature "
+        "flags of a running cloud.",
     )
     parser.add_argument(
         "-t", "--template", default="template.yaml", help="SAM template (default ./template.yaml)"
