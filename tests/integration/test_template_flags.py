@@ -7,19 +7,16 @@ function, and the read grant only where flags are evaluated."""
 from __future__ import annotations
 
 import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.feature_flags.schema import SchemaValidator
 from parley.features import BOOLEAN_DEFAULTS, NUMERIC_DEFAULTS
 from parley_local.intrinsics import Resolver
-from parley_local.template import Template, load_template
 
 from tests.integration.test_template import ENVIRONMENTS, overrides
+from tests.integration.test_template_fis import stack, template
 
-ROOT = Path(__file__).resolve().parents[2]
 # The functions that evaluate flags: send (rich kinds, fan-out budget), live (kill
 # switches), users (GET /me) and the notifier (previews).
 EVALUATING = {"SendFunction", "LiveFunction", "UsersFunction", "NotifierFunction"}
@@ -28,22 +25,6 @@ PROFILE_ARN = (
     "FeatureFlagsApplication.ApplicationId/environment/FeatureFlagsEnvironment.EnvironmentId"
     "/configuration/FeatureFlagsProfile.ConfigurationProfileId"
 )
-
-
-@cache
-def template() -> Template:
-    return load_template(ROOT / "template.yaml")
-
-
-def stack(**parameters: str) -> Resolver:
-    """One deploy's view; a resource resolves to a marker (`ref:Name`, `Name.Attribute`)."""
-    return Resolver(
-        template(),
-        ref=lambda name, where: f"ref:{name}",
-        get_att=lambda name, attribute, where: f"{name}.{attribute}",
-        parameter_overrides=parameters,
-        region="eu-west-1",
-    )
 
 
 def resolved(resolver: Resolver, name: str) -> dict[str, Any]:
