@@ -19,6 +19,9 @@ from tests.integration.conftest import Harness
 from tests.integration.helpers import create_group, put_user, stored_messages
 from tests.integration.test_attachments import file_frame, token, uploaded
 from tests.integration.test_events import Sender, acked, code
+from tests.integration.test_observability import Capture, assert_small_dimensions, stdout
+
+__all__ = ["stdout"]  # the fixture, shared with the observability tests
 
 pytestmark = pytest.mark.usefixtures("shared_secrets_client", "cheap_password_hashing")
 
@@ -272,3 +275,28 @@ def test_a_path_that_asks_no_flag_never_reads_appconfig(app: Harness, flags: Fla
     # THEN it is acked without any AppConfig call
     assert reply is not None and reply["type"] == "ack"
     assert service.calls == []
+
+
+def test_each_evaluation_is_counted_per_flag_and_outcome_and_failures_are_counted(
+    app: Harness, team: str, flags: Flags, stdout: Capture
+) -> None:
+    # GIVEN typing off
+    flags(off("typing"))
+    stdout()
+    # WHEN alice types and reads
+    app.frame("typing", ACTIONS["typing"](team), user="alice", connection="a1")
+    app.frame("read", ACTIONS["read"](team), user="alice", connection="a1")
+    out = stdout()
+    # THEN one count per flag and outcome, with the usual small dimensions
+    assert out.values("FeatureFlag.typing.off") == [1.0]
+    assert out.values("FeatureFlag.read.on") == [1.0]
+    assert_small_dimensions(out)
+    # WHEN the document cannot be read in a new container
+    flags(None)
+    stdout()
+    app.frame("typing", ACTIONS["typing"](team), user="alice", connection="a1")
+    out = stdout()
+    # THEN the failure is counted and logged, and the default (on) decided
+    assert out.values("FeatureFlagsReadErrors") == [1.0]
+    assert out.values("FeatureFlag.typing.on") == [1.0]
+    assert out.lines("feature flags unreadable; last known kept")
