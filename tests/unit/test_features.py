@@ -224,3 +224,23 @@ def test_a_document_that_does_not_validate_keeps_the_defaults() -> None:
     # THEN the flag reads its default (on), never raises, and the failure is reported
     assert features.enabled(EDIT, "alice")
     assert errors and outcomes == [(EDIT, "on")]
+
+
+def test_each_evaluation_is_logged_at_debug_and_reported() -> None:
+    # GIVEN hooks for the debug log and the metric
+    logged: list[dict[str, Any]] = []
+    counted: list[tuple[str, str]] = []
+    features = Features(
+        store=DictStore({EDIT: {"default": False}}),
+        debug=lambda message, **fields: logged.append({"message": message, **fields}),
+        on_evaluation=lambda flag, outcome: counted.append((flag, outcome)),
+    )
+    # WHEN a boolean and the numeric flag are evaluated
+    features.enabled(EDIT, "alice")
+    features.fanout_budget("alice", 50_000)
+    # THEN each is logged with its value and counted with its outcome (never the user)
+    assert logged == [
+        {"message": "feature flag", "flag": EDIT, "value": False},
+        {"message": "feature flag", "flag": FANOUT_BUDGET, "value": 0},
+    ]
+    assert counted == [(EDIT, "off"), (FANOUT_BUDGET, "default")]

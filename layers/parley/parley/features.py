@@ -208,7 +208,7 @@ class Features:
         value = self._value(name, default, self.context(user_id, **extra))
         on = value if isinstance(value, bool) else default
         self.on_evaluation(name, "on" if on else "off")
-        self.debug("feature flag", flag=name, value=on, flagUser=user_id)
+        self.debug("feature flag", flag=name, value=on)
         return on
 
     def number(self, name: str, user_id: str, **extra: Any) -> int:
@@ -217,7 +217,7 @@ class Features:
         value = self._value(name, default, self.context(user_id, **extra))
         number = value if isinstance(value, int) and not isinstance(value, bool) else default
         self.on_evaluation(name, "override" if number != default else "default")
-        self.debug("feature flag", flag=name, value=number, flagUser=user_id)
+        self.debug("feature flag", flag=name, value=number)
         return number
 
     def fanout_budget(self, user_id: str, configured: int) -> int:
