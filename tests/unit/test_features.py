@@ -244,3 +244,45 @@ def test_each_evaluation_is_logged_at_debug_and_reported() -> None:
         {"message": "feature flag", "flag": FANOUT_BUDGET, "value": 0},
     ]
     assert counted == [(EDIT, "off"), (FANOUT_BUDGET, "default")]
+
+
+def test_the_fanout_budget_may_depend_on_the_groups_size() -> None:
+    # GIVEN a larger budget for senders into groups over 5,000 members
+    document = {
+        FANOUT_BUDGET: {
+            "default": 0,
+            "boolean_type": False,
+            "rules": {
+                "large groups": {
+                    "when_match": 100_000,
+                    "conditions": [
+                        {
+                            "action": "KEY_GREATER_THAN_VALUE",
+                            "key": "conversationSize",
+                            "value": 5000,
+                        }
+                    ],
+                }
+            },
+        }
+    }
+    features = Features(store=DictStore(document))
+    # THEN the group's size decides
+    assert features.fanout_budget("alice", 50_000, conversationSize=8000) == 100_000
+    assert features.fanout_budget("alice", 50_000, conversationSize=300) == 50_000
+
+
+def test_a_rule_that_cannot_be_applied_answers_the_default_and_is_reported() -> None:
+    # GIVEN an engine whose evaluation fails
+    errors: list[Exception] = []
+    features = Features(store=DictStore({EDIT: {"default": False}}), on_error=errors.append)
+    engine = features._engine()
+    assert engine is not None
+
+    def broken(**_: Any) -> Any:
+        raise ValueError("rule")
+
+    engine.evaluate = broken  # type: ignore[method-assign]
+    # THEN the flag reads its default and the failure is reported, never raised
+    assert features.enabled(EDIT, "alice") is True
+    assert len(errors) == 1

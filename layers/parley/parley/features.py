@@ -200,7 +200,11 @@ class Features:
         engine = self._engine()
         if engine is None:
             return default
-        return engine.evaluate(name=name, context=dict(ctx), default=default)
+        try:
+            return engine.evaluate(name=name, context=dict(ctx), default=default)
+        except Exception as exc:  # a rule Powertools cannot apply: the default, reported
+            self.on_error(exc)
+            return default
 
     def enabled(self, name: str, user_id: str, **extra: Any) -> bool:
         """Whether the boolean flag `name` is on for this caller."""
@@ -220,10 +224,10 @@ class Features:
         self.debug("feature flag", flag=name, value=number)
         return number
 
-    def fanout_budget(self, user_id: str, configured: int) -> int:
+    def fanout_budget(self, user_id: str, configured: int, **extra: Any) -> int:
         """The sender's fan-out budget: the flag's override, or `configured`
         (FanoutDeliveriesPerMinute) when it has none or it is below the largest group."""
-        override = self.number(FANOUT_BUDGET, user_id)
+        override = self.number(FANOUT_BUDGET, user_id, **extra)
         return override if override >= FANOUT_BUDGET_MIN else configured
 
     def require_body(self, kind: str, user_id: str, **extra: Any) -> None:

@@ -58,7 +58,9 @@ class FanoutBudget:
         if member_count <= self.free_members:
             return "normal"
         deliveries = member_count - 1
-        per_minute = self.features.fanout_budget(sender, self.per_minute)
+        per_minute = self.features.fanout_budget(
+            sender, self.per_minute, conversationType="group", conversationSize=member_count
+        )
         spent = self.counters.spend(
             f"fanout#{sender}", deliveries, per_minute, WINDOW_MS, self.clock.now_ms()
         )
