@@ -58,6 +58,12 @@ def _rsa_public_pem() -> bytes:
     )
 
 
+def _now() -> int:
+    # Read when a token is forged, not at import: a test run longer than the offsets (a
+    # long xdist run) would otherwise forge a "not yet valid" token that is already valid.
+    return int(time.time())
+
+
 def _with(claims: dict[str, Any], **changes: Any) -> dict[str, Any]:
     out = {**claims, **changes}
     return {k: v for k, v in out.items() if v is not None}
@@ -70,7 +76,6 @@ def _tampered(token: str, **changes: Any) -> str:
 
 
 Forge = Callable[[dict[str, Any], tokens.Keys, str], str]
-NOW = int(time.time())
 
 ATTACKS: dict[str, Forge] = {
     # The verifier pins HS256: an unsigned token is not a token.
@@ -79,9 +84,9 @@ ATTACKS: dict[str, Forge] = {
     "hs256_with_rsa_public_key": lambda c, k, real: hs256(c, _rsa_public_pem()),
     # Lifetime: exp in the past (beyond the 5 s leeway) and nbf in the future.
     "expired": lambda c, k, real: hs256(
-        _with(c, iat=NOW - 3600, nbf=NOW - 3600, exp=NOW - 60), k.jwt
+        _with(c, iat=_now() - 3600, nbf=_now() - 3600, exp=_now() - 60), k.jwt
     ),
-    "not_yet_valid": lambda c, k, real: hs256(_with(c, nbf=NOW + 600), k.jwt),
+    "not_yet_valid": lambda c, k, real: hs256(_with(c, nbf=_now() + 600), k.jwt),
     # Issuer and audience are checked, even with Parley's own key.
     "wrong_issuer": lambda c, k, real: hs256(_with(c, iss="someone-else"), k.jwt),
     "wrong_audience": lambda c, k, real: hs256(_with(c, aud="other-clients"), k.jwt),
