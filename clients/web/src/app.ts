@@ -3,6 +3,7 @@
  * each region is redrawn from the state below when it changes.
  */
 
+import { featuresOf, isOn, type FeatureMap } from "./features";
 import { HttpClient, ParleyClient } from "/parley.js";
 import type { IceServer, ServerEvent } from "/parley.js";
 import { CallManager, type CallState } from "./calls.js";
@@ -88,6 +89,8 @@ export class App {
   replyTo: ChatMessage | undefined;
   /** The key (see messageKey) of the message being edited inline. */
   editing: string | undefined;
+  /** What the server has on for this user (`GET /me`): off features are not offered. */
+  features: FeatureMap | undefined;
   active: string | undefined;
   connection: Connection = "connecting";
   call: CallManager | undefined;
@@ -216,6 +219,8 @@ export class App {
   /** Signed in: connect the socket and show the app. */
   async enter(userId: string): Promise<void> {
     this.me = userId;
+    // Best effort: without the answer everything is offered, as before features existed.
+    this.features = featuresOf(await this.http.me().catch(() => undefined));
     const client = new ParleyClient(this.config.wsUrl, this.http.tokenProvider, {
       // The login was ended (signed out everywhere, a password change elsewhere, or its
       // lifetime reached): back to the sign-in screen at once, saying why.
@@ -537,7 +542,7 @@ export class App {
   private async refreshPresence(): Promise<void> {
     const ids = new Set([...this.conversations.keys(), ...(this.active ? [this.active] : [])]);
     const peers = [...ids].map((id) => dmPeer(id, this.me)).filter((p): p is string => !!p && p !== this.me);
-    if (!this.client?.connected || peers.length === 0) return;
+    if (!this.client?.connected || peers.length === 0 || !isOn(this.features, "presence")) return;
     try {
       for (const u of await this.client.presence(peers.slice(0, 100))) this.online.set(u.userId, u.online);
       this.renderList();
@@ -652,7 +657,7 @@ export class App {
     if (!conv || document.visibilityState !== "visible") return;
     if (conv.lastSeq > conv.readSeq) {
       const seq = conv.lastSeq;
-      void this.client?.read(conversationId, seq).catch(() => undefined);
+      if (isOn(this.features, "read")) void this.client?.read(conversationId, seq).catch(() => undefined);
       conv.readSeq = seq;
     }
     if (conv.unread !== 0) {
@@ -890,6 +895,7 @@ export class App {
 
   /** May the caller delete `message`? Their own, or anyone's as a group's owner or admin. */
   private canDelete(message: ChatMessage): boolean {
+    if (!isOn(this.features, "delete")) return false;
     if (message.senderId === this.me) return true;
     const role = this.groups.get(message.conversationId)?.role;
     return role === "owner" || role === "admin";
@@ -897,7 +903,7 @@ export class App {
 
   private onComposerInput(): void {
     const id = this.active;
-    if (!id || !this.conversations.has(id) || !this.client?.connected) return;
+    if (!id || !this.conversations.has(id) || !this.client?.connected || !isOn(this.features, "typing")) return;
     const now = Date.now();
     if (now - this.lastTypingSent > TYPING_SEND_EVERY_MS) {
       this.lastTypingSent = now;
@@ -1120,14 +1126,14 @@ export class App {
           void this.sendText(text);
         },
       },
-      attach,
-      picker,
+      isOn(this.features, "file") && attach,
+      isOn(this.features, "file") && picker,
       composer,
       h("button", { type: "submit", class: "primary", id: "send" }, "Send"),
     );
     // Files dropped anywhere on the conversation are sent to it.
     chat.ondragover = (e: DragEvent) => {
-      if (!e.dataTransfer?.types.includes("Files")) return;
+      if (!e.dataTransfer?.types.includes("Files") || !isOn(this.features, "file")) return;
       e.preventDefault();
       chat.classList.add("dropping");
     };
@@ -1137,7 +1143,7 @@ export class App {
     chat.ondrop = (e: DragEvent) => {
       chat.classList.remove("dropping");
       const files = [...(e.dataTransfer?.files ?? [])];
-      if (files.length === 0) return;
+      if (files.length === 0 || !isOn(this.features, "file")) return;
       e.preventDefault();
       for (const file of files) void this.sendFile(file);
     };
@@ -1362,12 +1368,13 @@ export class App {
       h(
         "div",
         { class: "message-actions", role: "toolbar", "aria-label": "Message actions" },
-        button("react", "Add a reaction", () => {
-          picker.hidden = !picker.hidden;
-          picker.querySelector("button")?.focus();
-        }),
+        isOn(this.features, "reaction") &&
+          button("react", "Add a reaction", () => {
+            picker.hidden = !picker.hidden;
+            picker.querySelector("button")?.focus();
+          }),
         button("reply", "Reply", () => this.setReply(m)),
-        mine && m.body.type === "text" && button("edit", "Edit", () => {
+        mine && m.body.type === "text" && isOn(this.features, "edit") && button("edit", "Edit", () => {
           this.editing = m.seq > 0 ? `s:${m.seq}` : undefined;
           this.renderMessages(false);
           (this.els.messages?.querySelector(".edit-input") as HTMLTextAreaElement | null)?.focus();
