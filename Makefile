@@ -125,7 +125,7 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 
 test: lint typecheck validate iac web-check chromium ## Everything CI runs: lint, types, template, IaC scan, web client, all tests with coverage
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered --cov-fail-under=85 -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered --cov-fail-under=85 -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 unit: $(STAMP) ## Unit tests only
 	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from parley import aws, runtime
 
+from tests.fakes.repos import FixedClock
 from tests.integration.conftest import Harness
 from tests.integration.helpers import create_group, put_user, stored_messages
 from tests.integration.test_attachments import file_frame, token, uploaded
@@ -208,7 +210,10 @@ def test_me_tells_what_is_on_for_the_caller(app: Harness, flags: Flags) -> None:
 
 
 def test_the_fanout_budget_flag_overrides_the_parameter(
-    app: Harness, flags: Flags, reconfigure: Callable[..., None]
+    app: Harness,
+    flags: Flags,
+    reconfigure: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a 60-member group (59 deliveries a message) and a flag budget of 10,000
     # deliveries a minute for everyone, where the stack's parameter allows 50,000
@@ -218,6 +223,11 @@ def test_the_fanout_budget_flag_overrides_the_parameter(
         put_user(app, user)
     group = str(create_group(app, owner, others)["conversationId"])
     flags({"fanoutDeliveriesPerMinute": {"default": 10_000, "boolean_type": False}})
+    # The budget counts per fixed minute: its clock stands still at a minute's start, so a
+    # minute boundary passing during the 170 sends cannot reset it.
+    budget = runtime.message_service().fanout_budget
+    assert budget is not None
+    monkeypatch.setattr(budget, "clock", FixedClock((time.time_ns() // 60_000_000_000) * 60_000))
     send = Sender(app, group)
     # WHEN alice sends 170 messages in the minute (169 x 59 = 9,971; the 170th passes 10,000)
     replies = [send("alice", {"type": "text", "text": f"m{i}"}) for i in range(170)]

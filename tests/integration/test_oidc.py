@@ -19,6 +19,7 @@ from parley import runtime
 from parley.config import Settings, SettingsError
 
 from tests.integration.conftest import PASSWORD, Harness
+from tests.integration.test_accounts import ALL_ON
 from tests.support.security import (
     assert_accepted,
     assert_refused,
@@ -136,7 +137,12 @@ def test_external_token_opens_a_socket_and_http_and_provisions_the_user(
     token = oidc.token("ext-alice", alg=alg, name="Alice\u202e Example")
     assert_accepted(app, token, "ext-alice")
     status, body = me(app, token)
-    assert body == {"userId": "ext-alice", "displayName": "Alice Example", "admin": False}
+    assert body == {
+        "userId": "ext-alice",
+        "displayName": "Alice Example",
+        "admin": False,
+        "features": ALL_ON,
+    }
     profile = runtime.users().get("ext-alice")
     assert profile is not None and "passwordHash" not in profile
     assert profile["identityProvider"] == ISSUER
