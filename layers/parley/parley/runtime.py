@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from parley.features import Features
     from parley.ports import WebPushTransport
+    from parley.repositories.abuse import AbuseCountersRepository
     from parley.repositories.accounts import (
         AccountJobsQueue,
         AccountsRepository,
@@ -235,16 +236,26 @@ def admin_service() -> AdminService:
 
 
 @cache
+def _abuse_counters() -> AbuseCountersRepository | None:
+    """The limits table's counters, shared by the abuse limits and the fan-out budget (one
+    repository per container); None where no limits table is configured."""
+    from parley.repositories.abuse import AbuseCountersRepository
+
+    table = settings().limits_table
+    return AbuseCountersRepository(table) if table else None
+
+
+@cache
 def abuse() -> AbuseLimits | None:
     """The protocol 13 per-account limits, or None where no limits table is configured."""
-    from parley.repositories.abuse import AbuseCountersRepository
     from parley.services.abuse import AbuseLimits
 
     cfg = settings()
-    if not cfg.limits_table:
+    counters = _abuse_counters()
+    if counters is None:
         return None
     return AbuseLimits(
-        counters=AbuseCountersRepository(cfg.limits_table),
+        counters=counters,
         flags=flags(),
         clock=SYSTEM_CLOCK,
         groups_per_day=cfg.groups_per_day,
@@ -260,14 +271,14 @@ def abuse() -> AbuseLimits | None:
 @cache
 def fanout_budget() -> FanoutBudget | None:
     """The per-sender fan-out budget, or None where no limits table is configured."""
-    from parley.repositories.abuse import AbuseCountersRepository
     from parley.services.budget import FanoutBudget
 
     cfg = settings()
-    if not cfg.limits_table:
+    counters = _abuse_counters()
+    if counters is None:
         return None
     return FanoutBudget(
-        counters=AbuseCountersRepository(cfg.limits_table),
+        counters=counters,
         clock=SYSTEM_CLOCK,
         per_minute=cfg.fanout_deliveries_per_minute,
         free_members=cfg.inline_fanout_max,
